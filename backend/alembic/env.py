@@ -1,0 +1,75 @@
+"""Alembic environment: one transaction per revision, lock-timeout failures explained.
+
+The URL comes from ``config.attributes["database_url"]`` (tests, benchmarks) or else
+from app settings: DATABASE_URL, or the embedded PostgreSQL when it is unset.
+"""
+
+from __future__ import annotations
+
+from logging.config import fileConfig
+
+from alembic import context
+from alembic.util import CommandError
+from sqlalchemy import create_engine, pool
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import DBAPIError
+
+from app.database import SYNC_DRIVER, database_url, with_driver
+from app.lock_diagnostics import describe_lock_failure
+from app.models import Base
+
+config = context.config
+if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+target_metadata = Base.metadata
+
+CONFIGURE_OPTS = {
+    "target_metadata": target_metadata,
+    "transaction_per_migration": True,
+    "compare_type": True,
+    "compare_server_default": True,
+}
+
+
+def _url() -> URL:
+    given = config.attributes.get("database_url")
+    if given is not None:
+        return with_driver(given, SYNC_DRIVER)
+    return database_url(SYNC_DRIVER)
+
+
+def run_migrations_offline() -> None:
+    # Offline mode renders SQL only: a dialect is enough, no server is started.
+    context.configure(dialect_name="postgresql", literal_binds=True, **CONFIGURE_OPTS)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run(connection: Connection) -> None:
+    context.configure(connection=connection, **CONFIGURE_OPTS)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    url = _url()
+    connectable = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with connectable.connect() as connection:
+            try:
+                _run(connection)
+            except DBAPIError as exc:
+                code = getattr(exc.orig, "pgcode", None)
+                if code not in ("55P03", "57014"):  # lock_not_available, query_canceled
+                    raise
+                # Explain who holds the lock, then fail with a one-paragraph message.
+                raise CommandError(describe_lock_failure(connectable, exc)) from None
+    finally:
+        connectable.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,156 @@
+"""create_core_portfolio_tables
+
+Baseline: the core tables the risk-metrics revisions build on (portfolios, positions,
+portfolio_snapshots) and the ``set_updated_at()`` trigger function every table uses.
+
+Locks: creates new objects only; no existing table is locked.
+
+Revision ID: 775139247730
+Revises:
+Create Date: 2026-11-23 21:54:03.076625
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+from app.migration_ops import (
+    create_updated_at_trigger,
+    drop_updated_at_trigger,
+    set_local_timeouts,
+)
+
+revision: str = "775139247730"
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def _id() -> sa.Column[object]:
+    return sa.Column(
+        "id",
+        postgresql.UUID(as_uuid=True),
+        server_default=sa.text("gen_random_uuid()"),
+        nullable=False,
+    )
+
+
+def _timestamps() -> list[sa.Column[object]]:
+    return [
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+    ]
+
+
+def upgrade() -> None:
+    set_local_timeouts()
+    # clock_timestamp(), not now(): updated_at must move even within the inserting transaction.
+    op.execute(
+        """
+        CREATE OR REPLACE FUNCTION set_updated_at() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            NEW.updated_at := clock_timestamp();
+            RETURN NEW;
+        END
+        $$
+        """
+    )
+    op.create_table(
+        "portfolios",
+        _id(),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("currency", sa.String(3), server_default="USD", nullable=False),
+        sa.Column("equity_balance", sa.Numeric(16, 2), nullable=True),
+        sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
+        *_timestamps(),
+        sa.PrimaryKeyConstraint("id", name="pk_portfolios"),
+        if_not_exists=True,
+    )
+    op.create_table(
+        "positions",
+        _id(),
+        sa.Column("portfolio_id", postgresql.UUID(as_uuid=True), nullable=False),
+        sa.Column("symbol", sa.String(20), nullable=False),
+        sa.Column("underlying_symbol", sa.String(20), nullable=True),
+        sa.Column("position_type", sa.String(10), server_default="LONG", nullable=False),
+        sa.Column("quantity", sa.Numeric(20, 6), nullable=False),
+        sa.Column("entry_price", sa.Numeric(16, 4), nullable=False),
+        sa.Column("entry_date", sa.Date(), nullable=False),
+        sa.Column("exit_price", sa.Numeric(16, 4), nullable=True),
+        sa.Column("exit_date", sa.Date(), nullable=True),
+        sa.Column("last_price", sa.Numeric(16, 4), nullable=True),
+        sa.Column("market_value", sa.Numeric(20, 2), nullable=True),
+        sa.Column("strike_price", sa.Numeric(16, 4), nullable=True),
+        sa.Column("expiration_date", sa.Date(), nullable=True),
+        sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
+        *_timestamps(),
+        sa.CheckConstraint(
+            "position_type IN ('LONG', 'SHORT', 'LC', 'LP', 'SC', 'SP')",
+            name=op.f("ck_positions_position_type_allowed"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["portfolio_id"],
+            ["portfolios.id"],
+            ondelete="CASCADE",
+            name="fk_positions_portfolio_id_portfolios",
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_positions"),
+        if_not_exists=True,
+    )
+    op.create_index("ix_positions_portfolio_id", "positions", ["portfolio_id"], if_not_exists=True)
+    op.create_index("ix_positions_symbol", "positions", ["symbol"], if_not_exists=True)
+    op.create_table(
+        "portfolio_snapshots",
+        _id(),
+        sa.Column("portfolio_id", postgresql.UUID(as_uuid=True), nullable=False),
+        sa.Column("calculation_date", sa.Date(), nullable=False),
+        sa.Column("total_value", sa.Numeric(20, 2), nullable=True),
+        sa.Column("cash_value", sa.Numeric(20, 2), nullable=True),
+        sa.Column("long_value", sa.Numeric(20, 2), nullable=True),
+        sa.Column("short_value", sa.Numeric(20, 2), nullable=True),
+        sa.Column("gross_exposure", sa.Numeric(20, 2), nullable=True),
+        sa.Column("net_exposure", sa.Numeric(20, 2), nullable=True),
+        sa.Column("daily_pnl", sa.Numeric(20, 2), nullable=True),
+        sa.Column("daily_return", sa.Numeric(12, 6), nullable=True),
+        sa.Column("num_positions", sa.Integer(), nullable=True),
+        *_timestamps(),
+        sa.ForeignKeyConstraint(
+            ["portfolio_id"],
+            ["portfolios.id"],
+            ondelete="CASCADE",
+            name="fk_portfolio_snapshots_portfolio_id_portfolios",
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_portfolio_snapshots"),
+        sa.UniqueConstraint(
+            "portfolio_id", "calculation_date", name="uq_portfolio_snapshots_portfolio_date"
+        ),
+        if_not_exists=True,
+    )
+    for table in ("portfolios", "positions", "portfolio_snapshots"):
+        create_updated_at_trigger(table)
+
+
+def downgrade() -> None:
+    set_local_timeouts()
+    for table in ("portfolio_snapshots", "positions", "portfolios"):
+        drop_updated_at_trigger(table)
+    op.drop_table("portfolio_snapshots")
+    op.drop_index("ix_positions_symbol", table_name="positions")
+    op.drop_index("ix_positions_portfolio_id", table_name="positions")
+    op.drop_table("positions")
+    op.drop_table("portfolios")
+    op.execute("DROP FUNCTION IF EXISTS set_updated_at()")

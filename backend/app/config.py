@@ -1,0 +1,59 @@
+"""Application settings: the one place every configurable value is read from."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BACKEND_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_EMBEDDED_PGDATA = BACKEND_DIR / ".pgdata" / "main"
+
+
+class Settings(BaseSettings):
+    """Read from the environment, then from ``backend/.env`` when present."""
+
+    model_config = SettingsConfigDict(
+        env_file=BACKEND_DIR / ".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # Unset means: start the embedded PostgreSQL under backend/.pgdata/.
+    database_url: SecretStr | None = Field(default=None, alias="DATABASE_URL")
+    embedded_pgdata: Path = Field(default=DEFAULT_EMBEDDED_PGDATA, alias="EMBEDDED_PGDATA")
+
+    fmp_api_key: SecretStr | None = Field(default=None, alias="FMP_API_KEY")
+    fmp_base_url: str = Field(
+        default="https://financialmodelingprep.com/stable", alias="FMP_BASE_URL"
+    )
+
+    # Per-revision limits: a migration that cannot take its lock fails fast instead of
+    # queueing every writer behind it.
+    migration_lock_timeout: str = Field(default="5s", alias="MIGRATION_LOCK_TIMEOUT")
+    migration_statement_timeout: str = Field(default="5min", alias="MIGRATION_STATEMENT_TIMEOUT")
+
+    @field_validator("database_url", "fmp_api_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("migration_lock_timeout", "migration_statement_timeout")
+    @classmethod
+    def _postgres_interval(cls, value: str) -> str:
+        # Interpolated into SET statements (which take no bind parameters): allow only
+        # PostgreSQL duration literals such as '5s', '250ms', '10min' or '0'.
+        import re
+
+        if not re.fullmatch(r"\d+\s*(ms|s|min|h|d)?", value.strip()):
+            raise ValueError(f"not a PostgreSQL duration: {value!r} (e.g. '5s', '250ms', '10min')")
+        return value.strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,88 @@
+"""Daily portfolio snapshots: baseline valuation columns plus the risk-metrics columns
+added by revisions 1 (market beta), 3 (sector & concentration) and 4 (volatility)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import (
+    Base,
+    TimestampMixin,
+    UUIDPrimaryKeyMixin,
+    in_range,
+    non_negative,
+    one_of,
+)
+
+VOLATILITY_TRENDS = ("increasing", "decreasing", "stable")
+
+
+class PortfolioSnapshot(UUIDPrimaryKeyMixin, TimestampMixin, Base):
+    __tablename__ = "portfolio_snapshots"
+    __table_args__ = (
+        UniqueConstraint(
+            "portfolio_id", "calculation_date", name="uq_portfolio_snapshots_portfolio_date"
+        ),
+        Index("idx_snapshots_beta", "portfolio_id", "calculation_date", "market_beta_weighted"),
+        Index(
+            "idx_snapshots_volatility",
+            "portfolio_id",
+            "calculation_date",
+            "realized_volatility_21d",
+        ),
+        # Revision 1
+        in_range("market_beta_r_squared", 0, 1),
+        non_negative("market_beta_observations"),
+        # Revision 3
+        in_range("hhi", 0, 10000),
+        non_negative("effective_num_positions"),
+        in_range("top_3_concentration", 0, 1),
+        in_range("top_10_concentration", 0, 1),
+        # Revision 4
+        non_negative("realized_volatility_21d"),
+        non_negative("realized_volatility_63d"),
+        non_negative("expected_volatility_21d"),
+        one_of("volatility_trend", VOLATILITY_TRENDS),
+        in_range("volatility_percentile", 0, 1),
+    )
+
+    portfolio_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("portfolios.id", ondelete="CASCADE"), nullable=False
+    )
+    calculation_date: Mapped[date] = mapped_column(Date, nullable=False)
+    total_value: Mapped[Decimal | None] = mapped_column(Numeric(20, 2))
+    cash_value: Mapped[Decimal | None] = mapped_column(Numeric(20, 2))
+    long_value: Mapped[Decimal | None] = mapped_column(Numeric(20, 2))
+    short_value: Mapped[Decimal | None] = mapped_column(Numeric(20, 2))
+    gross_exposure: Mapped[Decimal | None] = mapped_column(Numeric(20, 2))
+    net_exposure: Mapped[Decimal | None] = mapped_column(Numeric(20, 2))
+    daily_pnl: Mapped[Decimal | None] = mapped_column(Numeric(20, 2))
+    daily_return: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
+    num_positions: Mapped[int | None] = mapped_column(Integer)
+
+    # Revision 1: market beta (Phase 0). market_beta_direct is the Phase 3 direct regression.
+    market_beta_weighted: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), sort_order=10)
+    market_beta_r_squared: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), sort_order=10)
+    market_beta_observations: Mapped[int | None] = mapped_column(Integer, sort_order=10)
+    market_beta_direct: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), sort_order=10)
+
+    # Revision 3: sector exposure and concentration.
+    sector_exposure: Mapped[dict[str, Any] | None] = mapped_column(JSONB, sort_order=11)
+    hhi: Mapped[Decimal | None] = mapped_column(Numeric(10, 2), sort_order=11)
+    effective_num_positions: Mapped[Decimal | None] = mapped_column(Numeric(10, 2), sort_order=11)
+    top_3_concentration: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), sort_order=11)
+    top_10_concentration: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), sort_order=11)
+
+    # Revision 4: volatility, from the portfolio's return series (never weighted position vols).
+    realized_volatility_21d: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), sort_order=12)
+    realized_volatility_63d: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), sort_order=12)
+    expected_volatility_21d: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), sort_order=12)
+    volatility_trend: Mapped[str | None] = mapped_column(String(20), sort_order=12)
+    volatility_percentile: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), sort_order=12)

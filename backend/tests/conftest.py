@@ -1,0 +1,110 @@
+"""Shared fixtures: a real PostgreSQL for every test, never the DATABASE_URL database.
+
+Once per run a template database is migrated to head; each test module gets a clone of
+it, and each test runs inside an outer transaction that is rolled back afterwards (code
+under test may still commit: its commits release savepoints).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import pytest_asyncio
+from alembic import command
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from tests.fixtures.databases import (
+    PostgresServer,
+    TestDatabase,
+    alembic_config,
+    resolve_server,
+)
+
+# Guard: anything that falls back to app settings in-process fails loudly instead of
+# reaching a developer's real database (DATABASE_URL / backend/.env).
+os.environ["DATABASE_URL"] = "postgresql://tests-must-not-use-settings@127.0.0.1:9/none"
+os.environ["FMP_API_KEY"] = ""
+
+
+def _clear_settings_cache() -> None:
+    from app.config import get_settings
+
+    get_settings.cache_clear()
+
+
+_clear_settings_cache()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    source = (
+        (os.environ.get("TEST_DATABASE_URL") and "TEST_DATABASE_URL") or "testcontainers/embedded"
+    )
+    return f"test database: {source}"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    with resolve_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def migrated_template(pg_server: PostgresServer) -> Iterator[str]:
+    template = pg_server.create_database("rm_template")
+    command.upgrade(alembic_config(template.sync_url), "head")
+    yield template.name
+    pg_server.drop_database(template.name)
+
+
+@pytest.fixture(scope="module")
+def database(pg_server: PostgresServer, migrated_template: str) -> Iterator[TestDatabase]:
+    """A database at head, fresh for this test module."""
+    db = pg_server.create_database("rm_test", template=migrated_template)
+    yield db
+    pg_server.drop_database(db.name)
+
+
+@pytest.fixture
+def empty_database(pg_server: PostgresServer) -> Iterator[TestDatabase]:
+    """A database with no schema at all, fresh for this test (migration tests)."""
+    db = pg_server.create_database("rm_empty")
+    yield db
+    pg_server.drop_database(db.name)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def engine(database: TestDatabase) -> AsyncIterator[AsyncEngine]:
+    eng = create_async_engine(database.async_url, poolclass=NullPool)
+    yield eng
+    await eng.dispose()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session whose work is rolled back after the test, commits included."""
+    async with engine.connect() as conn:
+        outer = await conn.begin()
+        db = AsyncSession(
+            bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        try:
+            yield db
+        finally:
+            await db.close()
+            await outer.rollback()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def clean_tables(engine: AsyncEngine) -> AsyncIterator[None]:
+    """For tests whose code under test opens its own connections (CLIs, concurrency):
+    empties the data tables after the test instead of relying on rollback."""
+    yield
+    from app.models import Base
+
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} CASCADE"))

@@ -1,0 +1,151 @@
+"""Every revision up and down against a real PostgreSQL, checked in pg_catalog."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from alembic import command
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection
+
+from tests.fixtures import catalog
+from tests.fixtures.databases import TestDatabase, alembic_config
+from tests.fixtures.revisions import (
+    chain,
+    current_revision,
+    migrate_to,
+    revision_for,
+    script_directory,
+    slug_of,
+)
+from tests.fixtures.spec_schema import BASELINE_SLUG, BASELINE_TABLES, SPEC_REVISIONS, SpecRevision
+
+
+def _connect(db: TestDatabase) -> Connection:
+    return create_engine(db.sync_url).connect()
+
+
+def test_chain_is_linear_with_one_head() -> None:
+    scripts = script_directory()
+    assert len(scripts.get_heads()) == 1
+    assert all(len(s._all_down_revisions) <= 1 for s in chain())
+
+
+def test_chain_is_baseline_then_the_spec_revisions_in_order() -> None:
+    assert [slug_of(s) for s in chain()][:7] == [
+        BASELINE_SLUG,
+        *(rev.slug for rev in SPEC_REVISIONS),
+    ]
+
+
+def test_revision_files_are_named_rev_slug() -> None:
+    for script in chain():
+        assert re.fullmatch(r"[0-9a-f]{12}_[a-z0-9_]+\.py", script.path.split("/")[-1])
+        assert script.path.endswith(f"{script.revision}_{slug_of(script)}.py")
+
+
+def _assert_applied(conn: Connection, rev: SpecRevision) -> None:
+    for table, spec_columns in rev.tables.items():
+        assert catalog.columns(conn, table) == spec_columns
+        assert f"trg_{table}_updated_at" in catalog.triggers(conn, table)
+    for table, added in rev.added_columns.items():
+        live = catalog.columns(conn, table)
+        for column in added:
+            assert column in live, f"{table}.{column[0]} missing or of wrong type"
+        checks = catalog.check_constraints(conn, table)
+        for name in (n for n in checks if any(c in n for c, _ in added)):
+            assert checks[name], f"{name} left NOT VALID"
+    live_indexes = catalog.indexes(conn)
+    for name, (table, cols) in rev.indexes.items():
+        assert name in live_indexes, f"index {name} missing"
+        assert live_indexes[name] == (table, cols, True)
+    for table, cols in rev.unique:
+        assert cols in catalog.unique_constraints(conn, table)
+    for (table, column), default in rev.defaults.items():
+        assert catalog.column_default(conn, table, column) == default
+
+
+def _assert_absent(conn: Connection, rev: SpecRevision) -> None:
+    for table in rev.tables:
+        assert not catalog.table_exists(conn, table)
+    for table, added in rev.added_columns.items():
+        live = {name for name, _ in catalog.columns(conn, table)}
+        assert not live & {name for name, _ in added}
+        assert not [
+            n for n in catalog.check_constraints(conn, table) if any(c in n for c, _ in added)
+        ]
+    assert not set(rev.indexes) & set(catalog.indexes(conn))
+
+
+@pytest.mark.parametrize("rev", SPEC_REVISIONS, ids=lambda r: r.slug)
+def test_revision_upgrade_creates_and_downgrade_removes_spec_objects(
+    empty_database: TestDatabase, rev: SpecRevision
+) -> None:
+    script = revision_for(rev.slug)
+    migrate_to(empty_database.sync_url, script.down_revision)  # type: ignore[arg-type]
+    with _connect(empty_database) as conn:
+        _assert_absent(conn, rev)
+
+    migrate_to(empty_database.sync_url, script.revision)
+    assert current_revision(empty_database.sync_url) == script.revision
+    with _connect(empty_database) as conn:
+        _assert_applied(conn, rev)
+
+    command.downgrade(alembic_config(empty_database.sync_url), "-1")
+    assert current_revision(empty_database.sync_url) == script.down_revision
+    with _connect(empty_database) as conn:
+        _assert_absent(conn, rev)
+        for table in BASELINE_TABLES:
+            assert catalog.table_exists(conn, table)
+
+
+def test_full_chain_base_head_base_head(empty_database: TestDatabase) -> None:
+    config = alembic_config(empty_database.sync_url)
+    for _ in range(2):
+        command.upgrade(config, "head")
+        with _connect(empty_database) as conn:
+            for rev in SPEC_REVISIONS:
+                _assert_applied(conn, rev)
+        command.downgrade(config, "base")
+        with _connect(empty_database) as conn:
+            for table in [*BASELINE_TABLES, *(t for r in SPEC_REVISIONS for t in r.tables)]:
+                assert not catalog.table_exists(conn, table)
+            assert (
+                conn.exec_driver_sql(
+                    "SELECT count(*) FROM pg_proc WHERE proname = 'set_updated_at'"
+                ).scalar_one()
+                == 0
+            )
+    command.upgrade(config, "head")
+    assert current_revision(empty_database.sync_url) == script_directory().get_current_head()
+
+
+def test_models_match_migrations_alembic_check(empty_database: TestDatabase) -> None:
+    config = alembic_config(empty_database.sync_url)
+    command.upgrade(config, "head")
+    command.check(config)  # raises AutogenerateDiffsDetected on drift
+
+
+def test_check_constraints_match_models(empty_database: TestDatabase) -> None:
+    """alembic check does not compare CHECKs; compare their names here."""
+    from app.models import Base
+
+    command.upgrade(alembic_config(empty_database.sync_url), "head")
+    with _connect(empty_database) as conn:
+        for table in Base.metadata.sorted_tables:
+            model_checks = {
+                c.name for c in table.constraints if c.__class__.__name__ == "CheckConstraint"
+            }
+            assert set(catalog.check_constraints(conn, table.name)) == model_checks, table.name
+
+
+def test_foreign_keys_cascade(database: TestDatabase) -> None:
+    with _connect(database) as conn:
+        assert catalog.foreign_keys(conn, "position_market_betas") == {
+            "portfolio_id": ("portfolios", "c"),
+            "position_id": ("positions", "c"),
+        }
+        assert catalog.foreign_keys(conn, "position_volatility") == {
+            "position_id": ("positions", "c")
+        }
