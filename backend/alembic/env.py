@@ -12,9 +12,9 @@ from alembic import context
 from alembic.util import CommandError
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from app.database import SYNC_DRIVER, database_url, with_driver
+from app.database import SYNC_DRIVER, DatabaseConfigError, database_url, safe_url, with_driver
 from app.lock_diagnostics import describe_lock_failure
 from app.models import Base
 
@@ -53,10 +53,19 @@ def _run(connection: Connection) -> None:
 
 
 def run_migrations_online() -> None:
-    url = _url()
+    try:
+        url = _url()
+    except DatabaseConfigError as exc:
+        raise CommandError(str(exc)) from None
     connectable = create_engine(url, poolclass=pool.NullPool)
     try:
-        with connectable.connect() as connection:
+        try:
+            connection = connectable.connect()
+        except OperationalError as exc:
+            # The driver's message names host and port, never the password; the URL is masked.
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "unknown error"
+            raise CommandError(f"Cannot connect to {safe_url(url)}: {reason}") from None
+        with connection:
             try:
                 _run(connection)
             except DBAPIError as exc:
