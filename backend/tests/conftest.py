@@ -41,8 +41,8 @@ _clear_settings_cache()
 
 def pytest_report_header(config: pytest.Config) -> str:
     source = (
-        (os.environ.get("TEST_DATABASE_URL") and "TEST_DATABASE_URL") or "testcontainers/embedded"
-    )
+        os.environ.get("TEST_DATABASE_URL") and "TEST_DATABASE_URL"
+    ) or "testcontainers/embedded"
     return f"test database: {source}"
 
 
