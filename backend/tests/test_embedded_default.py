@@ -1,0 +1,68 @@
+"""With DATABASE_URL unset, commands start an embedded PostgreSQL and leave none behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+from app.config import BACKEND_DIR
+from tests.test_spec_snippets import snippet_containing
+
+
+def _env(pgdata: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEST_DATABASE_URL"}}
+    # Blank (not absent), so a developer's backend/.env cannot point this test elsewhere.
+    env["DATABASE_URL"] = ""
+    env["FMP_API_KEY"] = ""
+    env["EMBEDDED_PGDATA"] = str(pgdata)
+    return env
+
+
+def _run(args: list[str], pgdata: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=BACKEND_DIR,
+        env=_env(pgdata),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def _servers_for(pgdata: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(attrs=("name", "cmdline")):
+        cmdline = proc.info["cmdline"] or []
+        if proc.info["name"] == "postgres" and str(pgdata) in " ".join(cmdline):
+            found.append(proc)
+    return found
+
+
+def test_upgrade_head_runs_on_embedded_postgres_and_stops_it(tmp_path: Path) -> None:
+    pgdata = tmp_path / "pgdata"
+    upgrade = _run(["-m", "alembic", "upgrade", "head"], pgdata)
+    assert upgrade.returncode == 0, upgrade.stderr
+    notices = [line for line in upgrade.stderr.splitlines() if "embedded PostgreSQL" in line]
+    assert notices == [f"Using embedded PostgreSQL in {pgdata.resolve()} (DATABASE_URL is not set)"]
+    assert (pgdata / "PG_VERSION").exists()
+    assert _servers_for(pgdata) == []
+
+    # A second process finds the same data: the schema persisted.
+    check = _run(["-c", snippet_containing("New tables created")], pgdata)
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.splitlines()[0] == "New tables created: 3/3"
+    assert _servers_for(pgdata) == []
+
+
+def test_offline_sql_needs_no_database(tmp_path: Path) -> None:
+    pgdata = tmp_path / "never-created"
+    result = _run(["-m", "alembic", "upgrade", "base:head", "--sql"], pgdata)
+    assert result.returncode == 0, result.stderr
+    assert "CREATE TABLE IF NOT EXISTS position_volatility" in result.stdout
+    assert 'CREATE INDEX CONCURRENTLY IF NOT EXISTS "idx_snapshots_beta"' in result.stdout
+    assert "embedded PostgreSQL" not in result.stderr
+    assert not pgdata.exists()
