@@ -7,6 +7,7 @@ from app settings: DATABASE_URL, or the embedded PostgreSQL when it is unset.
 from __future__ import annotations
 
 from logging.config import fileConfig
+from typing import Any
 
 from alembic import context
 from alembic.util import CommandError
@@ -46,8 +47,25 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def _parent_revision_downgrade() -> dict[str, Any]:
+    """Support ``alembic downgrade <rev>^`` ("the revision before <rev>"), as the spec's
+    rollback instructions write it; Alembic itself only knows ``<rev>-1``."""
+    cmd_opts = config.cmd_opts
+    target = getattr(cmd_opts, "revision", None)
+    if getattr(cmd_opts, "cmd", None) is None or not isinstance(target, str):
+        return {}
+    if not target.endswith("^") or getattr(cmd_opts.cmd[0], "__name__", "") != "downgrade":
+        return {}
+    script = context.script
+    revision = script.get_revision(target[:-1])
+    if revision is None or isinstance(revision.down_revision, tuple):
+        raise CommandError(f"{target!r}: no single parent revision")
+    parent = revision.down_revision or "base"
+    return {"fn": lambda rev, _ctx: script._downgrade_revs(parent, rev)}
+
+
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, **CONFIGURE_OPTS)
+    context.configure(connection=connection, **CONFIGURE_OPTS, **_parent_revision_downgrade())
     with context.begin_transaction():
         context.run_migrations()
 
