@@ -1,0 +1,43 @@
+"""Request-scoped dependencies: the session boundary and shared query parameters."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.schemas.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request: committed when the handler returns, rolled back if it raises.
+
+    This is the only place request work is committed; services only flush.
+    """
+    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with maker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+# scope="function": commit before the response is sent, so a failed commit is a 5xx
+# instead of a 200 for work that was lost.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Page size, 1..{MAX_PAGE_SIZE}.")]
+DEFAULT_LIMIT = DEFAULT_PAGE_SIZE
+
+CursorParam = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        description="The next_cursor of the previous page; omit for the first page.",
+    ),
+]

@@ -1,0 +1,89 @@
+"""Exception handlers: every error is a small JSON body; no stack trace ever leaves the app.
+
+4xx bodies say what was wrong with the request; 5xx bodies say only that the server failed
+(the details go to the log, where they cannot leak driver messages or hostnames).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.schemas.errors import ErrorResponse, FieldError, ValidationErrorResponse
+from app.services.errors import InvalidQueryError, NotFoundError
+
+logger = logging.getLogger("app.errors")
+
+# Errors that mean "the database is not there right now", not "this request is wrong".
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, OSError, TimeoutError)
+
+
+def _json(
+    status_code: int, body: ErrorResponse, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(jsonable_encoder(body), status_code=status_code, headers=headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        FieldError(
+            location=".".join(str(part) for part in err.get("loc", ())),
+            message=str(err.get("msg", "invalid value")),
+        )
+        for err in exc.errors()
+    ]
+    summary = "; ".join(f"{e.location}: {e.message}" for e in errors[:3])
+    return _json(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        ValidationErrorResponse(detail=f"Invalid request: {summary}", errors=errors),
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return _json(exc.status_code, ErrorResponse(detail=str(exc.detail)), exc.headers)
+
+
+async def _not_found(request: Request, exc: Exception) -> JSONResponse:
+    return _json(status.HTTP_404_NOT_FOUND, ErrorResponse(detail=str(exc)))
+
+
+async def _invalid_query(request: Request, exc: Exception) -> JSONResponse:
+    return _json(status.HTTP_400_BAD_REQUEST, ErrorResponse(detail=str(exc)))
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    logger.error(
+        "database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
+    )
+    return _json(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        ErrorResponse(detail="database unavailable; try again later"),
+        {"Retry-After": "5"},
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _json(
+        status.HTTP_500_INTERNAL_SERVER_ERROR, ErrorResponse(detail="internal server error")
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(NotFoundError, _not_found)
+    app.add_exception_handler(InvalidQueryError, _invalid_query)
+    for exc_type in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(exc_type, _database_unavailable)
+    # Exception (not 500) routes it through Starlette's ServerErrorMiddleware: the handler
+    # answers, and the error is still re-raised to the server, which logs it.
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,21 @@
+"""OpenAPI declarations of the error responses, so /docs shows their JSON shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.schemas.errors import ErrorResponse, ValidationErrorResponse
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "Unknown benchmark, portfolio or position"}
+}
+BAD_REQUEST: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Parameters that make no sense together"}
+}
+INVALID_INPUT: dict[int | str, dict[str, Any]] = {
+    422: {"model": ValidationErrorResponse, "description": "Malformed path or query parameter"}
+}
+SERVER_ERROR: dict[int | str, dict[str, Any]] = {
+    500: {"model": ErrorResponse, "description": "Unexpected error (details are logged only)"},
+    503: {"model": ErrorResponse, "description": "Database unavailable"},
+}

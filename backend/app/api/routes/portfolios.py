@@ -1,0 +1,105 @@
+"""Portfolio risk snapshot and position market betas."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import DEFAULT_LIMIT, CursorParam, Limit, SessionDep
+from app.api.responses import BAD_REQUEST, NOT_FOUND
+from app.schemas.pagination import Page
+from app.schemas.risk import (
+    BenchmarkComparison,
+    MarketBetaRead,
+    PortfolioRisk,
+)
+from app.services import portfolio_risk as risk_service
+from app.services import risk_rows
+from app.services.benchmark_queries import DEFAULT_BENCHMARK
+
+router = APIRouter(prefix="/portfolios", tags=["portfolios"])
+
+
+@router.get(
+    "/{portfolio_id}/risk",
+    response_model=PortfolioRisk,
+    summary="Risk columns of the latest snapshot on or before date, with sector active weights",
+    responses=NOT_FOUND,
+)
+async def portfolio_risk(
+    portfolio_id: uuid.UUID,
+    session: SessionDep,
+    on: Annotated[
+        date | None,
+        Query(alias="date", description="YYYY-MM-DD; default: the latest snapshot."),
+    ] = None,
+    benchmark: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=32,
+            pattern=r"^[A-Za-z0-9_.\-]+$",
+            description=(
+                f"Benchmark for over/underweights (default {DEFAULT_BENCHMARK}). A benchmark "
+                "named here must exist (404); the default is just left out if not seeded."
+            ),
+        ),
+    ] = None,
+) -> PortfolioRisk:
+    found = await risk_service.portfolio_risk(
+        session,
+        portfolio_id,
+        on_or_before=on,
+        benchmark_code=benchmark or DEFAULT_BENCHMARK,
+        benchmark_must_exist=benchmark is not None,
+    )
+    snap = found.snapshot
+    comparison = found.benchmark_comparison
+    return PortfolioRisk(
+        portfolio_id=snap.portfolio_id,
+        calculation_date=snap.calculation_date,
+        market_beta_weighted=snap.market_beta_weighted,
+        market_beta_r_squared=snap.market_beta_r_squared,
+        market_beta_observations=snap.market_beta_observations,
+        market_beta_direct=snap.market_beta_direct,
+        sector_exposure=found.sector_exposure,
+        hhi=snap.hhi,
+        effective_num_positions=snap.effective_num_positions,
+        top_3_concentration=snap.top_3_concentration,
+        top_10_concentration=snap.top_10_concentration,
+        realized_volatility_21d=snap.realized_volatility_21d,
+        realized_volatility_63d=snap.realized_volatility_63d,
+        expected_volatility_21d=snap.expected_volatility_21d,
+        volatility_trend=snap.volatility_trend,
+        volatility_percentile=snap.volatility_percentile,
+        benchmark_comparison=None
+        if comparison is None
+        else BenchmarkComparison.model_validate(comparison),
+    )
+
+
+@router.get(
+    "/{portfolio_id}/market-betas",
+    response_model=Page[MarketBetaRead],
+    summary="Stored position market betas, newest calc_date first",
+    responses=NOT_FOUND | BAD_REQUEST,
+)
+async def market_betas(
+    portfolio_id: uuid.UUID,
+    session: SessionDep,
+    calc_date: Annotated[
+        date | None, Query(alias="date", description="Only this calc_date (YYYY-MM-DD).")
+    ] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: CursorParam = None,
+) -> Page[MarketBetaRead]:
+    page = await risk_rows.portfolio_market_betas(
+        session, portfolio_id, calc_date=calc_date, limit=limit, cursor=cursor
+    )
+    return Page[MarketBetaRead](
+        items=[MarketBetaRead.model_validate(row) for row in page.items],
+        next_cursor=page.next_cursor,
+    )

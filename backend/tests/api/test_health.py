@@ -1,0 +1,187 @@
+"""GET /health and /health/db: liveness, and the database's Alembic revision against head."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy import create_engine, text
+
+from app.config import BACKEND_DIR
+from app.main import create_app
+from tests.fixtures.databases import PostgresServer, TestDatabase, subprocess_env
+from tests.fixtures.revisions import chain, migrate_to, revision_for
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client_for() -> AsyncIterator[object]:
+    """Clients for apps bound to other databases than the module's (lifespans closed after)."""
+    from contextlib import AsyncExitStack
+
+    async with AsyncExitStack() as stack:
+
+        async def open_client(url: object) -> httpx.AsyncClient:
+            app = create_app(url)  # type: ignore[arg-type]
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            transport = httpx.ASGITransport(app=app)
+            return await stack.enter_async_context(
+                httpx.AsyncClient(transport=transport, base_url="http://testserver")
+            )
+
+        yield open_client
+
+
+@pytest.fixture
+def behind_database(pg_server: PostgresServer) -> Iterator[TestDatabase]:
+    """A database migrated only up to the sector/concentration revision."""
+    db = pg_server.create_database("rm_behind")
+    migrate_to(db.sync_url, revision_for("add_sector_concentration_to_snapshots").revision)
+    yield db
+    pg_server.drop_database(db.name)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_liveness_answers_ok(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_db_health_at_head_reports_ok_and_the_head_revision(
+    client: httpx.AsyncClient,
+) -> None:
+    head = chain()[-1].revision
+    response = await client.get("/health/db")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["reachable"] is True
+    assert body["current_revisions"] == [head]
+    assert body["head_revisions"] == [head]
+    assert body["pending"] == []
+
+
+async def test_db_health_behind_head_is_503_and_lists_pending_oldest_first(
+    behind_database: TestDatabase, client_for: object
+) -> None:
+    revisions = [s.revision for s in chain()]
+    at = revisions.index(revision_for("add_sector_concentration_to_snapshots").revision)
+    client = await client_for(behind_database.async_url)  # type: ignore[operator]
+    response = await client.get("/health/db")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "behind"
+    assert body["reachable"] is True
+    assert body["current_revisions"] == [revisions[at]]
+    assert [p["revision"] for p in body["pending"]] == revisions[at + 1 :]
+    # The spec's order: revisions 4 and 5 come right after revision 3.
+    assert [p["description"] for p in body["pending"]][:2] == [
+        "add_volatility_to_snapshots",
+        "create_position_volatility_table",
+    ]
+
+
+async def test_db_health_on_an_empty_database_lists_every_revision(
+    empty_database: TestDatabase, client_for: object
+) -> None:
+    client = await client_for(empty_database.async_url)  # type: ignore[operator]
+    response = await client.get("/health/db")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "behind"
+    assert body["current_revisions"] == []
+    assert [p["revision"] for p in body["pending"]] == [s.revision for s in chain()]
+
+
+async def test_db_health_stamped_with_an_unknown_revision_is_503(
+    pg_server: PostgresServer, migrated_template: str, client_for: object
+) -> None:
+    db = pg_server.create_database("rm_unknown", template=migrated_template)
+    try:
+        engine = create_engine(db.sync_url)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = 'feedfacecafe'"))
+        engine.dispose()
+        client = await client_for(db.async_url)  # type: ignore[operator]
+        response = await client.get("/health/db")
+        assert response.status_code == 503
+        body = response.json()
+        assert body["status"] == "unknown_revision"
+        assert body["current_revisions"] == ["feedfacecafe"]
+        assert "feedfacecafe" in body["detail"]
+    finally:
+        pg_server.drop_database(db.name)
+
+
+async def test_db_health_unreachable_is_503_without_the_password(client_for: object) -> None:
+    # Nothing listens on this port: the connection is refused at once.
+    url = f"postgresql://risk:hunter2-secret@127.0.0.1:{_free_port()}/risk"
+    client = await client_for(url)  # type: ignore[operator]
+    response = await client.get("/health/db")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unreachable"
+    assert body["reachable"] is False
+    assert body["head_revisions"] == [chain()[-1].revision]
+    assert "hunter2-secret" not in response.text
+
+    # Data endpoints fail the same way: 503 JSON, no driver text, no password.
+    data = await client.get("/api/v1/benchmarks/SP500/sector-weights")
+    assert data.status_code == 503
+    assert data.json() == {"detail": "database unavailable; try again later"}
+    assert "hunter2-secret" not in data.text
+
+
+def test_uvicorn_serves_the_module_level_app(database: TestDatabase, tmp_path: Path) -> None:
+    """The documented `uvicorn app.main:app`, run from backend/ with DATABASE_URL set."""
+    port = _free_port()
+    uvicorn = Path(sys.executable).with_name("uvicorn")
+    log = tmp_path / "uvicorn.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [str(uvicorn), "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=BACKEND_DIR,
+            env=subprocess_env(database),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, f"uvicorn exited early:\n{log.read_text()}"
+            try:
+                health = httpx.get(f"{base}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, f"uvicorn never answered:\n{log.read_text()}"
+                time.sleep(0.2)
+        assert health.status_code == 200
+        assert health.json() == {"status": "ok"}
+        db_health = httpx.get(f"{base}/health/db", timeout=10)
+        assert db_health.status_code == 200, db_health.text
+        assert db_health.json()["current_revisions"] == [chain()[-1].revision]
+        docs = httpx.get(f"{base}/openapi.json", timeout=10)
+        assert "/api/v1/portfolios/{portfolio_id}/risk" in docs.json()["paths"]
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    output = log.read_text()
+    assert "Application startup complete" in output
+    assert "Traceback" not in output
