@@ -3,14 +3,17 @@
 from app.models.base import Base
 from app.models.market_data import BenchmarkSectorWeight, PositionMarketBeta, PositionVolatility
 from app.models.portfolio import Portfolio, Position
+from app.models.reference_data import DailyPrice, SecurityProfile
 from app.models.snapshot import PortfolioSnapshot
 
 __all__ = [
     "Base",
     "BenchmarkSectorWeight",
+    "DailyPrice",
     "Portfolio",
     "PortfolioSnapshot",
     "Position",
     "PositionMarketBeta",
     "PositionVolatility",
+    "SecurityProfile",
 ]
