@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     fmp_base_url: str = Field(
         default="https://financialmodelingprep.com/stable", alias="FMP_BASE_URL"
     )
+    # Retries per FMP request (429/5xx/connection errors) and the first back-off in seconds
+    # (doubling, with jitter of the same size, up to 30 s; Retry-After wins when sent).
+    fmp_max_attempts: int = Field(default=4, ge=1, le=10, alias="FMP_MAX_ATTEMPTS")
+    fmp_retry_backoff: float = Field(default=1.0, ge=0, le=60, alias="FMP_RETRY_BACKOFF")
 
     # Per-revision limits: a migration that cannot take its lock fails fast instead of
     # queueing every writer behind it.
