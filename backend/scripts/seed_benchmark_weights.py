@@ -1,0 +1,295 @@
+"""Seed benchmarks_sector_weights with S&P 500 GICS sector weights.
+
+    cd backend
+    uv run python scripts/seed_benchmark_weights.py             # fetch from FMP and write
+    uv run python scripts/seed_benchmark_weights.py --dry-run   # fetch and show, write nothing
+    uv run python scripts/seed_benchmark_weights.py --from-file weights.json   # offline
+
+Exit codes: 0 ok, 1 data or API error (nothing written), 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import traceback
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+
+import stamina
+from pydantic import ValidationError
+from rich import box
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.clients.fmp import FmpClient, FmpError, redact
+from app.config import Settings, get_settings
+from app.database import AsyncSessionLocal, DatabaseConfigError
+from app.services.benchmark_weight_files import load_sector_weights_file
+from app.services.benchmark_weights import (
+    SUPPORTED_BENCHMARKS,
+    BenchmarkDataError,
+    SectorWeights,
+    UpsertResult,
+    fetch_sector_weights,
+    upsert_sector_weights,
+)
+
+EXIT_OK = 0
+EXIT_DATA_ERROR = 1
+EXIT_USAGE_ERROR = 2
+
+MISSING_KEY_HELP = (
+    "FMP_API_KEY is not set. Add a line FMP_API_KEY=<your key> to backend/.env, or run "
+    "`export FMP_API_KEY=<your key>` first (free keys: financialmodelingprep.com). "
+    "Without network access use --from-file PATH."
+)
+
+log = logging.getLogger("app.scripts.seed_benchmark_weights")
+
+
+class _Fail(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _RedactingFilter(logging.Filter):
+    """Last line of defence: no log record leaves with a secret in it."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self._secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage(), self._secrets)
+        record.args = None
+        return True
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="seed_benchmark_weights.py",
+        description="Fill benchmarks_sector_weights with the GICS sector weights of a "
+        "benchmark index, from Financial Modeling Prep (FMP_API_KEY) or a file.",
+        epilog="Exit codes: 0 ok, 1 data/API error (nothing written), 2 usage/config error.",
+    )
+    parser.add_argument(
+        "--benchmark",
+        default="SP500",
+        choices=SUPPORTED_BENCHMARKS,
+        help="benchmark code to seed (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="fetch and compute, print the table, write nothing",
+    )
+    parser.add_argument(
+        "--from-file",
+        type=Path,
+        metavar="PATH",
+        help="read constituents + market caps, or final weights, from a .json/.csv file "
+        "instead of FMP (data_source becomes file:<source>)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="log each request and detail")
+    return parser.parse_args(argv)
+
+
+def _secrets(settings: Settings) -> list[str]:
+    found: list[str] = []
+    if settings.fmp_api_key is not None:
+        found.append(settings.fmp_api_key.get_secret_value())
+    if settings.database_url is not None:
+        try:
+            password = make_url(settings.database_url.get_secret_value()).password
+        except Exception:  # unparsable URL: reported later by the database layer
+            password = None
+        if password:
+            found.append(str(password))
+    return found
+
+
+def _configure_logging(err: Console, verbose: bool, secrets: list[str]) -> None:
+    handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(_RedactingFilter(secrets))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    logging.getLogger("app").setLevel(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("httpx", "httpcore", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    def on_retry(details: stamina.instrumentation.RetryDetails) -> None:
+        log.warning(
+            "%s; retry %d in %.1f s",
+            details.caused_by,
+            details.retry_num,
+            details.wait_for,
+        )
+
+    stamina.instrumentation.set_on_retry_hooks([on_retry])
+
+
+def _fmt_cap(value: Decimal | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def _table(weights: SectorWeights, result: UpsertResult | None) -> Table:
+    title = (
+        f"{weights.benchmark_code} sector weights as of {weights.asof_date.isoformat()} "
+        f"(source {weights.data_source})"
+    )
+    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
+    table.add_column("Sector")
+    table.add_column("Weight", justify="right")
+    table.add_column("Share", justify="right")
+    table.add_column("Market cap (USD)", justify="right")
+    table.add_column("Constituents", justify="right")
+    table.add_column("Change" if result else "Status")
+    for row in sorted(weights.rows, key=lambda r: (-r.weight, r.sector)):
+        table.add_row(
+            row.sector,
+            f"{row.weight:.6f}",
+            f"{row.weight * 100:.2f}%",
+            _fmt_cap(row.market_cap),
+            "-" if row.num_constituents is None else str(row.num_constituents),
+            result.status_of(row.sector) if result else "not written",
+        )
+    caps = [r.market_cap for r in weights.rows]
+    counts = [r.num_constituents for r in weights.rows]
+    table.add_section()
+    table.add_row(
+        "Total",
+        f"{sum((r.weight for r in weights.rows), Decimal(0)):.6f}",
+        "",
+        "-" if None in caps else _fmt_cap(sum((c for c in caps if c is not None), Decimal(0))),
+        "-" if None in counts else str(sum(c for c in counts if c is not None)),
+        "",
+    )
+    return table
+
+
+def _describe_inputs(weights: SectorWeights) -> Iterable[str]:
+    if weights.constituents is not None and weights.coverage is not None:
+        yield (
+            f"Market caps for {weights.priced} of {weights.constituents} constituents "
+            f"({weights.coverage:.2%}), {weights.companies} distinct companies."
+        )
+    yield from weights.notes
+
+
+async def _load(args: argparse.Namespace, settings: Settings, err: Console) -> SectorWeights:
+    if args.from_file is not None:
+        path: Path = args.from_file
+        try:
+            return load_sector_weights_file(path, benchmark_code=args.benchmark)
+        except OSError as exc:
+            raise _Fail(EXIT_USAGE_ERROR, f"cannot read {path}: {exc.strerror or exc}") from None
+    if settings.fmp_api_key is None:
+        raise _Fail(EXIT_USAGE_ERROR, MISSING_KEY_HELP)
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("Fetching from FMP (requests)", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        async with FmpClient(
+            settings.fmp_api_key.get_secret_value(),
+            settings.fmp_base_url,
+            max_attempts=settings.fmp_max_attempts,
+            backoff=settings.fmp_retry_backoff,
+        ) as fmp:
+            return await fetch_sector_weights(
+                fmp, benchmark_code=args.benchmark, on_progress=advance
+            )
+
+
+async def _write(weights: SectorWeights) -> UpsertResult:
+    try:
+        async with AsyncSessionLocal() as session, session.begin():
+            return await upsert_sector_weights(session, weights)
+    except DatabaseConfigError as exc:
+        raise _Fail(EXIT_USAGE_ERROR, str(exc)) from None
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        hint = ""
+        if "does not exist" in detail and "relation" in detail:
+            hint = " (run `uv run alembic upgrade head` first)"
+        raise _Fail(EXIT_DATA_ERROR, f"database error, nothing written: {detail}{hint}") from None
+    except OSError as exc:
+        raise _Fail(
+            EXIT_DATA_ERROR, f"cannot connect to the database, nothing written: {exc}"
+        ) from None
+
+
+async def _run(args: argparse.Namespace, settings: Settings, out: Console, err: Console) -> int:
+    try:
+        weights = await _load(args, settings, err)
+    except FmpError as exc:
+        raise _Fail(EXIT_DATA_ERROR, f"FMP: {exc}. Nothing was written.") from None
+    except BenchmarkDataError as exc:
+        problems = "\n  - ".join(exc.problems)
+        raise _Fail(EXIT_DATA_ERROR, f"data rejected, nothing written:\n  - {problems}") from None
+    for line in _describe_inputs(weights):
+        err.print(escape(line))
+    if args.dry_run:
+        out.print(_table(weights, None))
+        out.print("Dry run: nothing was written.")
+        return EXIT_OK
+    result = await _write(weights)
+    out.print(_table(weights, result))
+    out.print(
+        f"Wrote {weights.benchmark_code} {weights.asof_date.isoformat()}: "
+        f"{len(result.inserted)} inserted, {len(result.updated)} updated, "
+        f"{len(result.unchanged)} unchanged, {len(result.removed)} removed"
+        + (f" ({', '.join(result.removed)})" if result.removed else "")
+        + "."
+    )
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)  # exits 2 on usage errors
+    wide = None if sys.stdout.isatty() else 120
+    out = Console(width=wide, highlight=False)
+    err = Console(stderr=True, width=None if sys.stderr.isatty() else 120, highlight=False)
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        fields = ", ".join(str(e["loc"][0]) for e in exc.errors())
+        err.print(escape(f"error: invalid configuration in environment/.env: {fields}"))
+        return EXIT_USAGE_ERROR
+    secrets = _secrets(settings)
+    _configure_logging(err, args.verbose, secrets)
+    try:
+        return asyncio.run(_run(args, settings, out, err))
+    except _Fail as fail:
+        err.print(f"[bold red]error:[/] {escape(redact(str(fail), secrets))}")
+        return fail.code
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing was written")
+        return EXIT_DATA_ERROR
+    except Exception as exc:
+        if args.verbose:
+            err.print(escape(redact(traceback.format_exc(), secrets)))
+        message = redact(f"{type(exc).__name__}: {exc}", secrets)
+        err.print(f"[bold red]unexpected error, nothing written:[/] {escape(message)}")
+        return EXIT_DATA_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
