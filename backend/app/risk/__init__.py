@@ -1,0 +1,5 @@
+"""Pure risk calculations: numpy arrays in, arrays and dataclasses out.
+
+Vectorised across positions (one column per series). No sessions, settings or I/O here:
+the services load data, call these functions and persist the results.
+"""
