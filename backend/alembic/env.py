@@ -64,6 +64,16 @@ def _parent_revision_downgrade() -> dict[str, Any]:
     return {"fn": lambda rev, _ctx: script._downgrade_revs(parent, rev)}
 
 
+def _end_session_with_client(connection: Connection) -> None:
+    """If this process is killed, the server ends its session within a second instead of
+    carrying on alone: an orphaned CREATE INDEX CONCURRENTLY would keep waiting or building
+    and hold the lock the re-run needs. (PostgreSQL 14+; a session setting, so it also
+    covers the autocommit blocks.)"""
+    if (connection.dialect.server_version_info or (0,)) >= (14,):
+        connection.exec_driver_sql("SET client_connection_check_interval = '1s'")
+        connection.commit()
+
+
 def _run(connection: Connection) -> None:
     context.configure(connection=connection, **CONFIGURE_OPTS, **_parent_revision_downgrade())
     with context.begin_transaction():
@@ -84,6 +94,7 @@ def run_migrations_online() -> None:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "unknown error"
             raise CommandError(f"Cannot connect to {safe_url(url)}: {reason}") from None
         with connection:
+            _end_session_with_client(connection)
             try:
                 _run(connection)
             except DBAPIError as exc:

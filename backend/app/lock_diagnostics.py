@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -25,8 +27,15 @@ _BLOCKERS = text(
 
 
 def _tables_in(statement: str) -> list[str]:
-    names = [*Base.metadata.tables, "alembic_version"]
-    return [name for name in names if name in statement]
+    """Tables the statement names, directly or through one of their indexes/constraints
+    (``DROP INDEX idx_snapshots_beta`` waits for a lock on portfolio_snapshots)."""
+    words = set(re.findall(r"\w+", statement))
+    found = ["alembic_version"] if "alembic_version" in words else []
+    for table in Base.metadata.tables.values():
+        names = {table.name, *(i.name for i in table.indexes), *(c.name for c in table.constraints)}
+        if words & {str(n) for n in names if n}:
+            found.append(table.name)
+    return found
 
 
 def describe_lock_failure(engine: Engine, exc: DBAPIError) -> str:
@@ -62,8 +71,8 @@ def describe_lock_failure(engine: Engine, exc: DBAPIError) -> str:
         f"{', '.join(current) or 'base'}."
     )
     lines.append(
-        "  End the blocking transaction (or wait for a quieter moment) and re-run "
-        "`alembic upgrade head`; an interrupted revision resumes safely. "
+        "  End the blocking transaction (or wait for a quieter moment) and re-run the "
+        "same alembic command; an interrupted revision resumes safely. "
         "MIGRATION_LOCK_TIMEOUT sets the wait."
     )
     return "\n".join(lines)

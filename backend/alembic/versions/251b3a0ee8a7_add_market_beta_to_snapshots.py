@@ -21,7 +21,6 @@ from alembic import op
 from app.migration_ops import (
     add_check_not_valid,
     create_index_concurrently,
-    drop_index_concurrently,
     set_local_timeouts,
     validate_constraints,
 )
@@ -55,8 +54,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    drop_index_concurrently("idx_snapshots_beta")
     set_local_timeouts()
+    # Inside the revision's transaction, not CONCURRENTLY: dropping the columns needs
+    # ACCESS EXCLUSIVE anyway, and a concurrent drop cut short by lock_timeout would leave
+    # the index INVALID while alembic_version still names this revision.
+    op.drop_index("idx_snapshots_beta", table_name=TABLE, if_exists=True)
     for name in CHECKS:
         op.drop_constraint(name, TABLE, type_="check", if_exists=True)
     for column in (
