@@ -3,7 +3,7 @@
 Weights (the denominator, stated once): lots are first netted per symbol (the
 underlying's symbol for options), then each symbol's weight is
 |net exposure| / sum over symbols of |net exposure|, i.e. a share of the book's gross
-exposure. Weights are in [0, 1] and sum to 1, so top-N sums are in [0, 1] too.
+exposure after lots are netted. Weights are in [0, 1] and sum to 1, so top-N sums are in [0, 1] too.
 
 - HHI = sum(w^2) x 10,000, in [10,000 / n_symbols, 10,000].
 - Effective number of positions = 10,000 / HHI (= 1 / sum(w^2)).
