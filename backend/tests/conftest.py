@@ -24,6 +24,8 @@ from tests.fixtures.databases import (
     resolve_server,
 )
 
+pytest_plugins = ("tests.fixtures.fake_fmp",)  # the `fake_fmp` fixture (a fake FMP over HTTP)
+
 # Guard: anything that falls back to app settings in-process fails loudly instead of
 # reaching a developer's real database (DATABASE_URL / backend/.env).
 os.environ["DATABASE_URL"] = "postgresql://tests-must-not-use-settings@127.0.0.1:9/none"
