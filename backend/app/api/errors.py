@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import logging
+import socket
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
@@ -20,12 +22,19 @@ from app.services.errors import InvalidQueryError, NotFoundError
 
 logger = logging.getLogger("app.errors")
 
-# Errors that mean "the database is not there right now", not "this request is wrong".
-DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, OSError, TimeoutError)
+# Errors that mean "the database is not there right now", not "this request is wrong"
+# (asyncpg raises the socket errors of a failed connect unwrapped).
+DATABASE_UNAVAILABLE = (
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+)
 
 
 def _json(
-    status_code: int, body: ErrorResponse, headers: dict[str, str] | None = None
+    status_code: int, body: ErrorResponse, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse(jsonable_encoder(body), status_code=status_code, headers=headers)
 
