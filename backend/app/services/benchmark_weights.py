@@ -226,7 +226,10 @@ def compute_sector_weights(
     sector_symbols = Counter(sector_of[s] for s in symbols if s in sector_of)
     empty = [s for s in GICS_SECTORS if sector_caps.get(s, Decimal(0)) <= 0]
     if empty and not problems:
-        problems.append(f"no priced constituent in sector(s): {', '.join(empty)}")
+        problems.append(
+            f"expected all {len(GICS_SECTORS)} GICS sectors, missing (no priced "
+            f"constituent): {', '.join(empty)}"
+        )
     if problems:
         raise BenchmarkDataError(problems)
 
