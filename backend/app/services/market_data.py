@@ -1,0 +1,180 @@
+"""Loading what the risk engine reads: prices on the market's calendar, active positions,
+sectors and benchmark weights. Queries only; nothing here writes."""
+
+from __future__ import annotations
+
+import uuid
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import BenchmarkSectorWeight, DailyPrice, Position, SecurityProfile
+from app.risk.returns import FloatArray
+
+MARKET_INDEX = "SPY"
+"""The market series betas regress on and whose trading days form the calendar."""
+
+
+class MissingMarketDataError(LookupError):
+    """No market-index prices for the dates asked: nothing can be computed."""
+
+
+@dataclass(frozen=True)
+class PriceHistory:
+    """Closes on the market's trading days: rows = ``dates`` (ascending), columns = ``symbols``.
+
+    A symbol's close on a day the market did not trade is not used; a missing close is NaN.
+    Returns are computed from ``adjusted_close`` where stored, else ``close``.
+    """
+
+    dates: list[date]
+    symbols: list[str]
+    closes: FloatArray
+    market: FloatArray
+
+    def column(self, symbol: str) -> int:
+        return self.symbols.index(symbol)
+
+    def until(self, day: date, rows: int) -> PriceHistory:
+        """The last ``rows`` trading days on or before ``day``."""
+        end = bisect_right(self.dates, day)
+        if end == 0:
+            raise MissingMarketDataError(f"no {MARKET_INDEX} price on or before {day}")
+        start = max(0, end - rows)
+        return PriceHistory(
+            self.dates[start:end], self.symbols, self.closes[start:end], self.market[start:end]
+        )
+
+
+def _close() -> object:
+    return func.coalesce(DailyPrice.adjusted_close, DailyPrice.close)
+
+
+async def trading_days(session: AsyncSession, start: date, end: date) -> list[date]:
+    """The market's trading days in [start, end] (days with a market-index price)."""
+    rows = await session.scalars(
+        select(DailyPrice.date)
+        .where(DailyPrice.symbol == MARKET_INDEX, DailyPrice.date.between(start, end))
+        .order_by(DailyPrice.date)
+    )
+    return list(rows)
+
+
+async def load_price_history(
+    session: AsyncSession,
+    symbols: Iterable[str],
+    *,
+    start: date,
+    end: date,
+    rows_before_start: int,
+) -> PriceHistory:
+    """Closes of ``symbols`` on the market's trading days from ``rows_before_start`` days
+    before ``start`` through ``end`` (two queries, whatever the number of symbols)."""
+    market_rows = (
+        await session.execute(
+            select(DailyPrice.date, _close())  # type: ignore[call-overload]
+            .where(DailyPrice.symbol == MARKET_INDEX, DailyPrice.date <= end)
+            .order_by(DailyPrice.date)
+        )
+    ).all()
+    if not market_rows:
+        raise MissingMarketDataError(
+            f"no {MARKET_INDEX} prices on or before {end}: load prices first "
+            "(scripts/load_prices.py or scripts/demo_data.py)"
+        )
+    all_dates = [r[0] for r in market_rows]
+    first = max(0, bisect_right(all_dates, start) - 1 - rows_before_start)
+    # bisect_right(start) - 1 is the last day <= start; keep rows_before_start before it.
+    dates = all_dates[first:]
+    market = np.array([float(r[1]) for r in market_rows[first:]], dtype=np.float64)
+
+    names = sorted(set(symbols))
+    closes = np.full((len(dates), len(names)), np.nan)
+    if names:
+        row_of = {d: i for i, d in enumerate(dates)}
+        col_of = {s: j for j, s in enumerate(names)}
+        result = await session.execute(
+            select(DailyPrice.symbol, DailyPrice.date, _close()).where(  # type: ignore[call-overload]
+                DailyPrice.symbol.in_(names), DailyPrice.date.between(dates[0], dates[-1])
+            )
+        )
+        for symbol, day, close in result:
+            i = row_of.get(day)
+            if i is not None:
+                closes[i, col_of[symbol]] = float(close)
+    return PriceHistory(dates, names, closes, market)
+
+
+@dataclass(frozen=True)
+class HeldPosition:
+    id: uuid.UUID
+    symbol: str
+    series_symbol: str
+    """The price series the position moves with: the underlying for options."""
+    position_type: str
+    quantity: float
+
+
+async def active_positions(
+    session: AsyncSession, portfolio_id: uuid.UUID, day: date
+) -> list[HeldPosition]:
+    """Positions held at the close of ``day``: entered on or before it, not exited or
+    expired before it, not deleted."""
+    rows = await session.execute(
+        select(
+            Position.id,
+            Position.symbol,
+            Position.underlying_symbol,
+            Position.position_type,
+            Position.quantity,
+        )
+        .where(
+            Position.portfolio_id == portfolio_id,
+            Position.deleted_at.is_(None),
+            Position.entry_date <= day,
+            or_(Position.exit_date.is_(None), Position.exit_date > day),
+            or_(Position.expiration_date.is_(None), Position.expiration_date >= day),
+        )
+        .order_by(Position.symbol, Position.id)
+    )
+    return [
+        HeldPosition(pid, symbol, underlying or symbol, ptype, float(qty))
+        for pid, symbol, underlying, ptype, qty in rows
+    ]
+
+
+async def sectors_of(session: AsyncSession, symbols: Sequence[str]) -> dict[str, str | None]:
+    """GICS sector per symbol from security_profiles (None: ETF, unclassified or unknown)."""
+    rows = await session.execute(
+        select(SecurityProfile.symbol, SecurityProfile.sector).where(
+            SecurityProfile.symbol.in_(list(symbols))
+        )
+    )
+    found: dict[str, str | None] = {symbol: sector for symbol, sector in rows}
+    return {s: found.get(s) for s in symbols}
+
+
+async def benchmark_weights(
+    session: AsyncSession, day: date, benchmark_code: str = "SP500"
+) -> tuple[date, dict[str, float]] | None:
+    """Sector weights of the latest asof_date on or before ``day`` (one date, never a mix)."""
+    asof = await session.scalar(
+        select(func.max(BenchmarkSectorWeight.asof_date)).where(
+            BenchmarkSectorWeight.benchmark_code == benchmark_code,
+            BenchmarkSectorWeight.asof_date <= day,
+        )
+    )
+    if asof is None:
+        return None
+    rows = await session.execute(
+        select(BenchmarkSectorWeight.sector, BenchmarkSectorWeight.weight).where(
+            BenchmarkSectorWeight.benchmark_code == benchmark_code,
+            BenchmarkSectorWeight.asof_date == asof,
+        )
+    )
+    return asof, {sector: float(weight) for sector, weight in rows}
