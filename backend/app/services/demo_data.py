@@ -1,0 +1,329 @@
+"""Synthetic demo data: three portfolios, 63 positions and ~2 years of prices.
+
+Prices come from a factor model with a fixed seed, so every machine gets the same
+numbers and no API key is needed:
+
+    r_i,t = beta_i * m_t + s_sector(i),t + e_i,t
+
+- m_t, the market (SPY's return), has stochastic volatility (log-vol AR(1)), so
+  volatility clusters and the HAR forecast has something to find;
+- s_k,t, one factor per GICS sector, with its own constant volatility;
+- e_i,t, idiosyncratic noise scaled by the same volatility regime.
+
+Tickers are real for readability; their prices, betas and sectors' moves are made up.
+Everything is keyed (fixed UUIDs, (symbol, date), symbol) and upserted, so loading the
+demo twice leaves the same rows as loading it once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import DailyPrice, Portfolio, Position, SecurityProfile
+from app.risk.exposure import signed_exposure
+from app.risk.returns import FloatArray
+
+SEED = 20251017
+DEMO_END = date(2025, 10, 17)
+"""Last demo trading day: the date to calculate for (``--date 2025-10-17``)."""
+DEMO_DAYS = 504
+"""Trading days of prices (weekdays, ~2 years)."""
+ENTRY_DATE = date(2024, 10, 1)
+_NAMESPACE = uuid.UUID("6f1c3a52-2f4e-4c55-9a55-3d1f0e0c7a10")
+
+# symbol: (GICS sector or None for an ETF, name, beta, daily idiosyncratic vol)
+UNIVERSE: dict[str, tuple[str | None, str, float, float]] = {
+    "SPY": (None, "SPDR S&P 500 ETF Trust", 1.0, 0.0),
+    "QQQ": (None, "Invesco QQQ Trust", 1.15, 0.003),
+    "XLE": (None, "Energy Select Sector SPDR Fund", 0.8, 0.004),
+    "AAPL": ("Information Technology", "Apple Inc.", 1.2, 0.012),
+    "MSFT": ("Information Technology", "Microsoft Corporation", 1.1, 0.011),
+    "NVDA": ("Information Technology", "NVIDIA Corporation", 1.7, 0.024),
+    "AMD": ("Information Technology", "Advanced Micro Devices, Inc.", 1.6, 0.022),
+    "CRM": ("Information Technology", "Salesforce, Inc.", 1.2, 0.016),
+    "GOOGL": ("Communication Services", "Alphabet Inc.", 1.1, 0.014),
+    "META": ("Communication Services", "Meta Platforms, Inc.", 1.3, 0.018),
+    "NFLX": ("Communication Services", "Netflix, Inc.", 1.25, 0.019),
+    "AMZN": ("Consumer Discretionary", "Amazon.com, Inc.", 1.25, 0.015),
+    "TSLA": ("Consumer Discretionary", "Tesla, Inc.", 1.9, 0.030),
+    "HD": ("Consumer Discretionary", "The Home Depot, Inc.", 1.0, 0.011),
+    "JPM": ("Financials", "JPMorgan Chase & Co.", 1.1, 0.011),
+    "BAC": ("Financials", "Bank of America Corporation", 1.3, 0.013),
+    "V": ("Financials", "Visa Inc.", 0.95, 0.009),
+    "GS": ("Financials", "The Goldman Sachs Group, Inc.", 1.35, 0.014),
+    "JNJ": ("Health Care", "Johnson & Johnson", 0.55, 0.009),
+    "UNH": ("Health Care", "UnitedHealth Group Incorporated", 0.7, 0.014),
+    "PFE": ("Health Care", "Pfizer Inc.", 0.6, 0.013),
+    "LLY": ("Health Care", "Eli Lilly and Company", 0.8, 0.017),
+    "XOM": ("Energy", "Exxon Mobil Corporation", 0.85, 0.012),
+    "CVX": ("Energy", "Chevron Corporation", 0.9, 0.012),
+    "PG": ("Consumer Staples", "The Procter & Gamble Company", 0.45, 0.008),
+    "KO": ("Consumer Staples", "The Coca-Cola Company", 0.5, 0.007),
+    "WMT": ("Consumer Staples", "Walmart Inc.", 0.55, 0.009),
+    "CAT": ("Industrials", "Caterpillar Inc.", 1.15, 0.014),
+    "HON": ("Industrials", "Honeywell International Inc.", 0.95, 0.010),
+    "UNP": ("Industrials", "Union Pacific Corporation", 0.9, 0.011),
+    "LIN": ("Materials", "Linde plc", 0.85, 0.009),
+    "FCX": ("Materials", "Freeport-McMoRan Inc.", 1.5, 0.020),
+    "PLD": ("Real Estate", "Prologis, Inc.", 1.0, 0.013),
+    "AMT": ("Real Estate", "American Tower Corporation", 0.75, 0.013),
+    "NEE": ("Utilities", "NextEra Energy, Inc.", 0.6, 0.011),
+    "DUK": ("Utilities", "Duke Energy Corporation", 0.45, 0.008),
+}
+
+SECTOR_VOL = 0.006
+_START_PRICE = {"SPY": 430.0, "QQQ": 360.0, "XLE": 85.0}
+
+# (portfolio name, gross leverage, [(symbol, underlying, type, quantity)]): equity_balance
+# is the book's gross exposure on DEMO_END divided by the leverage (long-only books hold
+# a little cash, the long/short fund runs 1.6x gross).
+_Holding = tuple[str, str | None, str, float]
+PORTFOLIOS: list[tuple[str, float, list[_Holding]]] = [
+    (
+        "Demo Balanced Individual",
+        0.97,
+        [
+            (s, None, "LONG", q)
+            for s, q in [
+                ("SPY", 150),
+                ("AAPL", 120),
+                ("MSFT", 60),
+                ("GOOGL", 100),
+                ("AMZN", 90),
+                ("JPM", 90),
+                ("V", 60),
+                ("JNJ", 110),
+                ("UNH", 30),
+                ("XOM", 140),
+                ("PG", 110),
+                ("KO", 250),
+                ("WMT", 180),
+                ("HD", 40),
+                ("CAT", 40),
+                ("HON", 60),
+                ("LIN", 35),
+                ("PLD", 120),
+                ("NEE", 200),
+                ("DUK", 130),
+                ("QQQ", 40),
+            ]
+        ],
+    ),
+    (
+        "Demo Growth Tech",
+        0.99,
+        [
+            *(
+                (s, None, "LONG", q)
+                for s, q in [
+                    ("AAPL", 400),
+                    ("MSFT", 250),
+                    ("NVDA", 500),
+                    ("AMD", 350),
+                    ("CRM", 200),
+                    ("GOOGL", 300),
+                    ("META", 120),
+                    ("NFLX", 60),
+                    ("AMZN", 300),
+                    ("TSLA", 150),
+                    ("QQQ", 200),
+                    ("LLY", 50),
+                    ("V", 100),
+                    ("GS", 40),
+                    ("FCX", 300),
+                    ("AMT", 80),
+                    ("UNP", 60),
+                    ("CVX", 100),
+                ]
+            ),
+            ("NVDA", None, "LONG", 200),  # a second lot: concentration nets lots by symbol
+            ("AAPL251219C00200000", "AAPL", "LC", 10),
+            ("TSLA251219P00150000", "TSLA", "LP", 1),
+        ],
+    ),
+    (
+        "Demo Long/Short Hedge Fund",
+        1.6,
+        [
+            *(
+                (s, None, "LONG", q)
+                for s, q in [
+                    ("NVDA", 600),
+                    ("META", 400),
+                    ("GOOGL", 700),
+                    ("JPM", 800),
+                    ("GS", 300),
+                    ("LLY", 250),
+                    ("UNH", 300),
+                    ("XOM", 900),
+                    ("CAT", 350),
+                    ("FCX", 1500),
+                    ("PLD", 800),
+                    ("BAC", 2500),
+                ]
+            ),
+            *(
+                (s, None, "SHORT", -q)
+                for s, q in [
+                    ("TSLA", 600),
+                    ("NFLX", 200),
+                    ("PFE", 3000),
+                    ("KO", 2000),
+                    ("XLE", 1200),
+                    ("SPY", 500),
+                ]
+            ),
+            ("SPY251219P00550000", "SPY", "LP", 20),
+            ("AMD251219C00120000", "AMD", "SC", 15),
+            ("XOM251219P00100000", "XOM", "SP", 10),
+        ],
+    ),
+]
+
+
+def demo_calendar(end: date = DEMO_END, days: int = DEMO_DAYS) -> list[date]:
+    """The last ``days`` weekdays up to ``end``, ascending (the demo's trading days)."""
+    out: list[date] = []
+    day = end
+    while len(out) < days:
+        if day.weekday() < 5:
+            out.append(day)
+        day -= timedelta(days=1)
+    return out[::-1]
+
+
+def generate_prices(seed: int = SEED, days: int = DEMO_DAYS) -> dict[str, FloatArray]:
+    """Close series for every demo symbol from the factor model (module docstring)."""
+    rng = np.random.default_rng(seed)
+    steps = days - 1
+    log_vol = np.empty(steps)
+    log_vol[0] = np.log(0.01)
+    shocks = rng.normal(0.0, 0.12, steps)
+    for t in range(1, steps):
+        log_vol[t] = np.log(0.01) + 0.97 * (log_vol[t - 1] - np.log(0.01)) + shocks[t]
+    regime = np.exp(log_vol)
+    market = 0.0003 + regime * rng.standard_normal(steps)
+    sectors = sorted({s for s, *_ in UNIVERSE.values() if s is not None})
+    sector_r = {s: SECTOR_VOL * rng.standard_normal(steps) for s in sectors}
+
+    out: dict[str, FloatArray] = {}
+    for i, (symbol, (sector, _, beta, idio)) in enumerate(UNIVERSE.items()):
+        sector_move = sector_r[sector] if sector is not None else np.zeros(steps)
+        noise = idio * (regime / 0.01) * rng.standard_normal(steps)
+        r = np.asarray(beta * market + sector_move + noise, dtype=np.float64)
+        start = _START_PRICE.get(symbol, 40.0 + 15.0 * (i % 17))
+        out[symbol] = np.asarray(start * np.cumprod(np.r_[1.0, 1.0 + r]), dtype=np.float64)
+    return out
+
+
+def _id(*parts: str) -> uuid.UUID:
+    return uuid.uuid5(_NAMESPACE, "/".join(parts))
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    portfolios: int
+    positions: int
+    symbols: int
+    prices: int
+    first_date: date
+    last_date: date
+
+
+async def load_demo_data(session: AsyncSession) -> DemoSummary:
+    """Upsert the demo portfolios, positions, security profiles and prices."""
+    calendar = demo_calendar()
+    prices = generate_prices()
+    price_rows = [
+        {"symbol": s, "date": d, "close": round(float(p), 4), "volume": None, "source": "DEMO"}
+        for s, closes in prices.items()
+        for d, p in zip(calendar, closes.tolist(), strict=True)
+    ]
+    stmt = pg_insert(DailyPrice)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            constraint="uq_daily_prices_symbol_date",
+            set_={"close": stmt.excluded.close, "source": stmt.excluded.source},
+        ),
+        price_rows,
+    )
+    profiles = [
+        {"symbol": s, "name": name, "sector": sector, "is_etf": sector is None, "source": "DEMO"}
+        for s, (sector, name, _, _) in UNIVERSE.items()
+    ]
+    pstmt = pg_insert(SecurityProfile)
+    await session.execute(
+        pstmt.on_conflict_do_update(
+            constraint="uq_security_profiles_symbol",
+            set_={c: pstmt.excluded[c] for c in ("name", "sector", "is_etf", "source")},
+        ),
+        profiles,
+    )
+
+    last_close = {s: float(v[-1]) for s, v in prices.items()}
+    portfolio_rows: list[dict[str, Any]] = []
+    position_rows: list[dict[str, Any]] = []
+    for name, leverage, holdings in PORTFOLIOS:
+        pid = _id("portfolio", name)
+        gross = sum(
+            abs(signed_exposure(ptype, qty, last_close[underlying or symbol]))
+            for symbol, underlying, ptype, qty in holdings
+        )
+        portfolio_rows.append(
+            {
+                "id": pid,
+                "name": name,
+                "equity_balance": Decimal(f"{gross / leverage:.2f}"),
+                "description": "Synthetic demo portfolio (factor-model prices)",
+            }
+        )
+        for lot, (symbol, underlying, ptype, qty) in enumerate(holdings):
+            series = underlying or symbol
+            position_rows.append(
+                {
+                    "id": _id("position", name, symbol, str(lot)),
+                    "portfolio_id": pid,
+                    "symbol": symbol,
+                    "underlying_symbol": underlying,
+                    "position_type": ptype,
+                    "quantity": Decimal(str(qty)),
+                    "entry_price": Decimal(f"{prices[series][-252]:.4f}"),
+                    "entry_date": ENTRY_DATE,
+                    "last_price": Decimal(f"{last_close[series]:.4f}"),
+                    "expiration_date": date(2025, 12, 19) if underlying else None,
+                    "strike_price": Decimal(symbol[-8:]) / 1000 if underlying else None,
+                }
+            )
+    pfs = pg_insert(Portfolio)
+    await session.execute(
+        pfs.on_conflict_do_update(
+            index_elements=["id"],
+            set_={c: pfs.excluded[c] for c in ("name", "equity_balance", "description")},
+        ),
+        portfolio_rows,
+    )
+    pos = pg_insert(Position)
+    await session.execute(
+        pos.on_conflict_do_update(
+            index_elements=["id"],
+            set_={c: pos.excluded[c] for c in position_rows[0] if c != "id"},
+        ),
+        position_rows,
+    )
+    await session.flush()
+    return DemoSummary(
+        portfolios=len(portfolio_rows),
+        positions=len(position_rows),
+        symbols=len(prices),
+        prices=len(price_rows),
+        first_date=calendar[0],
+        last_date=calendar[-1],
+    )

@@ -1,0 +1,229 @@
+"""Compute and store market betas, sector/concentration and volatility.
+
+    cd backend
+    uv run python scripts/calculate_risk_metrics.py --date 2025-10-17
+    uv run python scripts/calculate_risk_metrics.py --date 2025-10-17 --portfolio <uuid>
+    uv run python scripts/calculate_risk_metrics.py --from 2025-09-01 --to 2025-10-17
+
+Writes position_market_betas, position_volatility and the risk columns of
+portfolio_snapshots (creating the snapshot row when missing), one transaction per
+portfolio and date; re-running a date replaces its figures.
+
+Exit codes: 0 ok, 1 data error (some portfolio-dates failed; the others are stored),
+2 usage or configuration error (nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from app.cli_support import (
+    EXIT_DATA_ERROR,
+    EXIT_OK,
+    EXIT_USAGE_ERROR,
+    iso_date,
+    safe_message,
+    secrets_of,
+    uuid_arg,
+)
+from app.config import get_settings
+from app.database import AsyncSessionLocal, DatabaseConfigError
+from app.risk.book import DEFAULT_BETA_WINDOW
+from app.services.market_data import MissingMarketDataError
+from app.services.risk_batch import dates_to_run, portfolios_to_run, shared_history
+from app.services.risk_engine import (
+    PortfolioNotFoundError,
+    PortfolioRiskSummary,
+    calculate_portfolio_risk,
+)
+
+
+class _Fail(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class _Run:
+    summaries: list[PortfolioRiskSummary] = field(default_factory=list)
+    failures: list[tuple[str, date, str]] = field(default_factory=list)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="calculate_risk_metrics.py",
+        description="Compute and upsert position betas, position volatility and portfolio "
+        "snapshot risk figures for a date or a date range.",
+        epilog="Exit codes: 0 ok, 1 data error (some portfolio-dates failed), "
+        "2 usage/config error.",
+    )
+    parser.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="one date")
+    parser.add_argument("--from", dest="start", type=iso_date, metavar="YYYY-MM-DD")
+    parser.add_argument("--to", dest="end", type=iso_date, metavar="YYYY-MM-DD")
+    parser.add_argument("--portfolio", type=uuid_arg, metavar="UUID", help="only this portfolio")
+    parser.add_argument(
+        "--window-days",
+        type=int,
+        default=DEFAULT_BETA_WINDOW,
+        help="trading days of returns for betas (default %(default)s, at least 30)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="list every skipped figure")
+    args = parser.parse_args(argv)
+    if args.date is not None and (args.start or args.end):
+        parser.error("give either --date or --from/--to, not both")
+    if args.date is None and not (args.start and args.end):
+        parser.error("give --date D, or both --from D1 and --to D2")
+    if args.start and args.end and args.start > args.end:
+        parser.error(f"--from {args.start} is after --to {args.end}")
+    if args.window_days < 30:
+        parser.error("--window-days must be at least 30 (fewer observations are never estimated)")
+    return args
+
+
+async def _run(args: argparse.Namespace, out: Console) -> _Run:
+    single = args.date is not None
+    start, end = (args.date, args.date) if single else (args.start, args.end)
+    async with AsyncSessionLocal() as session:
+        try:
+            portfolios = await portfolios_to_run(session, args.portfolio)
+        except PortfolioNotFoundError as exc:
+            raise _Fail(EXIT_USAGE_ERROR, str(exc)) from None
+        if not portfolios:
+            raise _Fail(EXIT_DATA_ERROR, "no portfolios: load some first (scripts/demo_data.py)")
+        dates = await dates_to_run(session, start, end, single=single)
+        if not dates:
+            raise _Fail(EXIT_DATA_ERROR, f"no trading days (SPY prices) between {start} and {end}")
+        try:
+            history = await shared_history(session, [p for p, _ in portfolios], start, end)
+        except MissingMarketDataError as exc:
+            raise _Fail(EXIT_DATA_ERROR, str(exc)) from None
+
+    run = _Run()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=out, transient=not out.is_terminal) as progress:
+        task = progress.add_task("portfolio-dates", total=len(portfolios) * len(dates))
+        for portfolio_id, name in portfolios:
+            for day in dates:
+                progress.update(task, description=f"{name[:28]:<28} {day}")
+                await _one(run, portfolio_id, name, day, history, args.window_days)
+                progress.advance(task)
+    return run
+
+
+async def _one(
+    run: _Run,
+    portfolio_id: uuid.UUID,
+    name: str,
+    day: date,
+    history: object,
+    window_days: int,
+) -> None:
+    """One portfolio-date in its own transaction: all of it is stored, or none of it."""
+    try:
+        async with AsyncSessionLocal() as session, session.begin():
+            summary = await calculate_portfolio_risk(
+                session,
+                portfolio_id,
+                day,
+                history=history,  # type: ignore[arg-type]
+                beta_window=window_days,
+            )
+        run.summaries.append(summary)
+    except (MissingMarketDataError, PortfolioNotFoundError) as exc:
+        run.failures.append((name, day, str(exc)))
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _table(run: _Run) -> Table:
+    """One row per portfolio: rows written over the run, figures of its last date."""
+    table = Table(title="Risk metrics stored", box=box.SIMPLE_HEAVY, title_justify="left")
+    for col in ("Portfolio", "Dates", "Last date", "Positions", "Betas/Vols", "Beta cov."):
+        table.add_column(col, justify="left" if col == "Portfolio" else "right")
+    for col in ("Beta wtd", "Beta direct", "Vol 21d", "HAR 21d", "HHI", "Skipped"):
+        table.add_column(col, justify="right")
+    if any(s.largest_overweight for s in run.summaries):
+        table.add_column("Most over / under vs SP500")
+    by_portfolio: dict[uuid.UUID, list[PortfolioRiskSummary]] = {}
+    for s in run.summaries:
+        by_portfolio.setdefault(s.portfolio_id, []).append(s)
+    for items in by_portfolio.values():
+        last = max(items, key=lambda s: s.calc_date)
+        row = [
+            last.portfolio_name,
+            str(len(items)),
+            last.calc_date.isoformat(),
+            str(last.positions),
+            f"{sum(s.betas_written for s in items)}/{sum(s.volatility_written for s in items)}",
+            f"{last.beta_coverage:.0%}",
+            _fmt(last.market_beta_weighted, ".2f"),
+            _fmt(last.market_beta_direct, ".2f"),
+            _fmt(last.realized_volatility_21d, ".1%"),
+            _fmt(last.expected_volatility_21d, ".1%"),
+            _fmt(last.hhi, ",.0f"),
+            str(len(last.skipped)),
+        ]
+        if len(table.columns) > len(row):
+            active = "-"
+            if last.largest_overweight and last.largest_underweight:
+                (hi, hv), (lo, lv) = last.largest_overweight, last.largest_underweight
+                active = f"{hi} {hv:+.1%} / {lo} {lv:+.1%}"
+            row.append(active)
+        table.add_row(*row)
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # Piped output (logs, CI) gets a wide table instead of rich's 80-column default.
+    out = Console() if Console().is_terminal else Console(width=160)
+    err = Console(stderr=True)
+    logging.basicConfig(level=logging.WARNING)
+    secrets = secrets_of(get_settings())
+    try:
+        run = asyncio.run(_run(args, out))
+    except _Fail as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        return exc.code
+    except DatabaseConfigError as exc:
+        err.print(f"[red]error:[/] {safe_message(exc, secrets)}", highlight=False)
+        return EXIT_USAGE_ERROR
+    except (DBAPIError, SQLAlchemyError, OSError) as exc:
+        err.print(f"[red]database error:[/] {safe_message(exc, secrets)}", highlight=False)
+        return EXIT_USAGE_ERROR if isinstance(exc, OSError) else EXIT_DATA_ERROR
+
+    out.print(_table(run))
+    skipped = sum(len(s.skipped) for s in run.summaries)
+    if args.verbose:
+        for s in run.summaries:
+            for symbol, reason in s.skipped:
+                out.print(f"  skipped {s.portfolio_name} {s.calc_date} {symbol}: {reason}")
+    elif skipped:
+        out.print(f"{skipped} figures skipped (a reason for each with --verbose)")
+    for name, day, message in run.failures:
+        err.print(f"[red]failed:[/] {name} {day}: {message}", highlight=False)
+    return EXIT_DATA_ERROR if run.failures else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
