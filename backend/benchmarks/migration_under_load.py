@@ -437,11 +437,17 @@ def render(results: dict[str, dict[str, Any]], rows: int, writers: int) -> Table
     line("statements during", lambda r: r["during"]["n"])
     line("failed statements", lambda r: r["failed_statements"])
     line("rows lost", lambda r: r["rows_lost"])
-    table.caption = "\n".join(
+    notes = [
+        f"naive ran: {', '.join(f'{n} {what}' for what, n in r['naive_substitutions'].items())}"
+        for r in results.values()
+        if r["naive_substitutions"]
+    ]
+    notes += [
         f"{v}: writers waited on {results[v]['blocking_locks']}"
         for v in variants
         if results[v]["blocking_locks"]
-    )
+    ]
+    table.caption = "\n".join(notes)
     return table
 
 
@@ -522,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
         for url in created:
             drop_database(server, str(url.database))
 
-    Console().print(render(results, args.rows, args.writers))
+    Console(width=max(Console().width, 100)).print(render(results, args.rows, args.writers))
     report = {
         "benchmark": "migration_under_load",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
