@@ -30,7 +30,7 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.clients.fmp import FmpClient, FmpError, redact
+from app.clients.fmp import FmpClient, FmpError, FmpRateLimitError, redact
 from app.config import Settings, get_settings
 from app.database import AsyncSessionLocal, DatabaseConfigError
 from app.services.benchmark_weight_files import load_sector_weights_file
@@ -128,14 +128,26 @@ def _configure_logging(err: Console, verbose: bool, secrets: list[str]) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     def on_retry(details: stamina.instrumentation.RetryDetails) -> None:
+        exc = details.caused_by
+        where = f"/{exc.path}" if isinstance(exc, FmpError) and exc.path else "FMP request"
         log.warning(
-            "%s; retry %d in %.1f s",
-            details.caused_by,
+            "%s: %s; retry %d in %.1f s",
+            where,
+            _brief(exc),
             details.retry_num,
             details.wait_for,
         )
 
     stamina.instrumentation.set_on_retry_hooks([on_retry])
+
+
+def _brief(exc: BaseException) -> str:
+    """A short reason for a retry line (the full message comes if the retries run out)."""
+    if isinstance(exc, FmpRateLimitError):
+        return f"rate limited (HTTP {exc.status})"
+    if isinstance(exc, FmpError) and exc.status is not None:
+        return f"HTTP {exc.status}"
+    return "no answer (connection failed or timed out)"
 
 
 def _fmt_cap(value: Decimal | None) -> str:
@@ -232,7 +244,8 @@ async def _write(weights: SectorWeights) -> UpsertResult:
         raise _Fail(EXIT_DATA_ERROR, f"database error, nothing written: {detail}{hint}") from None
     except OSError as exc:
         raise _Fail(
-            EXIT_DATA_ERROR, f"cannot connect to the database, nothing written: {exc}"
+            EXIT_DATA_ERROR,
+            f"cannot connect to the database, nothing written: {exc} (check DATABASE_URL)",
         ) from None
 
 
@@ -240,7 +253,7 @@ async def _run(args: argparse.Namespace, settings: Settings, out: Console, err: 
     try:
         weights = await _load(args, settings, err)
     except FmpError as exc:
-        raise _Fail(EXIT_DATA_ERROR, f"FMP: {exc}. Nothing was written.") from None
+        raise _Fail(EXIT_DATA_ERROR, f"{exc}. Nothing was written.") from None
     except BenchmarkDataError as exc:
         problems = "\n  - ".join(exc.problems)
         raise _Fail(EXIT_DATA_ERROR, f"data rejected, nothing written:\n  - {problems}") from None

@@ -38,7 +38,7 @@ MARKET_CAP_BATCH_SIZE = 100
 """Symbols per /market-capitalization-batch request (503 constituents -> 6 requests)."""
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-_BODY_SNIPPET = 200
+_BODY_SNIPPET = 300
 _REDACTED = "***"
 _APIKEY_IN_TEXT = re.compile(r"(apikey[\"']?\s*[=:]\s*[\"']?)[^&\s\"',}]+", re.IGNORECASE)
 
