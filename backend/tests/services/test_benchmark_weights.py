@@ -437,3 +437,17 @@ def test_row_values_are_what_the_table_stores() -> None:
     assert isinstance(row, SectorWeightRow)
     assert row.weight == row.weight.quantize(Decimal("0.000001"))
     assert row.market_cap == row.market_cap.quantize(Decimal("0.01"))  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [
+        ("sp500_weights_example.json", "file:example (synthetic)"),
+        ("sp500_weights_example.csv", "file:sp500_weights_example.csv"),
+    ],
+)
+def test_example_files_load_as_the_fake_data_weights(name: str, source: str) -> None:
+    path = Path(__file__).parents[1] / "fixtures" / "data" / name
+    weights = load_sector_weights_file(path, benchmark_code="SP500")
+    check_rows(as_tuples(weights), expected_sectors(Sp500Data.default()))
+    assert weights.data_source == source
