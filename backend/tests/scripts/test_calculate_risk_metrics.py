@@ -1,0 +1,186 @@
+"""scripts/calculate_risk_metrics.py end to end on the test database."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from datetime import date
+from types import ModuleType
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from app.config import BACKEND_DIR
+from app.services.demo_data import DEMO_END
+from tests.fixtures.databases import TestDatabase, subprocess_env
+
+pytestmark = pytest.mark.usefixtures("clean_tables")
+
+
+def _script(database: TestDatabase, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, f"scripts/{name}", *args],
+        cwd=BACKEND_DIR,
+        env=subprocess_env(database),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _rows(database: TestDatabase, sql: str) -> list[tuple[object, ...]]:
+    engine = create_engine(database.sync_url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql))]
+    finally:
+        engine.dispose()
+
+
+def _table_state(database: TestDatabase) -> list[tuple[object, ...]]:
+    return _rows(
+        database,
+        "SELECT (SELECT count(*) FROM position_market_betas),"
+        " (SELECT count(*) FROM position_volatility),"
+        " (SELECT count(*) FROM portfolio_snapshots),"
+        " (SELECT string_agg(id::text || beta::text, ',' ORDER BY id) FROM position_market_betas)",
+    )
+
+
+def test_demo_then_calculate_fills_every_table_with_values_in_range_and_rerun_is_idempotent(
+    database: TestDatabase,
+) -> None:
+    assert _script(database, "demo_data.py").returncode == 0
+    result = _script(database, "calculate_risk_metrics.py", "--date", DEMO_END.isoformat())
+    assert result.returncode == 0, result.stderr
+    assert "Demo Long/Short Hedge Fund" in result.stdout
+
+    assert _rows(database, "SELECT count(*) FROM position_market_betas") == [(63,)]
+    assert _rows(database, "SELECT count(*) FROM position_volatility") == [(63,)]
+    bad_betas = _rows(
+        database,
+        "SELECT count(*) FROM position_market_betas WHERE observations <> 90 OR window_days <> 90"
+        " OR beta NOT BETWEEN -3 AND 4 OR r_squared NOT BETWEEN 0 AND 1"
+        " OR p_value NOT BETWEEN 0 AND 1 OR std_error < 0",
+    )
+    assert bad_betas == [(0,)]
+    # SPY (and the SPY put) regressed on SPY itself: beta exactly 1, a perfect fit.
+    spy = _rows(
+        database,
+        "SELECT b.beta, b.r_squared, b.std_error FROM position_market_betas b"
+        " JOIN positions p ON p.id = b.position_id"
+        " WHERE coalesce(p.underlying_symbol, p.symbol) = 'SPY'",
+    )
+    assert len(spy) == 3
+    assert all((float(b), float(r2), float(se)) == (1.0, 1.0, 0.0) for b, r2, se in spy)
+    bad_vols = _rows(
+        database,
+        "SELECT count(*) FROM position_volatility WHERE realized_vol_21d NOT BETWEEN 0.02 AND 2"
+        " OR realized_vol_63d IS NULL OR expected_vol_21d IS NULL OR vol_trend IS NULL"
+        " OR vol_percentile NOT BETWEEN 0 AND 1 OR model_r_squared IS NULL",
+    )
+    assert bad_vols == [(0,)]
+    snaps = _rows(
+        database,
+        "SELECT p.name, s.calculation_date, s.market_beta_weighted, s.market_beta_direct,"
+        " s.hhi, s.effective_num_positions, s.top_3_concentration, s.top_10_concentration,"
+        " s.realized_volatility_21d, s.volatility_trend, s.sector_exposure, s.num_positions"
+        " FROM portfolio_snapshots s JOIN portfolios p ON p.id = s.portfolio_id ORDER BY p.name",
+    )
+    assert len(snaps) == 3
+    for name, day, wtd, direct, hhi, eff_n, top3, top10, vol21, trend, sectors, n in snaps:
+        assert day == DEMO_END and n == 21, name
+        assert wtd is not None and direct is not None
+        assert 0 < hhi <= 10_000 and float(eff_n) == pytest.approx(10_000 / float(hhi), abs=0.01)
+        assert 0 < top3 <= top10 <= 1
+        assert 0 < vol21 < 1 and trend in ("increasing", "decreasing", "stable")
+        assert isinstance(sectors, dict) and sectors
+    by_name = {row[0]: row for row in snaps}
+    # The hedged book's market beta is far below the long-only books'.
+    assert by_name["Demo Long/Short Hedge Fund"][2] < by_name["Demo Balanced Individual"][2]
+
+    before = _table_state(database)
+    again = _script(database, "calculate_risk_metrics.py", "--date", DEMO_END.isoformat())
+    assert again.returncode == 0, again.stderr
+    assert _table_state(database) == before
+
+
+def test_a_date_range_covers_trading_days_and_one_portfolio_can_be_chosen(
+    database: TestDatabase,
+) -> None:
+    assert _script(database, "demo_data.py").returncode == 0
+    (portfolio_id,) = _rows(database, "SELECT id FROM portfolios WHERE name = 'Demo Growth Tech'")[
+        0
+    ]
+    result = _script(
+        database,
+        "calculate_risk_metrics.py",
+        "--from",
+        "2025-10-11",  # a Saturday: the range starts on Monday the 13th
+        "--to",
+        DEMO_END.isoformat(),
+        "--portfolio",
+        str(portfolio_id),
+    )
+    assert result.returncode == 0, result.stderr
+    dates = _rows(database, "SELECT DISTINCT calculation_date FROM portfolio_snapshots ORDER BY 1")
+    assert [d for (d,) in dates] == [date(2025, 10, d) for d in (13, 14, 15, 16, 17)]
+    assert _rows(database, "SELECT count(DISTINCT portfolio_id) FROM portfolio_snapshots") == [(1,)]
+
+
+def _load_cli() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "calculate_risk_metrics", BACKEND_DIR / "scripts" / "calculate_risk_metrics.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "--date"),
+        (["--date", "2025-13-01"], "not a date"),
+        (["--date", "2025-10-17", "--from", "2025-10-01"], "not both"),
+        (["--from", "2025-10-17", "--to", "2025-10-01"], "after"),
+        (["--date", "2025-10-17", "--portfolio", "nope"], "not a UUID"),
+        (["--date", "2025-10-17", "--window-days", "10"], "at least 30"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        _load_cli().parse_args(args)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unknown_portfolio_is_a_usage_error_that_writes_nothing(database: TestDatabase) -> None:
+    assert _script(database, "demo_data.py").returncode == 0
+    result = _script(
+        database,
+        "calculate_risk_metrics.py",
+        "--date",
+        "2025-10-17",
+        "--portfolio",
+        "00000000-0000-0000-0000-000000000001",
+    )
+    assert result.returncode == 2
+    assert "no portfolio" in result.stderr
+    assert _rows(database, "SELECT count(*) FROM portfolio_snapshots") == [(0,)]
+
+
+def test_without_prices_it_is_a_data_error_and_nothing_is_written(database: TestDatabase) -> None:
+    engine = create_engine(database.sync_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO portfolios (name) VALUES ('No prices')"))
+    engine.dispose()
+    result = _script(database, "calculate_risk_metrics.py", "--date", "2025-10-17")
+    assert result.returncode == 1
+    assert "SPY" in result.stderr
+    assert _rows(database, "SELECT count(*) FROM portfolio_snapshots") == [(0,)]
