@@ -208,6 +208,12 @@ class FmpClient:
         started = time.monotonic()
         try:
             response = await self._http.get(path, params=dict(params or {}))
+        except httpx.UnsupportedProtocol:
+            raise FmpError(
+                f"FMP_BASE_URL {self.redact(self.base_url)!r} is not an http(s) URL; the "
+                "default is https://financialmodelingprep.com/stable",
+                path=path,
+            ) from None
         except httpx.TimeoutException as exc:
             raise FmpUnavailableError(
                 f"FMP did not answer in time ({type(exc).__name__}) for /{path}: "

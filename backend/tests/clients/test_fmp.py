@@ -308,3 +308,9 @@ async def test_empty_key_is_refused_before_any_request(fake_fmp: FakeFmp) -> Non
     with pytest.raises(FmpAuthError, match="FMP_API_KEY is not set"):
         FmpClient("", fake_fmp.base_url)
     assert fake_fmp.requests == []
+
+
+async def test_base_url_without_http_scheme_fails_at_once() -> None:
+    async with FmpClient("k", "ftp://example.invalid/stable", **FAST) as fmp:
+        with pytest.raises(FmpError, match="not an http"):
+            await fmp.sp500_constituents()
