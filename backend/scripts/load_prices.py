@@ -1,0 +1,167 @@
+"""Load end-of-day prices and security profiles (sector, ETF flag) for the risk engine.
+
+    cd backend
+    uv run python scripts/load_prices.py --fmp SPY AAPL MSFT --from 2023-10-01 --to 2025-10-17
+    uv run python scripts/load_prices.py --csv prices.csv --profiles-csv profiles.csv
+
+FMP needs FMP_API_KEY (backend/.env or the environment); CSV needs nothing. Everything is
+fetched and validated first, then written in one transaction: on any error nothing is.
+Exit codes: 0 ok, 1 data or API error (nothing written), 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from app.cli_support import (
+    EXIT_DATA_ERROR,
+    EXIT_OK,
+    EXIT_USAGE_ERROR,
+    iso_date,
+    safe_message,
+    secrets_of,
+)
+from app.clients.fmp import FmpAuthError, FmpClient, FmpError
+from app.config import get_settings
+from app.database import AsyncSessionLocal, DatabaseConfigError
+from app.services.price_loaders import (
+    PriceDataError,
+    PriceRow,
+    ProfileRow,
+    fetch_fmp_prices,
+    fetch_fmp_profiles,
+    read_price_csv,
+    read_profile_csv,
+    upsert_prices,
+    upsert_profiles,
+)
+
+MISSING_KEY_HELP = (
+    "FMP_API_KEY is not set: add FMP_API_KEY=<your key> to backend/.env or export it; "
+    "offline, use --csv/--profiles-csv (or scripts/demo_data.py for synthetic data)"
+)
+
+
+@dataclass
+class _Batch:
+    prices: dict[str, list[PriceRow]] = field(default_factory=dict)  # source -> rows
+    profiles: dict[str, list[ProfileRow]] = field(default_factory=dict)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="load_prices.py",
+        description="Load daily prices and security profiles from FMP or CSV files.",
+        epilog="Exit codes: 0 ok, 1 data/API error (nothing written), 2 usage/config error.",
+    )
+    parser.add_argument("--csv", type=Path, metavar="PATH", help="prices CSV")
+    parser.add_argument("--profiles-csv", type=Path, metavar="PATH", help="profiles CSV")
+    parser.add_argument("--fmp", nargs="+", metavar="SYMBOL", help="symbols to fetch from FMP")
+    parser.add_argument("--from", dest="start", type=iso_date, metavar="YYYY-MM-DD")
+    parser.add_argument("--to", dest="end", type=iso_date, metavar="YYYY-MM-DD")
+    parser.add_argument(
+        "--no-profiles", action="store_true", help="with --fmp: prices only, no profiles"
+    )
+    args = parser.parse_args(argv)
+    if not (args.csv or args.profiles_csv or args.fmp):
+        parser.error("nothing to load: give --fmp SYMBOL..., --csv PATH or --profiles-csv PATH")
+    if args.fmp:
+        args.end = args.end or date.today()
+        args.start = args.start or args.end - timedelta(days=2 * 365 + 30)
+        if args.start > args.end:
+            parser.error(f"--from {args.start} is after --to {args.end}")
+        args.fmp = sorted({s.strip().upper() for s in args.fmp if s.strip()})
+        if "SPY" not in args.fmp:
+            print("note: SPY is the market index betas use; load it too", file=sys.stderr)
+    return args
+
+
+async def _fetch(args: argparse.Namespace, batch: _Batch, out: Console) -> None:
+    settings = get_settings()
+    if settings.fmp_api_key is None:
+        raise FmpAuthError(MISSING_KEY_HELP)
+    steps = len(args.fmp) * (1 if args.no_profiles else 2)
+    async with FmpClient(settings.fmp_api_key.get_secret_value(), settings.fmp_base_url) as fmp:
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=out
+        ) as progress:
+            task = progress.add_task("FMP", total=steps)
+            batch.prices["FMP"] = await fetch_fmp_prices(
+                fmp, args.fmp, args.start, args.end, lambda _: progress.advance(task)
+            )
+            if not args.no_profiles:
+                batch.profiles["FMP"] = await fetch_fmp_profiles(
+                    fmp, args.fmp, lambda _: progress.advance(task)
+                )
+
+
+async def _write(batch: _Batch) -> tuple[int, int]:
+    prices = profiles = 0
+    async with AsyncSessionLocal() as session, session.begin():
+        for source, price_rows in batch.prices.items():
+            prices += await upsert_prices(session, price_rows, source)
+        for source, profile_rows in batch.profiles.items():
+            profiles += await upsert_profiles(session, profile_rows, source)
+    return prices, profiles
+
+
+async def _run(args: argparse.Namespace, out: Console) -> tuple[_Batch, tuple[int, int]]:
+    batch = _Batch()
+    if args.csv:
+        batch.prices["CSV"] = read_price_csv(args.csv)
+    if args.profiles_csv:
+        batch.profiles["CSV"] = read_profile_csv(args.profiles_csv)
+    if args.fmp:
+        await _fetch(args, batch, out)
+    return batch, await _write(batch)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out, err = Console(), Console(stderr=True)
+    secrets = secrets_of(get_settings())
+    try:
+        batch, (prices, profiles) = asyncio.run(_run(args, out))
+    except FmpAuthError as exc:
+        err.print(f"error: {safe_message(exc, secrets)}", highlight=False, markup=False)
+        return EXIT_USAGE_ERROR
+    except (FmpError, PriceDataError) as exc:
+        err.print(f"error: {safe_message(exc, secrets)}", highlight=False, markup=False)
+        return EXIT_DATA_ERROR
+    except DatabaseConfigError as exc:
+        err.print(f"error: {safe_message(exc, secrets)}", highlight=False, markup=False)
+        return EXIT_USAGE_ERROR
+    except (DBAPIError, SQLAlchemyError, OSError) as exc:
+        err.print(f"database error: {safe_message(exc, secrets)}", highlight=False, markup=False)
+        return EXIT_DATA_ERROR
+
+    table = Table(title="Loaded", title_justify="left")
+    for col in ("Source", "Symbols", "Price rows", "From", "To", "Profiles"):
+        table.add_column(col, justify="left" if col == "Source" else "right")
+    for source in sorted(set(batch.prices) | set(batch.profiles)):
+        rows = batch.prices.get(source, [])
+        table.add_row(
+            source,
+            str(len({r.symbol for r in rows} | {p.symbol for p in batch.profiles.get(source, [])})),
+            f"{len(rows):,}",
+            min(r.date for r in rows).isoformat() if rows else "-",
+            max(r.date for r in rows).isoformat() if rows else "-",
+            str(len(batch.profiles.get(source, []))),
+        )
+    out.print(table)
+    out.print(f"{prices:,} price rows and {profiles} profiles written")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
