@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import TypeVar
 
 import numpy as np
 
@@ -85,10 +87,21 @@ def sector_exposure(
     return dict(sorted(out.items()))
 
 
+Weight = TypeVar("Weight", float, Decimal)
+
+
 def active_weights(
-    exposure: Mapping[str, float], benchmark: Mapping[str, float]
-) -> dict[str, float]:
+    exposure: Mapping[str, Weight], benchmark: Mapping[str, Weight]
+) -> dict[str, Weight]:
     """Portfolio minus benchmark weight per sector (missing on either side = 0):
-    > 0 overweight, < 0 underweight."""
-    sectors = sorted(set(exposure) | set(benchmark))
-    return {s: exposure.get(s, 0.0) - benchmark.get(s, 0.0) for s in sectors}
+    > 0 overweight, < 0 underweight. Floats in the engine, exact Decimals in the API."""
+    active: dict[str, Weight] = {}
+    for sector in sorted(set(exposure) | set(benchmark)):
+        held, index = exposure.get(sector), benchmark.get(sector)
+        if held is None:
+            active[sector] = -index  # type: ignore[operator]  # in benchmark: not None
+        elif index is None:
+            active[sector] = held
+        else:
+            active[sector] = held - index
+    return active

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Portfolio, PortfolioSnapshot
+from app.risk.concentration import active_weights as risk_active_weights
 from app.sectors import UnknownSectorError, to_gics
 from app.services.benchmark_queries import require_benchmark, weights_on_or_before
 from app.services.errors import NotFoundError
@@ -28,10 +29,7 @@ class SectorActiveWeight:
     sector: str
     portfolio_weight: Decimal
     benchmark_weight: Decimal
-
-    @property
-    def active_weight(self) -> Decimal:
-        return self.portfolio_weight - self.benchmark_weight
+    active_weight: Decimal
 
 
 @dataclass(frozen=True)
@@ -54,8 +52,8 @@ def active_weights(
     """Portfolio minus benchmark weight for every sector on either side (missing = 0),
     largest overweight first, ties by sector name."""
     rows = [
-        SectorActiveWeight(s, portfolio.get(s, ZERO), benchmark.get(s, ZERO))
-        for s in set(portfolio) | set(benchmark)
+        SectorActiveWeight(s, portfolio.get(s, ZERO), benchmark.get(s, ZERO), active)
+        for s, active in risk_active_weights(portfolio, benchmark).items()
     ]
     return sorted(rows, key=lambda r: (-r.active_weight, r.sector))
 
