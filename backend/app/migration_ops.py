@@ -9,8 +9,10 @@ interrupted half-way can simply be re-run.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import context, op
 from sqlalchemy import text
+from sqlalchemy.dialects import postgresql
 
 from app.config import get_settings
 
@@ -18,6 +20,29 @@ from app.config import get_settings
 def _timeouts() -> tuple[str, str]:
     settings = get_settings()
     return settings.migration_lock_timeout, settings.migration_statement_timeout
+
+
+def uuid_primary_key() -> sa.Column[object]:
+    """The ``id`` column every table starts with (named pk_<table> by the revision)."""
+    return sa.Column(
+        "id",
+        postgresql.UUID(as_uuid=True),
+        server_default=sa.text("gen_random_uuid()"),
+        nullable=False,
+    )
+
+
+def timestamp_columns() -> list[sa.Column[object]]:
+    """created_at / updated_at; the set_updated_at() trigger maintains updated_at."""
+    return [
+        sa.Column(
+            name,
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        )
+        for name in ("created_at", "updated_at")
+    ]
 
 
 def set_local_timeouts() -> None:

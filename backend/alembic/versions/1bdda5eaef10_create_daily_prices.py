@@ -15,12 +15,13 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 from app.migration_ops import (
     create_updated_at_trigger,
     drop_updated_at_trigger,
     set_local_timeouts,
+    timestamp_columns,
+    uuid_primary_key,
 )
 
 revision: str = "1bdda5eaef10"
@@ -33,30 +34,14 @@ def upgrade() -> None:
     set_local_timeouts()
     op.create_table(
         "daily_prices",
-        sa.Column(
-            "id",
-            postgresql.UUID(as_uuid=True),
-            server_default=sa.text("gen_random_uuid()"),
-            nullable=False,
-        ),
+        uuid_primary_key(),
         sa.Column("symbol", sa.String(20), nullable=False),
         sa.Column("date", sa.Date(), nullable=False),
         sa.Column("close", sa.Numeric(18, 6), nullable=False),
         sa.Column("adjusted_close", sa.Numeric(18, 6), nullable=True),
         sa.Column("volume", sa.BigInteger(), nullable=True),
         sa.Column("source", sa.String(32), server_default="FMP", nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        *timestamp_columns(),
         sa.CheckConstraint("close > 0", name=op.f("ck_daily_prices_close_positive")),
         sa.CheckConstraint(
             "adjusted_close > 0", name=op.f("ck_daily_prices_adjusted_close_positive")

@@ -20,6 +20,8 @@ from app.migration_ops import (
     create_updated_at_trigger,
     drop_updated_at_trigger,
     set_local_timeouts,
+    timestamp_columns,
+    uuid_primary_key,
 )
 
 revision: str = "28830d117e93"
@@ -41,12 +43,7 @@ def upgrade() -> None:
     set_local_timeouts()
     op.create_table(
         "position_volatility",
-        sa.Column(
-            "id",
-            postgresql.UUID(as_uuid=True),
-            server_default=sa.text("gen_random_uuid()"),
-            nullable=False,
-        ),
+        uuid_primary_key(),
         sa.Column("position_id", postgresql.UUID(as_uuid=True), nullable=False),
         sa.Column("calculation_date", sa.Date(), nullable=False),
         sa.Column("realized_vol_21d", sa.Numeric(10, 4), nullable=True),
@@ -60,18 +57,7 @@ def upgrade() -> None:
         sa.Column("vol_percentile", sa.Numeric(10, 4), nullable=True),
         sa.Column("observations", sa.Integer(), nullable=True),
         sa.Column("model_r_squared", sa.Numeric(10, 4), nullable=True),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        *timestamp_columns(),
         *(
             sa.CheckConstraint(f"{c} >= 0", name=op.f(f"ck_position_volatility_{c}_nonneg"))
             for c in NONNEG

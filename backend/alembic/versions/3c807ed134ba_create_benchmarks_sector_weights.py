@@ -14,12 +14,13 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 from app.migration_ops import (
     create_updated_at_trigger,
     drop_updated_at_trigger,
     set_local_timeouts,
+    timestamp_columns,
+    uuid_primary_key,
 )
 
 revision: str = "3c807ed134ba"
@@ -32,12 +33,7 @@ def upgrade() -> None:
     set_local_timeouts()
     op.create_table(
         "benchmarks_sector_weights",
-        sa.Column(
-            "id",
-            postgresql.UUID(as_uuid=True),
-            server_default=sa.text("gen_random_uuid()"),
-            nullable=False,
-        ),
+        uuid_primary_key(),
         sa.Column("benchmark_code", sa.String(32), nullable=False),
         sa.Column("asof_date", sa.Date(), nullable=False),
         sa.Column("sector", sa.String(64), nullable=False),
@@ -45,18 +41,7 @@ def upgrade() -> None:
         sa.Column("market_cap", sa.Numeric(20, 2), nullable=True),
         sa.Column("num_constituents", sa.Integer(), nullable=True),
         sa.Column("data_source", sa.String(32), server_default="FMP", nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        *timestamp_columns(),
         sa.CheckConstraint(
             "weight >= 0 AND weight <= 1", name=op.f("ck_benchmarks_sector_weights_weight_range")
         ),

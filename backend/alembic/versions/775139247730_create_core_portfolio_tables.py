@@ -20,38 +20,14 @@ from app.migration_ops import (
     create_updated_at_trigger,
     drop_updated_at_trigger,
     set_local_timeouts,
+    timestamp_columns,
+    uuid_primary_key,
 )
 
 revision: str = "775139247730"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-
-def _id() -> sa.Column[object]:
-    return sa.Column(
-        "id",
-        postgresql.UUID(as_uuid=True),
-        server_default=sa.text("gen_random_uuid()"),
-        nullable=False,
-    )
-
-
-def _timestamps() -> list[sa.Column[object]]:
-    return [
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-    ]
 
 
 def upgrade() -> None:
@@ -70,19 +46,19 @@ def upgrade() -> None:
     )
     op.create_table(
         "portfolios",
-        _id(),
+        uuid_primary_key(),
         sa.Column("name", sa.String(255), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("currency", sa.String(3), server_default="USD", nullable=False),
         sa.Column("equity_balance", sa.Numeric(16, 2), nullable=True),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
-        *_timestamps(),
+        *timestamp_columns(),
         sa.PrimaryKeyConstraint("id", name="pk_portfolios"),
         if_not_exists=True,
     )
     op.create_table(
         "positions",
-        _id(),
+        uuid_primary_key(),
         sa.Column("portfolio_id", postgresql.UUID(as_uuid=True), nullable=False),
         sa.Column("symbol", sa.String(20), nullable=False),
         sa.Column("underlying_symbol", sa.String(20), nullable=True),
@@ -97,7 +73,7 @@ def upgrade() -> None:
         sa.Column("strike_price", sa.Numeric(16, 4), nullable=True),
         sa.Column("expiration_date", sa.Date(), nullable=True),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
-        *_timestamps(),
+        *timestamp_columns(),
         sa.CheckConstraint(
             "position_type IN ('LONG', 'SHORT', 'LC', 'LP', 'SC', 'SP')",
             name=op.f("ck_positions_position_type_allowed"),
@@ -115,7 +91,7 @@ def upgrade() -> None:
     op.create_index("ix_positions_symbol", "positions", ["symbol"], if_not_exists=True)
     op.create_table(
         "portfolio_snapshots",
-        _id(),
+        uuid_primary_key(),
         sa.Column("portfolio_id", postgresql.UUID(as_uuid=True), nullable=False),
         sa.Column("calculation_date", sa.Date(), nullable=False),
         sa.Column("total_value", sa.Numeric(20, 2), nullable=True),
@@ -127,7 +103,7 @@ def upgrade() -> None:
         sa.Column("daily_pnl", sa.Numeric(20, 2), nullable=True),
         sa.Column("daily_return", sa.Numeric(12, 6), nullable=True),
         sa.Column("num_positions", sa.Integer(), nullable=True),
-        *_timestamps(),
+        *timestamp_columns(),
         sa.ForeignKeyConstraint(
             ["portfolio_id"],
             ["portfolios.id"],

@@ -21,6 +21,8 @@ from app.migration_ops import (
     create_updated_at_trigger,
     drop_updated_at_trigger,
     set_local_timeouts,
+    timestamp_columns,
+    uuid_primary_key,
 )
 
 revision: str = "8ab195bf3ed5"
@@ -33,12 +35,7 @@ def upgrade() -> None:
     set_local_timeouts()
     op.create_table(
         "position_market_betas",
-        sa.Column(
-            "id",
-            postgresql.UUID(as_uuid=True),
-            server_default=sa.text("gen_random_uuid()"),
-            nullable=False,
-        ),
+        uuid_primary_key(),
         sa.Column("portfolio_id", postgresql.UUID(as_uuid=True), nullable=False),
         sa.Column("position_id", postgresql.UUID(as_uuid=True), nullable=False),
         sa.Column("calc_date", sa.Date(), nullable=False),
@@ -51,18 +48,7 @@ def upgrade() -> None:
         sa.Column("window_days", sa.Integer(), server_default="90", nullable=False),
         sa.Column("method", sa.String(32), server_default="OLS_SIMPLE", nullable=False),
         sa.Column("market_index", sa.String(16), server_default="SPY", nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        *timestamp_columns(),
         sa.CheckConstraint(
             "r_squared >= 0 AND r_squared <= 1",
             name=op.f("ck_position_market_betas_r_squared_range"),

@@ -15,12 +15,13 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 from app.migration_ops import (
     create_updated_at_trigger,
     drop_updated_at_trigger,
     set_local_timeouts,
+    timestamp_columns,
+    uuid_primary_key,
 )
 
 revision: str = "ca76b929f4d1"
@@ -40,30 +41,14 @@ def upgrade() -> None:
     set_local_timeouts()
     op.create_table(
         "security_profiles",
-        sa.Column(
-            "id",
-            postgresql.UUID(as_uuid=True),
-            server_default=sa.text("gen_random_uuid()"),
-            nullable=False,
-        ),
+        uuid_primary_key(),
         sa.Column("symbol", sa.String(20), nullable=False),
         sa.Column("name", sa.String(255), nullable=True),
         sa.Column("sector", sa.String(64), nullable=True),
         sa.Column("industry", sa.String(128), nullable=True),
         sa.Column("is_etf", sa.Boolean(), server_default="false", nullable=False),
         sa.Column("source", sa.String(32), server_default="FMP", nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        *timestamp_columns(),
         sa.CheckConstraint(
             f"sector IN ({GICS_SECTORS})", name=op.f("ck_security_profiles_sector_allowed")
         ),
