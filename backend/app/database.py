@@ -71,12 +71,28 @@ def embedded_server_url(pgdata: Path, *, announce: bool = True) -> URL:
 
         _forget_dead_handles(pgdata)
         server = get_server(pgdata, cleanup_mode="stop")
+    _started_servers.append(server)
     if announce:
         print(
             f"Using embedded PostgreSQL in {pgdata} (DATABASE_URL is not set)",
             file=sys.stderr,
         )
     return make_url(server.get_uri())
+
+
+_started_servers: list[Any] = []
+
+
+def release_embedded_servers() -> None:
+    """Give up this process's hold on the embedded server(s) now, not at interpreter exit.
+
+    The wheel stops a server when its last user exits, from an atexit hook; a process that
+    ends by a re-raised SIGTERM (uvicorn does this) never runs atexit hooks, so long-running
+    commands call this on shutdown.
+    """
+    while _started_servers:
+        _started_servers.pop().cleanup()
+    _embedded_url.cache_clear()
 
 
 def _forget_dead_handles(pgdata: Path) -> None:

@@ -42,6 +42,8 @@ def create_app(database_url: URL | str | None = None) -> FastAPI:
             yield
         finally:
             await engine.dispose()
+            if database_url is None:
+                await asyncio.to_thread(database.release_embedded_servers)
 
     app = FastAPI(
         title="Risk metrics API",

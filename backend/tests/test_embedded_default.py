@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import psutil
 
 from app.config import BACKEND_DIR
+from tests.fixtures.uvicorn_process import uvicorn_app
 from tests.test_spec_snippets import snippet_containing
 
 
@@ -87,4 +90,18 @@ def test_server_left_by_a_killed_process_is_reused_then_stopped(tmp_path: Path) 
     after = _run(["-m", "alembic", "upgrade", "head"], pgdata)
     assert after.returncode == 0, after.stderr
     psutil.wait_procs(orphans, timeout=10)
+    assert _servers_for(pgdata) == []
+
+
+def test_uvicorn_on_embedded_postgres_stops_it_on_sigterm(tmp_path: Path) -> None:
+    pgdata = tmp_path / "pgdata"
+    assert _run(["-m", "alembic", "upgrade", "head"], pgdata).returncode == 0
+    with uvicorn_app(_env(pgdata), tmp_path / "uvicorn.log") as base:
+        db_health = httpx.get(f"{base}/health/db", timeout=30)
+        assert db_health.status_code == 200, db_health.text
+        assert _servers_for(pgdata), "the app should be running on the embedded server"
+    # uvicorn re-raises SIGTERM after shutdown (no atexit hooks): the lifespan must let go.
+    deadline = time.monotonic() + 15
+    while _servers_for(pgdata) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert _servers_for(pgdata) == []

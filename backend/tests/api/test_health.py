@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,10 +10,10 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import create_engine, text
 
-from app.config import BACKEND_DIR
 from app.main import create_app
 from tests.fixtures.databases import PostgresServer, TestDatabase, subprocess_env
 from tests.fixtures.revisions import chain, migrate_to, revision_for
+from tests.fixtures.uvicorn_process import free_port, uvicorn_app
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -45,12 +41,6 @@ def behind_database(pg_server: PostgresServer) -> Iterator[TestDatabase]:
     migrate_to(db.sync_url, revision_for("add_sector_concentration_to_snapshots").revision)
     yield db
     pg_server.drop_database(db.name)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_liveness_answers_ok(client: httpx.AsyncClient) -> None:
@@ -127,7 +117,7 @@ async def test_db_health_stamped_with_an_unknown_revision_is_503(
 
 async def test_db_health_unreachable_is_503_without_the_password(client_for: object) -> None:
     # Nothing listens on this port: the connection is refused at once.
-    url = f"postgresql://risk:hunter2-secret@127.0.0.1:{_free_port()}/risk"
+    url = f"postgresql://risk:hunter2-secret@127.0.0.1:{free_port()}/risk"
     client = await client_for(url)  # type: ignore[operator]
     response = await client.get("/health/db")
     assert response.status_code == 503
@@ -146,28 +136,9 @@ async def test_db_health_unreachable_is_503_without_the_password(client_for: obj
 
 def test_uvicorn_serves_the_module_level_app(database: TestDatabase, tmp_path: Path) -> None:
     """The documented `uvicorn app.main:app`, run from backend/ with DATABASE_URL set."""
-    port = _free_port()
-    uvicorn = Path(sys.executable).with_name("uvicorn")
     log = tmp_path / "uvicorn.log"
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [str(uvicorn), "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=BACKEND_DIR,
-            env=subprocess_env(database),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, f"uvicorn exited early:\n{log.read_text()}"
-            try:
-                health = httpx.get(f"{base}/health", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, f"uvicorn never answered:\n{log.read_text()}"
-                time.sleep(0.2)
+    with uvicorn_app(subprocess_env(database), log) as base:
+        health = httpx.get(f"{base}/health", timeout=10)
         assert health.status_code == 200
         assert health.json() == {"status": "ok"}
         db_health = httpx.get(f"{base}/health/db", timeout=10)
@@ -175,13 +146,6 @@ def test_uvicorn_serves_the_module_level_app(database: TestDatabase, tmp_path: P
         assert db_health.json()["current_revisions"] == [chain()[-1].revision]
         docs = httpx.get(f"{base}/openapi.json", timeout=10)
         assert "/api/v1/portfolios/{portfolio_id}/risk" in docs.json()["paths"]
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
     output = log.read_text()
     assert "Application startup complete" in output
     assert "Traceback" not in output
