@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 from pydantic import ValidationError
 
-from app.config import BACKEND_DIR, Settings
+from app.config import Settings
 from app.database import DatabaseConfigError, safe_url, with_driver
 from tests.fixtures.databases import TestDatabase, subprocess_env
+from tests.fixtures.processes import run_python
 
 SECRET = "s3cr3t-Pa55word"
 
@@ -56,13 +56,8 @@ def test_blank_values_mean_unset_and_timeouts_are_validated() -> None:
 
 
 def _alembic(database: TestDatabase, database_url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "alembic", "current"],
-        cwd=BACKEND_DIR,
-        env=subprocess_env(database, DATABASE_URL=database_url),
-        capture_output=True,
-        text=True,
-        timeout=60,
+    return run_python(
+        ["-m", "alembic", "current"], subprocess_env(database, DATABASE_URL=database_url)
     )
 
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import psutil
 
-from app.config import BACKEND_DIR
-from tests.fixtures.uvicorn_process import uvicorn_app
+from tests.fixtures.processes import run_python, uvicorn_app
 from tests.test_spec_snippets import snippet_containing
 
 
@@ -26,14 +24,7 @@ def _env(pgdata: Path) -> dict[str, str]:
 
 
 def _run(args: list[str], pgdata: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=BACKEND_DIR,
-        env=_env(pgdata),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    return run_python(args, _env(pgdata))
 
 
 def _servers_for(pgdata: Path) -> list[psutil.Process]:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import ast
 import re
-import subprocess
-import sys
 
 import pytest
 
 from app.config import BACKEND_DIR
 from tests.fixtures.databases import TestDatabase, subprocess_env
+from tests.fixtures.processes import run_python
 from tests.fixtures.spec_schema import SPEC_REVISIONS, SPEC_TABLES
 
 SPEC = BACKEND_DIR.parent / "docs" / "risk-metrics-migrations.md"
@@ -32,14 +31,7 @@ def snippet_containing(marker: str) -> str:
 
 
 def run_snippet(code: str, database: TestDatabase) -> list[str]:
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=BACKEND_DIR,
-        env=subprocess_env(database),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_python(["-c", code], subprocess_env(database))
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
 

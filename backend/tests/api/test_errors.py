@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,10 +15,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.deps import SessionDep
-from app.config import BACKEND_DIR
 from app.main import create_app
 from app.models import Portfolio
 from tests.fixtures.databases import TestDatabase
+from tests.fixtures.processes import run_python
 
 SECRET = "internal-detail-4f1c"
 
@@ -113,15 +111,7 @@ def test_importing_the_module_level_app_starts_no_database(tmp_path: Path) -> No
     # Blank DATABASE_URL means "embedded" (and beats a developer's backend/.env).
     env |= {"DATABASE_URL": "", "EMBEDDED_PGDATA": str(pgdata)}
     code = "import app.main; print(sorted(app.main.app.openapi()['paths'])[0])"
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=BACKEND_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python(["-c", code], env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "/api/v1/benchmarks/{code}/sector-weights"
     assert not pgdata.exists()

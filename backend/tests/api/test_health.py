@@ -12,8 +12,8 @@ from sqlalchemy import create_engine, text
 
 from app.main import create_app
 from tests.fixtures.databases import PostgresServer, TestDatabase, subprocess_env
+from tests.fixtures.processes import free_port, uvicorn_app
 from tests.fixtures.revisions import chain, migrate_to, revision_for
-from tests.fixtures.uvicorn_process import free_port, uvicorn_app
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from app.config import BACKEND_DIR
 from tests.fixtures.databases import TestDatabase, subprocess_env
+from tests.fixtures.processes import run_python
 from tests.fixtures.revisions import chain, current_revision, revision_for, slug_of
 from tests.fixtures.spec_schema import SPEC_REVISIONS
 
 
 def alembic(database: TestDatabase, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "alembic", *args],
-        cwd=BACKEND_DIR,
-        env=subprocess_env(database),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_python(["-m", "alembic", *args], subprocess_env(database))
     assert result.returncode == 0, result.stderr
     return result.stdout
 

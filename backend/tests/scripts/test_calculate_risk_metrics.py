@@ -14,19 +14,13 @@ from sqlalchemy import create_engine, text
 from app.config import BACKEND_DIR
 from app.services.demo_data import DEMO_END
 from tests.fixtures.databases import TestDatabase, subprocess_env
+from tests.fixtures.processes import run_python
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
 
 def _script(database: TestDatabase, name: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, f"scripts/{name}", *args],
-        cwd=BACKEND_DIR,
-        env=subprocess_env(database),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_python([f"scripts/{name}", *args], subprocess_env(database), timeout=600)
 
 
 def _rows(database: TestDatabase, sql: str) -> list[tuple[object, ...]]:

@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
-from app.config import BACKEND_DIR
 from app.services.demo_data import DEMO_DAYS, UNIVERSE, generate_prices
 from tests.fixtures.databases import TestDatabase, subprocess_env
+from tests.fixtures.processes import run_python
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
 
 def _run(database: TestDatabase) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "scripts/demo_data.py"],
-        cwd=BACKEND_DIR,
-        env=subprocess_env(database),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_python(["scripts/demo_data.py"], subprocess_env(database))
 
 
 def _counts(database: TestDatabase) -> dict[str, int]:

@@ -28,6 +28,7 @@ from tests.fixtures.fake_fmp import (
     FakeResponse,
     RecordedRequest,
 )
+from tests.fixtures.processes import run_python
 
 SCRIPT = BACKEND_DIR / "scripts" / "seed_benchmark_weights.py"
 SPEC = BACKEND_DIR.parent / "docs" / "risk-metrics-migrations.md"
@@ -176,14 +177,7 @@ def test_seed_writes_the_expected_weights_and_the_spec_snippet_counts_them(
     assert "Wrote SP500 2025-11-14: 11 inserted, 0 updated, 0 unchanged, 0 removed." in run.stdout
     assert "BRK.B" in run.stderr  # the symbol FMP had no market cap for is reported
 
-    snippet = subprocess.run(
-        [sys.executable, "-c", verify_snippet()],
-        cwd=BACKEND_DIR,
-        env=subprocess_env(database),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    snippet = run_python(["-c", verify_snippet()], subprocess_env(database))
     assert snippet.returncode == 0, snippet.stderr
     assert snippet.stdout.strip().splitlines() == ["Total records: 11"]
 

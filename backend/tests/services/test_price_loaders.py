@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +12,6 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clients.fmp import FmpBadResponseError, FmpClient
-from app.config import BACKEND_DIR
 from app.models import DailyPrice, SecurityProfile
 from app.services.price_loaders import (
     PriceDataError,
@@ -27,6 +25,7 @@ from app.services.price_loaders import (
 from tests.fixtures.databases import TestDatabase, subprocess_env
 from tests.fixtures.fake_fmp import FakeFmp
 from tests.fixtures.fake_fmp_market_data import fmp_profile, serve_market_data, weekday_closes
+from tests.fixtures.processes import run_python
 
 PRICES_CSV = """symbol,date,close,adjusted_close,volume
 spy,2025-10-16,660.50,,1000
@@ -178,14 +177,7 @@ def _count(database: TestDatabase, table: str) -> int:
 
 
 def _cli(database: TestDatabase, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "scripts/load_prices.py", *args],
-        cwd=BACKEND_DIR,
-        env=subprocess_env(database, **env),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_python(["scripts/load_prices.py", *args], subprocess_env(database, **env))
 
 
 @pytest.mark.usefixtures("clean_tables")
