@@ -32,6 +32,7 @@ from sqlalchemy.engine import URL, Connection
 if __package__ in (None, ""):  # run as a file: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
 from app.sectors import GICS_SECTORS
 from benchmarks.scratch import RESULTS_DIR, alembic_config, describe, server_url, throwaway_database
 
@@ -46,22 +47,6 @@ SPEC_ESTIMATES: dict[str, tuple[int, int]] = {
     "position_volatility": (20_000, 7_300_000),
     "portfolio_snapshots (new columns)": (500, 183_000),
 }
-SNAPSHOT_RISK_COLUMNS = (
-    "market_beta_weighted",
-    "market_beta_r_squared",
-    "market_beta_observations",
-    "market_beta_direct",
-    "sector_exposure",
-    "hhi",
-    "effective_num_positions",
-    "top_3_concentration",
-    "top_10_concentration",
-    "realized_volatility_21d",
-    "realized_volatility_63d",
-    "expected_volatility_21d",
-    "volatility_trend",
-    "volatility_percentile",
-)
 SNAPSHOT_RISK_INDEXES = ("idx_snapshots_beta", "idx_snapshots_volatility")
 
 

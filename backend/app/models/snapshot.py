@@ -22,6 +22,7 @@ from app.models.base import (
 )
 
 VOLATILITY_TRENDS = ("increasing", "decreasing", "stable")
+RISK = {"risk": True}  # column.info marker for SNAPSHOT_RISK_COLUMNS
 
 
 class PortfolioSnapshot(UUIDPrimaryKeyMixin, TimestampMixin, Base):
@@ -68,21 +69,47 @@ class PortfolioSnapshot(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     num_positions: Mapped[int | None] = mapped_column(Integer)
 
     # Revision 1: market beta (Phase 0). market_beta_direct is the Phase 3 direct regression.
-    market_beta_weighted: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), sort_order=10)
-    market_beta_r_squared: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), sort_order=10)
-    market_beta_observations: Mapped[int | None] = mapped_column(Integer, sort_order=10)
-    market_beta_direct: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), sort_order=10)
+    market_beta_weighted: Mapped[Decimal | None] = mapped_column(
+        Numeric(10, 4), sort_order=10, info=RISK
+    )
+    market_beta_r_squared: Mapped[Decimal | None] = mapped_column(
+        Numeric(10, 4), sort_order=10, info=RISK
+    )
+    market_beta_observations: Mapped[int | None] = mapped_column(Integer, sort_order=10, info=RISK)
+    market_beta_direct: Mapped[Decimal | None] = mapped_column(
+        Numeric(10, 4), sort_order=10, info=RISK
+    )
 
     # Revision 3: sector exposure and concentration.
-    sector_exposure: Mapped[dict[str, Any] | None] = mapped_column(JSONB, sort_order=11)
-    hhi: Mapped[Decimal | None] = mapped_column(Numeric(10, 2), sort_order=11)
-    effective_num_positions: Mapped[Decimal | None] = mapped_column(Numeric(10, 2), sort_order=11)
-    top_3_concentration: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), sort_order=11)
-    top_10_concentration: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), sort_order=11)
+    sector_exposure: Mapped[dict[str, Any] | None] = mapped_column(JSONB, sort_order=11, info=RISK)
+    hhi: Mapped[Decimal | None] = mapped_column(Numeric(10, 2), sort_order=11, info=RISK)
+    effective_num_positions: Mapped[Decimal | None] = mapped_column(
+        Numeric(10, 2), sort_order=11, info=RISK
+    )
+    top_3_concentration: Mapped[Decimal | None] = mapped_column(
+        Numeric(10, 4), sort_order=11, info=RISK
+    )
+    top_10_concentration: Mapped[Decimal | None] = mapped_column(
+        Numeric(10, 4), sort_order=11, info=RISK
+    )
 
     # Revision 4: volatility, from the portfolio's return series (never weighted position vols).
-    realized_volatility_21d: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), sort_order=12)
-    realized_volatility_63d: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), sort_order=12)
-    expected_volatility_21d: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), sort_order=12)
-    volatility_trend: Mapped[str | None] = mapped_column(String(20), sort_order=12)
-    volatility_percentile: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), sort_order=12)
+    realized_volatility_21d: Mapped[Decimal | None] = mapped_column(
+        Numeric(10, 4), sort_order=12, info=RISK
+    )
+    realized_volatility_63d: Mapped[Decimal | None] = mapped_column(
+        Numeric(10, 4), sort_order=12, info=RISK
+    )
+    expected_volatility_21d: Mapped[Decimal | None] = mapped_column(
+        Numeric(10, 4), sort_order=12, info=RISK
+    )
+    volatility_trend: Mapped[str | None] = mapped_column(String(20), sort_order=12, info=RISK)
+    volatility_percentile: Mapped[Decimal | None] = mapped_column(
+        Numeric(10, 4), sort_order=12, info=RISK
+    )
+
+
+SNAPSHOT_RISK_COLUMNS: tuple[str, ...] = tuple(
+    column.name for column in PortfolioSnapshot.__table__.columns if column.info.get("risk")
+)
+"""The columns revisions 1, 3 and 4 add (those the risk engine writes)."""

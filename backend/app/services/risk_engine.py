@@ -38,6 +38,7 @@ from app.models import (
     PositionMarketBeta,
     PositionVolatility,
 )
+from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
 from app.risk.book import DEFAULT_BETA_WINDOW, BookRisk, analyse_book
 from app.risk.concentration import active_weights
 from app.risk.exposure import signed_exposure
@@ -290,24 +291,6 @@ def _snapshot_row(
         if value is not None and risk[name] is None:
             summary.skipped.append((name, f"{value:.4g} exceeds NUMERIC(10,4)"))
     return row | risk
-
-
-SNAPSHOT_RISK_COLUMNS = (
-    "market_beta_weighted",
-    "market_beta_r_squared",
-    "market_beta_observations",
-    "market_beta_direct",
-    "sector_exposure",
-    "hhi",
-    "effective_num_positions",
-    "top_3_concentration",
-    "top_10_concentration",
-    "realized_volatility_21d",
-    "realized_volatility_63d",
-    "expected_volatility_21d",
-    "volatility_trend",
-    "volatility_percentile",
-)
 
 
 async def upsert_position_betas(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
