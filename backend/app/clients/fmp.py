@@ -344,7 +344,7 @@ class FmpClient:
                 f"known: {', '.join(_INDEX_ENDPOINTS)}"
             ) from None
         payload = await self.get_json(path)
-        return _parse(_CONSTITUENTS, payload, path)
+        return parse_payload(_CONSTITUENTS, payload, path)
 
     async def sp500_constituents(self) -> list[FmpConstituent]:
         return await self.index_constituents("SP500")
@@ -367,7 +367,7 @@ class FmpClient:
         for start in range(0, len(unique), batch_size):
             batch = unique[start : start + batch_size]
             payload = await self.get_json(path, {"symbols": ",".join(batch)}, exact_decimals=True)
-            rows.extend(_parse(_MARKET_CAPS, payload, path))
+            rows.extend(parse_payload(_MARKET_CAPS, payload, path))
             if on_batch is not None:
                 on_batch(len(batch))
         return rows
@@ -379,14 +379,19 @@ _CONSTITUENTS = TypeAdapter(list[FmpConstituent])
 _MARKET_CAPS = TypeAdapter(list[FmpMarketCap])
 
 
-def _parse(adapter: TypeAdapter[list[T]], payload: Any, path: str) -> list[T]:
+def parse_payload(
+    adapter: TypeAdapter[list[T]], payload: Any, path: str, subject: str = ""
+) -> list[T]:
+    """Validate an FMP JSON list; a shape FMP changed becomes FmpBadResponseError.
+    ``subject`` (e.g. the symbol asked for) is named in the message."""
     try:
         return adapter.validate_python(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise FmpBadResponseError(
-            f"FMP answered /{path} in an unexpected shape ({exc.error_count()} problem(s), "
+            f"FMP answered /{path}{f' for {subject}' if subject else ''} in an unexpected "
+            f"shape ({exc.error_count()} problem(s), "
             f"first at {where or 'top level'}: {first['msg']})",
             path=path,
         ) from None

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from app.clients.fmp import FmpBadResponseError, FmpClient
+from app.clients.fmp import FmpBadResponseError, FmpClient, parse_payload
 
 EOD_PATH = "historical-price-eod/full"
 PROFILE_PATH = "profile"
@@ -46,18 +45,6 @@ _PRICES = TypeAdapter(list[FmpEodPrice])
 _PROFILES = TypeAdapter(list[FmpProfile])
 
 
-def _validated(adapter: TypeAdapter[Any], payload: Any, path: str, symbol: str) -> Any:
-    try:
-        return adapter.validate_python(payload)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise FmpBadResponseError(
-            f"FMP /{path} for {symbol} returned unexpected data at {where}: {first['msg']}",
-            path=path,
-        ) from None
-
-
 async def eod_prices(client: FmpClient, symbol: str, start: date, end: date) -> list[FmpEodPrice]:
     """Daily closes of ``symbol`` in [start, end], oldest first."""
     payload = await client.get_json(
@@ -65,7 +52,7 @@ async def eod_prices(client: FmpClient, symbol: str, start: date, end: date) -> 
     )
     if isinstance(payload, dict) and "historical" in payload:  # the older response shape
         payload = payload["historical"]
-    rows: list[FmpEodPrice] = _validated(_PRICES, payload, EOD_PATH, symbol)
+    rows: list[FmpEodPrice] = parse_payload(_PRICES, payload, EOD_PATH, symbol)
     foreign = {r.symbol for r in rows if r.symbol not in (None, symbol)}
     if foreign:
         raise FmpBadResponseError(
@@ -77,5 +64,5 @@ async def eod_prices(client: FmpClient, symbol: str, start: date, end: date) -> 
 async def profile(client: FmpClient, symbol: str) -> FmpProfile | None:
     """The company profile of ``symbol``, or None when FMP has none."""
     payload = await client.get_json(PROFILE_PATH, {"symbol": symbol})
-    rows: list[FmpProfile] = _validated(_PROFILES, payload, PROFILE_PATH, symbol)
+    rows: list[FmpProfile] = parse_payload(_PROFILES, payload, PROFILE_PATH, symbol)
     return next((r for r in rows if r.symbol.upper() == symbol.upper()), None)
