@@ -15,6 +15,14 @@ EXIT_DATA_ERROR = 1
 EXIT_USAGE_ERROR = 2
 
 
+class CliFailure(Exception):
+    """Stop a command with this exit code and message (already safe to print)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 def iso_date(text: str) -> date:
     """argparse type: YYYY-MM-DD."""
     try:

@@ -33,6 +33,7 @@ from app.cli_support import (
     EXIT_DATA_ERROR,
     EXIT_OK,
     EXIT_USAGE_ERROR,
+    CliFailure,
     iso_date,
     safe_message,
     secrets_of,
@@ -48,12 +49,6 @@ from app.services.risk_engine import (
     PortfolioRiskSummary,
     calculate_portfolio_risk,
 )
-
-
-class _Fail(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass
@@ -100,16 +95,20 @@ async def _run(args: argparse.Namespace, out: Console) -> _Run:
         try:
             portfolios = await portfolios_to_run(session, args.portfolio)
         except PortfolioNotFoundError as exc:
-            raise _Fail(EXIT_USAGE_ERROR, str(exc)) from None
+            raise CliFailure(EXIT_USAGE_ERROR, str(exc)) from None
         if not portfolios:
-            raise _Fail(EXIT_DATA_ERROR, "no portfolios: load some first (scripts/demo_data.py)")
+            raise CliFailure(
+                EXIT_DATA_ERROR, "no portfolios: load some first (scripts/demo_data.py)"
+            )
         dates = await dates_to_run(session, start, end, single=single)
         if not dates:
-            raise _Fail(EXIT_DATA_ERROR, f"no trading days (SPY prices) between {start} and {end}")
+            raise CliFailure(
+                EXIT_DATA_ERROR, f"no trading days (SPY prices) between {start} and {end}"
+            )
         try:
             history = await shared_history(session, [p for p, _ in portfolios], start, end)
         except MissingMarketDataError as exc:
-            raise _Fail(EXIT_DATA_ERROR, str(exc)) from None
+            raise CliFailure(EXIT_DATA_ERROR, str(exc)) from None
 
     run = _Run()
     columns = (
@@ -202,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     secrets = secrets_of(get_settings())
     try:
         run = asyncio.run(_run(args, out))
-    except _Fail as exc:
+    except CliFailure as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)
         return exc.code
     except DatabaseConfigError as exc:

@@ -27,9 +27,15 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.cli_support import (
+    EXIT_DATA_ERROR,
+    EXIT_OK,
+    EXIT_USAGE_ERROR,
+    CliFailure,
+    secrets_of,
+)
 from app.clients.fmp import FmpClient, FmpError, FmpRateLimitError, redact
 from app.config import Settings, get_settings
 from app.database import AsyncSessionLocal, DatabaseConfigError
@@ -43,10 +49,6 @@ from app.services.benchmark_weights import (
     upsert_sector_weights,
 )
 
-EXIT_OK = 0
-EXIT_DATA_ERROR = 1
-EXIT_USAGE_ERROR = 2
-
 MISSING_KEY_HELP = (
     "FMP_API_KEY is not set. Add a line FMP_API_KEY=<your key> to backend/.env, or run "
     "`export FMP_API_KEY=<your key>` first (free keys: financialmodelingprep.com). "
@@ -54,12 +56,6 @@ MISSING_KEY_HELP = (
 )
 
 log = logging.getLogger("app.scripts.seed_benchmark_weights")
-
-
-class _Fail(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class _RedactingFilter(logging.Filter):
@@ -102,20 +98,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--verbose", action="store_true", help="log each request and detail")
     return parser.parse_args(argv)
-
-
-def _secrets(settings: Settings) -> list[str]:
-    found: list[str] = []
-    if settings.fmp_api_key is not None:
-        found.append(settings.fmp_api_key.get_secret_value())
-    if settings.database_url is not None:
-        try:
-            password = make_url(settings.database_url.get_secret_value()).password
-        except Exception:  # unparsable URL: reported later by the database layer
-            password = None
-        if password:
-            found.append(str(password))
-    return found
 
 
 def _configure_logging(err: Console, verbose: bool, secrets: list[str]) -> None:
@@ -204,9 +186,11 @@ async def _load(args: argparse.Namespace, settings: Settings, err: Console) -> S
         try:
             return load_sector_weights_file(path, benchmark_code=args.benchmark)
         except OSError as exc:
-            raise _Fail(EXIT_USAGE_ERROR, f"cannot read {path}: {exc.strerror or exc}") from None
+            raise CliFailure(
+                EXIT_USAGE_ERROR, f"cannot read {path}: {exc.strerror or exc}"
+            ) from None
     if settings.fmp_api_key is None:
-        raise _Fail(EXIT_USAGE_ERROR, MISSING_KEY_HELP)
+        raise CliFailure(EXIT_USAGE_ERROR, MISSING_KEY_HELP)
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -235,15 +219,17 @@ async def _write(weights: SectorWeights) -> UpsertResult:
         async with AsyncSessionLocal() as session, session.begin():
             return await upsert_sector_weights(session, weights)
     except DatabaseConfigError as exc:
-        raise _Fail(EXIT_USAGE_ERROR, str(exc)) from None
+        raise CliFailure(EXIT_USAGE_ERROR, str(exc)) from None
     except SQLAlchemyError as exc:
         detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         hint = ""
         if "does not exist" in detail and "relation" in detail:
             hint = " (run `uv run alembic upgrade head` first)"
-        raise _Fail(EXIT_DATA_ERROR, f"database error, nothing written: {detail}{hint}") from None
+        raise CliFailure(
+            EXIT_DATA_ERROR, f"database error, nothing written: {detail}{hint}"
+        ) from None
     except OSError as exc:
-        raise _Fail(
+        raise CliFailure(
             EXIT_DATA_ERROR,
             f"cannot connect to the database, nothing written: {exc} (check DATABASE_URL)",
         ) from None
@@ -253,10 +239,12 @@ async def _run(args: argparse.Namespace, settings: Settings, out: Console, err: 
     try:
         weights = await _load(args, settings, err)
     except FmpError as exc:
-        raise _Fail(EXIT_DATA_ERROR, f"{exc}. Nothing was written.") from None
+        raise CliFailure(EXIT_DATA_ERROR, f"{exc}. Nothing was written.") from None
     except BenchmarkDataError as exc:
         problems = "\n  - ".join(exc.problems)
-        raise _Fail(EXIT_DATA_ERROR, f"data rejected, nothing written:\n  - {problems}") from None
+        raise CliFailure(
+            EXIT_DATA_ERROR, f"data rejected, nothing written:\n  - {problems}"
+        ) from None
     for line in _describe_inputs(weights):
         err.print(escape(line))
     if args.dry_run:
@@ -286,11 +274,11 @@ def main(argv: list[str] | None = None) -> int:
         fields = ", ".join(str(e["loc"][0]) for e in exc.errors())
         err.print(escape(f"error: invalid configuration in environment/.env: {fields}"))
         return EXIT_USAGE_ERROR
-    secrets = _secrets(settings)
+    secrets = secrets_of(settings)
     _configure_logging(err, args.verbose, secrets)
     try:
         return asyncio.run(_run(args, settings, out, err))
-    except _Fail as fail:
+    except CliFailure as fail:
         err.print(f"[bold red]error:[/] {escape(redact(str(fail), secrets))}")
         return fail.code
     except KeyboardInterrupt:
