@@ -19,6 +19,7 @@ from tests.fixtures.revisions import (
     script_directory,
     slug_of,
 )
+from tests.fixtures.schema_state import assert_revision_absent, assert_revision_applied
 from tests.fixtures.spec_schema import BASELINE_SLUG, BASELINE_TABLES, SPEC_REVISIONS, SpecRevision
 
 
@@ -45,39 +46,6 @@ def test_revision_files_are_named_rev_slug() -> None:
         assert script.path.endswith(f"{script.revision}_{slug_of(script)}.py")
 
 
-def _assert_applied(conn: Connection, rev: SpecRevision) -> None:
-    for table, spec_columns in rev.tables.items():
-        assert catalog.columns(conn, table) == spec_columns
-        assert f"trg_{table}_updated_at" in catalog.triggers(conn, table)
-    for table, added in rev.added_columns.items():
-        live = catalog.columns(conn, table)
-        for column in added:
-            assert column in live, f"{table}.{column[0]} missing or of wrong type"
-        checks = catalog.check_constraints(conn, table)
-        for name in (n for n in checks if any(c in n for c, _ in added)):
-            assert checks[name], f"{name} left NOT VALID"
-    live_indexes = catalog.indexes(conn)
-    for name, (table, cols) in rev.indexes.items():
-        assert name in live_indexes, f"index {name} missing"
-        assert live_indexes[name] == (table, cols, True)
-    for table, cols in rev.unique:
-        assert cols in catalog.unique_constraints(conn, table)
-    for (table, column), default in rev.defaults.items():
-        assert catalog.column_default(conn, table, column) == default
-
-
-def _assert_absent(conn: Connection, rev: SpecRevision) -> None:
-    for table in rev.tables:
-        assert not catalog.table_exists(conn, table)
-    for table, added in rev.added_columns.items():
-        live = {name for name, _ in catalog.columns(conn, table)}
-        assert not live & {name for name, _ in added}
-        assert not [
-            n for n in catalog.check_constraints(conn, table) if any(c in n for c, _ in added)
-        ]
-    assert not set(rev.indexes) & set(catalog.indexes(conn))
-
-
 @pytest.mark.parametrize("rev", SPEC_REVISIONS, ids=lambda r: r.slug)
 def test_revision_upgrade_creates_and_downgrade_removes_spec_objects(
     empty_database: TestDatabase, rev: SpecRevision
@@ -85,17 +53,17 @@ def test_revision_upgrade_creates_and_downgrade_removes_spec_objects(
     script = revision_for(rev.slug)
     migrate_to(empty_database.sync_url, script.down_revision)  # type: ignore[arg-type]
     with _connect(empty_database) as conn:
-        _assert_absent(conn, rev)
+        assert_revision_absent(conn, rev)
 
     migrate_to(empty_database.sync_url, script.revision)
     assert current_revision(empty_database.sync_url) == script.revision
     with _connect(empty_database) as conn:
-        _assert_applied(conn, rev)
+        assert_revision_applied(conn, rev)
 
     command.downgrade(alembic_config(empty_database.sync_url), "-1")
     assert current_revision(empty_database.sync_url) == script.down_revision
     with _connect(empty_database) as conn:
-        _assert_absent(conn, rev)
+        assert_revision_absent(conn, rev)
         for table in BASELINE_TABLES:
             assert catalog.table_exists(conn, table)
 
@@ -106,7 +74,7 @@ def test_full_chain_base_head_base_head(empty_database: TestDatabase) -> None:
         command.upgrade(config, "head")
         with _connect(empty_database) as conn:
             for rev in SPEC_REVISIONS:
-                _assert_applied(conn, rev)
+                assert_revision_applied(conn, rev)
         command.downgrade(config, "base")
         with _connect(empty_database) as conn:
             for table in [*BASELINE_TABLES, *(t for r in SPEC_REVISIONS for t in r.tables)]:
