@@ -28,6 +28,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, date, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -43,8 +44,8 @@ from app.models import Portfolio, Position
 from app.risk.beta import ols_beta
 from app.risk.volatility import volatility_metrics
 from app.services.risk_engine import (
-    METHOD,
-    storable,
+    position_beta_rows,
+    position_volatility_rows,
     upsert_position_betas,
     upsert_position_volatility,
 )
@@ -101,42 +102,14 @@ def reference_loop(returns: np.ndarray, market: np.ndarray, positions: int) -> f
 def beta_and_vol_rows(
     betas: Any, vols: Any, portfolio_id: uuid.UUID, position_ids: list[uuid.UUID]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The rows the engine writes (same columns, same NUMERIC guards)."""
-    beta_rows = [
-        {
-            "portfolio_id": portfolio_id,
-            "position_id": pid,
-            "calc_date": CALC_DATE,
-            "beta": storable(float(betas.beta[j]), 12, 6),
-            "alpha": storable(float(betas.alpha[j]), 12, 6),
-            "r_squared": storable(float(betas.r_squared[j]), 12, 6),
-            "std_error": storable(float(betas.std_error[j]), 12, 6),
-            "p_value": storable(float(betas.p_value[j]), 12, 6),
-            "observations": int(betas.observations[j]),
-            "window_days": BETA_WINDOW,
-            "method": METHOD,
-            "market_index": "SPY",
-        }
-        for j, pid in enumerate(position_ids)
-    ]
-    vol_rows = [
-        {
-            "position_id": pid,
-            "calculation_date": CALC_DATE,
-            "realized_vol_21d": storable(float(vols.realized_vol_21d[j]), 10, 4),
-            "realized_vol_63d": storable(float(vols.realized_vol_63d[j]), 10, 4),
-            "vol_daily": storable(float(vols.har.vol_daily[j]), 10, 4),
-            "vol_weekly": storable(float(vols.har.vol_weekly[j]), 10, 4),
-            "vol_monthly": storable(float(vols.har.vol_monthly[j]), 10, 4),
-            "expected_vol_21d": storable(float(vols.har.expected_vol[j]), 10, 4),
-            "vol_trend": vols.trend[j],
-            "vol_trend_strength": storable(float(vols.trend_strength[j]), 10, 4),
-            "vol_percentile": storable(float(vols.percentile[j]), 10, 4),
-            "observations": int(vols.observations[j]),
-            "model_r_squared": storable(float(vols.har.r_squared[j]), 10, 4),
-        }
-        for j, pid in enumerate(position_ids)
-    ]
+    """The rows the engine writes, built by the engine's own row builders."""
+    positions = [SimpleNamespace(id=pid, symbol=f"S{j:05d}") for j, pid in enumerate(position_ids)]
+    series = np.arange(len(positions))
+    skipped: list[tuple[str, str]] = []
+    beta_rows = position_beta_rows(
+        betas, positions, series, portfolio_id, CALC_DATE, BETA_WINDOW, skipped
+    )
+    vol_rows = position_volatility_rows(vols, positions, series, CALC_DATE, skipped)
     return beta_rows, vol_rows
 
 

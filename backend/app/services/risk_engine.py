@@ -39,9 +39,11 @@ from app.models import (
     PositionVolatility,
 )
 from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
+from app.risk.beta import BetaResult
 from app.risk.book import DEFAULT_BETA_WINDOW, BookRisk, analyse_book
 from app.risk.concentration import active_weights
 from app.risk.exposure import signed_exposure
+from app.risk.volatility import VolatilityResult
 from app.services.market_data import (
     MARKET_INDEX,
     PriceHistory,
@@ -159,10 +161,18 @@ async def calculate_portfolio_risk(
         beta_window=beta_window,
     )
 
-    beta_rows = _beta_rows(
-        book, positions, position_series, portfolio.id, calc_date, beta_window, summary
+    beta_rows = position_beta_rows(
+        book.series_betas,
+        positions,
+        position_series,
+        portfolio.id,
+        calc_date,
+        beta_window,
+        summary.skipped,
     )
-    vol_rows = _volatility_rows(book, positions, position_series, calc_date, summary)
+    vol_rows = position_volatility_rows(
+        book.series_volatility, positions, position_series, calc_date, summary.skipped
+    )
     await upsert_position_betas(session, beta_rows)
     await upsert_position_volatility(session, vol_rows)
     await _delete_stale(session, portfolio.id, calc_date, beta_window, beta_rows, vol_rows)
@@ -176,24 +186,25 @@ async def calculate_portfolio_risk(
     return summary
 
 
-def _beta_rows(
-    book: BookRisk,
+def position_beta_rows(
+    b: BetaResult,
     positions: Sequence[Any],
     position_series: np.ndarray,
     portfolio_id: uuid.UUID,
     calc_date: date,
     beta_window: int,
-    summary: PortfolioRiskSummary,
+    skipped: list[tuple[str, str]],
 ) -> list[dict[str, Any]]:
-    b = book.series_betas
+    """position_market_betas rows for ``positions`` (each reads series ``position_series[i]``
+    of ``b``); what cannot be stored is appended to ``skipped`` with the reason."""
     rows = []
     for p, j in zip(positions, position_series.tolist(), strict=True):
         if b.skip_reason[j] is not None:
-            summary.skipped.append((p.symbol, f"beta: {b.skip_reason[j]}"))
+            skipped.append((p.symbol, f"beta: {b.skip_reason[j]}"))
             continue
         beta = storable(float(b.beta[j]), 12, 6)
         if beta is None:
-            summary.skipped.append((p.symbol, f"beta {b.beta[j]:.4g} exceeds NUMERIC(12,6)"))
+            skipped.append((p.symbol, f"beta {b.beta[j]:.4g} exceeds NUMERIC(12,6)"))
             continue
         rows.append(
             {
@@ -214,19 +225,19 @@ def _beta_rows(
     return rows
 
 
-def _volatility_rows(
-    book: BookRisk,
+def position_volatility_rows(
+    v: VolatilityResult,
     positions: Sequence[Any],
     position_series: np.ndarray,
     calc_date: date,
-    summary: PortfolioRiskSummary,
+    skipped: list[tuple[str, str]],
 ) -> list[dict[str, Any]]:
-    v = book.series_volatility
+    """position_volatility rows, as position_beta_rows."""
     rows = []
     for p, j in zip(positions, position_series.tolist(), strict=True):
         vol_21 = storable(_opt(v.realized_vol_21d[j]), 10, 4)
         if vol_21 is None:
-            summary.skipped.append((p.symbol, "volatility: fewer than 17 of the last 21 returns"))
+            skipped.append((p.symbol, "volatility: fewer than 17 of the last 21 returns"))
             continue
         rows.append(
             {
