@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import String
 
+from app.models import BenchmarkSectorWeight
 from app.schemas.benchmark_weights import (
     ConstituentsFile,
     FmpConstituent,
@@ -37,11 +39,13 @@ from app.services.benchmark_weights import (
 )
 
 FILE_SOURCE_PREFIX = "file:"
-_DATA_SOURCE_MAX = 32
+_DATA_SOURCE_TYPE = BenchmarkSectorWeight.__table__.c.data_source.type
+assert isinstance(_DATA_SOURCE_TYPE, String) and _DATA_SOURCE_TYPE.length is not None
+_DATA_SOURCE_MAX = _DATA_SOURCE_TYPE.length
 
 
 def file_data_source(path: Path, declared: str | None) -> str:
-    """``file:<declared source or file name>``, cut to the column's 32 characters."""
+    """``file:<declared source or file name>``, cut to the column's length."""
     name = (declared or "").strip() or path.name
     return (FILE_SOURCE_PREFIX + name)[:_DATA_SOURCE_MAX]
 
