@@ -97,13 +97,6 @@ def create_index_concurrently(name: str, table: str, columns: list[str]) -> None
         _set_session_timeouts(_timeouts()[1])
 
 
-def drop_index_concurrently(name: str) -> None:
-    with context.get_context().autocommit_block():
-        _set_session_timeouts("0")
-        op.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
-        _set_session_timeouts(_timeouts()[1])
-
-
 def add_check_not_valid(table: str, name: str, condition: str) -> None:
     """Add a CHECK without scanning the table under ACCESS EXCLUSIVE (validated later).
 

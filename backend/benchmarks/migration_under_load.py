@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -419,6 +420,9 @@ def render(results: dict[str, dict[str, Any]], rows: int, writers: int) -> Table
     if len(variants) == 2:
         table.add_column(f"{variants[1]} / {variants[0]}", justify="right")
 
+    def _phase_stat(result: dict[str, Any], phase: str, stat: str) -> float:
+        return float(result[phase][f"{stat}_ms"])
+
     def line(label: str, get: Callable[[dict[str, Any]], float], unit: str = "") -> None:
         values = [get(results[v]) for v in variants]
         cells = [_fmt(v, unit) for v in values]
@@ -430,7 +434,7 @@ def render(results: dict[str, dict[str, Any]], rows: int, writers: int) -> Table
     line("migration time", lambda r: r["migration_seconds"], "s")
     for phase in ("before", "during"):
         for stat in ("p50", "p99", "max"):
-            line(f"writer {stat} {phase}", lambda r, p=phase, s=stat: r[p][f"{s}_ms"], "ms")
+            line(f"writer {stat} {phase}", partial(_phase_stat, phase=phase, stat=stat), "ms")
     line("max writer stall", lambda r: r["max_writer_stall_s"], "s")
     line("longest blocked by migration", lambda r: r["longest_blocked_by_migration_s"], "s")
 
