@@ -1,5 +1,5 @@
-"""Loading what the risk engine reads: prices on the market's calendar, active positions,
-sectors and benchmark weights. Queries only; nothing here writes."""
+"""Loading what the risk engine reads: prices on the market's calendar, active positions
+and sectors. Queries only; nothing here writes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import BenchmarkSectorWeight, DailyPrice, Position, SecurityProfile
+from app.models import DailyPrice, Position, SecurityProfile
 from app.risk.returns import FloatArray
 
 MARKET_INDEX = "SPY"
@@ -157,24 +157,3 @@ async def sectors_of(session: AsyncSession, symbols: Sequence[str]) -> dict[str,
     )
     found: dict[str, str | None] = {symbol: sector for symbol, sector in rows}
     return {s: found.get(s) for s in symbols}
-
-
-async def benchmark_weights(
-    session: AsyncSession, day: date, benchmark_code: str = "SP500"
-) -> tuple[date, dict[str, float]] | None:
-    """Sector weights of the latest asof_date on or before ``day`` (one date, never a mix)."""
-    asof = await session.scalar(
-        select(func.max(BenchmarkSectorWeight.asof_date)).where(
-            BenchmarkSectorWeight.benchmark_code == benchmark_code,
-            BenchmarkSectorWeight.asof_date <= day,
-        )
-    )
-    if asof is None:
-        return None
-    rows = await session.execute(
-        select(BenchmarkSectorWeight.sector, BenchmarkSectorWeight.weight).where(
-            BenchmarkSectorWeight.benchmark_code == benchmark_code,
-            BenchmarkSectorWeight.asof_date == asof,
-        )
-    )
-    return asof, {sector: float(weight) for sector, weight in rows}

@@ -44,11 +44,11 @@ from app.risk.book import DEFAULT_BETA_WINDOW, BookRisk, analyse_book
 from app.risk.concentration import active_weights
 from app.risk.exposure import signed_exposure
 from app.risk.volatility import VolatilityResult
+from app.services.benchmark_queries import DEFAULT_BENCHMARK, weights_on_or_before
 from app.services.market_data import (
     MARKET_INDEX,
     PriceHistory,
     active_positions,
-    benchmark_weights,
     load_price_history,
     sectors_of,
 )
@@ -177,11 +177,12 @@ async def calculate_portfolio_risk(
     await upsert_position_volatility(session, vol_rows)
     await _delete_stale(session, portfolio.id, calc_date, beta_window, beta_rows, vol_rows)
 
-    benchmark = await benchmark_weights(session, calc_date)
+    benchmark = await weights_on_or_before(session, DEFAULT_BENCHMARK, asof=calc_date)
     await upsert_snapshot(
         session, _snapshot_row(book, portfolio.id, calc_date, len(positions), summary)
     )
-    _summarise(summary, book, benchmark[1] if benchmark else None, len(beta_rows), len(vol_rows))
+    weights = {s: float(w) for s, w in benchmark.by_sector().items()} if benchmark else None
+    _summarise(summary, book, weights, len(beta_rows), len(vol_rows))
     await session.flush()
     return summary
 
