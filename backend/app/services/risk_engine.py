@@ -45,6 +45,7 @@ from app.risk.concentration import active_weights
 from app.risk.exposure import signed_exposure
 from app.risk.volatility import VolatilityResult
 from app.services.benchmark_queries import DEFAULT_BENCHMARK, weights_on_or_before
+from app.services.errors import NotFoundError
 from app.services.market_data import (
     MARKET_INDEX,
     PriceHistory,
@@ -61,8 +62,8 @@ HISTORY_DAYS = 504
 the 252-day percentile window both fit in it."""
 
 
-class PortfolioNotFoundError(LookupError):
-    pass
+class PortfolioNotFoundError(NotFoundError):
+    """The portfolio to calculate does not exist (or is deleted)."""
 
 
 @dataclass
