@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import DEFAULT_LIMIT, CursorParam, Limit, SessionDep
 from app.api.responses import BAD_REQUEST, NOT_FOUND
+from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
 from app.schemas.pagination import Page
 from app.schemas.risk import (
     BenchmarkComparison,
@@ -58,23 +59,12 @@ async def portfolio_risk(
     )
     snap = found.snapshot
     comparison = found.benchmark_comparison
+    risk_columns = {c: getattr(snap, c) for c in SNAPSHOT_RISK_COLUMNS if c != "sector_exposure"}
     return PortfolioRisk(
         portfolio_id=snap.portfolio_id,
         calculation_date=snap.calculation_date,
-        market_beta_weighted=snap.market_beta_weighted,
-        market_beta_r_squared=snap.market_beta_r_squared,
-        market_beta_observations=snap.market_beta_observations,
-        market_beta_direct=snap.market_beta_direct,
+        **risk_columns,
         sector_exposure=found.sector_exposure,
-        hhi=snap.hhi,
-        effective_num_positions=snap.effective_num_positions,
-        top_3_concentration=snap.top_3_concentration,
-        top_10_concentration=snap.top_10_concentration,
-        realized_volatility_21d=snap.realized_volatility_21d,
-        realized_volatility_63d=snap.realized_volatility_63d,
-        expected_volatility_21d=snap.expected_volatility_21d,
-        volatility_trend=snap.volatility_trend,
-        volatility_percentile=snap.volatility_percentile,
         benchmark_comparison=None
         if comparison is None
         else BenchmarkComparison.model_validate(comparison),
