@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 ${imports if imports else ""}
-from app.migration_ops import set_local_timeouts
+from app.migrations.ops import set_local_timeouts
 
 revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}

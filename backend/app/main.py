@@ -14,9 +14,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy.engine import URL
 
-from app import database
 from app.api.errors import install_error_handlers
 from app.api.router import router
+from app.core import db as database
 
 logger = logging.getLogger("app")
 

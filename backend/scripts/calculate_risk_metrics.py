@@ -29,7 +29,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from app.cli_support import (
+from app.config import get_settings
+from app.core.cli import (
     EXIT_DATA_ERROR,
     EXIT_OK,
     EXIT_USAGE_ERROR,
@@ -39,12 +40,11 @@ from app.cli_support import (
     secrets_of,
     uuid_arg,
 )
-from app.config import get_settings
-from app.database import AsyncSessionLocal, DatabaseConfigError
+from app.core.db import AsyncSessionLocal, DatabaseConfigError
+from app.market_data.repository import MissingMarketDataError
 from app.risk.book import DEFAULT_BETA_WINDOW
-from app.services.market_data import MissingMarketDataError
-from app.services.risk_batch import dates_to_run, portfolios_to_run, shared_history
-from app.services.risk_engine import (
+from app.risk_metrics.batch import dates_to_run, portfolios_to_run, shared_history
+from app.risk_metrics.engine import (
     PortfolioNotFoundError,
     PortfolioRiskSummary,
     calculate_portfolio_risk,

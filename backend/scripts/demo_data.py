@@ -18,10 +18,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from app.cli_support import EXIT_DATA_ERROR, EXIT_OK, EXIT_USAGE_ERROR, safe_message, secrets_of
 from app.config import get_settings
-from app.database import AsyncSessionLocal, DatabaseConfigError
-from app.services.demo_data import DEMO_END, DemoSummary, load_demo_data
+from app.core.cli import EXIT_DATA_ERROR, EXIT_OK, EXIT_USAGE_ERROR, safe_message, secrets_of
+from app.core.db import AsyncSessionLocal, DatabaseConfigError
+from app.market_data.demo import DEMO_END, DemoSummary, load_demo_data
 
 
 async def _run() -> DemoSummary:

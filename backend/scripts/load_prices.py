@@ -23,7 +23,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from app.cli_support import (
+from app.config import get_settings
+from app.core.cli import (
     EXIT_DATA_ERROR,
     EXIT_OK,
     EXIT_USAGE_ERROR,
@@ -31,10 +32,9 @@ from app.cli_support import (
     safe_message,
     secrets_of,
 )
-from app.clients.fmp import FmpAuthError, FmpClient, FmpError
-from app.config import get_settings
-from app.database import AsyncSessionLocal, DatabaseConfigError
-from app.services.price_loaders import (
+from app.core.db import AsyncSessionLocal, DatabaseConfigError
+from app.integrations.fmp.client import FmpAuthError, FmpClient, FmpError
+from app.market_data.loaders import (
     PriceDataError,
     PriceRow,
     ProfileRow,

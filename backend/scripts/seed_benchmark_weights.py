@@ -29,18 +29,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.cli_support import (
-    EXIT_DATA_ERROR,
-    EXIT_OK,
-    EXIT_USAGE_ERROR,
-    CliFailure,
-    secrets_of,
-)
-from app.clients.fmp import FmpClient, FmpError, FmpRateLimitError, redact
-from app.config import Settings, get_settings
-from app.database import AsyncSessionLocal, DatabaseConfigError
-from app.services.benchmark_weight_files import load_sector_weights_file
-from app.services.benchmark_weights import (
+from app.benchmarks.files import load_sector_weights_file
+from app.benchmarks.weights import (
     SUPPORTED_BENCHMARKS,
     BenchmarkDataError,
     SectorWeights,
@@ -48,6 +38,16 @@ from app.services.benchmark_weights import (
     fetch_sector_weights,
     upsert_sector_weights,
 )
+from app.config import Settings, get_settings
+from app.core.cli import (
+    EXIT_DATA_ERROR,
+    EXIT_OK,
+    EXIT_USAGE_ERROR,
+    CliFailure,
+    secrets_of,
+)
+from app.core.db import AsyncSessionLocal, DatabaseConfigError
+from app.integrations.fmp.client import FmpClient, FmpError, FmpRateLimitError, redact
 
 MISSING_KEY_HELP = (
     "FMP_API_KEY is not set. Add a line FMP_API_KEY=<your key> to backend/.env, or run "

@@ -17,14 +17,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from tests.fixtures.databases import (
+from tests.support.databases import (
     PostgresServer,
     TestDatabase,
     alembic_config,
     resolve_server,
 )
 
-pytest_plugins = ("tests.fixtures.fake_fmp",)  # the `fake_fmp` fixture (a fake FMP over HTTP)
+# Fixtures shared across test packages: a fake FMP over HTTP, and the app under test.
+pytest_plugins = ("tests.support.fake_fmp", "tests.support.api")
 
 # Guard: anything that falls back to app settings in-process fails loudly instead of
 # reaching a developer's real database (DATABASE_URL / backend/.env).

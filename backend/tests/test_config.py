@@ -8,9 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from app.config import Settings
-from app.database import DatabaseConfigError, safe_url, with_driver
-from tests.fixtures.databases import TestDatabase, subprocess_env
-from tests.fixtures.processes import run_python
+from app.core.db import DatabaseConfigError, safe_url, with_driver
+from tests.support.databases import TestDatabase, subprocess_env
+from tests.support.processes import run_python
 
 SECRET = "s3cr3t-Pa55word"
 

@@ -1,7 +1,7 @@
 """The spec's own validation snippets, run verbatim against a migrated database.
 
 The code is read from docs/risk-metrics-migrations.md itself, so the spec and this test
-cannot drift apart; expected output is derived from tests/fixtures/spec_schema.py.
+cannot drift apart; expected output is derived from tests/support/spec_schema.py.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import re
 import pytest
 
 from app.config import BACKEND_DIR
-from tests.fixtures.databases import TestDatabase, subprocess_env
-from tests.fixtures.processes import run_python
-from tests.fixtures.spec_schema import SPEC_REVISIONS, SPEC_TABLES
+from tests.support.databases import TestDatabase, subprocess_env
+from tests.support.processes import run_python
+from tests.support.spec_schema import SPEC_REVISIONS, SPEC_TABLES
 
 SPEC = BACKEND_DIR.parent / "docs" / "risk-metrics-migrations.md"
 SNIPPET = re.compile(r'uv run python -c "\n?(.*?)\n?"\n', re.S)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from app.migration_ops import (
+from app.migrations.ops import (
     add_check_not_valid,
     create_index_concurrently,
     set_local_timeouts,

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from app.migration_ops import (
+from app.migrations.ops import (
     create_updated_at_trigger,
     drop_updated_at_trigger,
     set_local_timeouts,

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from app.migration_ops import add_check_not_valid, set_local_timeouts, validate_constraints
+from app.migrations.ops import add_check_not_valid, set_local_timeouts, validate_constraints
 
 revision: str = "b813cbed0613"
 down_revision: str | None = "3c807ed134ba"

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from app.migration_ops import (
+from app.migrations.ops import (
     create_updated_at_trigger,
     drop_updated_at_trigger,
     set_local_timeouts,

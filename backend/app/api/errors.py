@@ -17,8 +17,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.schemas.errors import ErrorResponse, FieldError, ValidationErrorResponse
-from app.services.errors import InvalidQueryError, NotFoundError
+from app.api.schemas import ErrorResponse, FieldError, ValidationErrorResponse
+from app.core.errors import InvalidQueryError, NotFoundError
 
 logger = logging.getLogger("app.errors")
 

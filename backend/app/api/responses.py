@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.schemas.errors import ErrorResponse, ValidationErrorResponse
+from app.api.schemas import ErrorResponse, ValidationErrorResponse
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "Unknown benchmark, portfolio or position"}

@@ -1,18 +1,23 @@
-"""All routes: /health at the root, the data API versioned under /api/v1."""
+"""All routes: /health at the root, the data API versioned under /api/v1.
+
+Each domain package owns its routes; this module only wires them together.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
+from app.api import health
 from app.api.responses import INVALID_INPUT, SERVER_ERROR
-from app.api.routes import benchmarks, health, portfolios, positions
+from app.benchmarks import routes as benchmark_routes
+from app.risk_metrics import routes as risk_routes
 
 API_V1_PREFIX = "/api/v1"
 
 api_v1 = APIRouter(prefix=API_V1_PREFIX, responses=INVALID_INPUT | SERVER_ERROR)
-api_v1.include_router(benchmarks.router)
-api_v1.include_router(portfolios.router)
-api_v1.include_router(positions.router)
+api_v1.include_router(benchmark_routes.router)
+api_v1.include_router(risk_routes.portfolio_router)
+api_v1.include_router(risk_routes.position_router)
 
 router = APIRouter()
 router.include_router(health.router)

@@ -12,8 +12,8 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.sectors import GICS_SECTORS
 from app.models.base import Base, TimestampMixin, UUIDPrimaryKeyMixin, non_negative, one_of
-from app.sectors import GICS_SECTORS
 
 PRICE_SOURCES = ("FMP", "CSV", "DEMO")
 """Where a stored price or profile came from: the FMP API, a CSV import, or synthetic demo data."""

@@ -11,9 +11,9 @@ import pytest_asyncio
 from sqlalchemy import create_engine, text
 
 from app.main import create_app
-from tests.fixtures.databases import PostgresServer, TestDatabase, subprocess_env
-from tests.fixtures.processes import free_port, uvicorn_app
-from tests.fixtures.revisions import chain, migrate_to, revision_for
+from tests.support.databases import PostgresServer, TestDatabase, subprocess_env
+from tests.support.processes import free_port, uvicorn_app
+from tests.support.revisions import chain, migrate_to, revision_for
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -34,8 +34,8 @@ from app.models import (
     PositionMarketBeta,
     PositionVolatility,
 )
-from tests.fixtures.databases import TestDatabase
-from tests.fixtures.factories import make_portfolio, make_position
+from tests.support.databases import TestDatabase
+from tests.support.factories import make_portfolio, make_position
 
 CHECKS = [
     not_a_server_error,

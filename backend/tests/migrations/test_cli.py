@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from tests.fixtures.databases import TestDatabase, subprocess_env
-from tests.fixtures.processes import run_python
-from tests.fixtures.revisions import chain, current_revision, revision_for, slug_of
-from tests.fixtures.spec_schema import SPEC_REVISIONS
+from tests.support.databases import TestDatabase, subprocess_env
+from tests.support.processes import run_python
+from tests.support.revisions import chain, current_revision, revision_for, slug_of
+from tests.support.spec_schema import SPEC_REVISIONS
 
 
 def alembic(database: TestDatabase, *args: str) -> str:

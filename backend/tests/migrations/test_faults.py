@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import text
 
 from app.config import BACKEND_DIR
-from tests.fixtures import catalog
-from tests.fixtures.databases import TestDatabase, subprocess_env
-from tests.fixtures.revisions import current_revision, migrate_to, revision_for, script_directory
-from tests.fixtures.schema_state import (
+from tests.support import catalog
+from tests.support.databases import TestDatabase, subprocess_env
+from tests.support.revisions import current_revision, migrate_to, revision_for, script_directory
+from tests.support.schema_state import (
     alembic_cli,
     assert_schema_at,
     connect,
@@ -29,7 +29,7 @@ from tests.fixtures.schema_state import (
     table_checksum,
     wait_for,
 )
-from tests.fixtures.spec_schema import BASELINE_SLUG, BASELINE_TABLES, SPEC_REVISIONS
+from tests.support.spec_schema import BASELINE_SLUG, BASELINE_TABLES, SPEC_REVISIONS
 
 # A report that started before the migration and is still reading the table.
 LONG_READER = "SELECT count(*) FROM portfolio_snapshots"

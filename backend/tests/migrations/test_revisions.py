@@ -9,9 +9,9 @@ from alembic import command
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 
-from tests.fixtures import catalog
-from tests.fixtures.databases import TestDatabase, alembic_config
-from tests.fixtures.revisions import (
+from tests.support import catalog
+from tests.support.databases import TestDatabase, alembic_config
+from tests.support.revisions import (
     chain,
     current_revision,
     migrate_to,
@@ -19,8 +19,8 @@ from tests.fixtures.revisions import (
     script_directory,
     slug_of,
 )
-from tests.fixtures.schema_state import assert_revision_absent, assert_revision_applied
-from tests.fixtures.spec_schema import BASELINE_SLUG, BASELINE_TABLES, SPEC_REVISIONS, SpecRevision
+from tests.support.schema_state import assert_revision_absent, assert_revision_applied
+from tests.support.spec_schema import BASELINE_SLUG, BASELINE_TABLES, SPEC_REVISIONS, SpecRevision
 
 
 def _connect(db: TestDatabase) -> Connection:

@@ -20,7 +20,7 @@ from app.models import (
     PositionMarketBeta,
     PositionVolatility,
 )
-from tests.fixtures.factories import make_portfolio, make_position
+from tests.support.factories import make_portfolio, make_position
 
 DAY = date(2025, 10, 17)
 

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app.config import BACKEND_DIR
-from app.services.demo_data import DEMO_END
-from tests.fixtures.databases import TestDatabase, subprocess_env
-from tests.fixtures.processes import run_python
+from app.market_data.demo import DEMO_END
+from tests.support.databases import TestDatabase, subprocess_env
+from tests.support.processes import run_python
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
-from app.services.demo_data import DEMO_DAYS, UNIVERSE, generate_prices
-from tests.fixtures.databases import TestDatabase, subprocess_env
-from tests.fixtures.processes import run_python
+from app.market_data.demo import DEMO_DAYS, UNIVERSE, generate_prices
+from tests.support.databases import TestDatabase, subprocess_env
+from tests.support.processes import run_python
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

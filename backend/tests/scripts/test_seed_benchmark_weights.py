@@ -19,16 +19,16 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from app.config import BACKEND_DIR
-from tests.fixtures.benchmark_expectations import check_rows, expected_sectors
-from tests.fixtures.databases import TestDatabase, subprocess_env
-from tests.fixtures.fake_fmp import (
+from tests.support.benchmark_expectations import check_rows, expected_sectors
+from tests.support.databases import TestDatabase, subprocess_env
+from tests.support.fake_fmp import (
     FMP_LABEL,
     STABLE,
     FakeFmp,
     FakeResponse,
     RecordedRequest,
 )
-from tests.fixtures.processes import run_python
+from tests.support.processes import run_python
 
 SCRIPT = BACKEND_DIR / "scripts" / "seed_benchmark_weights.py"
 SPEC = BACKEND_DIR.parent / "docs" / "risk-metrics-migrations.md"

@@ -1,0 +1,46 @@
+"""Response models the API shares across domains: errors (4xx and 5xx alike) and health."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class ErrorResponse(BaseModel):
+    detail: str = Field(description="What went wrong, in one sentence.")
+
+
+class FieldError(BaseModel):
+    location: str = Field(description="Where the bad value is, e.g. 'query.limit'.")
+    message: str
+
+
+class ValidationErrorResponse(ErrorResponse):
+    errors: list[FieldError] = Field(description="One entry per rejected value.")
+
+
+DatabaseState = Literal["ok", "behind", "unknown_revision", "unreachable"]
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class PendingRevision(BaseModel):
+    revision: str
+    description: str
+
+
+class DatabaseHealth(BaseModel):
+    status: DatabaseState = Field(
+        description=(
+            "ok: schema at head. behind: revisions pending. unknown_revision: the database "
+            "is stamped with a revision this code does not know. unreachable: no connection."
+        )
+    )
+    reachable: bool
+    current_revisions: list[str] = Field(description="What `alembic current` reports.")
+    head_revisions: list[str] = Field(description="What `alembic heads` reports.")
+    pending: list[PendingRevision] = Field(description="Revisions not yet applied, oldest first.")
+    detail: str | None = None

@@ -1,0 +1,436 @@
+"""Benchmark sector weights: compute from constituents + market caps, validate, upsert.
+
+Weights (S&P 500 from FMP, or an offline file) are checked in full before anything is
+written, then all rows of one (benchmark, date) are written under an advisory lock with
+``INSERT ... ON CONFLICT DO UPDATE``; sectors of that date that are no longer present are
+deleted in the same transaction. The caller owns the transaction (this module flushes,
+the CLI or request dependency commits).
+
+Rounding (``market_cap`` is NUMERIC(20,2), ``weight`` NUMERIC(12,6)):
+- company market caps are summed exactly (Decimal) per sector, then rounded to the cent
+  (half-even);
+- weights are computed from those cent values and rounded to 6 decimals with the
+  largest-remainder method, so the stored weights sum to exactly 1.000000 and each is
+  less than 1e-6 away from its exact share ``sector cap / total cap``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
+
+from sqlalchemy import Table, and_, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.sectors import GICS_SECTORS, UnknownSectorError, to_gics
+from app.integrations.fmp.client import MARKET_CAP_BATCH_SIZE, FmpClient
+from app.integrations.fmp.schemas import FmpConstituent, FmpMarketCap, SectorWeightInput
+from app.models.market_data import BenchmarkSectorWeight
+
+logger = logging.getLogger(__name__)
+
+FMP_SOURCE = "FMP"
+SUPPORTED_BENCHMARKS: tuple[str, ...] = ("SP500",)
+WEIGHT_TOLERANCE = Decimal("0.000001")
+MIN_COVERAGE = Decimal("0.98")
+WEIGHT_QUANTUM = Decimal("0.000001")
+CAP_QUANTUM = Decimal("0.01")
+_WEIGHT_UNITS = 10**6
+_MAX_LISTED = 20  # symbols named in one message before "and N more"
+
+_table: Table = BenchmarkSectorWeight.__table__  # type: ignore[assignment]
+_DATA_SOURCE_MAX: int = getattr(_table.c.data_source.type, "length", None) or 32
+
+
+class BenchmarkDataError(ValueError):
+    """The data cannot be written as it is; ``problems`` lists every reason found."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+@dataclass(frozen=True)
+class SectorWeightRow:
+    sector: str
+    weight: Decimal
+    market_cap: Decimal | None
+    num_constituents: int | None
+
+
+@dataclass(frozen=True)
+class SectorWeights:
+    """All sectors of one benchmark on one date, validated and ready to write."""
+
+    benchmark_code: str
+    asof_date: date
+    data_source: str
+    rows: tuple[SectorWeightRow, ...]
+    constituents: int | None = None  # index symbols seen (None for a final-weights file)
+    priced: int | None = None  # symbols with a market cap
+    companies: int | None = None  # distinct companies (by cik) with a market cap
+    missing_symbols: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def coverage(self) -> Decimal | None:
+        if not self.constituents or self.priced is None:
+            return None
+        return Decimal(self.priced) / Decimal(self.constituents)
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    inserted: tuple[str, ...]
+    updated: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    removed: tuple[str, ...]
+
+    def status_of(self, sector: str) -> str:
+        for name in ("inserted", "updated", "unchanged"):
+            if sector in getattr(self, name):
+                return name
+        return "removed" if sector in self.removed else "-"
+
+
+# --- computing --------------------------------------------------------------------------
+
+
+def apportion(values: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """Shares of ``values`` rounded to 6 decimals that sum to exactly 1 (largest remainder)."""
+    total = sum(values.values(), Decimal(0))
+    if total <= 0:
+        raise BenchmarkDataError(["total market cap is not positive"])
+    with localcontext() as ctx:
+        ctx.prec = 60
+        exact = {key: value * _WEIGHT_UNITS / total for key, value in values.items()}
+        floors = {key: int(v.to_integral_value(rounding=ROUND_FLOOR)) for key, v in exact.items()}
+        left = _WEIGHT_UNITS - sum(floors.values())
+        by_remainder = sorted(exact, key=lambda k: (-(exact[k] - floors[k]), k))
+    for key in by_remainder[:left]:
+        floors[key] += 1
+    return {
+        key: Decimal(units).scaleb(-6).quantize(WEIGHT_QUANTUM) for key, units in floors.items()
+    }
+
+
+def _listed(symbols: Iterable[str]) -> str:
+    items = sorted(symbols)
+    shown = ", ".join(items[:_MAX_LISTED])
+    more = len(items) - _MAX_LISTED
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def compute_sector_weights(
+    constituents: Sequence[FmpConstituent],
+    market_caps: Sequence[FmpMarketCap],
+    *,
+    benchmark_code: str,
+    data_source: str,
+) -> SectorWeights:
+    """Sector weights from index constituents and their (company-level) market caps.
+
+    Per GICS sector: ``market_cap`` sums distinct companies (share classes with one cik
+    count once, at the largest cap reported for any of them), ``num_constituents`` counts
+    index symbols, ``weight`` is the sector's share of the total. ``asof_date`` is the
+    latest date FMP reports for the caps. Raises :class:`BenchmarkDataError` listing every
+    problem; returns only data that passed :func:`validate_sector_weights`.
+    """
+    problems: list[str] = []
+    notes: list[str] = []
+
+    sector_of: dict[str, str] = {}
+    company_of: dict[str, str] = {}
+    unknown: dict[str, list[str]] = defaultdict(list)
+    duplicates = [s for s, n in Counter(c.symbol for c in constituents).items() if n > 1]
+    if duplicates:
+        problems.append(f"constituents list these symbols more than once: {_listed(duplicates)}")
+    for row in constituents:
+        try:
+            sector_of[row.symbol] = to_gics(row.sector or "")
+        except UnknownSectorError:
+            unknown[row.sector or "<empty>"].append(row.symbol)
+        company_of[row.symbol] = row.cik or f"symbol:{row.symbol}"
+    for label, symbols in sorted(unknown.items()):
+        problems.append(f"unknown sector label {label!r} for {_listed(symbols)}")
+    if not constituents:
+        problems.append("the constituents list is empty")
+
+    caps: dict[str, FmpMarketCap] = {}
+    unrequested: set[str] = set()
+    for cap in market_caps:
+        if cap.symbol not in company_of:
+            unrequested.add(cap.symbol)
+            continue
+        if cap.market_cap is None:
+            continue  # no data: counts as missing, like a dropped symbol
+        previous = caps.get(cap.symbol)
+        if previous is not None and previous.market_cap != cap.market_cap:
+            problems.append(f"two different market caps for {cap.symbol}")
+        caps[cap.symbol] = cap
+    if unrequested:
+        notes.append(f"ignored market caps for symbols not in the index: {_listed(unrequested)}")
+    not_positive = [s for s, c in caps.items() if c.market_cap is not None and c.market_cap <= 0]
+    if not_positive:
+        problems.append(f"market cap is not positive for {_listed(not_positive)}")
+
+    symbols = list(dict.fromkeys(c.symbol for c in constituents))
+    missing = tuple(s for s in symbols if s not in caps)
+    priced = len(symbols) - len(missing)
+    if symbols:
+        coverage = Decimal(priced) / Decimal(len(symbols))
+        if coverage < MIN_COVERAGE:
+            problems.append(
+                f"market caps cover only {priced} of {len(symbols)} constituents "
+                f"({coverage:.2%}, at least {MIN_COVERAGE:.0%} needed); missing: "
+                f"{_listed(missing)}"
+            )
+        elif missing:
+            notes.append(f"no market cap for {len(missing)} constituent(s): {_listed(missing)}")
+
+    # Company level: share classes of one company (same cik) count once.
+    company_cap: dict[str, Decimal] = {}
+    company_sector: dict[str, str] = {}
+    for symbol in symbols:
+        company = company_of[symbol]
+        sector = sector_of.get(symbol)
+        if sector is not None:
+            other = company_sector.setdefault(company, sector)
+            if other != sector:
+                problems.append(f"share classes of cik {company} are in two sectors")
+        quote = caps.get(symbol)
+        if quote is not None and quote.market_cap is not None:
+            value = quote.market_cap
+            company_cap[company] = max(company_cap.get(company, value), value)
+
+    asof_dates = {quote.date for quote in caps.values()}
+    if not asof_dates and not problems:
+        problems.append("FMP returned no market caps at all")
+    if len(asof_dates) > 1:
+        notes.append(
+            "market caps are dated "
+            + ", ".join(f"{d.isoformat()} ({n})" for d, n in _date_counts(caps).items())
+        )
+
+    sector_caps: dict[str, Decimal] = defaultdict(Decimal)
+    for company, cap_value in company_cap.items():
+        if company in company_sector:
+            sector_caps[company_sector[company]] += cap_value
+    sector_symbols = Counter(sector_of[s] for s in symbols if s in sector_of)
+    empty = [s for s in GICS_SECTORS if sector_caps.get(s, Decimal(0)) <= 0]
+    if empty and not problems:
+        problems.append(
+            f"expected all {len(GICS_SECTORS)} GICS sectors, missing (no priced "
+            f"constituent): {', '.join(empty)}"
+        )
+    if problems:
+        raise BenchmarkDataError(problems)
+
+    cents = {s: v.quantize(CAP_QUANTUM, rounding=ROUND_HALF_EVEN) for s, v in sector_caps.items()}
+    weights = apportion(cents)
+    result = SectorWeights(
+        benchmark_code=benchmark_code,
+        asof_date=max(asof_dates),
+        data_source=data_source,
+        rows=tuple(
+            SectorWeightRow(s, weights[s], cents[s], sector_symbols[s]) for s in sorted(cents)
+        ),
+        constituents=len(symbols),
+        priced=priced,
+        companies=len(company_cap),
+        missing_symbols=missing,
+        notes=tuple(notes),
+    )
+    validate_sector_weights(result)
+    return result
+
+
+def _date_counts(caps: Mapping[str, FmpMarketCap]) -> dict[date, int]:
+    counts = Counter(c.date for c in caps.values())
+    return dict(sorted(counts.items()))
+
+
+def weights_from_inputs(
+    rows: Sequence[SectorWeightInput],
+    *,
+    asof_date: date,
+    benchmark_code: str,
+    data_source: str,
+) -> SectorWeights:
+    """Final weights from a file. Labels are normalised to GICS; weights must already sum
+    to 1 (within 1e-6) and are rounded to 6 decimals by largest remainder."""
+    problems: list[str] = []
+    by_sector: dict[str, SectorWeightInput] = {}
+    for row in rows:
+        try:
+            sector = to_gics(row.sector)
+        except UnknownSectorError as exc:
+            problems.append(str(exc))
+            continue
+        if sector in by_sector:
+            problems.append(f"sector {sector} appears more than once")
+        by_sector[sector] = row
+    total = sum((r.weight for r in by_sector.values()), Decimal(0))
+    if not problems and abs(total - 100) <= Decimal("0.01"):
+        problems.append("weights sum to 100: give fractions (0.28 = 28%), not percentages")
+    elif not problems and abs(total - 1) > WEIGHT_TOLERANCE:
+        problems.append(f"weights sum to {total}, not 1 (tolerance {WEIGHT_TOLERANCE})")
+    not_positive = [s for s, r in by_sector.items() if r.weight <= 0]
+    if not_positive:
+        problems.append(f"weight is not positive for {', '.join(sorted(not_positive))}")
+    if problems:
+        raise BenchmarkDataError(problems)
+    weights = apportion({s: r.weight for s, r in by_sector.items()})
+    result = SectorWeights(
+        benchmark_code=benchmark_code,
+        asof_date=asof_date,
+        data_source=data_source,
+        rows=tuple(
+            SectorWeightRow(
+                sector=s,
+                weight=weights[s],
+                market_cap=None
+                if r.market_cap is None
+                else r.market_cap.quantize(CAP_QUANTUM, rounding=ROUND_HALF_EVEN),
+                num_constituents=r.num_constituents,
+            )
+            for s, r in sorted(by_sector.items())
+        ),
+    )
+    validate_sector_weights(result)
+    return result
+
+
+def validate_sector_weights(weights: SectorWeights) -> None:
+    """The checks every write passes, whatever the data came from."""
+    problems: list[str] = []
+    if weights.benchmark_code not in SUPPORTED_BENCHMARKS:
+        problems.append(f"unsupported benchmark {weights.benchmark_code!r}")
+    if not weights.data_source or len(weights.data_source) > _DATA_SOURCE_MAX:
+        problems.append(f"data_source must be 1..{_DATA_SOURCE_MAX} characters")
+    sectors = [r.sector for r in weights.rows]
+    unknown = sorted(set(sectors) - set(GICS_SECTORS))
+    if unknown:
+        problems.append(f"not GICS sector names: {', '.join(unknown)}")
+    absent = [s for s in GICS_SECTORS if s not in sectors]
+    if len(sectors) != len(GICS_SECTORS) or absent:
+        problems.append(
+            f"expected the {len(GICS_SECTORS)} GICS sectors once each, got {len(sectors)}"
+            + (f" (missing: {', '.join(absent)})" if absent else "")
+        )
+    total = sum((r.weight for r in weights.rows), Decimal(0))
+    if abs(total - 1) > WEIGHT_TOLERANCE:
+        problems.append(f"weights sum to {total}, not 1 within {WEIGHT_TOLERANCE}")
+    for r in weights.rows:
+        if not Decimal(0) < r.weight <= 1 or r.weight != r.weight.quantize(WEIGHT_QUANTUM):
+            problems.append(f"{r.sector}: weight {r.weight} is not in (0, 1] at 6 decimals")
+        if r.market_cap is not None and r.market_cap <= 0:
+            problems.append(f"{r.sector}: market cap {r.market_cap} is not positive")
+        if r.num_constituents is not None and r.num_constituents <= 0:
+            problems.append(f"{r.sector}: num_constituents {r.num_constituents} is not positive")
+    if problems:
+        raise BenchmarkDataError(problems)
+
+
+# --- fetching ---------------------------------------------------------------------------
+
+ProgressCallback = Callable[[int, int], None]
+"""``(requests_done, requests_total)`` after each HTTP request of the network phase."""
+
+
+async def fetch_sector_weights(
+    client: FmpClient,
+    *,
+    benchmark_code: str = "SP500",
+    on_progress: ProgressCallback | None = None,
+) -> SectorWeights:
+    """Constituents, then their market caps in batches, then :func:`compute_sector_weights`.
+    1 + ceil(constituents / 100) requests: 7 for the S&P 500."""
+    constituents = await client.index_constituents(benchmark_code)
+    symbols = list(dict.fromkeys(c.symbol for c in constituents))
+    total = 1 + math.ceil(len(symbols) / MARKET_CAP_BATCH_SIZE)
+    done = 1
+    if on_progress is not None:
+        on_progress(done, total)
+
+    def batch_done(_: int) -> None:
+        nonlocal done
+        done += 1
+        if on_progress is not None:
+            on_progress(done, total)
+
+    caps = await client.market_caps(symbols, on_batch=batch_done)
+    logger.debug("%d constituents, %d market-cap rows", len(constituents), len(caps))
+    return compute_sector_weights(
+        constituents, caps, benchmark_code=benchmark_code, data_source=FMP_SOURCE
+    )
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+def _lock_key(benchmark_code: str) -> int:
+    """A stable signed 64-bit advisory-lock key per benchmark."""
+    digest = hashlib.blake2b(f"{_table.name}:{benchmark_code}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def upsert_sector_weights(session: AsyncSession, weights: SectorWeights) -> UpsertResult:
+    """Write all sectors of ``weights`` for its date; idempotent, safe under concurrency.
+
+    Takes a transaction-level advisory lock for the benchmark (released when the caller
+    commits or rolls back), so concurrent runs write one after the other. Rows whose
+    values are unchanged are not touched (their ``updated_at`` stays), earlier dates are
+    never touched, and sectors of this date missing from ``weights`` are deleted.
+    """
+    validate_sector_weights(weights)
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(weights.benchmark_code)}
+    )
+    c = _table.c
+    same_date = and_(c.benchmark_code == weights.benchmark_code, c.asof_date == weights.asof_date)
+    existing = set((await session.scalars(select(c.sector).where(same_date))).all())
+
+    insert = pg_insert(_table).values(
+        [
+            {
+                "benchmark_code": weights.benchmark_code,
+                "asof_date": weights.asof_date,
+                "sector": r.sector,
+                "weight": r.weight,
+                "market_cap": r.market_cap,
+                "num_constituents": r.num_constituents,
+                "data_source": weights.data_source,
+            }
+            for r in weights.rows
+        ]
+    )
+    new = insert.excluded
+    changing = ("weight", "market_cap", "num_constituents", "data_source")
+    upsert = insert.on_conflict_do_update(
+        index_elements=[c.benchmark_code, c.asof_date, c.sector],
+        set_={name: new[name] for name in changing},
+        where=or_(*(c[name].is_distinct_from(new[name]) for name in changing)),
+    ).returning(c.sector)
+    written = set((await session.scalars(upsert)).all())
+
+    sectors = [r.sector for r in weights.rows]
+    removed = (
+        await session.scalars(
+            _table.delete().where(same_date, c.sector.not_in(sectors)).returning(c.sector)
+        )
+    ).all()
+    await session.flush()
+    return UpsertResult(
+        inserted=tuple(s for s in sectors if s in written and s not in existing),
+        updated=tuple(s for s in sectors if s in written and s in existing),
+        unchanged=tuple(s for s in sectors if s not in written),
+        removed=tuple(sorted(removed)),
+    )

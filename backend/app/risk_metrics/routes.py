@@ -1,0 +1,120 @@
+"""Risk figures over HTTP: a portfolio's snapshot and position betas, a position's volatility."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import DEFAULT_LIMIT, CursorParam, Limit, SessionDep
+from app.api.responses import BAD_REQUEST, NOT_FOUND
+from app.benchmarks.repository import DEFAULT_BENCHMARK
+from app.core.pagination import Page
+from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
+from app.risk_metrics import repository as risk_rows
+from app.risk_metrics import service as risk_service
+from app.risk_metrics.schemas import (
+    BenchmarkComparison,
+    MarketBetaRead,
+    PortfolioRisk,
+    PositionVolatilityRead,
+)
+
+portfolio_router = APIRouter(prefix="/portfolios", tags=["portfolios"])
+position_router = APIRouter(prefix="/positions", tags=["positions"])
+
+
+@portfolio_router.get(
+    "/{portfolio_id}/risk",
+    response_model=PortfolioRisk,
+    summary="Risk columns of the latest snapshot on or before date, with sector active weights",
+    responses=NOT_FOUND,
+)
+async def portfolio_risk(
+    portfolio_id: uuid.UUID,
+    session: SessionDep,
+    on: Annotated[
+        date | None,
+        Query(alias="date", description="YYYY-MM-DD; default: the latest snapshot."),
+    ] = None,
+    benchmark: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=32,
+            pattern=r"^[A-Za-z0-9_.\-]+$",
+            description=(
+                f"Benchmark for over/underweights (default {DEFAULT_BENCHMARK}). A benchmark "
+                "named here must exist (404); the default is just left out if not seeded."
+            ),
+        ),
+    ] = None,
+) -> PortfolioRisk:
+    found = await risk_service.portfolio_risk(
+        session,
+        portfolio_id,
+        on_or_before=on,
+        benchmark_code=benchmark or DEFAULT_BENCHMARK,
+        benchmark_must_exist=benchmark is not None,
+    )
+    snap = found.snapshot
+    comparison = found.benchmark_comparison
+    risk_columns = {c: getattr(snap, c) for c in SNAPSHOT_RISK_COLUMNS if c != "sector_exposure"}
+    return PortfolioRisk(
+        portfolio_id=snap.portfolio_id,
+        calculation_date=snap.calculation_date,
+        **risk_columns,
+        sector_exposure=found.sector_exposure,
+        benchmark_comparison=None
+        if comparison is None
+        else BenchmarkComparison.model_validate(comparison),
+    )
+
+
+@portfolio_router.get(
+    "/{portfolio_id}/market-betas",
+    response_model=Page[MarketBetaRead],
+    summary="Stored position market betas, newest calc_date first",
+    responses=NOT_FOUND | BAD_REQUEST,
+)
+async def market_betas(
+    portfolio_id: uuid.UUID,
+    session: SessionDep,
+    calc_date: Annotated[
+        date | None, Query(alias="date", description="Only this calc_date (YYYY-MM-DD).")
+    ] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: CursorParam = None,
+) -> Page[MarketBetaRead]:
+    page = await risk_rows.portfolio_market_betas(
+        session, portfolio_id, calc_date=calc_date, limit=limit, cursor=cursor
+    )
+    return Page[MarketBetaRead](
+        items=[MarketBetaRead.model_validate(row) for row in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@position_router.get(
+    "/{position_id}/volatility",
+    response_model=Page[PositionVolatilityRead],
+    summary="Stored position volatility, newest calculation_date first",
+    responses=NOT_FOUND | BAD_REQUEST,
+)
+async def position_volatility(
+    position_id: uuid.UUID,
+    session: SessionDep,
+    start: Annotated[date | None, Query(alias="from", description="YYYY-MM-DD, inclusive.")] = None,
+    end: Annotated[date | None, Query(alias="to", description="YYYY-MM-DD, inclusive.")] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: CursorParam = None,
+) -> Page[PositionVolatilityRead]:
+    page = await risk_rows.position_volatility(
+        session, position_id, start=start, end=end, limit=limit, cursor=cursor
+    )
+    return Page[PositionVolatilityRead](
+        items=[PositionVolatilityRead.model_validate(row) for row in page.items],
+        next_cursor=page.next_cursor,
+    )

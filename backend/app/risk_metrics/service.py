@@ -1,0 +1,137 @@
+"""A portfolio's risk snapshot, with its sector over/underweights against a benchmark."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.benchmarks.repository import require_benchmark, weights_on_or_before
+from app.core.errors import NotFoundError
+from app.core.sectors import UnknownSectorError, to_gics
+from app.models import Portfolio, PortfolioSnapshot
+from app.risk.concentration import active_weights as risk_active_weights
+
+logger = logging.getLogger(__name__)
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class SectorActiveWeight:
+    sector: str
+    portfolio_weight: Decimal
+    benchmark_weight: Decimal
+    active_weight: Decimal
+
+
+@dataclass(frozen=True)
+class BenchmarkComparison:
+    benchmark_code: str
+    asof_date: date
+    sectors: list[SectorActiveWeight]
+
+
+@dataclass(frozen=True)
+class PortfolioRisk:
+    snapshot: PortfolioSnapshot
+    sector_exposure: dict[str, Decimal] | None
+    benchmark_comparison: BenchmarkComparison | None
+
+
+def active_weights(
+    portfolio: Mapping[str, Decimal], benchmark: Mapping[str, Decimal]
+) -> list[SectorActiveWeight]:
+    """Portfolio minus benchmark weight for every sector on either side (missing = 0),
+    largest overweight first, ties by sector name."""
+    rows = [
+        SectorActiveWeight(s, portfolio.get(s, ZERO), benchmark.get(s, ZERO), active)
+        for s, active in risk_active_weights(portfolio, benchmark).items()
+    ]
+    return sorted(rows, key=lambda r: (-r.active_weight, r.sector))
+
+
+def normalise_exposure(raw: Mapping[str, Any]) -> dict[str, Decimal]:
+    """sector_exposure JSON -> {GICS sector: weight}.
+
+    Provider labels are mapped to GICS names (and merged if two map to one sector);
+    labels outside the mapping are kept as stored; non-numeric values are skipped and
+    logged rather than failing the whole response.
+    """
+    exposure: dict[str, Decimal] = {}
+    for label, value in raw.items():
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            logger.warning("sector_exposure[%r] is not a number; skipped", label)
+            continue
+        try:
+            weight = Decimal(str(value))
+        except InvalidOperation:
+            logger.warning("sector_exposure[%r] is not a number; skipped", label)
+            continue
+        if not weight.is_finite():
+            logger.warning("sector_exposure[%r] is not finite; skipped", label)
+            continue
+        try:
+            sector = to_gics(label)
+        except UnknownSectorError:
+            sector = label
+        exposure[sector] = exposure.get(sector, ZERO) + weight
+    return exposure
+
+
+async def require_portfolio(session: AsyncSession, portfolio_id: uuid.UUID) -> None:
+    stmt = select(Portfolio.id).where(Portfolio.id == portfolio_id, Portfolio.deleted_at.is_(None))
+    if await session.scalar(stmt) is None:
+        raise NotFoundError(f"unknown portfolio {portfolio_id}")
+
+
+async def portfolio_risk(
+    session: AsyncSession,
+    portfolio_id: uuid.UUID,
+    *,
+    on_or_before: date | None = None,
+    benchmark_code: str,
+    benchmark_must_exist: bool = True,
+) -> PortfolioRisk:
+    """The latest snapshot on or before ``on_or_before`` (latest overall if None), compared
+    with the benchmark's weights of the latest date on or before the snapshot's date.
+
+    With ``benchmark_must_exist`` an unknown benchmark is a NotFoundError; without it (the
+    default benchmark, possibly not seeded yet) the comparison is simply left out.
+    """
+    await require_portfolio(session, portfolio_id)
+    if benchmark_must_exist:
+        await require_benchmark(session, benchmark_code)
+    s = PortfolioSnapshot
+    stmt = select(s).where(s.portfolio_id == portfolio_id)
+    if on_or_before is not None:
+        stmt = stmt.where(s.calculation_date <= on_or_before)
+    snapshot = await session.scalar(stmt.order_by(s.calculation_date.desc()).limit(1))
+    if snapshot is None:
+        when = f" on or before {on_or_before}" if on_or_before is not None else ""
+        raise NotFoundError(f"portfolio {portfolio_id} has no snapshot{when}")
+
+    exposure = (
+        normalise_exposure(snapshot.sector_exposure)
+        if isinstance(snapshot.sector_exposure, dict)
+        else None
+    )
+    comparison = None
+    if exposure is not None:
+        weights = await weights_on_or_before(
+            session, benchmark_code, asof=snapshot.calculation_date
+        )
+        if weights is not None:
+            comparison = BenchmarkComparison(
+                benchmark_code,
+                weights.asof_date,
+                active_weights(exposure, weights.by_sector()),
+            )
+    return PortfolioRisk(snapshot, exposure, comparison)

@@ -1,0 +1,226 @@
+"""Risk engine throughput: 5,000 positions x 300 trading days, computed and persisted.
+
+Measures
+* compute: betas (OLS vs SPY over 90 days, full statistics) and volatility (21/63-day
+  realized, HAR-RV fit and forecast, trend, percentile) for every position, vectorised
+  (app.risk) - best and median of several repeats;
+* reference: the usual per-position loop (statsmodels OLS for the beta and for the HAR
+  fit, numpy for the realized vols) on the same data; the ratio is reference / compute;
+* persist: the engine's bulk upserts of the 5,000 beta rows and 5,000 volatility rows in
+  one transaction, first as inserts, then again as updates (ON CONFLICT DO UPDATE).
+
+Usage (from the repository root)::
+
+    uv run python backend/perf/risk_engine.py
+    uv run python backend/perf/risk_engine.py --positions 1000 --reference-positions 200
+
+Persistence runs in a throwaway database (see perf/scratch.py), migrated to head and
+dropped afterwards. Prints a table and writes JSON to ``backend/perf/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, date, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+from alembic import command
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from app.core.db import ASYNC_DRIVER, create_sessionmaker, with_driver
+from app.models import Portfolio, Position
+from app.risk.beta import ols_beta
+from app.risk.volatility import volatility_metrics
+from app.risk_metrics.engine import (
+    position_beta_rows,
+    position_volatility_rows,
+    upsert_position_betas,
+    upsert_position_volatility,
+)
+from perf.scratch import (
+    RESULTS_DIR,
+    alembic_config,
+    describe,
+    server_url,
+    throwaway_database,
+)
+
+BETA_WINDOW = 90
+CALC_DATE = date(2025, 10, 17)
+
+
+def synthetic_returns(positions: int, days: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    regime = 0.01 * np.exp(np.cumsum(rng.normal(0, 0.05, days)) * 0.3)
+    market = regime * rng.standard_normal(days)
+    betas = rng.uniform(-0.5, 2.0, positions)
+    idio = rng.uniform(0.005, 0.03, positions)
+    returns = market[:, None] * betas + rng.standard_normal((days, positions)) * idio
+    return returns, market
+
+
+def compute(returns: np.ndarray, market: np.ndarray) -> tuple[Any, Any]:
+    return (
+        ols_beta(returns[-BETA_WINDOW:], market[-BETA_WINDOW:]),
+        volatility_metrics(returns),
+    )
+
+
+def reference_loop(returns: np.ndarray, market: np.ndarray, positions: int) -> float:
+    """The per-position way: one statsmodels fit for beta, one for HAR, numpy for vols."""
+    import statsmodels.api as sm
+
+    x = sm.add_constant(market[-BETA_WINDOW:])
+    started = time.perf_counter()
+    for j in range(positions):
+        r = returns[:, j]
+        sm.OLS(r[-BETA_WINDOW:], x).fit()
+        np.std(r[-21:], ddof=1)
+        np.std(r[-63:], ddof=1)
+        rv = r**2
+        rows = [
+            (rv[t], rv[t - 4 : t + 1].mean(), rv[t - 20 : t + 1].mean(), rv[t + 1 : t + 22].mean())
+            for t in range(20, len(r) - 21)
+        ]
+        design = np.array(rows)
+        sm.OLS(design[:, 3], sm.add_constant(design[:, :3])).fit()
+    return time.perf_counter() - started
+
+
+def beta_and_vol_rows(
+    betas: Any, vols: Any, portfolio_id: uuid.UUID, position_ids: list[uuid.UUID]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows the engine writes, built by the engine's own row builders."""
+    positions = [SimpleNamespace(id=pid, symbol=f"S{j:05d}") for j, pid in enumerate(position_ids)]
+    series = np.arange(len(positions))
+    skipped: list[tuple[str, str]] = []
+    beta_rows = position_beta_rows(
+        betas, positions, series, portfolio_id, CALC_DATE, BETA_WINDOW, skipped
+    )
+    vol_rows = position_volatility_rows(vols, positions, series, CALC_DATE, skipped)
+    return beta_rows, vol_rows
+
+
+async def persist(url: Any, betas: Any, vols: Any, positions: int) -> dict[str, float]:
+    engine = create_async_engine(with_driver(url, ASYNC_DRIVER), poolclass=NullPool)
+    maker = create_sessionmaker(engine)
+    portfolio_id = uuid.uuid4()
+    position_ids = [uuid.uuid4() for _ in range(positions)]
+    async with maker() as session, session.begin():
+        await session.execute(pg_insert(Portfolio).values(id=portfolio_id, name="Benchmark"))
+        await session.execute(
+            pg_insert(Position),
+            [
+                {
+                    "id": pid,
+                    "portfolio_id": portfolio_id,
+                    "symbol": f"S{j:05d}",
+                    "quantity": 100,
+                    "entry_price": 10,
+                    "entry_date": date(2024, 1, 2),
+                }
+                for j, pid in enumerate(position_ids)
+            ],
+        )
+    timings: dict[str, float] = {}
+    for label in ("insert", "update"):
+        started = time.perf_counter()
+        beta_rows, vol_rows = beta_and_vol_rows(betas, vols, portfolio_id, position_ids)
+        async with maker() as session, session.begin():
+            await upsert_position_betas(session, beta_rows)
+            await upsert_position_volatility(session, vol_rows)
+        timings[label] = time.perf_counter() - started
+    await engine.dispose()
+    return timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--positions", type=int, default=5000)
+    parser.add_argument("--days", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--reference-positions",
+        type=int,
+        default=None,
+        help="positions timed in the statsmodels loop (default: all); the ratio scales it",
+    )
+    parser.add_argument("--database-url", default=None, help="server for the throwaway db")
+    args = parser.parse_args(argv)
+    out = Console()
+
+    returns, market = synthetic_returns(args.positions, args.days)
+    compute(returns[:, :10], market)  # warm-up: imports, BLAS threads
+    times = []
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        betas, vols = compute(returns, market)
+        times.append(time.perf_counter() - started)
+    compute_best, compute_median = min(times), statistics.median(times)
+
+    ref_n = min(args.reference_positions or args.positions, args.positions)
+    with out.status(f"statsmodels loop over {ref_n:,} positions..."):
+        ref_time = reference_loop(returns, market, ref_n) * args.positions / ref_n
+
+    server = server_url(args.database_url)
+    with (
+        out.status(f"persisting into a throwaway database on {describe(server)}..."),
+        throwaway_database(server, "bench_risk") as url,
+    ):
+        command.upgrade(alembic_config(url), "head")
+        persisted = asyncio.run(persist(url, betas, vols, args.positions))
+
+    report = {
+        "benchmark": "risk_engine",
+        "run_at": datetime.now(UTC).isoformat(),
+        "positions": args.positions,
+        "trading_days": args.days,
+        "beta_window": BETA_WINDOW,
+        "compute_seconds_best": compute_best,
+        "compute_seconds_median": compute_median,
+        "compute_repeats": args.repeats,
+        "reference_seconds": ref_time,
+        "reference_positions_timed": ref_n,
+        "speedup_vs_reference": ref_time / compute_median,
+        "persist_insert_seconds": persisted["insert"],
+        "persist_update_seconds": persisted["update"],
+        "rows_per_persist": 2 * args.positions,
+        "goals": {"compute_seconds": 1.0, "persist_seconds": 5.0},
+    }
+    table = Table(title=f"Risk engine: {args.positions:,} positions x {args.days} trading days")
+    table.add_column("Measure")
+    table.add_column("Seconds", justify="right")
+    table.add_column("Goal / note", justify="right")
+    table.add_row("compute (vectorised), best", f"{compute_best:.3f}", "< 1 s")
+    table.add_row("compute (vectorised), median", f"{compute_median:.3f}", "< 1 s")
+    note = "" if ref_n == args.positions else f"timed on {ref_n:,}, scaled"
+    table.add_row("per-position statsmodels loop", f"{ref_time:.2f}", note)
+    table.add_row("speed-up (loop / vectorised median)", f"{ref_time / compute_median:.0f}x", "")
+    table.add_row(
+        f"persist {2 * args.positions:,} rows (insert)", f"{persisted['insert']:.3f}", "< 5 s"
+    )
+    table.add_row(
+        f"persist {2 * args.positions:,} rows (update)", f"{persisted['update']:.3f}", "< 5 s"
+    )
+    out.print(table)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"risk_engine-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(report, indent=2))
+    out.print(f"JSON: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

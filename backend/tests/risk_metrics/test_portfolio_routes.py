@@ -1,0 +1,344 @@
+"""GET /api/v1/portfolios/{id}/risk and /market-betas."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import BenchmarkSectorWeight, PortfolioSnapshot, PositionMarketBeta
+from tests.support.factories import make_portfolio, make_position
+
+IT, HC, FIN, EN, UT = (
+    "Information Technology",
+    "Health Care",
+    "Financials",
+    "Energy",
+    "Utilities",
+)
+BETA_DAYS = [date(2025, 3, 3) + timedelta(days=i) for i in range(5)]
+
+
+@dataclass
+class Seed:
+    portfolio: uuid.UUID
+    before_benchmarks: uuid.UUID
+    no_exposure: uuid.UUID
+    no_snapshots: uuid.UUID
+    deleted: uuid.UUID
+    beta_ids: list[tuple[date, uuid.UUID]] = field(default_factory=list)
+
+
+def _snapshot(portfolio_id: uuid.UUID, day: date, **cols: object) -> PortfolioSnapshot:
+    return PortfolioSnapshot(portfolio_id=portfolio_id, calculation_date=day, **cols)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def seed(seed_session: AsyncSession) -> Seed:
+    db = seed_session
+    main = await make_portfolio(db, "Main")
+    early = await make_portfolio(db, "Early")
+    bare = await make_portfolio(db, "No exposure")
+    empty = await make_portfolio(db, "No snapshots")
+    gone = await make_portfolio(db, "Deleted")
+    gone.deleted_at = datetime(2025, 1, 1, tzinfo=UTC)
+    positions = [await make_position(db, main, symbol) for symbol in ("AAPL", "MSFT", "XOM")]
+    other_position = await make_position(db, early, "JNJ")
+
+    benchmark = {
+        date(2025, 3, 1): {IT: "0.300000", HC: "0.120000", FIN: "0.130000"},
+        date(2025, 3, 5): {IT: "0.310000", HC: "0.110000", FIN: "0.140000", UT: "0.020000"},
+        date(2025, 3, 20): {IT: "0.900000"},  # after every snapshot: never used
+    }
+    for day, weights in benchmark.items():
+        for sector, weight in weights.items():
+            db.add(
+                BenchmarkSectorWeight(
+                    benchmark_code="SP500", asof_date=day, sector=sector, weight=Decimal(weight)
+                )
+            )
+    db.add_all(
+        [
+            _snapshot(
+                main.id,
+                date(2025, 3, 10),
+                market_beta_weighted=Decimal("1.1500"),
+                market_beta_r_squared=Decimal("0.8200"),
+                market_beta_observations=90,
+                # FMP's "Technology" label: reported as GICS Information Technology.
+                sector_exposure={"Technology": 0.35, "Health Care": 0.18, "Energy": 0.47},
+                hhi=Decimal("1234.50"),
+                effective_num_positions=Decimal("8.10"),
+                top_3_concentration=Decimal("0.4500"),
+                top_10_concentration=Decimal("0.9000"),
+                realized_volatility_21d=Decimal("0.1800"),
+                realized_volatility_63d=Decimal("0.2000"),
+                expected_volatility_21d=Decimal("0.1900"),
+                volatility_trend="increasing",
+                volatility_percentile=Decimal("0.7500"),
+            ),
+            _snapshot(
+                main.id,
+                date(2025, 3, 3),
+                market_beta_weighted=Decimal("0.9000"),
+                sector_exposure={IT: 0.6, FIN: 0.4},
+            ),
+            _snapshot(early.id, date(2025, 2, 1), sector_exposure={IT: 1.0}),
+            _snapshot(bare.id, date(2025, 3, 10), market_beta_weighted=Decimal("1.0000")),
+            _snapshot(gone.id, date(2025, 3, 10), sector_exposure={IT: 1.0}),
+        ]
+    )
+    seed = Seed(main.id, early.id, bare.id, empty.id, gone.id)
+    for day in BETA_DAYS:
+        for i, position in enumerate(positions):
+            row = PositionMarketBeta(
+                id=uuid.uuid4(),
+                portfolio_id=main.id,
+                position_id=position.id,
+                calc_date=day,
+                beta=Decimal("1.000000") + Decimal(i) / 10,
+                observations=90,
+            )
+            db.add(row)
+            seed.beta_ids.append((day, row.id))
+    db.add(
+        PositionMarketBeta(
+            portfolio_id=early.id,
+            position_id=other_position.id,
+            calc_date=BETA_DAYS[-1],
+            beta=Decimal("2.000000"),
+            observations=90,
+        )
+    )
+    await db.commit()
+    return seed
+
+
+def _active(body: dict[str, object]) -> list[tuple[str, Decimal, Decimal, Decimal]]:
+    sectors = body["benchmark_comparison"]["sectors"]  # type: ignore[index]
+    return [
+        (
+            s["sector"],
+            Decimal(s["portfolio_weight"]),
+            Decimal(s["benchmark_weight"]),
+            Decimal(s["active_weight"]),
+        )
+        for s in sectors
+    ]
+
+
+async def test_risk_defaults_to_the_latest_snapshot_with_its_columns(
+    client: httpx.AsyncClient, seed: Seed
+) -> None:
+    response = await client.get(f"/api/v1/portfolios/{seed.portfolio}/risk")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["calculation_date"] == "2025-03-10"
+    assert body["portfolio_id"] == str(seed.portfolio)
+    assert body["market_beta_weighted"] == "1.1500"
+    assert body["market_beta_r_squared"] == "0.8200"
+    assert body["market_beta_observations"] == 90
+    assert body["market_beta_direct"] is None
+    assert body["hhi"] == "1234.50"
+    assert body["effective_num_positions"] == "8.10"
+    assert body["top_3_concentration"] == "0.4500"
+    assert body["top_10_concentration"] == "0.9000"
+    assert body["realized_volatility_21d"] == "0.1800"
+    assert body["realized_volatility_63d"] == "0.2000"
+    assert body["expected_volatility_21d"] == "0.1900"
+    assert body["volatility_trend"] == "increasing"
+    assert body["volatility_percentile"] == "0.7500"
+    assert {k: Decimal(v) for k, v in body["sector_exposure"].items()} == {
+        IT: Decimal("0.35"),
+        HC: Decimal("0.18"),
+        EN: Decimal("0.47"),
+    }
+
+
+async def test_risk_over_and_underweights_use_the_benchmark_of_that_date(
+    client: httpx.AsyncClient, seed: Seed
+) -> None:
+    response = await client.get(f"/api/v1/portfolios/{seed.portfolio}/risk")
+    comparison = response.json()["benchmark_comparison"]
+    assert comparison["benchmark_code"] == "SP500"
+    # Snapshot 2025-03-10 -> weights of 2025-03-05 (not the later 2025-03-20).
+    assert comparison["asof_date"] == "2025-03-05"
+    # Worked by hand: portfolio - benchmark, sectors from both sides, largest first.
+    assert _active(response.json()) == [
+        (EN, Decimal("0.47"), Decimal(0), Decimal("0.47")),
+        (HC, Decimal("0.18"), Decimal("0.11"), Decimal("0.07")),
+        (IT, Decimal("0.35"), Decimal("0.31"), Decimal("0.04")),
+        (UT, Decimal(0), Decimal("0.02"), Decimal("-0.02")),
+        (FIN, Decimal(0), Decimal("0.14"), Decimal("-0.14")),
+    ]
+
+
+async def test_risk_on_a_date_uses_the_snapshot_and_weights_on_or_before_it(
+    client: httpx.AsyncClient, seed: Seed
+) -> None:
+    response = await client.get(
+        f"/api/v1/portfolios/{seed.portfolio}/risk", params={"date": "2025-03-07"}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["calculation_date"] == "2025-03-03"
+    assert body["market_beta_weighted"] == "0.9000"
+    assert body["benchmark_comparison"]["asof_date"] == "2025-03-01"
+    assert _active(body) == [
+        (IT, Decimal("0.6"), Decimal("0.30"), Decimal("0.30")),
+        (FIN, Decimal("0.4"), Decimal("0.13"), Decimal("0.27")),
+        (HC, Decimal(0), Decimal("0.12"), Decimal("-0.12")),
+    ]
+
+
+async def test_risk_without_benchmark_weights_before_the_snapshot_has_no_comparison(
+    client: httpx.AsyncClient, seed: Seed
+) -> None:
+    for params in ({}, {"benchmark": "SP500"}):
+        response = await client.get(
+            f"/api/v1/portfolios/{seed.before_benchmarks}/risk", params=params
+        )
+        assert response.status_code == 200
+        assert response.json()["benchmark_comparison"] is None
+        assert response.json()["sector_exposure"] == {IT: "1.0"}
+
+
+async def test_risk_without_sector_exposure_has_no_comparison(
+    client: httpx.AsyncClient, seed: Seed
+) -> None:
+    response = await client.get(f"/api/v1/portfolios/{seed.no_exposure}/risk")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["sector_exposure"] is None
+    assert body["benchmark_comparison"] is None
+    assert body["market_beta_weighted"] == "1.0000"
+
+
+async def test_risk_with_an_unknown_benchmark_is_404(client: httpx.AsyncClient, seed: Seed) -> None:
+    response = await client.get(
+        f"/api/v1/portfolios/{seed.portfolio}/risk", params={"benchmark": "NOPE"}
+    )
+    assert response.status_code == 404
+    assert response.json() == {"detail": "unknown benchmark 'NOPE': no sector weights stored"}
+
+
+@pytest.mark.parametrize("which", ["unknown", "deleted"])
+async def test_risk_of_an_unknown_or_deleted_portfolio_is_404(
+    client: httpx.AsyncClient, seed: Seed, which: str
+) -> None:
+    portfolio_id = uuid.uuid4() if which == "unknown" else seed.deleted
+    response = await client.get(f"/api/v1/portfolios/{portfolio_id}/risk")
+    assert response.status_code == 404
+    assert response.json() == {"detail": f"unknown portfolio {portfolio_id}"}
+
+
+async def test_risk_without_a_snapshot_on_or_before_the_date_is_404(
+    client: httpx.AsyncClient, seed: Seed
+) -> None:
+    response = await client.get(f"/api/v1/portfolios/{seed.no_snapshots}/risk")
+    assert response.status_code == 404
+    assert response.json()["detail"] == f"portfolio {seed.no_snapshots} has no snapshot"
+    response = await client.get(
+        f"/api/v1/portfolios/{seed.portfolio}/risk", params={"date": "2025-03-02"}
+    )
+    assert response.status_code == 404
+    assert response.json()["detail"].endswith("has no snapshot on or before 2025-03-02")
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "location"),
+    [
+        ("/api/v1/portfolios/not-a-uuid/risk", {}, "path.portfolio_id"),
+        ("/api/v1/portfolios/1234/market-betas", {}, "path.portfolio_id"),
+        ("/api/v1/portfolios/{id}/risk", {"date": "2025-02-30"}, "query.date"),
+        ("/api/v1/portfolios/{id}/risk", {"benchmark": "S&P 500"}, "query.benchmark"),
+        ("/api/v1/portfolios/{id}/market-betas", {"date": "03/05/2025"}, "query.date"),
+        ("/api/v1/portfolios/{id}/market-betas", {"limit": "0"}, "query.limit"),
+        ("/api/v1/portfolios/{id}/market-betas", {"limit": "501"}, "query.limit"),
+        ("/api/v1/portfolios/{id}/market-betas", {"limit": "ten"}, "query.limit"),
+        ("/api/v1/portfolios/{id}/market-betas", {"cursor": "x" * 201}, "query.cursor"),
+    ],
+)
+async def test_malformed_input_is_422_naming_the_parameter(
+    client: httpx.AsyncClient, seed: Seed, path: str, params: dict[str, str], location: str
+) -> None:
+    response = await client.get(path.format(id=seed.portfolio), params=params)
+    assert response.status_code == 422
+    body = response.json()
+    assert [e["location"] for e in body["errors"]] == [location]
+    assert body["detail"].startswith(f"Invalid request: {location}: ")
+    assert "Traceback" not in response.text
+
+
+def _newest_first(rows: list[tuple[date, uuid.UUID]]) -> list[str]:
+    return [str(row_id) for _, row_id in sorted(rows, reverse=True)]
+
+
+async def _all_pages(
+    client: httpx.AsyncClient, path: str, limit: int, **params: str
+) -> list[list[str]]:
+    pages: list[list[str]] = []
+    cursor: str | None = None
+    while True:
+        query = {"limit": str(limit), **params, **({"cursor": cursor} if cursor else {})}
+        response = await client.get(path, params=query)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        pages.append([item["id"] for item in body["items"]])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return pages
+        assert len(pages) < 100, "pagination does not terminate"
+
+
+@pytest.mark.parametrize("limit", [1, 4, 14, 15, 500])
+async def test_market_beta_pages_cover_every_row_once_newest_first(
+    client: httpx.AsyncClient, seed: Seed, limit: int
+) -> None:
+    pages = await _all_pages(client, f"/api/v1/portfolios/{seed.portfolio}/market-betas", limit)
+    expected = _newest_first(seed.beta_ids)
+    assert [row_id for page in pages for row_id in page] == expected
+    # Full pages except the last, and no empty trailing page when the count divides evenly.
+    assert [len(page) for page in pages[:-1]] == [limit] * (len(pages) - 1)
+    assert len(pages) == -(-len(expected) // limit)
+
+
+async def test_market_betas_of_one_date(client: httpx.AsyncClient, seed: Seed) -> None:
+    response = await client.get(
+        f"/api/v1/portfolios/{seed.portfolio}/market-betas", params={"date": "2025-03-05"}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["next_cursor"] is None
+    expected = [(d, i) for d, i in seed.beta_ids if d == date(2025, 3, 5)]
+    assert [item["id"] for item in body["items"]] == _newest_first(expected)
+    assert {item["calc_date"] for item in body["items"]} == {"2025-03-05"}
+    assert sorted(item["beta"] for item in body["items"]) == ["1.000000", "1.100000", "1.200000"]
+    assert body["items"][0]["method"] == "OLS_SIMPLE"
+    assert body["items"][0]["market_index"] == "SPY"
+    assert body["items"][0]["window_days"] == 90
+
+
+async def test_market_betas_of_an_unknown_portfolio_is_404(client: httpx.AsyncClient) -> None:
+    portfolio_id = uuid.uuid4()
+    response = await client.get(f"/api/v1/portfolios/{portfolio_id}/market-betas")
+    assert response.status_code == 404
+    assert response.json() == {"detail": f"unknown portfolio {portfolio_id}"}
+
+
+@pytest.mark.parametrize("cursor", ["garbage!", "e30", "WyIyMDI1LTAzLTA1Iiwibm9wZSJd"])
+async def test_a_cursor_that_was_not_issued_is_400(
+    client: httpx.AsyncClient, seed: Seed, cursor: str
+) -> None:
+    # "e30" is base64 of "{}"; the last is ["2025-03-05","nope"]: well-formed, wrong content.
+    response = await client.get(
+        f"/api/v1/portfolios/{seed.portfolio}/market-betas", params={"cursor": cursor}
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("invalid cursor")

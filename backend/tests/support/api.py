@@ -1,0 +1,39 @@
+"""The app under test: create_app() on the module's test database, lifespan running, and
+an httpx client talking to it in-process over ASGI.
+
+The app opens its own connections, so API tests commit their seed data (each module has
+its own database, dropped afterwards) instead of using the rolled-back ``session``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest_asyncio
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.main import create_app
+from tests.support.databases import TestDatabase
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def app(database: TestDatabase) -> AsyncIterator[FastAPI]:
+    application = create_app(database.async_url)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def seed_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session whose commits stay for the rest of the module (the app must see them)."""
+    async with AsyncSession(engine, expire_on_commit=False) as db:
+        yield db

@@ -1,0 +1,142 @@
+"""Where the tests' PostgreSQL comes from, and throwaway databases on it.
+
+Resolution order: ``TEST_DATABASE_URL`` (a server where we may CREATE DATABASE) ->
+a testcontainers PostgreSQL when a Docker engine answers -> the embedded wheel with its
+data under ``backend/.pgdata/tests``. ``DATABASE_URL`` is never used: it may be real data.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic.config import Config
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL, Engine
+
+from app.config import BACKEND_DIR
+from app.core.db import ASYNC_DRIVER, SYNC_DRIVER, embedded_server_url, with_driver
+
+EMBEDDED_TEST_PGDATA = BACKEND_DIR / ".pgdata" / "tests"
+
+
+@dataclass(frozen=True)
+class TestDatabase:
+    __test__ = False  # not a pytest class
+
+    name: str
+    sync_url: URL
+    async_url: URL
+
+    @property
+    def env_url(self) -> str:
+        """The URL as a user would put it in DATABASE_URL (password kept)."""
+        return self.async_url.render_as_string(hide_password=False)
+
+
+def _docker_engine_answers() -> bool:
+    """Cheap check before asking testcontainers: is there a Docker socket that answers?"""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://"):
+        return True  # a remote engine: let testcontainers try
+    path = host.removeprefix("unix://")
+    if not Path(path).exists():
+        return False
+    import socket
+
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1.0)
+            sock.connect(path)
+            sock.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
+            return b"OK" in sock.recv(256)
+    except OSError:
+        return False
+
+
+class PostgresServer:
+    """A server on which the tests create and drop their own databases."""
+
+    def __init__(self, admin_url: URL, source: str) -> None:
+        self.admin_url = with_driver(admin_url, SYNC_DRIVER)
+        self.source = source
+        self._admin: Engine = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+
+    def url_for(self, name: str, driver: str = SYNC_DRIVER) -> URL:
+        return with_driver(self.admin_url.set(database=name), driver)
+
+    def create_database(self, prefix: str, template: str | None = None) -> TestDatabase:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        with self._admin.connect() as conn:
+            if template is not None:
+                # CREATE DATABASE ... TEMPLATE needs the template to have no connections.
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": template},
+                )
+                conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+            else:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        return TestDatabase(name, self.url_for(name), self.url_for(name, ASYNC_DRIVER))
+
+    def drop_database(self, name: str) -> None:
+        with self._admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def dispose(self) -> None:
+        self._admin.dispose()
+
+
+@contextmanager
+def resolve_server() -> Iterator[PostgresServer]:
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        server = PostgresServer(with_driver(url, SYNC_DRIVER), "TEST_DATABASE_URL")
+        yield server
+        server.dispose()
+        return
+    if _docker_engine_answers():
+        try:
+            from testcontainers.community.postgres import PostgresContainer
+
+            with PostgresContainer("postgres:17-alpine", driver="psycopg2") as container:
+                server = PostgresServer(
+                    with_driver(container.get_connection_url(), SYNC_DRIVER), "testcontainers"
+                )
+                yield server
+                server.dispose()
+                return
+        except Exception as exc:  # no engine after all, image pull refused, ...
+            print(
+                f"testcontainers unavailable ({type(exc).__name__}); using embedded",
+                file=sys.stderr,
+            )
+    url = embedded_server_url(EMBEDDED_TEST_PGDATA, announce=False)
+    server = PostgresServer(url, f"embedded ({EMBEDDED_TEST_PGDATA})")
+    yield server
+    server.dispose()
+
+
+def alembic_config(url: URL) -> Config:
+    """An Alembic config bound to ``url``; env.py reads it from config.attributes."""
+    config = Config(str(BACKEND_DIR / "alembic.ini"))
+    config.attributes["database_url"] = url
+    config.attributes["configure_logger"] = False
+    return config
+
+
+def subprocess_env(database: TestDatabase, **extra: str) -> dict[str, str]:
+    """Environment for a child process (CLI, spec snippet) bound to ``database``."""
+    env = {k: v for k, v in os.environ.items() if k not in {"FMP_API_KEY", "DATABASE_URL"}}
+    env["DATABASE_URL"] = database.env_url
+    # Set, even if blank, so a developer's backend/.env cannot leak a real key into tests.
+    env["FMP_API_KEY"] = ""
+    env.update(extra)
+    return env
