@@ -15,7 +15,8 @@ from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from app.core.db import SYNC_DRIVER, DatabaseConfigError, database_url, safe_url, with_driver
+from app.core.db import SYNC_DRIVER, DatabaseConfigError, database_url, with_driver
+from app.core.redaction import safe_url
 from app.migrations.locks import describe_lock_failure
 from app.models import Base
 

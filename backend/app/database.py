@@ -14,9 +14,9 @@ from app.core.db import (
     database_url,
     embedded_server_url,
     release_embedded_servers,
-    safe_url,
     with_driver,
 )
+from app.core.redaction import safe_url
 
 __all__ = [
     "ASYNC_DRIVER",

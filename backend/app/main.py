@@ -17,6 +17,7 @@ from sqlalchemy.engine import URL
 from app.api.errors import install_error_handlers
 from app.api.router import router
 from app.core import db as database
+from app.core.redaction import safe_url
 
 logger = logging.getLogger("app")
 
@@ -37,7 +38,7 @@ def create_app(database_url: URL | str | None = None) -> FastAPI:
         engine = database.create_engine_for(url, connect_args={"timeout": CONNECT_TIMEOUT_SECONDS})
         app.state.engine = engine
         app.state.sessionmaker = database.create_sessionmaker(engine)
-        logger.info("database: %s", database.safe_url(url))
+        logger.info("database: %s", safe_url(url))
         try:
             yield
         finally:

@@ -19,7 +19,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 
 from app.config import BACKEND_DIR
-from app.core.db import SYNC_DRIVER, embedded_server_url, safe_url, with_driver
+from app.core.db import SYNC_DRIVER, embedded_server_url, with_driver
+from app.core.redaction import safe_url
 
 BENCH_PGDATA = BACKEND_DIR / ".pgdata" / "bench"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -35,7 +36,8 @@ def server_url(explicit: str | None) -> URL:
 
 
 def describe(url: URL) -> str:
-    return safe_url(url)
+    described: str = safe_url(url)
+    return described
 
 
 def create_database(server: URL, prefix: str, template: str | None = None) -> URL:

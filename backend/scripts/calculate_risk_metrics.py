@@ -27,20 +27,17 @@ from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from app.config import get_settings
 from app.core.cli import (
     EXIT_DATA_ERROR,
     EXIT_OK,
     EXIT_USAGE_ERROR,
-    CliFailure,
+    CommandError,
     iso_date,
-    safe_message,
-    secrets_of,
+    run_command,
     uuid_arg,
 )
-from app.core.db import AsyncSessionLocal, DatabaseConfigError
+from app.core.db import AsyncSessionLocal
 from app.market_data.repository import MissingMarketDataError
 from app.risk.book import DEFAULT_BETA_WINDOW
 from app.risk_metrics.batch import dates_to_run, portfolios_to_run, shared_history
@@ -95,20 +92,20 @@ async def _run(args: argparse.Namespace, out: Console) -> _Run:
         try:
             portfolios = await portfolios_to_run(session, args.portfolio)
         except PortfolioNotFoundError as exc:
-            raise CliFailure(EXIT_USAGE_ERROR, str(exc)) from None
+            raise CommandError(EXIT_USAGE_ERROR, str(exc)) from None
         if not portfolios:
-            raise CliFailure(
+            raise CommandError(
                 EXIT_DATA_ERROR, "no portfolios: load some first (scripts/demo_data.py)"
             )
         dates = await dates_to_run(session, start, end, single=single)
         if not dates:
-            raise CliFailure(
+            raise CommandError(
                 EXIT_DATA_ERROR, f"no trading days (SPY prices) between {start} and {end}"
             )
         try:
             history = await shared_history(session, [p for p, _ in portfolios], start, end)
         except MissingMarketDataError as exc:
-            raise CliFailure(EXIT_DATA_ERROR, str(exc)) from None
+            raise CommandError(EXIT_DATA_ERROR, str(exc)) from None
 
     run = _Run()
     columns = (
@@ -198,19 +195,15 @@ def main(argv: list[str] | None = None) -> int:
     out = Console() if Console().is_terminal else Console(width=160)
     err = Console(stderr=True)
     logging.basicConfig(level=logging.WARNING)
-    secrets = secrets_of(get_settings())
-    try:
-        run = asyncio.run(_run(args, out))
-    except CliFailure as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        return exc.code
-    except DatabaseConfigError as exc:
-        err.print(f"[red]error:[/] {safe_message(exc, secrets)}", highlight=False)
-        return EXIT_USAGE_ERROR
-    except (DBAPIError, SQLAlchemyError, OSError) as exc:
-        err.print(f"[red]database error:[/] {safe_message(exc, secrets)}", highlight=False)
-        return EXIT_USAGE_ERROR if isinstance(exc, OSError) else EXIT_DATA_ERROR
+    return run_command(
+        lambda: _report(args, out, err),
+        err=err,
+        interrupted="interrupted: the portfolio-dates completed before Ctrl-C are stored",
+    )
 
+
+def _report(args: argparse.Namespace, out: Console, err: Console) -> int:
+    run = asyncio.run(_run(args, out))
     out.print(_table(run))
     skipped = sum(len(s.skipped) for s in run.summaries)
     if args.verbose:

@@ -16,11 +16,9 @@ import sys
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from app.config import get_settings
-from app.core.cli import EXIT_DATA_ERROR, EXIT_OK, EXIT_USAGE_ERROR, safe_message, secrets_of
-from app.core.db import AsyncSessionLocal, DatabaseConfigError
+from app.core.cli import EXIT_OK, run_command
+from app.core.db import AsyncSessionLocal
 from app.market_data.demo import DEMO_END, DemoSummary, load_demo_data
 
 
@@ -36,16 +34,12 @@ def main(argv: list[str] | None = None) -> int:
         epilog="Exit codes: 0 ok, 1 database error (nothing written), 2 configuration error.",
     ).parse_args(argv)
     out, err = Console(), Console(stderr=True)
-    secrets = secrets_of(get_settings())
-    try:
-        with out.status("Writing demo data..."):
-            summary = asyncio.run(_run())
-    except DatabaseConfigError as exc:
-        err.print(f"[red]error:[/] {safe_message(exc, secrets)}")
-        return EXIT_USAGE_ERROR
-    except (DBAPIError, SQLAlchemyError, OSError) as exc:
-        err.print(f"[red]database error:[/] {safe_message(exc, secrets)}", markup=True)
-        return EXIT_DATA_ERROR
+    return run_command(lambda: _report(out), err=err)
+
+
+def _report(out: Console) -> int:
+    with out.status("Writing demo data..."):
+        summary = asyncio.run(_run())
     table = Table(title="Demo data loaded (synthetic, fixed seed)", title_justify="left")
     for col in ("Portfolios", "Positions", "Symbols", "Price rows", "From", "To"):
         table.add_column(col, justify="right")

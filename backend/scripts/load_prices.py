@@ -21,21 +21,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from app.config import get_settings
 from app.core.cli import (
-    EXIT_DATA_ERROR,
     EXIT_OK,
-    EXIT_USAGE_ERROR,
     iso_date,
-    safe_message,
-    secrets_of,
+    run_command,
 )
-from app.core.db import AsyncSessionLocal, DatabaseConfigError
-from app.integrations.fmp.client import FmpAuthError, FmpClient, FmpError
+from app.core.db import AsyncSessionLocal
+from app.integrations.fmp.client import FmpClient
 from app.market_data.loaders import (
-    PriceDataError,
     PriceRow,
     ProfileRow,
     fetch_fmp_prices,
@@ -46,10 +41,7 @@ from app.market_data.loaders import (
     upsert_profiles,
 )
 
-MISSING_KEY_HELP = (
-    "FMP_API_KEY is not set: add FMP_API_KEY=<your key> to backend/.env or export it; "
-    "offline, use --csv/--profiles-csv (or scripts/demo_data.py for synthetic data)"
-)
+OFFLINE_HINT = "Offline, use --csv/--profiles-csv (or scripts/demo_data.py for synthetic data)."
 
 
 @dataclass
@@ -88,10 +80,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def _fetch(args: argparse.Namespace, batch: _Batch, out: Console) -> None:
     settings = get_settings()
-    if settings.fmp_api_key is None:
-        raise FmpAuthError(MISSING_KEY_HELP)
     steps = len(args.fmp) * (1 if args.no_profiles else 2)
-    async with FmpClient(settings.fmp_api_key.get_secret_value(), settings.fmp_base_url) as fmp:
+    async with FmpClient.from_settings(settings, offline_hint=OFFLINE_HINT) as fmp:
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=out
         ) as progress:
@@ -129,22 +119,11 @@ async def _run(args: argparse.Namespace, out: Console) -> tuple[_Batch, tuple[in
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out, err = Console(), Console(stderr=True)
-    secrets = secrets_of(get_settings())
-    try:
-        batch, (prices, profiles) = asyncio.run(_run(args, out))
-    except FmpAuthError as exc:
-        err.print(f"error: {safe_message(exc, secrets)}", highlight=False, markup=False)
-        return EXIT_USAGE_ERROR
-    except (FmpError, PriceDataError) as exc:
-        err.print(f"error: {safe_message(exc, secrets)}", highlight=False, markup=False)
-        return EXIT_DATA_ERROR
-    except DatabaseConfigError as exc:
-        err.print(f"error: {safe_message(exc, secrets)}", highlight=False, markup=False)
-        return EXIT_USAGE_ERROR
-    except (DBAPIError, SQLAlchemyError, OSError) as exc:
-        err.print(f"database error: {safe_message(exc, secrets)}", highlight=False, markup=False)
-        return EXIT_DATA_ERROR
+    return run_command(lambda: _report(args, out), err=err)
 
+
+def _report(args: argparse.Namespace, out: Console) -> int:
+    batch, (prices, profiles) = asyncio.run(_run(args, out))
     table = Table(title="Loaded", title_justify="left")
     for col in ("Source", "Symbols", "Price rows", "From", "To", "Profiles"):
         table.add_column(col, justify="left" if col == "Source" else "right")

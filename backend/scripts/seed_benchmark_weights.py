@@ -14,13 +14,11 @@ import argparse
 import asyncio
 import logging
 import sys
-import traceback
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
 import stamina
-from pydantic import ValidationError
 from rich import box
 from rich.console import Console
 from rich.logging import RichHandler
@@ -43,17 +41,14 @@ from app.core.cli import (
     EXIT_DATA_ERROR,
     EXIT_OK,
     EXIT_USAGE_ERROR,
-    CliFailure,
-    secrets_of,
+    CommandError,
+    run_command,
 )
 from app.core.db import AsyncSessionLocal, DatabaseConfigError
-from app.integrations.fmp.client import FmpClient, FmpError, FmpRateLimitError, redact
+from app.core.redaction import redact, secrets_of
+from app.integrations.fmp.client import FmpClient, FmpError, FmpRateLimitError
 
-MISSING_KEY_HELP = (
-    "FMP_API_KEY is not set. Add a line FMP_API_KEY=<your key> to backend/.env, or run "
-    "`export FMP_API_KEY=<your key>` first (free keys: financialmodelingprep.com). "
-    "Without network access use --from-file PATH."
-)
+OFFLINE_HINT = "Without network access use --from-file PATH."
 
 log = logging.getLogger("app.scripts.seed_benchmark_weights")
 
@@ -186,11 +181,10 @@ async def _load(args: argparse.Namespace, settings: Settings, err: Console) -> S
         try:
             return load_sector_weights_file(path, benchmark_code=args.benchmark)
         except OSError as exc:
-            raise CliFailure(
+            raise CommandError(
                 EXIT_USAGE_ERROR, f"cannot read {path}: {exc.strerror or exc}"
             ) from None
-    if settings.fmp_api_key is None:
-        raise CliFailure(EXIT_USAGE_ERROR, MISSING_KEY_HELP)
+    fmp_client = FmpClient.from_settings(settings, offline_hint=OFFLINE_HINT)
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -203,12 +197,7 @@ async def _load(args: argparse.Namespace, settings: Settings, err: Console) -> S
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        async with FmpClient(
-            settings.fmp_api_key.get_secret_value(),
-            settings.fmp_base_url,
-            max_attempts=settings.fmp_max_attempts,
-            backoff=settings.fmp_retry_backoff,
-        ) as fmp:
+        async with fmp_client as fmp:
             return await fetch_sector_weights(
                 fmp, benchmark_code=args.benchmark, on_progress=advance
             )
@@ -219,17 +208,17 @@ async def _write(weights: SectorWeights) -> UpsertResult:
         async with AsyncSessionLocal() as session, session.begin():
             return await upsert_sector_weights(session, weights)
     except DatabaseConfigError as exc:
-        raise CliFailure(EXIT_USAGE_ERROR, str(exc)) from None
+        raise CommandError(EXIT_USAGE_ERROR, str(exc)) from None
     except SQLAlchemyError as exc:
         detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         hint = ""
         if "does not exist" in detail and "relation" in detail:
             hint = " (run `uv run alembic upgrade head` first)"
-        raise CliFailure(
+        raise CommandError(
             EXIT_DATA_ERROR, f"database error, nothing written: {detail}{hint}"
         ) from None
     except OSError as exc:
-        raise CliFailure(
+        raise CommandError(
             EXIT_DATA_ERROR,
             f"cannot connect to the database, nothing written: {exc} (check DATABASE_URL)",
         ) from None
@@ -239,10 +228,10 @@ async def _run(args: argparse.Namespace, settings: Settings, out: Console, err: 
     try:
         weights = await _load(args, settings, err)
     except FmpError as exc:
-        raise CliFailure(EXIT_DATA_ERROR, f"{exc}. Nothing was written.") from None
+        raise CommandError(exc.exit_code, f"{exc}. Nothing was written.") from None
     except BenchmarkDataError as exc:
         problems = "\n  - ".join(exc.problems)
-        raise CliFailure(
+        raise CommandError(
             EXIT_DATA_ERROR, f"data rejected, nothing written:\n  - {problems}"
         ) from None
     for line in _describe_inputs(weights):
@@ -268,28 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     wide = None if sys.stdout.isatty() else 120
     out = Console(width=wide, highlight=False)
     err = Console(stderr=True, width=None if sys.stderr.isatty() else 120, highlight=False)
-    try:
-        settings = get_settings()
-    except ValidationError as exc:
-        fields = ", ".join(str(e["loc"][0]) for e in exc.errors())
-        err.print(escape(f"error: invalid configuration in environment/.env: {fields}"))
-        return EXIT_USAGE_ERROR
-    secrets = secrets_of(settings)
-    _configure_logging(err, args.verbose, secrets)
-    try:
-        return asyncio.run(_run(args, settings, out, err))
-    except CliFailure as fail:
-        err.print(f"[bold red]error:[/] {escape(redact(str(fail), secrets))}")
-        return fail.code
-    except KeyboardInterrupt:
-        err.print("interrupted: nothing was written")
-        return EXIT_DATA_ERROR
-    except Exception as exc:
-        if args.verbose:
-            err.print(escape(redact(traceback.format_exc(), secrets)))
-        message = redact(f"{type(exc).__name__}: {exc}", secrets)
-        err.print(f"[bold red]unexpected error, nothing written:[/] {escape(message)}")
-        return EXIT_DATA_ERROR
+    return run_command(lambda: _main(args, out, err), err=err, verbose=args.verbose)
+
+
+def _main(args: argparse.Namespace, out: Console, err: Console) -> int:
+    settings = get_settings()
+    _configure_logging(err, args.verbose, secrets_of(settings))
+    return asyncio.run(_run(args, settings, out, err))
 
 
 if __name__ == "__main__":

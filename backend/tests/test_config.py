@@ -8,7 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from app.config import Settings
-from app.core.db import DatabaseConfigError, safe_url, with_driver
+from app.core.db import DatabaseConfigError, with_driver
+from app.core.redaction import safe_url
 from tests.support.databases import TestDatabase, subprocess_env
 from tests.support.processes import run_python
 

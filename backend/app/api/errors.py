@@ -7,30 +7,18 @@
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Mapping
 
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.schemas import ErrorResponse, FieldError, ValidationErrorResponse
-from app.core.errors import InvalidQueryError, NotFoundError
+from app.core.errors import DATABASE_UNAVAILABLE, AppError
 
 logger = logging.getLogger("app.errors")
-
-# Errors that mean "the database is not there right now", not "this request is wrong"
-# (asyncpg raises the socket errors of a failed connect unwrapped).
-DATABASE_UNAVAILABLE = (
-    OperationalError,
-    InterfaceError,
-    ConnectionError,
-    TimeoutError,
-    socket.gaierror,
-)
 
 
 def _json(
@@ -60,12 +48,12 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return _json(exc.status_code, ErrorResponse(detail=str(exc.detail)), exc.headers)
 
 
-async def _not_found(request: Request, exc: Exception) -> JSONResponse:
-    return _json(status.HTTP_404_NOT_FOUND, ErrorResponse(detail=str(exc)))
-
-
-async def _invalid_query(request: Request, exc: Exception) -> JSONResponse:
-    return _json(status.HTTP_400_BAD_REQUEST, ErrorResponse(detail=str(exc)))
+async def _app_error(request: Request, exc: Exception) -> JSONResponse:
+    """Every AppError answers with its class's status and its (safe) message."""
+    assert isinstance(exc, AppError)
+    if exc.http_status >= 500:
+        logger.error("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
+    return _json(exc.http_status, ErrorResponse(detail=str(exc)))
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -89,8 +77,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(NotFoundError, _not_found)
-    app.add_exception_handler(InvalidQueryError, _invalid_query)
+    app.add_exception_handler(AppError, _app_error)
     for exc_type in DATABASE_UNAVAILABLE:
         app.add_exception_handler(exc_type, _database_unavailable)
     # Exception (not 500) routes it through Starlette's ServerErrorMiddleware: the handler

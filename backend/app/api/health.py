@@ -6,15 +6,18 @@ import asyncio
 import logging
 
 from fastapi import APIRouter, Response, status
-from sqlalchemy.exc import DBAPIError, InterfaceError
+from sqlalchemy.exc import DBAPIError
 
 from app.api.deps import SessionDep
 from app.api.schemas import DatabaseHealth, Liveness, PendingRevision
+from app.core.errors import DATABASE_UNAVAILABLE
 from app.migrations.status import describe, migration_status, script_directory
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/health", tags=["health"])
 
+# Any database failure of the probe means unhealthy, not only "unavailable" ones.
+PROBE_FAILURES: tuple[type[Exception], ...] = (*DATABASE_UNAVAILABLE, DBAPIError)
 # A health probe must answer promptly even when the database hangs.
 DB_CHECK_TIMEOUT_SECONDS = 5.0
 
@@ -34,7 +37,7 @@ async def database_health(session: SessionDep, response: Response) -> DatabaseHe
     try:
         async with asyncio.timeout(DB_CHECK_TIMEOUT_SECONDS):
             found = await migration_status(session)
-    except (OSError, TimeoutError, DBAPIError, InterfaceError) as exc:
+    except PROBE_FAILURES as exc:
         # The driver's text can name hosts; keep it in the log, answer with the class only.
         logger.warning("database health check failed: %s", type(exc).__name__)
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE

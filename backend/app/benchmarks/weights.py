@@ -29,6 +29,7 @@ from sqlalchemy import Table, and_, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.errors import InputDataError
 from app.core.sectors import GICS_SECTORS, UnknownSectorError, to_gics
 from app.integrations.fmp.client import MARKET_CAP_BATCH_SIZE, FmpClient
 from app.integrations.fmp.schemas import FmpConstituent, FmpMarketCap, SectorWeightInput
@@ -49,7 +50,7 @@ _table: Table = BenchmarkSectorWeight.__table__  # type: ignore[assignment]
 _DATA_SOURCE_MAX: int = getattr(_table.c.data_source.type, "length", None) or 32
 
 
-class BenchmarkDataError(ValueError):
+class BenchmarkDataError(InputDataError):
     """The data cannot be written as it is; ``problems`` lists every reason found."""
 
     def __init__(self, problems: Sequence[str]) -> None:

@@ -1,26 +1,47 @@
-"""Small pieces the command-line scripts share: exit codes, argument types, safe messages."""
+"""What the command-line scripts share: argument types, and one way to end a command.
+
+:func:`run_command` is where every script's errors become one printed line and an exit
+code: an :class:`~app.core.errors.AppError` by its ``exit_code``, a database that cannot
+be reached or is not migrated by what to do about it, Ctrl-C by 130. Scripts stay thin:
+parse arguments, call one service inside ``run_command``, print the result.
+"""
 
 from __future__ import annotations
 
 import argparse
+import traceback
 import uuid
+from collections.abc import Callable
 from datetime import date
 
-from sqlalchemy.engine import make_url
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from sqlalchemy.exc import DBAPIError, ProgrammingError, SQLAlchemyError
 
-from app.config import Settings
+from app.config import get_settings
+from app.core.errors import (
+    DATABASE_UNAVAILABLE,
+    EXIT_DATA_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE_ERROR,
+    MIGRATE_HINT,
+    AppError,
+    CommandError,
+)
+from app.core.redaction import redact, safe_message, secrets_of
 
-EXIT_OK = 0
-EXIT_DATA_ERROR = 1
-EXIT_USAGE_ERROR = 2
-
-
-class CliFailure(Exception):
-    """Stop a command with this exit code and message (already safe to print)."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+__all__ = [
+    "EXIT_DATA_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE_ERROR",
+    "CommandError",
+    "iso_date",
+    "run_command",
+    "uuid_arg",
+]
 
 
 def iso_date(text: str) -> date:
@@ -39,25 +60,71 @@ def uuid_arg(text: str) -> uuid.UUID:
         raise argparse.ArgumentTypeError(f"not a UUID: {text!r}") from None
 
 
-def secrets_of(settings: Settings) -> list[str]:
-    """Values that must never be printed: the FMP key and the database password."""
-    found: list[str] = []
-    if settings.fmp_api_key is not None:
-        found.append(settings.fmp_api_key.get_secret_value())
-    if settings.database_url is not None:
+def _schema_missing(exc: BaseException) -> bool:
+    """An undefined table or column: the database is behind this code's migrations."""
+    code = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(
+        getattr(exc, "orig", None), "pgcode", None
+    )
+    return isinstance(exc, ProgrammingError) and code in {"42P01", "42703"}
+
+
+def describe_failure(exc: BaseException, secrets: list[str]) -> tuple[str, int]:
+    """The one line to print for ``exc`` (secrets masked) and the exit code to end with."""
+    if isinstance(exc, AppError):
+        return redact(str(exc), secrets), exc.exit_code
+    if _schema_missing(exc):
+        return (
+            f"the database schema is not migrated ({safe_message(exc, secrets)}): {MIGRATE_HINT}",
+            EXIT_USAGE_ERROR,
+        )
+    if isinstance(exc, DATABASE_UNAVAILABLE) or (
+        isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError)
+    ):
+        return (
+            f"cannot use the database: {safe_message(exc, secrets)} (check DATABASE_URL and "
+            "that the server accepts connections)",
+            EXIT_DATA_ERROR,
+        )
+    if isinstance(exc, DBAPIError | SQLAlchemyError):
+        return f"database error: {safe_message(exc, secrets)}", EXIT_DATA_ERROR
+    raise exc
+
+
+def run_command(
+    body: Callable[[], int],
+    *,
+    err: Console,
+    interrupted: str = "interrupted: nothing was written",
+    verbose: bool = False,
+) -> int:
+    """Run a script's ``body`` and turn what it raises into one line on ``err`` and a code.
+
+    ``interrupted`` is what Ctrl-C prints: say what was kept. Anything else is a bug:
+    one line saying so (the traceback with ``verbose``), secrets masked, exit 1.
+    """
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        fields = ", ".join(str(e["loc"][0]) for e in exc.errors())
+        err.print(f"error: invalid configuration in environment/.env: {fields}", markup=False)
+        return EXIT_USAGE_ERROR
+    secrets = secrets_of(settings)
+    try:
+        return body()
+    except KeyboardInterrupt:
+        err.print(interrupted, markup=False, highlight=False)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
         try:
-            password = make_url(settings.database_url.get_secret_value()).password
-        except Exception:  # an unparsable URL is reported by the database layer
-            password = None
-        if password:
-            found.append(str(password))
-    return found
-
-
-def safe_message(exc: BaseException, secrets: list[str]) -> str:
-    """First line of an exception's text with every secret masked."""
-    lines = str(exc).strip().splitlines()
-    text = lines[0] if lines else type(exc).__name__
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
+            message, code = describe_failure(exc, secrets)
+        except Exception:
+            if verbose:
+                err.print(redact(traceback.format_exc(), secrets), markup=False)
+            message = redact(f"{type(exc).__name__}: {exc}", secrets)
+            err.print(
+                f"[bold red]unexpected error, nothing written:[/] {escape(message)}",
+                highlight=False,
+            )
+            return EXIT_DATA_ERROR
+        err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+        return code

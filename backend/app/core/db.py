@@ -21,13 +21,14 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.config import get_settings
+from app.core.errors import ConfigurationError
 
 ASYNC_DRIVER = "postgresql+asyncpg"
 SYNC_DRIVER = "postgresql+psycopg2"
 _ACCEPTED_DRIVERS = {"postgresql", "postgres", ASYNC_DRIVER, SYNC_DRIVER, "postgresql+psycopg"}
 
 
-class DatabaseConfigError(ValueError):
+class DatabaseConfigError(ConfigurationError):
     """DATABASE_URL is not a PostgreSQL URL this project can use."""
 
 
@@ -43,12 +44,6 @@ def with_driver(url: str | URL, driver: str) -> URL:
             f"postgresql+psycopg2://), got scheme {parsed.drivername!r}"
         )
     return parsed.set(drivername=driver)
-
-
-def safe_url(url: str | URL) -> str:
-    """The URL with its password masked, for messages and logs."""
-    parsed = make_url(url) if isinstance(url, str) else url
-    return parsed.render_as_string(hide_password=True)
 
 
 def embedded_server_url(pgdata: Path, *, announce: bool = True) -> URL:

@@ -1,11 +1,75 @@
-"""Errors the query layer raises; the API maps them to 404 and 400 responses."""
+"""One base class for every error this project raises on purpose, and where each leaves.
+
+An :class:`AppError`'s message is written for the person who reads it (what is wrong,
+where, what to do) and holds no secret. Its class states once how it leaves the app:
+``http_status`` is what the API answers (``app.api.errors``), ``exit_code`` what a
+command-line script exits with (``app.core.cli``). Nothing else maps errors.
+"""
 
 from __future__ import annotations
 
+from typing import ClassVar
 
-class NotFoundError(LookupError):
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+EXIT_OK = 0
+EXIT_DATA_ERROR = 1
+"""The input or the stored data cannot be used as it is (nothing was written)."""
+EXIT_USAGE_ERROR = 2
+"""A wrong argument, setting or environment: fix the command, not the data."""
+EXIT_INTERRUPTED = 130
+"""Stopped by Ctrl-C (128 + SIGINT), as shells report it."""
+
+MIGRATE_HINT = "run `cd backend && uv run alembic upgrade head`"
+
+
+class AppError(Exception):
+    """An error with a message safe to show and a known way out (HTTP status, exit code)."""
+
+    http_status: ClassVar[int] = 500
+    exit_code: ClassVar[int] = EXIT_DATA_ERROR
+
+
+class NotFoundError(AppError, LookupError):
     """The benchmark, portfolio, position or row asked for does not exist."""
 
+    http_status = 404
+    exit_code = EXIT_USAGE_ERROR
 
-class InvalidQueryError(ValueError):
+
+class InvalidQueryError(AppError, ValueError):
     """The parameters are well-formed but make no sense together (bad cursor, from > to)."""
+
+    http_status = 400
+    exit_code = EXIT_USAGE_ERROR
+
+
+class InputDataError(AppError, ValueError):
+    """Input data (a file, a provider's answer) that cannot be stored as it is."""
+
+    http_status = 422
+    exit_code = EXIT_DATA_ERROR
+
+
+class ConfigurationError(AppError, ValueError):
+    """A setting or the environment is wrong (DATABASE_URL, a missing API key)."""
+
+    exit_code = EXIT_USAGE_ERROR
+
+
+class CommandError(AppError):
+    """A script stops with this message and exit code (already safe to print)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def exit_code(self) -> int:  # type: ignore[override]
+        return self.code
+
+
+# Errors that mean "the database is not there right now", not "this request is wrong".
+# asyncpg raises the socket errors of a failed connect unwrapped: ConnectionRefusedError,
+# TimeoutError and socket.gaierror are all OSErrors.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, OSError)

@@ -7,6 +7,8 @@ sectors normalises through :func:`to_gics`.
 
 from __future__ import annotations
 
+from app.core.errors import InputDataError
+
 GICS_SECTORS: tuple[str, ...] = (
     "Communication Services",
     "Consumer Discretionary",
@@ -40,7 +42,7 @@ _BY_KEY: dict[str, str] = {
 }
 
 
-class UnknownSectorError(ValueError):
+class UnknownSectorError(InputDataError):
     def __init__(self, label: str) -> None:
         super().__init__(f"unknown sector label {label!r}; known: {', '.join(GICS_SECTORS)}")
         self.label = label

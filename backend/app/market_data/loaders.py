@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.errors import InputDataError
 from app.core.sectors import UnknownSectorError, to_gics
 from app.integrations.fmp.client import FmpClient
 from app.integrations.fmp.market_data import eod_prices, profile
@@ -32,7 +33,7 @@ from app.models import DailyPrice, SecurityProfile
 logger = logging.getLogger(__name__)
 
 
-class PriceDataError(ValueError):
+class PriceDataError(InputDataError):
     """Input that cannot be loaded as it is; the message names the file/line or symbol."""
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.errors import AppError
 from app.models import DailyPrice, Position, SecurityProfile
 from app.risk.returns import FloatArray
 
@@ -20,8 +21,10 @@ MARKET_INDEX = "SPY"
 """The market series betas regress on and whose trading days form the calendar."""
 
 
-class MissingMarketDataError(LookupError):
+class MissingMarketDataError(AppError, LookupError):
     """No market-index prices for the dates asked: nothing can be computed."""
+
+    http_status = 404
 
 
 @dataclass(frozen=True)

@@ -329,13 +329,17 @@ def _bad_file(tmp: Path) -> str:
 
 FAILURES: dict[str, Failure] = {
     "no-key": Failure(env=lambda f: {"FMP_API_KEY": ""}, code=2, message="FMP_API_KEY is not set"),
+    # A rejected key is a configuration error, like a missing one.
     "wrong-key-401": Failure(
-        env=lambda f: {"FMP_API_KEY": "wrong-key-0001"}, message="FMP rejected the API key"
+        env=lambda f: {"FMP_API_KEY": "wrong-key-0001"},
+        message="FMP rejected the API key",
+        code=2,
     ),
     "wrong-key-200": Failure(
         setup=lambda f: setattr(f, "legacy_auth_errors", True),
         env=lambda f: {"FMP_API_KEY": "wrong-key-0002"},
         message="Invalid API KEY",
+        code=2,
     ),
     "plan-402": Failure(
         setup=lambda f: f.restricted_paths.add(f"{STABLE}/market-capitalization-batch"),

@@ -15,9 +15,8 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
-import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
@@ -27,6 +26,9 @@ import httpx
 import stamina
 from pydantic import TypeAdapter, ValidationError
 
+from app.config import Settings
+from app.core.errors import EXIT_USAGE_ERROR, AppError
+from app.core.redaction import redact
 from app.integrations.fmp.schemas import FmpConstituent, FmpMarketCap
 
 logger = logging.getLogger(__name__)
@@ -39,28 +41,15 @@ MARKET_CAP_BATCH_SIZE = 100
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 _BODY_SNIPPET = 300
-_REDACTED = "***"
-_APIKEY_IN_TEXT = re.compile(r"(apikey[\"']?\s*[=:]\s*[\"']?)[^&\s\"',}]+", re.IGNORECASE)
 
 _INDEX_ENDPOINTS: dict[str, str] = {"SP500": "sp500-constituent"}
 """Benchmark code -> FMP constituents endpoint."""
 
 
-def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` with each secret (and any ``apikey=...`` value) replaced by ``***``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, _REDACTED)
-            quoted = httpx.QueryParams({"k": secret}).get("k")
-            if quoted and quoted != secret:
-                text = text.replace(quoted, _REDACTED)
-    return _APIKEY_IN_TEXT.sub(rf"\g<1>{_REDACTED}", text)
-
-
 # --- errors -------------------------------------------------------------------------------
 
 
-class FmpError(Exception):
+class FmpError(AppError):
     """Any failure talking to FMP. ``str(error)`` is safe to show: it says what to do and
     never contains the API key."""
 
@@ -71,7 +60,9 @@ class FmpError(Exception):
 
 
 class FmpAuthError(FmpError):
-    """401 / "Invalid API KEY": the key is missing, wrong or revoked."""
+    """401 / "Invalid API KEY": the key is missing, wrong or revoked (fix the setting)."""
+
+    exit_code = EXIT_USAGE_ERROR
 
 
 class FmpPlanError(FmpError):
@@ -140,6 +131,25 @@ class FmpClient:
             headers={"apikey": api_key, "Accept": "application/json"},
             transport=transport,
             follow_redirects=False,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, offline_hint: str) -> Self:
+        """The client every command uses: key, base URL and retry policy from settings.
+
+        ``offline_hint`` says how to do without FMP when the key is missing.
+        """
+        if settings.fmp_api_key is None:
+            raise FmpAuthError(
+                "FMP_API_KEY is not set. Add a line FMP_API_KEY=<your key> to backend/.env, "
+                "or run `export FMP_API_KEY=<your key>` first (free keys: "
+                f"financialmodelingprep.com). {offline_hint}"
+            )
+        return cls(
+            settings.fmp_api_key.get_secret_value(),
+            settings.fmp_base_url,
+            max_attempts=settings.fmp_max_attempts,
+            backoff=settings.fmp_retry_backoff,
         )
 
     async def __aenter__(self) -> Self:
