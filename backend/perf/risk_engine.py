@@ -43,12 +43,8 @@ from app.core.db import ASYNC_DRIVER, create_sessionmaker, with_driver
 from app.models import Portfolio, Position
 from app.risk.beta import ols_beta
 from app.risk.volatility import volatility_metrics
-from app.risk_metrics.engine import (
-    position_beta_rows,
-    position_volatility_rows,
-    upsert_position_betas,
-    upsert_position_volatility,
-)
+from app.risk_metrics.repository import upsert_position_betas, upsert_position_volatility
+from app.risk_metrics.rows import position_beta_rows, position_volatility_rows
 from perf.scratch import (
     RESULTS_DIR,
     alembic_config,

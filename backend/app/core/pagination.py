@@ -1,10 +1,27 @@
-"""Keyset-paginated lists: newest first, with an opaque cursor to the next page."""
+"""Keyset pagination: newest first, with an opaque cursor to the next page.
+
+A page is "rows strictly after the cursor in (date, id) descending order", so rows are
+neither repeated nor skipped across pages even while rows are written, and deep pages
+cost the same as the first (every paginated table is indexed on (owner, date)).
+"""
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
+from sqlalchemy import Select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from app.core.errors import InvalidQueryError
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 100
@@ -17,3 +34,68 @@ class Page(BaseModel, Generic[ItemT]):
     next_cursor: str | None = Field(
         description="Pass as `cursor` to get the next page; null on the last page."
     )
+
+
+RowT = TypeVar("RowT")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """The last row of a page: the next page starts strictly after it."""
+
+    day: date
+    id: uuid.UUID
+
+    def encode(self) -> str:
+        payload = json.dumps([self.day.isoformat(), str(self.id)], separators=(",", ":"))
+        return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> Cursor:
+        try:
+            padded = token + "=" * (-len(token) % 4)
+            parsed = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+            if not (
+                isinstance(parsed, list)
+                and len(parsed) == 2
+                and all(isinstance(part, str) for part in parsed)
+            ):
+                raise ValueError("not a [date, id] pair")
+            return cls(date.fromisoformat(parsed[0]), uuid.UUID(parsed[1]))
+        except (ValueError, binascii.Error, RecursionError):  # UnicodeError is a ValueError
+            raise InvalidQueryError(
+                "invalid cursor: pass back the next_cursor of a previous page unchanged"
+            ) from None
+
+
+@dataclass(frozen=True)
+class RowPage(Generic[RowT]):
+    """One page of ORM rows and the cursor to the next."""
+
+    items: Sequence[RowT]
+    next_cursor: str | None
+
+
+async def keyset_page(
+    session: AsyncSession,
+    stmt: Select[Any],
+    day_column: InstrumentedAttribute[date],
+    id_column: InstrumentedAttribute[uuid.UUID],
+    *,
+    limit: int,
+    cursor: str | None,
+) -> RowPage[Any]:
+    if limit < 1:
+        raise InvalidQueryError("limit must be at least 1")
+    if cursor is not None:
+        after = Cursor.decode(cursor)
+        stmt = stmt.where(tuple_(day_column, id_column) < tuple_(after.day, after.id))
+    # One row beyond the page tells whether there is a next page.
+    stmt = stmt.order_by(day_column.desc(), id_column.desc()).limit(limit + 1)
+    rows = (await session.scalars(stmt)).all()
+    items = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = Cursor(getattr(last, day_column.key), getattr(last, id_column.key)).encode()
+    return RowPage(items, next_cursor)

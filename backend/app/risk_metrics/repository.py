@@ -1,90 +1,26 @@
-"""Paginated reads of position market betas and position volatility, newest first.
+"""Reads and writes of the risk tables: position betas, position volatility, snapshots.
 
-Keyset pagination on (date, id) descending: a page is "rows strictly after the cursor in
-that order", so rows are neither repeated nor skipped across pages, and deep pages cost
-the same as the first (both tables are indexed on (owner, date)).
+Reads are keyset-paginated newest first (app.core.pagination). Writes are bulk upserts on
+each table's natural key plus the deletion of rows a re-run no longer produces, so a
+re-run of a portfolio-date leaves exactly what one run leaves. Nothing here commits.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from app.core.errors import InvalidQueryError, NotFoundError
-from app.models import Position, PositionMarketBeta, PositionVolatility
+from app.core.pagination import RowPage, keyset_page
+from app.core.repository import upsert
+from app.models import PortfolioSnapshot, Position, PositionMarketBeta, PositionVolatility
+from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
+from app.risk_metrics.rows import METHOD
 from app.risk_metrics.service import require_portfolio
-
-RowT = TypeVar("RowT", PositionMarketBeta, PositionVolatility)
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """The last row of a page: the next page starts strictly after it."""
-
-    day: date
-    id: uuid.UUID
-
-    def encode(self) -> str:
-        payload = json.dumps([self.day.isoformat(), str(self.id)], separators=(",", ":"))
-        return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, token: str) -> Cursor:
-        try:
-            padded = token + "=" * (-len(token) % 4)
-            parsed = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-            if not (
-                isinstance(parsed, list)
-                and len(parsed) == 2
-                and all(isinstance(part, str) for part in parsed)
-            ):
-                raise ValueError("not a [date, id] pair")
-            return cls(date.fromisoformat(parsed[0]), uuid.UUID(parsed[1]))
-        except (ValueError, binascii.Error, RecursionError):  # UnicodeError is a ValueError
-            raise InvalidQueryError(
-                "invalid cursor: pass back the next_cursor of a previous page unchanged"
-            ) from None
-
-
-@dataclass(frozen=True)
-class RowPage(Generic[RowT]):
-    items: Sequence[RowT]
-    next_cursor: str | None
-
-
-async def _page(
-    session: AsyncSession,
-    stmt: Select[Any],
-    day_column: InstrumentedAttribute[date],
-    id_column: InstrumentedAttribute[uuid.UUID],
-    *,
-    limit: int,
-    cursor: str | None,
-) -> RowPage[Any]:
-    if limit < 1:
-        raise InvalidQueryError("limit must be at least 1")
-    if cursor is not None:
-        after = Cursor.decode(cursor)
-        stmt = stmt.where(tuple_(day_column, id_column) < tuple_(after.day, after.id))
-    # One row beyond the page tells whether there is a next page.
-    stmt = stmt.order_by(day_column.desc(), id_column.desc()).limit(limit + 1)
-    rows = (await session.scalars(stmt)).all()
-    items = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit:
-        last = items[-1]
-        next_cursor = Cursor(getattr(last, day_column.key), getattr(last, id_column.key)).encode()
-    return RowPage(items, next_cursor)
 
 
 async def portfolio_market_betas(
@@ -101,7 +37,7 @@ async def portfolio_market_betas(
     stmt = select(t).where(t.portfolio_id == portfolio_id)
     if calc_date is not None:
         stmt = stmt.where(t.calc_date == calc_date)
-    return await _page(session, stmt, t.calc_date, t.id, limit=limit, cursor=cursor)
+    return await keyset_page(session, stmt, t.calc_date, t.id, limit=limit, cursor=cursor)
 
 
 async def require_position(session: AsyncSession, position_id: uuid.UUID) -> None:
@@ -129,4 +65,79 @@ async def position_volatility(
         stmt = stmt.where(t.calculation_date >= start)
     if end is not None:
         stmt = stmt.where(t.calculation_date <= end)
-    return await _page(session, stmt, t.calculation_date, t.id, limit=limit, cursor=cursor)
+    return await keyset_page(session, stmt, t.calculation_date, t.id, limit=limit, cursor=cursor)
+
+
+# --- writes -------------------------------------------------------------------------
+
+
+async def upsert_position_betas(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Bulk upsert on (portfolio_id, position_id, calc_date, method, window_days)."""
+    if not rows:
+        return
+    stmt = upsert(
+        PositionMarketBeta,
+        constraint="uq_position_market_betas_calc",
+        update=(
+            "beta",
+            "alpha",
+            "r_squared",
+            "std_error",
+            "p_value",
+            "observations",
+            "market_index",
+        ),
+    )
+    await session.execute(stmt, rows)
+
+
+async def upsert_position_volatility(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Bulk upsert on (position_id, calculation_date)."""
+    if not rows:
+        return
+    stmt = upsert(
+        PositionVolatility,
+        constraint="uq_position_volatility_position_date",
+        update=[c for c in rows[0] if c not in ("position_id", "calculation_date")],
+    )
+    await session.execute(stmt, rows)
+
+
+async def upsert_snapshot(session: AsyncSession, row: dict[str, Any]) -> None:
+    """Create the (portfolio, date) snapshot or update only its risk columns."""
+    stmt = upsert(
+        PortfolioSnapshot,
+        constraint="uq_portfolio_snapshots_portfolio_date",
+        update=SNAPSHOT_RISK_COLUMNS,
+    )
+    await session.execute(stmt.values(row))
+
+
+async def delete_stale_rows(
+    session: AsyncSession,
+    portfolio_id: uuid.UUID,
+    calc_date: date,
+    beta_window: int,
+    beta_rows: list[dict[str, Any]],
+    vol_rows: list[dict[str, Any]],
+) -> None:
+    """Remove the portfolio-date's betas and vols that ``beta_rows``/``vol_rows`` no longer hold."""
+    kept_betas = [r["position_id"] for r in beta_rows]
+    await session.execute(
+        delete(PositionMarketBeta).where(
+            PositionMarketBeta.portfolio_id == portfolio_id,
+            PositionMarketBeta.calc_date == calc_date,
+            PositionMarketBeta.method == METHOD,
+            PositionMarketBeta.window_days == beta_window,
+            PositionMarketBeta.position_id.not_in(kept_betas),
+        )
+    )
+    kept_vols = [r["position_id"] for r in vol_rows]
+    portfolio_positions = select(Position.id).where(Position.portfolio_id == portfolio_id)
+    await session.execute(
+        delete(PositionVolatility).where(
+            PositionVolatility.calculation_date == calc_date,
+            PositionVolatility.position_id.in_(portfolio_positions),
+            PositionVolatility.position_id.not_in(kept_vols),
+        )
+    )

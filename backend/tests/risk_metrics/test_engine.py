@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.repository import storable
 from app.market_data.repository import MissingMarketDataError
 from app.models import (
     BenchmarkSectorWeight,
@@ -24,11 +25,7 @@ from app.models import (
     PositionVolatility,
     SecurityProfile,
 )
-from app.risk_metrics.engine import (
-    PortfolioNotFoundError,
-    calculate_portfolio_risk,
-    storable,
-)
+from app.risk_metrics.engine import PortfolioNotFoundError, calculate_portfolio_risk
 
 DAYS = 320
 CALC = date(2025, 6, 30)

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from app.core.errors import InvalidQueryError
-from app.risk_metrics.repository import Cursor
+from app.core.pagination import Cursor
 
 
 def test_cursor_round_trips_and_is_url_safe() -> None:

@@ -1,0 +1,81 @@
+"""Small helpers every repository shares: bulk upserts, and fitting values to NUMERIC columns.
+
+Column precision is read from the models (``Numeric(10, 4)`` and so on), so no caller
+restates it: a value a column cannot hold (NaN, infinity, an overflow after rounding) is
+stored as NULL, and the caller is told which columns that happened to.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Numeric, Table
+from sqlalchemy.dialects.postgresql import Insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import DeclarativeBase
+
+
+def storable(value: float | None, precision: int, scale: int) -> float | None:
+    """``value`` if a NUMERIC(precision, scale) column can hold it (after rounding), else None."""
+    if value is None or not math.isfinite(value):
+        return None
+    limit = 10.0 ** (precision - scale)
+    return value if abs(round(value, scale)) < limit else None
+
+
+def _table(model: type[DeclarativeBase] | Table) -> Table:
+    table = model if isinstance(model, Table) else model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+@cache
+def numeric_columns(table: Table) -> dict[str, tuple[int, int]]:
+    """(precision, scale) of each NUMERIC column of ``table`` that declares both."""
+    found: dict[str, tuple[int, int]] = {}
+    for column in table.columns:
+        kind = column.type
+        if isinstance(kind, Numeric) and kind.precision is not None and kind.scale is not None:
+            found[column.name] = (kind.precision, kind.scale)
+    return found
+
+
+def fit_numeric(
+    model: type[DeclarativeBase] | Table, row: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """``row`` with each float bound for a NUMERIC column replaced by None when the column
+    cannot hold it; also the names of the columns whose finite value overflowed."""
+    limits = numeric_columns(_table(model))
+    fitted = dict(row)
+    overflowed: list[str] = []
+    for name, value in row.items():
+        if name not in limits or value is None or not isinstance(value, float | int):
+            continue
+        value = float(value)
+        kept = storable(value, *limits[name])
+        if kept is None and math.isfinite(value):
+            overflowed.append(name)
+        fitted[name] = kept
+    return fitted, overflowed
+
+
+def upsert(
+    model: type[DeclarativeBase] | Table,
+    *,
+    update: Iterable[str],
+    constraint: str | None = None,
+    index_elements: Iterable[str] | None = None,
+) -> Insert:
+    """``INSERT ... ON CONFLICT (key) DO UPDATE SET col = excluded.col`` for ``update``.
+
+    Execute it with a list of row dicts (one executemany, whatever the number of rows).
+    """
+    stmt = pg_insert(_table(model))
+    return stmt.on_conflict_do_update(
+        constraint=constraint,
+        index_elements=list(index_elements) if index_elements is not None else None,
+        set_={name: stmt.excluded[name] for name in update},
+    )
