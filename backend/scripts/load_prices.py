@@ -31,15 +31,12 @@ from app.core.cli import (
 from app.core.db import AsyncSessionLocal
 from app.integrations.fmp.client import FmpClient
 from app.market_data.loaders import (
-    PriceRow,
-    ProfileRow,
     fetch_fmp_prices,
     fetch_fmp_profiles,
     read_price_csv,
     read_profile_csv,
-    upsert_prices,
-    upsert_profiles,
 )
+from app.market_data.repository import PriceRow, ProfileRow, upsert_prices, upsert_profiles
 
 OFFLINE_HINT = "Offline, use --csv/--profiles-csv (or scripts/demo_data.py for synthetic data)."
 

@@ -27,11 +27,13 @@ import numpy as np
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import DailyPrice, Portfolio, Position, SecurityProfile
+from app.market_data.repository import PriceRow, ProfileRow, upsert_prices, upsert_profiles
+from app.models import Portfolio, Position
 from app.risk.exposure import signed_exposure
 from app.risk.returns import FloatArray
 
 SEED = 20251017
+DEMO_SOURCE = "DEMO"
 DEMO_END = date(2025, 10, 17)
 """Last demo trading day: the date to calculate for (``--date 2025-10-17``)."""
 DEMO_DAYS = 504
@@ -243,29 +245,18 @@ async def load_demo_data(session: AsyncSession) -> DemoSummary:
     calendar = demo_calendar()
     prices = generate_prices()
     price_rows = [
-        {"symbol": s, "date": d, "close": round(float(p), 4), "volume": None, "source": "DEMO"}
+        PriceRow(s, d, Decimal(f"{p:.4f}"))
         for s, closes in prices.items()
         for d, p in zip(calendar, closes.tolist(), strict=True)
     ]
-    stmt = pg_insert(DailyPrice)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            constraint="uq_daily_prices_symbol_date",
-            set_={"close": stmt.excluded.close, "source": stmt.excluded.source},
-        ),
-        price_rows,
-    )
-    profiles = [
-        {"symbol": s, "name": name, "sector": sector, "is_etf": sector is None, "source": "DEMO"}
-        for s, (sector, name, _, _) in UNIVERSE.items()
-    ]
-    pstmt = pg_insert(SecurityProfile)
-    await session.execute(
-        pstmt.on_conflict_do_update(
-            constraint="uq_security_profiles_symbol",
-            set_={c: pstmt.excluded[c] for c in ("name", "sector", "is_etf", "source")},
-        ),
-        profiles,
+    await upsert_prices(session, price_rows, DEMO_SOURCE)
+    await upsert_profiles(
+        session,
+        [
+            ProfileRow(s, sector, is_etf=sector is None, name=name)
+            for s, (sector, name, _, _) in UNIVERSE.items()
+        ],
+        DEMO_SOURCE,
     )
 
     last_close = {s: float(v[-1]) for s, v in prices.items()}

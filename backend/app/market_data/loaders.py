@@ -1,4 +1,4 @@
-"""Loading end-of-day prices and security profiles into daily_prices / security_profiles.
+"""Reading end-of-day prices and security profiles from FMP or CSV, validated in full.
 
 Two sources: FMP (``app.integrations.fmp.market_data``) and CSV files for offline installs.
 Everything is read and validated before anything is written; writes are bulk upserts
@@ -15,44 +15,22 @@ from __future__ import annotations
 import csv
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.core.errors import InputDataError
 from app.core.sectors import UnknownSectorError, to_gics
 from app.integrations.fmp.client import FmpClient
 from app.integrations.fmp.market_data import eod_prices, profile
-from app.models import DailyPrice, SecurityProfile
+from app.market_data.repository import PriceRow, ProfileRow
 
 logger = logging.getLogger(__name__)
 
 
 class PriceDataError(InputDataError):
     """Input that cannot be loaded as it is; the message names the file/line or symbol."""
-
-
-@dataclass(frozen=True)
-class PriceRow:
-    symbol: str
-    date: date
-    close: Decimal
-    adjusted_close: Decimal | None = None
-    volume: int | None = None
-
-
-@dataclass(frozen=True)
-class ProfileRow:
-    symbol: str
-    sector: str | None
-    is_etf: bool = False
-    name: str | None = None
-    industry: str | None = None
 
 
 # --- CSV ------------------------------------------------------------------------------
@@ -189,59 +167,3 @@ async def fetch_fmp_profiles(
         if on_symbol:
             on_symbol(symbol)
     return rows
-
-
-# --- writes ---------------------------------------------------------------------------
-
-_BATCH = 5_000
-
-
-async def upsert_prices(session: AsyncSession, rows: list[PriceRow], source: str) -> int:
-    """Insert or replace (symbol, date) closes; returns the number of rows written."""
-    stmt = pg_insert(DailyPrice)
-    stmt = stmt.on_conflict_do_update(
-        constraint="uq_daily_prices_symbol_date",
-        set_={c: stmt.excluded[c] for c in ("close", "adjusted_close", "volume", "source")},
-    )
-    params = [
-        {
-            "symbol": r.symbol,
-            "date": r.date,
-            "close": r.close,
-            "adjusted_close": r.adjusted_close,
-            "volume": r.volume,
-            "source": source,
-        }
-        for r in rows
-    ]
-    for i in range(0, len(params), _BATCH):
-        await session.execute(stmt, params[i : i + _BATCH])
-    await session.flush()
-    return len(params)
-
-
-async def upsert_profiles(session: AsyncSession, rows: list[ProfileRow], source: str) -> int:
-    """Insert or replace one profile per symbol; returns the number of rows written."""
-    if not rows:
-        return 0
-    stmt = pg_insert(SecurityProfile)
-    stmt = stmt.on_conflict_do_update(
-        constraint="uq_security_profiles_symbol",
-        set_={c: stmt.excluded[c] for c in ("name", "sector", "industry", "is_etf", "source")},
-    )
-    await session.execute(
-        stmt,
-        [
-            {
-                "symbol": r.symbol,
-                "name": r.name,
-                "sector": r.sector,
-                "industry": r.industry,
-                "is_etf": r.is_etf,
-                "source": source,
-            }
-            for r in rows
-        ],
-    )
-    await session.flush()
-    return len(rows)

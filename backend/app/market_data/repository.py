@@ -1,5 +1,5 @@
-"""Loading what the risk engine reads: prices on the market's calendar, active positions
-and sectors. Queries only; nothing here writes."""
+"""Prices and security profiles: what the engine reads (prices on the market's calendar,
+sectors) and the one place they are written (bulk upserts, whatever the source)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 import numpy as np
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import AppError
+from app.core.repository import upsert
 from app.models import DailyPrice, Position, SecurityProfile
 from app.risk.returns import FloatArray
 
@@ -160,3 +162,80 @@ async def sectors_of(session: AsyncSession, symbols: Sequence[str]) -> dict[str,
     )
     found: dict[str, str | None] = {symbol: sector for symbol, sector in rows}
     return {s: found.get(s) for s in symbols}
+
+
+# --- writes -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PriceRow:
+    symbol: str
+    date: date
+    close: Decimal
+    adjusted_close: Decimal | None = None
+    volume: int | None = None
+
+
+@dataclass(frozen=True)
+class ProfileRow:
+    symbol: str
+    sector: str | None
+    is_etf: bool = False
+    name: str | None = None
+    industry: str | None = None
+
+
+_BATCH = 5_000
+
+
+async def upsert_prices(session: AsyncSession, rows: Sequence[PriceRow], source: str) -> int:
+    """Insert or replace (symbol, date) closes; returns the number of rows written."""
+    # Every value column is replaced: a re-load from another source must not leave a stale
+    # adjusted_close behind (returns prefer it over close).
+    stmt = upsert(
+        DailyPrice,
+        constraint="uq_daily_prices_symbol_date",
+        update=("close", "adjusted_close", "volume", "source"),
+    )
+    params = [
+        {
+            "symbol": r.symbol,
+            "date": r.date,
+            "close": r.close,
+            "adjusted_close": r.adjusted_close,
+            "volume": r.volume,
+            "source": source,
+        }
+        for r in rows
+    ]
+    for i in range(0, len(params), _BATCH):
+        await session.execute(stmt, params[i : i + _BATCH])
+    await session.flush()
+    return len(params)
+
+
+async def upsert_profiles(session: AsyncSession, rows: Sequence[ProfileRow], source: str) -> int:
+    """Insert or replace one profile per symbol; returns the number of rows written."""
+    if not rows:
+        return 0
+    stmt = upsert(
+        SecurityProfile,
+        constraint="uq_security_profiles_symbol",
+        update=("name", "sector", "industry", "is_etf", "source"),
+    )
+    await session.execute(
+        stmt,
+        [
+            {
+                "symbol": r.symbol,
+                "name": r.name,
+                "sector": r.sector,
+                "industry": r.industry,
+                "is_etf": r.is_etf,
+                "source": source,
+            }
+            for r in rows
+        ],
+    )
+    await session.flush()
+    return len(rows)

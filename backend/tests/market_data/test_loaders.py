@@ -18,9 +18,8 @@ from app.market_data.loaders import (
     fetch_fmp_profiles,
     read_price_csv,
     read_profile_csv,
-    upsert_prices,
-    upsert_profiles,
 )
+from app.market_data.repository import upsert_prices, upsert_profiles
 from app.models import DailyPrice, SecurityProfile
 from tests.support.databases import TestDatabase, subprocess_env
 from tests.support.fake_fmp import FakeFmp

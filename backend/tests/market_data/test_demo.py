@@ -1,0 +1,47 @@
+"""The demo's prices go through the one price upsert, like every other source."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.market_data.demo import DEMO_END, DEMO_SOURCE, load_demo_data
+from app.market_data.repository import PriceRow, upsert_prices
+from app.models import DailyPrice
+
+
+async def test_demo_over_csv_prices_leaves_no_stale_adjusted_close(session: AsyncSession) -> None:
+    # A CSV load stored an adjusted close; the engine prefers it over close, so a demo load
+    # over it must replace it, not keep it beside the demo's close.
+    await upsert_prices(
+        session,
+        [PriceRow("SPY", DEMO_END, Decimal("500"), adjusted_close=Decimal("123.45"), volume=7)],
+        "CSV",
+    )
+    await load_demo_data(session)
+
+    row = (
+        await session.execute(
+            select(
+                DailyPrice.close, DailyPrice.adjusted_close, DailyPrice.volume, DailyPrice.source
+            )
+            .where(DailyPrice.symbol == "SPY", DailyPrice.date == DEMO_END)
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    assert row.adjusted_close is None
+    assert row.volume is None
+    assert row.source == DEMO_SOURCE
+    assert row.close != Decimal("500")
+
+
+async def test_demo_load_is_idempotent(session: AsyncSession) -> None:
+    first = await load_demo_data(session)
+    second = await load_demo_data(session)
+    assert first == second
+    count = len((await session.scalars(select(DailyPrice.id))).all())
+    assert count == first.prices
+    assert first.last_date == DEMO_END and first.first_date < date(2024, 1, 1)
