@@ -38,7 +38,10 @@ from app.core.cli import (
     uuid_arg,
 )
 from app.core.db import AsyncSessionLocal
+from app.core.errors import InvalidQueryError
+from app.core.types import DateRange
 from app.market_data.repository import MissingMarketDataError
+from app.risk.beta import MIN_OBSERVATIONS
 from app.risk.book import DEFAULT_BETA_WINDOW
 from app.risk_metrics.batch import dates_to_run, portfolios_to_run, shared_history
 from app.risk_metrics.engine import (
@@ -78,10 +81,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("give either --date or --from/--to, not both")
     if args.date is None and not (args.start and args.end):
         parser.error("give --date D, or both --from D1 and --to D2")
-    if args.start and args.end and args.start > args.end:
-        parser.error(f"--from {args.start} is after --to {args.end}")
-    if args.window_days < 30:
-        parser.error("--window-days must be at least 30 (fewer observations are never estimated)")
+    try:
+        DateRange(args.start, args.end, names=("--from", "--to"))
+    except InvalidQueryError as exc:
+        parser.error(str(exc))
+    if args.window_days < MIN_OBSERVATIONS:
+        parser.error(
+            f"--window-days must be at least {MIN_OBSERVATIONS} "
+            "(fewer observations are never estimated)"
+        )
     return args
 
 

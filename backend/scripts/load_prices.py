@@ -29,6 +29,8 @@ from app.core.cli import (
     run_command,
 )
 from app.core.db import AsyncSessionLocal
+from app.core.errors import InvalidQueryError
+from app.core.types import DateRange
 from app.integrations.fmp.client import FmpClient
 from app.market_data.loaders import (
     fetch_fmp_prices,
@@ -67,8 +69,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.fmp:
         args.end = args.end or date.today()
         args.start = args.start or args.end - timedelta(days=2 * 365 + 30)
-        if args.start > args.end:
-            parser.error(f"--from {args.start} is after --to {args.end}")
+        try:
+            DateRange(args.start, args.end, names=("--from", "--to"))
+        except InvalidQueryError as exc:
+            parser.error(str(exc))
         args.fmp = sorted({s.strip().upper() for s in args.fmp if s.strip()})
         if "SPY" not in args.fmp:
             print("note: SPY is the market index betas use; load it too", file=sys.stderr)

@@ -25,7 +25,6 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.benchmarks.files import load_sector_weights_file
 from app.benchmarks.weights import (
@@ -44,8 +43,9 @@ from app.core.cli import (
     CommandError,
     run_command,
 )
-from app.core.db import AsyncSessionLocal, DatabaseConfigError
+from app.core.db import AsyncSessionLocal
 from app.core.redaction import redact, secrets_of
+from app.core.types import DEFAULT_BENCHMARK
 from app.integrations.fmp.client import FmpClient, FmpError, FmpRateLimitError
 
 OFFLINE_HINT = "Without network access use --from-file PATH."
@@ -75,7 +75,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--benchmark",
-        default="SP500",
+        default=DEFAULT_BENCHMARK,
         choices=SUPPORTED_BENCHMARKS,
         help="benchmark code to seed (default: %(default)s)",
     )
@@ -204,24 +204,10 @@ async def _load(args: argparse.Namespace, settings: Settings, err: Console) -> S
 
 
 async def _write(weights: SectorWeights) -> UpsertResult:
-    try:
-        async with AsyncSessionLocal() as session, session.begin():
-            return await upsert_sector_weights(session, weights)
-    except DatabaseConfigError as exc:
-        raise CommandError(EXIT_USAGE_ERROR, str(exc)) from None
-    except SQLAlchemyError as exc:
-        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        hint = ""
-        if "does not exist" in detail and "relation" in detail:
-            hint = " (run `uv run alembic upgrade head` first)"
-        raise CommandError(
-            EXIT_DATA_ERROR, f"database error, nothing written: {detail}{hint}"
-        ) from None
-    except OSError as exc:
-        raise CommandError(
-            EXIT_DATA_ERROR,
-            f"cannot connect to the database, nothing written: {exc} (check DATABASE_URL)",
-        ) from None
+    """One transaction: all sectors of the date are written, or none (database failures
+    are reported by run_command)."""
+    async with AsyncSessionLocal() as session, session.begin():
+        return await upsert_sector_weights(session, weights)
 
 
 async def _run(args: argparse.Namespace, settings: Settings, out: Console, err: Console) -> int:

@@ -16,9 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import InvalidQueryError, NotFoundError
 from app.core.sectors import UnknownSectorError, to_gics
+from app.core.types import DateRange
 from app.models import BenchmarkSectorWeight
-
-DEFAULT_BENCHMARK = "SP500"
 
 
 @dataclass(frozen=True)
@@ -88,8 +87,7 @@ async def sector_weight_history(
 
     ``sector`` may be a GICS name or a provider label (normalised through app.core.sectors).
     """
-    if start is not None and end is not None and start > end:
-        raise InvalidQueryError(f"'from' ({start}) is after 'to' ({end})")
+    DateRange(start, end)
     gics = None
     if sector is not None:
         try:

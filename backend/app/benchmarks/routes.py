@@ -16,17 +16,12 @@ from app.benchmarks.schemas import (
     SectorWeightPoint,
     SectorWeightRead,
 )
+from app.core.types import BenchmarkCode
 
 router = APIRouter(prefix="/benchmarks", tags=["benchmarks"])
 
-BenchmarkCode = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=32,
-        pattern=r"^[A-Za-z0-9_.\-]+$",
-        description="Benchmark identifier, e.g. SP500 (case-sensitive).",
-    ),
+BenchmarkCodePath = Annotated[
+    BenchmarkCode, Path(description="Benchmark identifier, e.g. SP500 (case-sensitive).")
 ]
 
 
@@ -37,7 +32,7 @@ BenchmarkCode = Annotated[
     responses=NOT_FOUND,
 )
 async def sector_weights(
-    code: BenchmarkCode,
+    code: BenchmarkCodePath,
     session: SessionDep,
     asof: Annotated[
         date | None, Query(description="YYYY-MM-DD; default: the latest stored date.")
@@ -58,7 +53,7 @@ async def sector_weights(
     responses=NOT_FOUND | BAD_REQUEST,
 )
 async def sector_weight_history(
-    code: BenchmarkCode,
+    code: BenchmarkCodePath,
     session: SessionDep,
     sector: Annotated[
         str | None,

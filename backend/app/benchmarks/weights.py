@@ -31,14 +31,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import InputDataError
 from app.core.sectors import GICS_SECTORS, UnknownSectorError, to_gics
-from app.integrations.fmp.client import MARKET_CAP_BATCH_SIZE, FmpClient
+from app.core.types import DEFAULT_BENCHMARK
+from app.integrations.fmp.client import INDEX_ENDPOINTS, MARKET_CAP_BATCH_SIZE, FmpClient
 from app.integrations.fmp.schemas import FmpConstituent, FmpMarketCap, SectorWeightInput
 from app.models.market_data import BenchmarkSectorWeight
 
 logger = logging.getLogger(__name__)
 
 FMP_SOURCE = "FMP"
-SUPPORTED_BENCHMARKS: tuple[str, ...] = ("SP500",)
+SUPPORTED_BENCHMARKS: tuple[str, ...] = tuple(INDEX_ENDPOINTS)
 WEIGHT_TOLERANCE = Decimal("0.000001")
 MIN_COVERAGE = Decimal("0.98")
 WEIGHT_QUANTUM = Decimal("0.000001")
@@ -349,7 +350,7 @@ ProgressCallback = Callable[[int, int], None]
 async def fetch_sector_weights(
     client: FmpClient,
     *,
-    benchmark_code: str = "SP500",
+    benchmark_code: str = DEFAULT_BENCHMARK,
     on_progress: ProgressCallback | None = None,
 ) -> SectorWeights:
     """Constituents, then their market caps in batches, then :func:`compute_sector_weights`.

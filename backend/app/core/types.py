@@ -1,4 +1,4 @@
-"""Field types shared by the response models.
+"""Types shared across domains: decimal strings, benchmark codes, date ranges.
 
 Decimals travel as JSON strings in plain (never exponent) notation, e.g. ``"0.280000"``:
 the stored NUMERIC value exactly, with its scale, and no binary-float rounding on the
@@ -7,10 +7,14 @@ way. Clients that want numbers parse them (``Decimal(s)`` or ``float(s)``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import PlainSerializer, WithJsonSchema
+from pydantic import PlainSerializer, StringConstraints, WithJsonSchema
+
+from app.core.errors import InvalidQueryError
 
 DecimalString = Annotated[
     Decimal,
@@ -21,3 +25,31 @@ DecimalString = Annotated[
     ),
 ]
 """A NUMERIC column value, serialised as an exact decimal string."""
+
+
+DEFAULT_BENCHMARK = "SP500"
+"""The benchmark seeded by default and compared against when none is named."""
+
+BenchmarkCode = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.\-]+$"),
+]
+"""A benchmark identifier such as SP500 (case-sensitive; fits benchmark_code VARCHAR(32))."""
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """An inclusive date range; either end may be open. ``start`` after ``end`` is refused.
+
+    ``names`` are what the caller calls the two ends (query parameters, CLI options), so
+    the message speaks the caller's language.
+    """
+
+    start: date | None = None
+    end: date | None = None
+    names: tuple[str, str] = ("'from'", "'to'")
+
+    def __post_init__(self) -> None:
+        if self.start is not None and self.end is not None and self.start > self.end:
+            first, last = self.names
+            raise InvalidQueryError(f"{first} ({self.start}) is after {last} ({self.end})")

@@ -21,7 +21,7 @@ from app.models.base import (
     non_negative,
     one_of,
 )
-from app.models.snapshot import VOLATILITY_TRENDS
+from app.risk.volatility import TRENDS
 
 
 class PositionMarketBeta(UUIDPrimaryKeyMixin, TimestampMixin, Base):
@@ -109,7 +109,7 @@ class PositionVolatility(UUIDPrimaryKeyMixin, TimestampMixin, Base):
         non_negative("vol_weekly"),
         non_negative("vol_monthly"),
         non_negative("expected_vol_21d"),
-        one_of("vol_trend", VOLATILITY_TRENDS),
+        one_of("vol_trend", TRENDS),
         in_range("vol_trend_strength", 0, 1),
         in_range("vol_percentile", 0, 1),
         non_negative("observations"),

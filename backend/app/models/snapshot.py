@@ -20,8 +20,8 @@ from app.models.base import (
     non_negative,
     one_of,
 )
+from app.risk.volatility import TRENDS
 
-VOLATILITY_TRENDS = ("increasing", "decreasing", "stable")
 RISK = {"risk": True}  # column.info marker for SNAPSHOT_RISK_COLUMNS
 
 
@@ -50,7 +50,7 @@ class PortfolioSnapshot(UUIDPrimaryKeyMixin, TimestampMixin, Base):
         non_negative("realized_volatility_21d"),
         non_negative("realized_volatility_63d"),
         non_negative("expected_volatility_21d"),
-        one_of("volatility_trend", VOLATILITY_TRENDS),
+        one_of("volatility_trend", TRENDS),
         in_range("volatility_percentile", 0, 1),
     )
 

@@ -27,8 +27,9 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.benchmarks.repository import DEFAULT_BENCHMARK, weights_on_or_before
+from app.benchmarks.repository import weights_on_or_before
 from app.core.errors import NotFoundError
+from app.core.types import DEFAULT_BENCHMARK
 from app.market_data.repository import (
     PriceHistory,
     active_positions,

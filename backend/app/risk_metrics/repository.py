@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import InvalidQueryError, NotFoundError
+from app.core.errors import NotFoundError
 from app.core.pagination import RowPage, keyset_page
 from app.core.repository import upsert
+from app.core.types import DateRange
 from app.models import PortfolioSnapshot, Position, PositionMarketBeta, PositionVolatility
 from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
 from app.risk_metrics.rows import METHOD
@@ -56,8 +57,7 @@ async def position_volatility(
     cursor: str | None = None,
 ) -> RowPage[PositionVolatility]:
     """The position's stored volatility rows in [start, end], newest first."""
-    if start is not None and end is not None and start > end:
-        raise InvalidQueryError(f"'from' ({start}) is after 'to' ({end})")
+    DateRange(start, end)
     await require_position(session, position_id)
     t = PositionVolatility
     stmt = select(t).where(t.position_id == position_id)

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import DEFAULT_LIMIT, CursorParam, Limit, SessionDep
 from app.api.responses import BAD_REQUEST, NOT_FOUND
-from app.benchmarks.repository import DEFAULT_BENCHMARK
 from app.core.pagination import Page
+from app.core.types import DEFAULT_BENCHMARK, BenchmarkCode
 from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
 from app.risk_metrics import repository as risk_rows
 from app.risk_metrics import service as risk_service
@@ -40,11 +40,8 @@ async def portfolio_risk(
         Query(alias="date", description="YYYY-MM-DD; default: the latest snapshot."),
     ] = None,
     benchmark: Annotated[
-        str | None,
+        BenchmarkCode | None,
         Query(
-            min_length=1,
-            max_length=32,
-            pattern=r"^[A-Za-z0-9_.\-]+$",
             description=(
                 f"Benchmark for over/underweights (default {DEFAULT_BENCHMARK}). A benchmark "
                 "named here must exist (404); the default is just left out if not seeded."

@@ -25,6 +25,7 @@ from app.models import (
     PositionVolatility,
     SecurityProfile,
 )
+from app.risk.volatility import TRENDS
 from app.risk_metrics.engine import PortfolioNotFoundError, calculate_portfolio_risk
 
 DAYS = 320
@@ -161,7 +162,7 @@ async def test_writes_position_betas_volatility_and_snapshot_matching_references
         np.std(aaa_r[-63:], ddof=1) * math.sqrt(252), abs=1e-4
     )
     assert aaa_vol.observations == DAYS - 1
-    assert aaa_vol.vol_trend in ("increasing", "decreasing", "stable")
+    assert aaa_vol.vol_trend in TRENDS
     assert 0 < float(aaa_vol.vol_percentile) <= 1
     assert float(aaa_vol.expected_vol_21d) > 0
     # The option row carries its underlying's figures.
@@ -195,7 +196,7 @@ async def test_writes_position_betas_volatility_and_snapshot_matching_references
     assert float(snap.realized_volatility_21d) == pytest.approx(
         np.std(port_r[-21:], ddof=1) * math.sqrt(252), abs=1e-4
     )
-    assert snap.volatility_trend in ("increasing", "decreasing", "stable")
+    assert snap.volatility_trend in TRENDS
     assert summary.beta_coverage == 1.0 and summary.skipped == []
 
 

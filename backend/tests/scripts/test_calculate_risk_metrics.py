@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 
 from app.config import BACKEND_DIR
 from app.market_data.demo import DEMO_END
+from app.risk.volatility import TRENDS
 from tests.support.databases import TestDatabase, subprocess_env
 from tests.support.processes import run_python
 
@@ -88,7 +89,7 @@ def test_demo_then_calculate_fills_every_table_with_values_in_range_and_rerun_is
         assert wtd is not None and direct is not None
         assert 0 < hhi <= 10_000 and float(eff_n) == pytest.approx(10_000 / float(hhi), abs=0.01)
         assert 0 < top3 <= top10 <= 1
-        assert 0 < vol21 < 1 and trend in ("increasing", "decreasing", "stable")
+        assert 0 < vol21 < 1 and trend in TRENDS
         assert isinstance(sectors, dict) and sectors
     by_name = {row[0]: row for row in snaps}
     # The hedged book's market beta is far below the long-only books'.

@@ -379,7 +379,7 @@ FAILURES: dict[str, Failure] = {
     ),
     "database-unreachable": Failure(
         env=lambda f: {"DATABASE_URL": f"postgresql://u:{DB_PASSWORD}@127.0.0.1:{closed_port()}/x"},
-        message="nothing written",
+        message="cannot use the database",
     ),
     "database-url-not-postgres": Failure(
         env=lambda f: {"DATABASE_URL": f"mysql://u:{DB_PASSWORD}@127.0.0.1/x"},

@@ -29,6 +29,7 @@ from pydantic import TypeAdapter, ValidationError
 from app.config import Settings
 from app.core.errors import EXIT_USAGE_ERROR, AppError
 from app.core.redaction import redact
+from app.core.types import DEFAULT_BENCHMARK
 from app.integrations.fmp.schemas import FmpConstituent, FmpMarketCap
 
 logger = logging.getLogger(__name__)
@@ -42,8 +43,8 @@ MARKET_CAP_BATCH_SIZE = 100
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 _BODY_SNIPPET = 300
 
-_INDEX_ENDPOINTS: dict[str, str] = {"SP500": "sp500-constituent"}
-"""Benchmark code -> FMP constituents endpoint."""
+INDEX_ENDPOINTS: dict[str, str] = {DEFAULT_BENCHMARK: "sp500-constituent"}
+"""Benchmark code -> FMP constituents endpoint: the benchmarks that can be seeded."""
 
 
 # --- errors -------------------------------------------------------------------------------
@@ -344,20 +345,22 @@ class FmpClient:
 
     # -- endpoints ---------------------------------------------------------------------
 
-    async def index_constituents(self, benchmark_code: str = "SP500") -> list[FmpConstituent]:
+    async def index_constituents(
+        self, benchmark_code: str = DEFAULT_BENCHMARK
+    ) -> list[FmpConstituent]:
         """Current constituents of a benchmark (``/sp500-constituent`` for SP500)."""
         try:
-            path = _INDEX_ENDPOINTS[benchmark_code]
+            path = INDEX_ENDPOINTS[benchmark_code]
         except KeyError:
             raise ValueError(
                 f"no FMP constituents endpoint for benchmark {benchmark_code!r}; "
-                f"known: {', '.join(_INDEX_ENDPOINTS)}"
+                f"known: {', '.join(INDEX_ENDPOINTS)}"
             ) from None
         payload = await self.get_json(path)
         return parse_payload(_CONSTITUENTS, payload, path)
 
     async def sp500_constituents(self) -> list[FmpConstituent]:
-        return await self.index_constituents("SP500")
+        return await self.index_constituents(DEFAULT_BENCHMARK)
 
     async def market_caps(
         self,
