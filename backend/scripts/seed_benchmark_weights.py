@@ -27,14 +27,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from app.benchmarks.files import load_sector_weights_file
-from app.benchmarks.weights import (
-    SUPPORTED_BENCHMARKS,
-    BenchmarkDataError,
-    SectorWeights,
-    UpsertResult,
-    fetch_sector_weights,
-    upsert_sector_weights,
-)
+from app.benchmarks.repository import UpsertResult, upsert_sector_weights
+from app.benchmarks.sources import fetch_sector_weights
+from app.benchmarks.weights import SUPPORTED_BENCHMARKS, BenchmarkDataError, SectorWeights
 from app.config import Settings, get_settings
 from app.core.cli import (
     EXIT_DATA_ERROR,

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import String
 
 from app.benchmarks.weights import (
+    DATA_SOURCE_MAX,
     BenchmarkDataError,
     SectorWeights,
     compute_sector_weights,
@@ -36,18 +36,14 @@ from app.integrations.fmp.schemas import (
     SectorWeightInput,
     WeightsFile,
 )
-from app.models import BenchmarkSectorWeight
 
 FILE_SOURCE_PREFIX = "file:"
-_DATA_SOURCE_TYPE = BenchmarkSectorWeight.__table__.c.data_source.type
-assert isinstance(_DATA_SOURCE_TYPE, String) and _DATA_SOURCE_TYPE.length is not None
-_DATA_SOURCE_MAX = _DATA_SOURCE_TYPE.length
 
 
 def file_data_source(path: Path, declared: str | None) -> str:
     """``file:<declared source or file name>``, cut to the column's length."""
     name = (declared or "").strip() or path.name
-    return (FILE_SOURCE_PREFIX + name)[:_DATA_SOURCE_MAX]
+    return (FILE_SOURCE_PREFIX + name)[:DATA_SOURCE_MAX]
 
 
 def load_sector_weights_file(path: Path, *, benchmark_code: str) -> SectorWeights:

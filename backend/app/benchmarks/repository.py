@@ -1,4 +1,4 @@
-"""Read queries over benchmarks_sector_weights.
+"""Reads and writes of benchmarks_sector_weights.
 
 "Weights as of D" always means every sector of ONE asof_date, the latest on or before D,
 picked in the same statement that reads the rows so no mix of dates can come back.
@@ -6,18 +6,23 @@ picked in the same statement that reads the rows so no mix of dates can come bac
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Table, and_, exists, func, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.benchmarks.weights import SectorWeights, validate_sector_weights
 from app.core.errors import InvalidQueryError, NotFoundError
 from app.core.sectors import UnknownSectorError, to_gics
 from app.core.types import DateRange
 from app.models import BenchmarkSectorWeight
+
+_table: Table = BenchmarkSectorWeight.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -104,3 +109,80 @@ async def sector_weight_history(
     if end is not None:
         stmt = stmt.where(t.asof_date <= end)
     return (await session.scalars(stmt.order_by(t.asof_date, t.sector))).all()
+
+
+# --- writes -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    inserted: tuple[str, ...]
+    updated: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    removed: tuple[str, ...]
+
+    def status_of(self, sector: str) -> str:
+        for name in ("inserted", "updated", "unchanged"):
+            if sector in getattr(self, name):
+                return name
+        return "removed" if sector in self.removed else "-"
+
+
+def _lock_key(benchmark_code: str) -> int:
+    """A stable signed 64-bit advisory-lock key per benchmark."""
+    digest = hashlib.blake2b(f"{_table.name}:{benchmark_code}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def upsert_sector_weights(session: AsyncSession, weights: SectorWeights) -> UpsertResult:
+    """Write all sectors of ``weights`` for its date; idempotent, safe under concurrency.
+
+    Takes a transaction-level advisory lock for the benchmark (released when the caller
+    commits or rolls back), so concurrent runs write one after the other. Rows whose
+    values are unchanged are not touched (their ``updated_at`` stays), earlier dates are
+    never touched, and sectors of this date missing from ``weights`` are deleted.
+    """
+    validate_sector_weights(weights)
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(weights.benchmark_code)}
+    )
+    c = _table.c
+    same_date = and_(c.benchmark_code == weights.benchmark_code, c.asof_date == weights.asof_date)
+    existing = set((await session.scalars(select(c.sector).where(same_date))).all())
+
+    insert = pg_insert(_table).values(
+        [
+            {
+                "benchmark_code": weights.benchmark_code,
+                "asof_date": weights.asof_date,
+                "sector": r.sector,
+                "weight": r.weight,
+                "market_cap": r.market_cap,
+                "num_constituents": r.num_constituents,
+                "data_source": weights.data_source,
+            }
+            for r in weights.rows
+        ]
+    )
+    new = insert.excluded
+    changing = ("weight", "market_cap", "num_constituents", "data_source")
+    upsert = insert.on_conflict_do_update(
+        index_elements=[c.benchmark_code, c.asof_date, c.sector],
+        set_={name: new[name] for name in changing},
+        where=or_(*(c[name].is_distinct_from(new[name]) for name in changing)),
+    ).returning(c.sector)
+    written = set((await session.scalars(upsert)).all())
+
+    sectors = [r.sector for r in weights.rows]
+    removed = (
+        await session.scalars(
+            _table.delete().where(same_date, c.sector.not_in(sectors)).returning(c.sector)
+        )
+    ).all()
+    await session.flush()
+    return UpsertResult(
+        inserted=tuple(s for s in sectors if s in written and s not in existing),
+        updated=tuple(s for s in sectors if s in written and s in existing),
+        unchanged=tuple(s for s in sectors if s not in written),
+        removed=tuple(sorted(removed)),
+    )

@@ -1,10 +1,7 @@
-"""Benchmark sector weights: compute from constituents + market caps, validate, upsert.
+"""Benchmark sector weights, computed and validated: pure functions, no I/O.
 
-Weights (S&P 500 from FMP, or an offline file) are checked in full before anything is
-written, then all rows of one (benchmark, date) are written under an advisory lock with
-``INSERT ... ON CONFLICT DO UPDATE``; sectors of that date that are no longer present are
-deleted in the same transaction. The caller owns the transaction (this module flushes,
-the CLI or request dependency commits).
+Weights (S&P 500 from FMP, or an offline file) are checked in full here before anything
+is written (app.benchmarks.repository writes them; app.benchmarks.sources fetches them).
 
 Rounding (``market_cap`` is NUMERIC(20,2), ``weight`` NUMERIC(12,6)):
 - company market caps are summed exactly (Decimal) per sector, then rounded to the cent
@@ -16,27 +13,19 @@ Rounding (``market_cap`` is NUMERIC(20,2), ``weight`` NUMERIC(12,6)):
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
 
-from sqlalchemy import Table, and_, or_, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table
 
 from app.core.errors import InputDataError
 from app.core.sectors import GICS_SECTORS, UnknownSectorError, to_gics
-from app.core.types import DEFAULT_BENCHMARK
-from app.integrations.fmp.client import INDEX_ENDPOINTS, MARKET_CAP_BATCH_SIZE, FmpClient
+from app.integrations.fmp.client import INDEX_ENDPOINTS
 from app.integrations.fmp.schemas import FmpConstituent, FmpMarketCap, SectorWeightInput
 from app.models.market_data import BenchmarkSectorWeight
-
-logger = logging.getLogger(__name__)
 
 FMP_SOURCE = "FMP"
 SUPPORTED_BENCHMARKS: tuple[str, ...] = tuple(INDEX_ENDPOINTS)
@@ -48,7 +37,8 @@ _WEIGHT_UNITS = 10**6
 _MAX_LISTED = 20  # symbols named in one message before "and N more"
 
 _table: Table = BenchmarkSectorWeight.__table__  # type: ignore[assignment]
-_DATA_SOURCE_MAX: int = getattr(_table.c.data_source.type, "length", None) or 32
+DATA_SOURCE_MAX: int = getattr(_table.c.data_source.type, "length", None) or 32
+"""Longest data_source the column holds."""
 
 
 class BenchmarkDataError(InputDataError):
@@ -86,23 +76,6 @@ class SectorWeights:
         if not self.constituents or self.priced is None:
             return None
         return Decimal(self.priced) / Decimal(self.constituents)
-
-
-@dataclass(frozen=True)
-class UpsertResult:
-    inserted: tuple[str, ...]
-    updated: tuple[str, ...]
-    unchanged: tuple[str, ...]
-    removed: tuple[str, ...]
-
-    def status_of(self, sector: str) -> str:
-        for name in ("inserted", "updated", "unchanged"):
-            if sector in getattr(self, name):
-                return name
-        return "removed" if sector in self.removed else "-"
-
-
-# --- computing --------------------------------------------------------------------------
 
 
 def apportion(values: Mapping[str, Decimal]) -> dict[str, Decimal]:
@@ -315,8 +288,8 @@ def validate_sector_weights(weights: SectorWeights) -> None:
     problems: list[str] = []
     if weights.benchmark_code not in SUPPORTED_BENCHMARKS:
         problems.append(f"unsupported benchmark {weights.benchmark_code!r}")
-    if not weights.data_source or len(weights.data_source) > _DATA_SOURCE_MAX:
-        problems.append(f"data_source must be 1..{_DATA_SOURCE_MAX} characters")
+    if not weights.data_source or len(weights.data_source) > DATA_SOURCE_MAX:
+        problems.append(f"data_source must be 1..{DATA_SOURCE_MAX} characters")
     sectors = [r.sector for r in weights.rows]
     unknown = sorted(set(sectors) - set(GICS_SECTORS))
     if unknown:
@@ -339,100 +312,3 @@ def validate_sector_weights(weights: SectorWeights) -> None:
             problems.append(f"{r.sector}: num_constituents {r.num_constituents} is not positive")
     if problems:
         raise BenchmarkDataError(problems)
-
-
-# --- fetching ---------------------------------------------------------------------------
-
-ProgressCallback = Callable[[int, int], None]
-"""``(requests_done, requests_total)`` after each HTTP request of the network phase."""
-
-
-async def fetch_sector_weights(
-    client: FmpClient,
-    *,
-    benchmark_code: str = DEFAULT_BENCHMARK,
-    on_progress: ProgressCallback | None = None,
-) -> SectorWeights:
-    """Constituents, then their market caps in batches, then :func:`compute_sector_weights`.
-    1 + ceil(constituents / 100) requests: 7 for the S&P 500."""
-    constituents = await client.index_constituents(benchmark_code)
-    symbols = list(dict.fromkeys(c.symbol for c in constituents))
-    total = 1 + math.ceil(len(symbols) / MARKET_CAP_BATCH_SIZE)
-    done = 1
-    if on_progress is not None:
-        on_progress(done, total)
-
-    def batch_done(_: int) -> None:
-        nonlocal done
-        done += 1
-        if on_progress is not None:
-            on_progress(done, total)
-
-    caps = await client.market_caps(symbols, on_batch=batch_done)
-    logger.debug("%d constituents, %d market-cap rows", len(constituents), len(caps))
-    return compute_sector_weights(
-        constituents, caps, benchmark_code=benchmark_code, data_source=FMP_SOURCE
-    )
-
-
-# --- writing ----------------------------------------------------------------------------
-
-
-def _lock_key(benchmark_code: str) -> int:
-    """A stable signed 64-bit advisory-lock key per benchmark."""
-    digest = hashlib.blake2b(f"{_table.name}:{benchmark_code}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-async def upsert_sector_weights(session: AsyncSession, weights: SectorWeights) -> UpsertResult:
-    """Write all sectors of ``weights`` for its date; idempotent, safe under concurrency.
-
-    Takes a transaction-level advisory lock for the benchmark (released when the caller
-    commits or rolls back), so concurrent runs write one after the other. Rows whose
-    values are unchanged are not touched (their ``updated_at`` stays), earlier dates are
-    never touched, and sectors of this date missing from ``weights`` are deleted.
-    """
-    validate_sector_weights(weights)
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(weights.benchmark_code)}
-    )
-    c = _table.c
-    same_date = and_(c.benchmark_code == weights.benchmark_code, c.asof_date == weights.asof_date)
-    existing = set((await session.scalars(select(c.sector).where(same_date))).all())
-
-    insert = pg_insert(_table).values(
-        [
-            {
-                "benchmark_code": weights.benchmark_code,
-                "asof_date": weights.asof_date,
-                "sector": r.sector,
-                "weight": r.weight,
-                "market_cap": r.market_cap,
-                "num_constituents": r.num_constituents,
-                "data_source": weights.data_source,
-            }
-            for r in weights.rows
-        ]
-    )
-    new = insert.excluded
-    changing = ("weight", "market_cap", "num_constituents", "data_source")
-    upsert = insert.on_conflict_do_update(
-        index_elements=[c.benchmark_code, c.asof_date, c.sector],
-        set_={name: new[name] for name in changing},
-        where=or_(*(c[name].is_distinct_from(new[name]) for name in changing)),
-    ).returning(c.sector)
-    written = set((await session.scalars(upsert)).all())
-
-    sectors = [r.sector for r in weights.rows]
-    removed = (
-        await session.scalars(
-            _table.delete().where(same_date, c.sector.not_in(sectors)).returning(c.sector)
-        )
-    ).all()
-    await session.flush()
-    return UpsertResult(
-        inserted=tuple(s for s in sectors if s in written and s not in existing),
-        updated=tuple(s for s in sectors if s in written and s in existing),
-        unchanged=tuple(s for s in sectors if s not in written),
-        removed=tuple(sorted(removed)),
-    )

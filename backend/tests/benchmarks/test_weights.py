@@ -15,15 +15,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.benchmarks.files import load_sector_weights_file
+from app.benchmarks.repository import UpsertResult, upsert_sector_weights
+from app.benchmarks.sources import fetch_sector_weights
 from app.benchmarks.weights import (
     BenchmarkDataError,
     SectorWeightRow,
     SectorWeights,
-    UpsertResult,
     apportion,
     compute_sector_weights,
-    fetch_sector_weights,
-    upsert_sector_weights,
     weights_from_inputs,
 )
 from app.core.db import create_sessionmaker
