@@ -1,4 +1,8 @@
-"""Throwaway databases for the benchmarks, never the configured application database.
+"""Throwaway databases for the performance scripts, never the configured application database.
+
+The databases themselves come from the tests' helper (tests.support.databases), so tests
+and performance scripts create, clone and drop them the same way; this module only adds
+where the performance scripts find a server.
 
 Server: ``--database-url`` when given, else ``TEST_DATABASE_URL``, else an embedded
 PostgreSQL under ``backend/.pgdata/bench``. On that server the benchmarks create their own
@@ -9,18 +13,26 @@ to issue CREATE/DROP DATABASE.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from alembic.config import Config
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 
 from app.config import BACKEND_DIR
 from app.core.db import SYNC_DRIVER, embedded_server_url, with_driver
 from app.core.redaction import safe_url
+from tests.support.databases import PostgresServer, alembic_config
+
+__all__ = [
+    "RESULTS_DIR",
+    "alembic_config",
+    "create_database",
+    "describe",
+    "drop_database",
+    "server_url",
+    "throwaway_database",
+]
 
 BENCH_PGDATA = BACKEND_DIR / ".pgdata" / "bench"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -41,22 +53,18 @@ def describe(url: URL) -> str:
 
 
 def create_database(server: URL, prefix: str, template: str | None = None) -> URL:
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    """A new empty database (or a clone of ``template``) on ``server``; its sync URL."""
+    admin = PostgresServer(server, describe(server))
     try:
-        with admin.connect() as conn:
-            clause = f' TEMPLATE "{template}"' if template else ""
-            conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
+        return admin.create_database(prefix, template).sync_url
     finally:
         admin.dispose()
-    return server.set(database=name)
 
 
 def drop_database(server: URL, name: str) -> None:
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    admin = PostgresServer(server, describe(server))
     try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.drop_database(name)
     finally:
         admin.dispose()
 
@@ -68,11 +76,3 @@ def throwaway_database(server: URL, prefix: str, template: str | None = None) ->
         yield url
     finally:
         drop_database(server, str(url.database))
-
-
-def alembic_config(url: URL) -> Config:
-    """Alembic bound to ``url`` (env.py reads config.attributes), logging left alone."""
-    config = Config(str(BACKEND_DIR / "alembic.ini"))
-    config.attributes["database_url"] = url
-    config.attributes["configure_logger"] = False
-    return config
