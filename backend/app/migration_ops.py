@@ -118,6 +118,16 @@ def add_check_not_valid(table: str, name: str, condition: str) -> None:
     )
 
 
+def drop_check(table: str, name: str) -> None:
+    """Drop the CHECK that :func:`add_check_not_valid` added, by the same full name.
+
+    ``op.f()`` marks the name as final. Without it Alembic applies the models' naming
+    convention (``ck_%(table_name)s_%(constraint_name)s``) to an already conventional name
+    a second time, and IF EXISTS turns the drop of that doubled name into a silent no-op.
+    """
+    op.drop_constraint(op.f(name), table, type_="check", if_exists=True)
+
+
 def validate_constraints(table: str, names: list[str]) -> None:
     """VALIDATE takes only SHARE UPDATE EXCLUSIVE: writers keep going while it scans.
 
