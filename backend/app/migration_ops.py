@@ -15,6 +15,12 @@ from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
 from app.config import get_settings
+from app.models.base import (
+    DROP_UPDATED_AT_FUNCTION_DDL,
+    UPDATED_AT_FUNCTION_DDL,
+    drop_updated_at_trigger_ddl,
+    updated_at_trigger_ddl,
+)
 
 
 def _timeouts() -> tuple[str, str]:
@@ -147,12 +153,22 @@ def validate_constraints(table: str, names: list[str]) -> None:
             op.execute("COMMIT")
 
 
+# The trigger DDL is the models' (app.models.base), so that create_all() and the
+# migrations build the same function and triggers; changing it needs a new revision
+# that replaces them in databases already migrated.
+
+
+def create_updated_at_function() -> None:
+    op.execute(UPDATED_AT_FUNCTION_DDL)
+
+
+def drop_updated_at_function() -> None:
+    op.execute(DROP_UPDATED_AT_FUNCTION_DDL)
+
+
 def create_updated_at_trigger(table: str) -> None:
-    op.execute(
-        f'CREATE TRIGGER "trg_{table}_updated_at" BEFORE UPDATE ON "{table}" '
-        "FOR EACH ROW EXECUTE FUNCTION set_updated_at()"
-    )
+    op.execute(updated_at_trigger_ddl(table))
 
 
 def drop_updated_at_trigger(table: str) -> None:
-    op.execute(f'DROP TRIGGER IF EXISTS "trg_{table}_updated_at" ON "{table}"')
+    op.execute(drop_updated_at_trigger_ddl(table))
