@@ -65,41 +65,66 @@ def _set_session_timeouts(statement_timeout: str) -> None:
     op.execute(f"SET statement_timeout = '{statement_timeout}'")
 
 
+# Whether index {name} of the current schema is valid; no row when there is none.
+_INDEX_VALIDITY = (
+    "SELECT i.indisvalid FROM pg_index i "
+    "JOIN pg_class c ON c.oid = i.indexrelid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relname = {name} AND n.nspname = current_schema()"
+)
+
+
 def _index_state(name: str) -> bool | None:
     """True: a valid index ``name`` exists; False: an INVALID leftover; None: absent."""
-    row = (
-        op.get_bind()
-        .execute(
-            text(
-                "SELECT i.indisvalid FROM pg_index i "
-                "JOIN pg_class c ON c.oid = i.indexrelid "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE c.relname = :name AND n.nspname = current_schema()"
-            ),
-            {"name": name},
-        )
-        .first()
-    )
+    row = op.get_bind().execute(text(_INDEX_VALIDITY.format(name=":name")), {"name": name}).first()
     return None if row is None else bool(row[0])
+
+
+def _drop_invalid_index_sql(name: str) -> str:
+    """For offline scripts, which cannot look first: drop ``name`` only if it is INVALID.
+
+    CONCURRENTLY cannot run inside a DO block, so this is a plain DROP INDEX: ACCESS
+    EXCLUSIVE on the table for a catalog change, bounded by lock_timeout, and only when
+    there is a leftover to drop."""
+    # The index name is a code constant of a revision, never outside input.
+    validity = _INDEX_VALIDITY.format(name=f"'{name}'")
+    return f"""
+        DO $$
+        BEGIN
+            IF EXISTS ({validity} AND NOT i.indisvalid) THEN
+                DROP INDEX "{name}";
+            END IF;
+        END
+        $$
+        """
 
 
 def create_index_concurrently(name: str, table: str, columns: list[str]) -> None:
     """Build an index on a live table without blocking writers.
 
-    Runs outside the revision's transaction. An INVALID index left by an interrupted or
-    timed-out build is dropped and rebuilt; a valid one is kept.
+    Runs outside the revision's transaction and is re-entrant: a valid index ``name`` is
+    kept; an INVALID one, left by an interrupted or timed-out build, is dropped and built
+    again. Online, the leftover is looked up first and dropped CONCURRENTLY. Offline
+    (``--sql``), the script cannot look first, so it carries a DO block that drops the index
+    if it exists and is INVALID, then ``CREATE INDEX CONCURRENTLY IF NOT EXISTS``. That drop
+    is a plain DROP INDEX (CONCURRENTLY cannot run in a DO block): a brief ACCESS EXCLUSIVE
+    on ``table``, bounded by lock_timeout, taken only when there is a leftover.
     """
     with context.get_context().autocommit_block():
         # Index builds scan the whole table: no statement limit, only the lock wait limit.
         _set_session_timeouts("0")
-        if not context.is_offline_mode():
+        if context.is_offline_mode():
+            op.execute(_drop_invalid_index_sql(name))
+            build = True
+        else:
             state = _index_state(name)
-            if state is True:
-                return
             if state is False:
                 op.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
-        cols = ", ".join(f'"{c}"' for c in columns)
-        op.execute(f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ({cols})')
+            build = state is not True
+        if build:
+            cols = ", ".join(f'"{c}"' for c in columns)
+            op.execute(f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ({cols})')
+        # Also when the index was already there: later statements get their limit back.
         _set_session_timeouts(_timeouts()[1])
 
 
