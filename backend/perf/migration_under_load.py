@@ -266,7 +266,7 @@ def naive_revisions() -> Iterator[Counter[str]]:
 
     def add_check(table: str, name: str, condition: str) -> None:
         calls["inline CHECK"] += 1
-        op.create_check_constraint(name, table, condition)  # validates under ACCESS EXCLUSIVE
+        op.create_check_constraint(op.f(name), table, condition)  # validates under ACCESS EXCLUSIVE
 
     def create_index(name: str, table: str, columns: list[str]) -> None:
         calls["plain CREATE INDEX"] += 1

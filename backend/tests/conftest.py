@@ -79,6 +79,16 @@ def empty_database(pg_server: PostgresServer) -> Iterator[TestDatabase]:
     pg_server.drop_database(db.name)
 
 
+@pytest.fixture
+def empty_database_pair(pg_server: PostgresServer) -> Iterator[tuple[TestDatabase, TestDatabase]]:
+    """Two databases with no schema, fresh for this test: one schema built two ways."""
+    first = pg_server.create_database("rm_empty")
+    second = pg_server.create_database("rm_empty")
+    yield first, second
+    pg_server.drop_database(first.name)
+    pg_server.drop_database(second.name)
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def engine(database: TestDatabase) -> AsyncIterator[AsyncEngine]:
     eng = create_async_engine(database.async_url, poolclass=NullPool)

@@ -4,6 +4,8 @@ Migration 5 (Phase 2): position-level realized volatility, HAR components and fo
 trend and percentile; one row per (position, calculation_date).
 
 Locks: a new table, plus SHARE ROW EXCLUSIVE on positions for the foreign key.
+Downgrade: dropping the table drops its foreign key, which takes ACCESS EXCLUSIVE on
+positions (readers wait too) for that instant, bounded by lock_timeout.
 
 Revision ID: 28830d117e93
 Revises: 47fec7c32870

@@ -7,6 +7,8 @@ Locks: ACCESS EXCLUSIVE on portfolio_snapshots for a catalog-only change (nullab
 columns without default, CHECKs added NOT VALID), bounded by lock_timeout. Then, outside
 the transaction, VALIDATE (SHARE UPDATE EXCLUSIVE) and CREATE INDEX CONCURRENTLY, which
 let writers continue. Re-entrant: a run interrupted after the first commit resumes.
+Downgrade: one transaction under ACCESS EXCLUSIVE on portfolio_snapshots (drops the index,
+the CHECKs by name and the columns; no rewrite), bounded by lock_timeout.
 
 Revision ID: 47fec7c32870
 Revises: b813cbed0613
@@ -21,6 +23,7 @@ from alembic import op
 from app.migrations.ops import (
     add_check_not_valid,
     create_index_concurrently,
+    drop_check,
     set_local_timeouts,
     validate_constraints,
 )
@@ -74,7 +77,7 @@ def downgrade() -> None:
     # the index INVALID while alembic_version still names this revision.
     op.drop_index("idx_snapshots_volatility", table_name=TABLE, if_exists=True)
     for name in CHECKS:
-        op.drop_constraint(name, TABLE, type_="check", if_exists=True)
+        drop_check(TABLE, name)
     for column in (
         "volatility_percentile",
         "volatility_trend",

@@ -17,7 +17,9 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 from app.migrations.ops import (
+    create_updated_at_function,
     create_updated_at_trigger,
+    drop_updated_at_function,
     drop_updated_at_trigger,
     set_local_timeouts,
     timestamp_columns,
@@ -32,18 +34,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     set_local_timeouts()
-    # clock_timestamp(), not now(): updated_at must move even within the inserting transaction.
-    op.execute(
-        """
-        CREATE OR REPLACE FUNCTION set_updated_at() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            NEW.updated_at := clock_timestamp();
-            RETURN NEW;
-        END
-        $$
-        """
-    )
+    create_updated_at_function()
     op.create_table(
         "portfolios",
         uuid_primary_key(),
@@ -129,4 +120,4 @@ def downgrade() -> None:
     op.drop_index("ix_positions_portfolio_id", table_name="positions")
     op.drop_table("positions")
     op.drop_table("portfolios")
-    op.execute("DROP FUNCTION IF EXISTS set_updated_at()")
+    drop_updated_at_function()

@@ -5,6 +5,8 @@ Migration 0 (Phase 0): position-level market betas with full OLS statistics, one
 
 Locks: a new table, plus SHARE ROW EXCLUSIVE on portfolios and positions for the two
 foreign keys (blocks their writers only for the instant the constraint is added).
+Downgrade: dropping the table drops its foreign keys, which takes ACCESS EXCLUSIVE on
+portfolios and positions (readers wait too) for that instant, bounded by lock_timeout.
 
 Revision ID: 8ab195bf3ed5
 Revises: 775139247730

@@ -6,6 +6,8 @@ Migration 3 (Phase 1): sector exposure (JSONB of GICS weights) and concentration
 Locks: ACCESS EXCLUSIVE on portfolio_snapshots for a catalog-only change (nullable
 columns without default, CHECKs added NOT VALID), bounded by lock_timeout; VALIDATE runs
 afterwards outside the transaction under SHARE UPDATE EXCLUSIVE.
+Downgrade: one transaction under ACCESS EXCLUSIVE on portfolio_snapshots (drops the CHECKs
+by name and the columns; no rewrite), bounded by lock_timeout.
 
 Revision ID: b813cbed0613
 Revises: 3c807ed134ba
@@ -18,7 +20,12 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from app.migrations.ops import add_check_not_valid, set_local_timeouts, validate_constraints
+from app.migrations.ops import (
+    add_check_not_valid,
+    drop_check,
+    set_local_timeouts,
+    validate_constraints,
+)
 
 revision: str = "b813cbed0613"
 down_revision: str | None = "3c807ed134ba"
@@ -55,7 +62,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     set_local_timeouts()
     for name in CHECKS:
-        op.drop_constraint(name, TABLE, type_="check", if_exists=True)
+        drop_check(TABLE, name)
     for column in (
         "top_10_concentration",
         "top_3_concentration",

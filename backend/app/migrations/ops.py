@@ -15,6 +15,12 @@ from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
 from app.config import get_settings
+from app.models.base import (
+    DROP_UPDATED_AT_FUNCTION_DDL,
+    UPDATED_AT_FUNCTION_DDL,
+    drop_updated_at_trigger_ddl,
+    updated_at_trigger_ddl,
+)
 
 
 def _timeouts() -> tuple[str, str]:
@@ -59,41 +65,66 @@ def _set_session_timeouts(statement_timeout: str) -> None:
     op.execute(f"SET statement_timeout = '{statement_timeout}'")
 
 
+# Whether index {name} of the current schema is valid; no row when there is none.
+_INDEX_VALIDITY = (
+    "SELECT i.indisvalid FROM pg_index i "
+    "JOIN pg_class c ON c.oid = i.indexrelid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relname = {name} AND n.nspname = current_schema()"
+)
+
+
 def _index_state(name: str) -> bool | None:
     """True: a valid index ``name`` exists; False: an INVALID leftover; None: absent."""
-    row = (
-        op.get_bind()
-        .execute(
-            text(
-                "SELECT i.indisvalid FROM pg_index i "
-                "JOIN pg_class c ON c.oid = i.indexrelid "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE c.relname = :name AND n.nspname = current_schema()"
-            ),
-            {"name": name},
-        )
-        .first()
-    )
+    row = op.get_bind().execute(text(_INDEX_VALIDITY.format(name=":name")), {"name": name}).first()
     return None if row is None else bool(row[0])
+
+
+def _drop_invalid_index_sql(name: str) -> str:
+    """For offline scripts, which cannot look first: drop ``name`` only if it is INVALID.
+
+    CONCURRENTLY cannot run inside a DO block, so this is a plain DROP INDEX: ACCESS
+    EXCLUSIVE on the table for a catalog change, bounded by lock_timeout, and only when
+    there is a leftover to drop."""
+    # The index name is a code constant of a revision, never outside input.
+    validity = _INDEX_VALIDITY.format(name=f"'{name}'")
+    return f"""
+        DO $$
+        BEGIN
+            IF EXISTS ({validity} AND NOT i.indisvalid) THEN
+                DROP INDEX "{name}";
+            END IF;
+        END
+        $$
+        """
 
 
 def create_index_concurrently(name: str, table: str, columns: list[str]) -> None:
     """Build an index on a live table without blocking writers.
 
-    Runs outside the revision's transaction. An INVALID index left by an interrupted or
-    timed-out build is dropped and rebuilt; a valid one is kept.
+    Runs outside the revision's transaction and is re-entrant: a valid index ``name`` is
+    kept; an INVALID one, left by an interrupted or timed-out build, is dropped and built
+    again. Online, the leftover is looked up first and dropped CONCURRENTLY. Offline
+    (``--sql``), the script cannot look first, so it carries a DO block that drops the index
+    if it exists and is INVALID, then ``CREATE INDEX CONCURRENTLY IF NOT EXISTS``. That drop
+    is a plain DROP INDEX (CONCURRENTLY cannot run in a DO block): a brief ACCESS EXCLUSIVE
+    on ``table``, bounded by lock_timeout, taken only when there is a leftover.
     """
     with context.get_context().autocommit_block():
         # Index builds scan the whole table: no statement limit, only the lock wait limit.
         _set_session_timeouts("0")
-        if not context.is_offline_mode():
+        if context.is_offline_mode():
+            op.execute(_drop_invalid_index_sql(name))
+            build = True
+        else:
             state = _index_state(name)
-            if state is True:
-                return
             if state is False:
                 op.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
-        cols = ", ".join(f'"{c}"' for c in columns)
-        op.execute(f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ({cols})')
+            build = state is not True
+        if build:
+            cols = ", ".join(f'"{c}"' for c in columns)
+            op.execute(f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ({cols})')
+        # Also when the index was already there: later statements get their limit back.
         _set_session_timeouts(_timeouts()[1])
 
 
@@ -118,6 +149,16 @@ def add_check_not_valid(table: str, name: str, condition: str) -> None:
     )
 
 
+def drop_check(table: str, name: str) -> None:
+    """Drop the CHECK that :func:`add_check_not_valid` added, by the same full name.
+
+    ``op.f()`` marks the name as final. Without it Alembic applies the models' naming
+    convention (``ck_%(table_name)s_%(constraint_name)s``) to an already conventional name
+    a second time, and IF EXISTS turns the drop of that doubled name into a silent no-op.
+    """
+    op.drop_constraint(op.f(name), table, type_="check", if_exists=True)
+
+
 def validate_constraints(table: str, names: list[str]) -> None:
     """VALIDATE takes only SHARE UPDATE EXCLUSIVE: writers keep going while it scans.
 
@@ -137,12 +178,22 @@ def validate_constraints(table: str, names: list[str]) -> None:
             op.execute("COMMIT")
 
 
+# The trigger DDL is the models' (app.models.base), so that create_all() and the
+# migrations build the same function and triggers; changing it needs a new revision
+# that replaces them in databases already migrated.
+
+
+def create_updated_at_function() -> None:
+    op.execute(UPDATED_AT_FUNCTION_DDL)
+
+
+def drop_updated_at_function() -> None:
+    op.execute(DROP_UPDATED_AT_FUNCTION_DDL)
+
+
 def create_updated_at_trigger(table: str) -> None:
-    op.execute(
-        f'CREATE TRIGGER "trg_{table}_updated_at" BEFORE UPDATE ON "{table}" '
-        "FOR EACH ROW EXECUTE FUNCTION set_updated_at()"
-    )
+    op.execute(updated_at_trigger_ddl(table))
 
 
 def drop_updated_at_trigger(table: str) -> None:
-    op.execute(f'DROP TRIGGER IF EXISTS "trg_{table}_updated_at" ON "{table}"')
+    op.execute(drop_updated_at_trigger_ddl(table))

@@ -1,5 +1,6 @@
 """Where a database stands: the schema against the spec's revisions, a fingerprint of the
-whole catalog, row checksums, and the Alembic CLI run as a user would run it."""
+whole catalog (and its definitions, to compare two databases), row checksums, the Alembic
+CLI run as a user would run it, and its offline SQL run as psql would."""
 
 from __future__ import annotations
 
@@ -36,6 +37,41 @@ def alembic_cli(
     """``alembic <args>`` in a child process bound to ``db`` (exit code and messages as
     a user sees them). ``timeout`` only guards against a hang."""
     return run_python(["-m", "alembic", *args], subprocess_env(db, **env), timeout=timeout)
+
+
+def sql_statements(script: str) -> list[str]:
+    """Split SQL as ``alembic ... --sql`` prints it into statements, as psql would: a
+    statement ends with ``;`` at the end of a line outside a dollar-quoted body (a ``;``
+    inside a ``DO $$ ... $$`` block belongs to the block)."""
+    statements: list[str] = []
+    lines: list[str] = []
+    in_body = False
+    for line in script.splitlines():
+        lines.append(line)
+        if line.count("$$") % 2:
+            in_body = not in_body
+        if not in_body and line.rstrip().endswith(";"):
+            statements.append("\n".join(lines).strip())
+            lines = []
+    leftover = [line for line in lines if line.strip() and not line.lstrip().startswith("--")]
+    assert not leftover, f"unterminated SQL: {leftover}"
+    return statements
+
+
+def run_sql_script(db: TestDatabase, script: str) -> None:
+    """Run an offline migration script on ``db`` the way psql runs it: one statement at a
+    time on a session in autocommit, so the script's own BEGIN/COMMIT delimit its
+    transactions and what lies between them (CREATE INDEX CONCURRENTLY) runs outside any."""
+    engine = create_engine(db.sync_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            for statement in sql_statements(script):
+                # The driver's cursor, without parameters: the text is sent as written.
+                cursor.execute(statement)
+            cursor.close()
+    finally:
+        engine.dispose()
 
 
 @contextmanager
@@ -117,43 +153,66 @@ def invalid_indexes(conn: Connection) -> list[str]:
     return sorted(name for name, (_, _, valid) in catalog.indexes(conn).items() if not valid)
 
 
-_FINGERPRINT = text(
-    """
+def _catalog_query(with_oids: bool) -> str:
+    """Every table, column, index, constraint, trigger and function of the public schema
+    (alembic_version aside) as one sorted text column; with ``with_oids`` each line also
+    carries its object's oid, so a rebuilt object shows up as a changed line."""
+
+    def oid(column: str) -> str:
+        return f" || ' oid=' || {column}" if with_oids else ""
+
+    # Only these fixed fragments are formatted in: the query takes no outside input.
+    return f"""
+    SELECT 'relation ' || c.relname || ' kind=' || c.relkind::text{oid("c.oid")}
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND c.relname <> 'alembic_version'
+    UNION ALL
     SELECT 'column ' || c.relname || '.' || a.attname || ' ' ||
            format_type(a.atttypid, a.atttypmod) || ' null=' || (NOT a.attnotnull) ||
-           ' default=' || coalesce(pg_get_expr(d.adbin, d.adrelid), '') || ' rel=' || c.oid
+           ' default=' || coalesce(pg_get_expr(d.adbin, d.adrelid), '') ||
+           ' identity=' || a.attidentity::text ||
+           ' generated=' || a.attgenerated::text{oid("c.oid")}
     FROM pg_attribute a
     JOIN pg_class c ON c.oid = a.attrelid AND c.relkind = 'r'
     JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
     LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
     WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relname <> 'alembic_version'
     UNION ALL
-    SELECT 'index ' || pg_get_indexdef(i.indexrelid) || ' valid=' || i.indisvalid ||
-           ' oid=' || i.indexrelid
+    SELECT 'index ' || pg_get_indexdef(i.indexrelid) ||
+           ' valid=' || i.indisvalid{oid("i.indexrelid")}
     FROM pg_index i
     JOIN pg_class c ON c.oid = i.indrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
     WHERE c.relname <> 'alembic_version'
     UNION ALL
     SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' ||
-           pg_get_constraintdef(oid) || ' validated=' || convalidated || ' oid=' || oid
+           pg_get_constraintdef(oid) || ' validated=' || convalidated{oid("oid")}
     FROM pg_constraint
     WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text <> 'alembic_version'
     UNION ALL
-    SELECT 'trigger ' || tgrelid::regclass || ' ' || tgname || ' oid=' || oid
+    SELECT 'trigger ' || pg_get_triggerdef(oid) || ' enabled=' || tgenabled::text{oid("oid")}
     FROM pg_trigger WHERE NOT tgisinternal
     UNION ALL
-    SELECT 'function ' || proname || ' oid=' || oid
+    SELECT 'function ' || pg_get_functiondef(oid){oid("oid")}
     FROM pg_proc WHERE pronamespace = 'public'::regnamespace
     ORDER BY 1
-    """
-)
+    """  # noqa: S608
 
 
 def schema_fingerprint(conn: Connection) -> list[str]:
-    """Every column, index, constraint, trigger and function of the public schema with its
-    oid (alembic_version aside): equal fingerprints mean nothing was altered or rebuilt."""
-    rows = list(conn.execute(_FINGERPRINT).scalars())
+    """The public schema's objects with their oids (alembic_version aside): equal
+    fingerprints mean nothing was altered or rebuilt."""
+    rows = list(conn.execute(text(_catalog_query(with_oids=True))).scalars())
+    conn.rollback()
+    return rows
+
+
+def schema_definition(conn: Connection) -> list[str]:
+    """The public schema's objects by definition only (no oids), so that two databases
+    can be compared. Column order is left out: ALTER TABLE ADD COLUMN can only append, so
+    a migrated table and a freshly created one may list the same columns differently."""
+    rows = list(conn.execute(text(_catalog_query(with_oids=False))).scalars())
     conn.rollback()
     return rows
 
