@@ -20,9 +20,9 @@ from sqlalchemy import Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.core.errors import InvalidQueryError, NotFoundError
-from app.models import Position, PositionMarketBeta, PositionVolatility
-from app.risk_metrics.service import require_portfolio
+from app.core.errors import InvalidQueryError
+from app.models import PositionMarketBeta, PositionVolatility
+from app.portfolios.repository import Owner, get_portfolio, get_position
 
 RowT = TypeVar("RowT", PositionMarketBeta, PositionVolatility)
 
@@ -91,12 +91,13 @@ async def portfolio_market_betas(
     session: AsyncSession,
     portfolio_id: uuid.UUID,
     *,
+    owner: Owner,
     calc_date: date | None = None,
     limit: int,
     cursor: str | None = None,
 ) -> RowPage[PositionMarketBeta]:
     """The portfolio's stored position betas (one calc_date if given), newest first."""
-    await require_portfolio(session, portfolio_id)
+    await get_portfolio(session, portfolio_id, owner=owner)
     t = PositionMarketBeta
     stmt = select(t).where(t.portfolio_id == portfolio_id)
     if calc_date is not None:
@@ -104,16 +105,11 @@ async def portfolio_market_betas(
     return await _page(session, stmt, t.calc_date, t.id, limit=limit, cursor=cursor)
 
 
-async def require_position(session: AsyncSession, position_id: uuid.UUID) -> None:
-    stmt = select(Position.id).where(Position.id == position_id, Position.deleted_at.is_(None))
-    if await session.scalar(stmt) is None:
-        raise NotFoundError(f"unknown position {position_id}")
-
-
 async def position_volatility(
     session: AsyncSession,
     position_id: uuid.UUID,
     *,
+    owner: Owner,
     start: date | None = None,
     end: date | None = None,
     limit: int,
@@ -122,7 +118,7 @@ async def position_volatility(
     """The position's stored volatility rows in [start, end], newest first."""
     if start is not None and end is not None and start > end:
         raise InvalidQueryError(f"'from' ({start}) is after 'to' ({end})")
-    await require_position(session, position_id)
+    await get_position(session, position_id, owner=owner)
     t = PositionVolatility
     stmt = select(t).where(t.position_id == position_id)
     if start is not None:

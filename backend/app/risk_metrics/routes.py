@@ -13,6 +13,7 @@ from app.api.responses import BAD_REQUEST, NOT_FOUND
 from app.benchmarks.repository import DEFAULT_BENCHMARK
 from app.core.pagination import Page
 from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
+from app.portfolios.repository import ANY_OWNER
 from app.risk_metrics import repository as risk_rows
 from app.risk_metrics import service as risk_service
 from app.risk_metrics.schemas import (
@@ -55,6 +56,7 @@ async def portfolio_risk(
     found = await risk_service.portfolio_risk(
         session,
         portfolio_id,
+        owner=ANY_OWNER,
         on_or_before=on,
         benchmark_code=benchmark or DEFAULT_BENCHMARK,
         benchmark_must_exist=benchmark is not None,
@@ -89,7 +91,7 @@ async def market_betas(
     cursor: CursorParam = None,
 ) -> Page[MarketBetaRead]:
     page = await risk_rows.portfolio_market_betas(
-        session, portfolio_id, calc_date=calc_date, limit=limit, cursor=cursor
+        session, portfolio_id, owner=ANY_OWNER, calc_date=calc_date, limit=limit, cursor=cursor
     )
     return Page[MarketBetaRead](
         items=[MarketBetaRead.model_validate(row) for row in page.items],
@@ -112,7 +114,7 @@ async def position_volatility(
     cursor: CursorParam = None,
 ) -> Page[PositionVolatilityRead]:
     page = await risk_rows.position_volatility(
-        session, position_id, start=start, end=end, limit=limit, cursor=cursor
+        session, position_id, owner=ANY_OWNER, start=start, end=end, limit=limit, cursor=cursor
     )
     return Page[PositionVolatilityRead](
         items=[PositionVolatilityRead.model_validate(row) for row in page.items],

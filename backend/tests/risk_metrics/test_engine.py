@@ -24,11 +24,8 @@ from app.models import (
     PositionVolatility,
     SecurityProfile,
 )
-from app.risk_metrics.engine import (
-    PortfolioNotFoundError,
-    calculate_portfolio_risk,
-    storable,
-)
+from app.portfolios.repository import PortfolioNotFoundError
+from app.risk_metrics.engine import calculate_portfolio_risk, storable
 
 DAYS = 320
 CALC = date(2025, 6, 30)
