@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import NotFoundError
@@ -117,3 +117,13 @@ async def active_positions(
         HeldPosition(pid, symbol, underlying or symbol, ptype, float(qty))
         for pid, symbol, underlying, ptype, qty in rows
     ]
+
+
+async def portfolio_counts_by_owner(session: AsyncSession) -> dict[uuid.UUID, int]:
+    """Live portfolios per owner (owners with none are absent)."""
+    rows = await session.execute(
+        select(Portfolio.owner_id, func.count())
+        .where(live(Portfolio), Portfolio.owner_id.is_not(None))
+        .group_by(Portfolio.owner_id)
+    )
+    return {owner_id: count for owner_id, count in rows if owner_id is not None}
