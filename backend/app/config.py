@@ -39,7 +39,13 @@ class Settings(BaseSettings):
     migration_lock_timeout: str = Field(default="5s", alias="MIGRATION_LOCK_TIMEOUT")
     migration_statement_timeout: str = Field(default="5min", alias="MIGRATION_STATEMENT_TIMEOUT")
 
-    @field_validator("database_url", "fmp_api_key", mode="before")
+    # Signs sign-in tokens. Unset with DATABASE_URL unset: generated once beside the
+    # embedded data dir. Unset with DATABASE_URL set: the app refuses to start (scripts
+    # don't need it). Read through app.core.security only.
+    auth_secret_key: SecretStr | None = Field(default=None, alias="AUTH_SECRET_KEY")
+    auth_token_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30, alias="AUTH_TOKEN_MINUTES")
+
+    @field_validator("database_url", "fmp_api_key", "auth_secret_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

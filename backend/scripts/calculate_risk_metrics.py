@@ -41,14 +41,11 @@ from app.core.db import AsyncSessionLocal
 from app.core.errors import InvalidQueryError
 from app.core.types import DateRange
 from app.market_data.repository import MissingMarketDataError
+from app.portfolios.repository import PortfolioNotFoundError
 from app.risk.beta import MIN_OBSERVATIONS
 from app.risk.book import DEFAULT_BETA_WINDOW
 from app.risk_metrics.batch import dates_to_run, portfolios_to_run, shared_history
-from app.risk_metrics.engine import (
-    PortfolioNotFoundError,
-    PortfolioRiskSummary,
-    calculate_portfolio_risk,
-)
+from app.risk_metrics.engine import PortfolioRiskSummary, calculate_portfolio_risk
 
 
 @dataclass

@@ -4,6 +4,9 @@
     uv run python scripts/demo_data.py
     uv run python scripts/calculate_risk_metrics.py --date 2025-10-17
 
+The portfolios belong to demo@example.com, created when missing: its generated password is
+printed then, once (reset it with scripts/manage_users.py set-password). The portfolio ids
+are printed for the API (GET /api/v1/portfolios/{id}/risk, signed in as that user).
 Idempotent: a second run leaves the same rows. No API key or network needed.
 Exit codes: 0 ok, 1 database error (nothing written), 2 configuration error.
 """
@@ -19,18 +22,21 @@ from rich.table import Table
 
 from app.core.cli import EXIT_OK, run_command
 from app.core.db import AsyncSessionLocal
-from app.market_data.demo import DEMO_END, DemoSummary, load_demo_data
+from app.market_data.demo import DEMO_EMAIL, DEMO_END, DemoSummary, load_demo_data
+from app.users.service import Account, ensure_user
 
 
-async def _run() -> DemoSummary:
+async def _run() -> tuple[DemoSummary, Account]:
     async with AsyncSessionLocal() as session, session.begin():
-        return await load_demo_data(session)
+        owner = await ensure_user(session, DEMO_EMAIL)
+        return await load_demo_data(session, owner_id=owner.user.id), owner
 
 
 def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(
         prog="demo_data.py",
-        description="Load synthetic demo portfolios, positions, profiles and prices.",
+        description="Load synthetic demo portfolios (owned by demo@example.com), positions, "
+        "profiles and prices.",
         epilog="Exit codes: 0 ok, 1 database error (nothing written), 2 configuration error.",
     ).parse_args(argv)
     out, err = Console(), Console(stderr=True)
@@ -39,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report(out: Console) -> int:
     with out.status("Writing demo data..."):
-        summary = asyncio.run(_run())
+        summary, owner = asyncio.run(_run())
     table = Table(title="Demo data loaded (synthetic, fixed seed)", title_justify="left")
     for col in ("Portfolios", "Positions", "Symbols", "Price rows", "From", "To"):
         table.add_column(col, justify="right")
@@ -52,6 +58,20 @@ def _report(out: Console) -> int:
         summary.last_date.isoformat(),
     )
     out.print(table)
+    ids = Table(title=f"Demo portfolios (owner {owner.user.email})", title_justify="left")
+    ids.add_column("Portfolio")
+    ids.add_column("Id")
+    for name, portfolio_id in summary.portfolio_ids:
+        ids.add_row(name, str(portfolio_id))
+    out.print(ids)
+    if owner.generated_password is not None:
+        out.print(
+            f"Created user {owner.user.email}; its password (shown once): "
+            f"{owner.generated_password}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,  # one line, never wrapped: it is meant to be copied
+        )
     out.print(
         f"Next: uv run python scripts/calculate_risk_metrics.py --date {DEMO_END.isoformat()}"
     )

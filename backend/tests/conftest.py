@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from tests.support.auth import TEST_SIGNING_KEY
 from tests.support.databases import (
     PostgresServer,
     TestDatabase,
@@ -31,6 +32,8 @@ pytest_plugins = ("tests.support.fake_fmp", "tests.support.api")
 # reaching a developer's real database (DATABASE_URL / backend/.env).
 os.environ["DATABASE_URL"] = "postgresql://tests-must-not-use-settings@127.0.0.1:9/none"
 os.environ["FMP_API_KEY"] = ""
+# The app needs a signing key when DATABASE_URL is set (child processes inherit it).
+os.environ["AUTH_SECRET_KEY"] = TEST_SIGNING_KEY
 
 
 def _clear_settings_cache() -> None:

@@ -1,4 +1,5 @@
-"""Request-scoped dependencies: the session boundary and shared query parameters."""
+"""Request-scoped dependencies: the session boundary, the signed-in user and shared query
+parameters."""
 
 from __future__ import annotations
 
@@ -6,9 +7,14 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core.errors import NotAuthenticatedError
 from app.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from app.core.security import TokenSigner
+from app.models import User
+from app.users.repository import get_active
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -30,6 +36,29 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": commit before the response is sent, so a failed commit is a 5xx
 # instead of a 200 for work that was lost.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+# auto_error=False: a missing token is our NotAuthenticatedError (one message, one handler);
+# the scheme still puts the bearer flow and /docs' Authorize button in the OpenAPI document.
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+async def current_user(
+    request: Request, session: SessionDep, token: Annotated[str | None, Depends(_bearer)]
+) -> User:
+    """The user the bearer token names, reloaded on every request: a disabled (or removed)
+    user's tokens stop working at once."""
+    if not token:
+        raise NotAuthenticatedError(
+            "not signed in: send Authorization: Bearer <token> from POST /api/v1/auth/token"
+        )
+    signer: TokenSigner = request.app.state.token_signer
+    user = await get_active(session, signer.user_id(token))
+    if user is None:
+        raise NotAuthenticatedError("invalid token: sign in again")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Page size, 1..{MAX_PAGE_SIZE}.")]
 DEFAULT_LIMIT = DEFAULT_PAGE_SIZE

@@ -53,7 +53,7 @@ async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     if exc.http_status >= 500:
         logger.error("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
-    return _json(exc.http_status, ErrorResponse(detail=str(exc)))
+    return _json(exc.http_status, ErrorResponse(detail=str(exc)), exc.http_headers())
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:

@@ -15,6 +15,19 @@ BAD_REQUEST: dict[int | str, dict[str, Any]] = {
 INVALID_INPUT: dict[int | str, dict[str, Any]] = {
     422: {"model": ValidationErrorResponse, "description": "Malformed path or query parameter"}
 }
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {
+        "model": ErrorResponse,
+        "description": "Not signed in: no, invalid or expired token, or a disabled user "
+        "(with `WWW-Authenticate: Bearer`)",
+    }
+}
+TOO_MANY_ATTEMPTS: dict[int | str, dict[str, Any]] = {
+    429: {
+        "model": ErrorResponse,
+        "description": "Too many failed sign-ins for this account or address; see Retry-After",
+    }
+}
 SERVER_ERROR: dict[int | str, dict[str, Any]] = {
     500: {"model": ErrorResponse, "description": "Unexpected error (details are logged only)"},
     503: {"model": ErrorResponse, "description": "Database unavailable"},

@@ -8,6 +8,7 @@ command-line script exits with (``app.core.cli``). Nothing else maps errors.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -29,12 +30,41 @@ class AppError(Exception):
     http_status: ClassVar[int] = 500
     exit_code: ClassVar[int] = EXIT_DATA_ERROR
 
+    def http_headers(self) -> Mapping[str, str]:
+        """Headers the API answer carries with the status (WWW-Authenticate, Retry-After)."""
+        return {}
+
 
 class NotFoundError(AppError, LookupError):
     """The benchmark, portfolio, position or row asked for does not exist."""
 
     http_status = 404
     exit_code = EXIT_USAGE_ERROR
+
+
+class NotAuthenticatedError(AppError):
+    """No valid sign-in: no, malformed or expired token, a disabled user, a wrong email or
+    password (all alike, so the answer tells nothing about which accounts exist)."""
+
+    http_status = 401
+    exit_code = EXIT_USAGE_ERROR
+
+    def http_headers(self) -> Mapping[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class TooManyAttemptsError(AppError):
+    """Too many failed attempts in a while; the caller may retry after ``retry_after`` s."""
+
+    http_status = 429
+    exit_code = EXIT_DATA_ERROR
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def http_headers(self) -> Mapping[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class InvalidQueryError(AppError, ValueError):

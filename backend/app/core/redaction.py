@@ -1,4 +1,4 @@
-"""Keeping secrets out of output: the API key, the database password, tokens.
+"""Keeping secrets out of output: the API key, the database password, the signing key.
 
 Every message a script prints or a log line writes about an external failure passes
 through :func:`redact` (or :func:`safe_message`), which masks each known secret and any
@@ -31,10 +31,12 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    """Values that must never be printed: the FMP key and the database password."""
+    """Values that must never be printed: the FMP key, the token signing key and the
+    database password."""
     found: list[str] = []
-    if settings.fmp_api_key is not None:
-        found.append(settings.fmp_api_key.get_secret_value())
+    for secret in (settings.fmp_api_key, settings.auth_secret_key):
+        if secret is not None:
+            found.append(secret.get_secret_value())
     if settings.database_url is not None:
         try:
             password = make_url(settings.database_url.get_secret_value()).password

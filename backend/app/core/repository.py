@@ -1,4 +1,9 @@
-"""Small helpers every repository shares: bulk upserts, and fitting values to NUMERIC columns.
+"""Small helpers every repository shares: the live-row filter, bulk upserts, and fitting
+values to NUMERIC columns.
+
+Soft delete: a row with ``deleted_at`` set is kept for history but is gone for every
+reader. :func:`live` is the one way to say "not deleted" in a query, for any model that
+has the column.
 
 Column precision is read from the models (``Numeric(10, 4)`` and so on), so no caller
 restates it: a value a column cannot hold (NaN, infinity, an overflow after rounding) is
@@ -9,13 +14,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import Numeric, Table
+from sqlalchemy import ColumnElement, Numeric, Table
 from sqlalchemy.dialects.postgresql import Insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
+
+
+class SoftDeletable(Protocol):
+    """A model whose rows are soft-deleted by setting ``deleted_at`` (as the class attribute
+    a mapped ``deleted_at: Mapped[datetime | None]`` column is)."""
+
+    deleted_at: ClassVar[InstrumentedAttribute[datetime | None]]
+
+
+def live(model: type[SoftDeletable]) -> ColumnElement[bool]:
+    """WHERE clause: the row of ``model`` is not soft-deleted."""
+    return model.deleted_at.is_(None)
 
 
 def storable(value: float | None, precision: int, scale: int) -> float | None:

@@ -11,6 +11,8 @@ numbers and no API key is needed:
 - e_i,t, idiosyncratic noise scaled by the same volatility regime.
 
 Tickers are real for readability; their prices, betas and sectors' moves are made up.
+The portfolios belong to the demo user (``DEMO_EMAIL``), so they can be read through the
+API once signed in as that user.
 Everything is keyed (fixed UUIDs, (symbol, date), symbol) and upserted, so loading the
 demo twice leaves the same rows as loading it once.
 """
@@ -34,6 +36,8 @@ from app.risk.returns import FloatArray
 
 SEED = 20251017
 DEMO_SOURCE = "DEMO"
+DEMO_EMAIL = "demo@example.com"
+"""Owner of the demo portfolios; scripts/demo_data.py creates the account when missing."""
 DEMO_END = date(2025, 10, 17)
 """Last demo trading day: the date to calculate for (``--date 2025-10-17``)."""
 DEMO_DAYS = 504
@@ -233,6 +237,8 @@ def _id(*parts: str) -> uuid.UUID:
 @dataclass(frozen=True)
 class DemoSummary:
     portfolios: int
+    portfolio_ids: list[tuple[str, uuid.UUID]]
+    """(name, id) of each demo portfolio, in load order."""
     positions: int
     symbols: int
     prices: int
@@ -240,8 +246,9 @@ class DemoSummary:
     last_date: date
 
 
-async def load_demo_data(session: AsyncSession) -> DemoSummary:
-    """Upsert the demo portfolios, positions, security profiles and prices."""
+async def load_demo_data(session: AsyncSession, *, owner_id: uuid.UUID | None) -> DemoSummary:
+    """Upsert the demo portfolios (owned by ``owner_id``), positions, security profiles and
+    prices."""
     calendar = demo_calendar()
     prices = generate_prices()
     price_rows = [
@@ -274,6 +281,7 @@ async def load_demo_data(session: AsyncSession) -> DemoSummary:
                 "name": name,
                 "equity_balance": Decimal(f"{gross / leverage:.2f}"),
                 "description": "Synthetic demo portfolio (factor-model prices)",
+                "owner_id": owner_id,
             }
         )
         for lot, (symbol, underlying, ptype, qty) in enumerate(holdings):
@@ -297,7 +305,9 @@ async def load_demo_data(session: AsyncSession) -> DemoSummary:
     await session.execute(
         pfs.on_conflict_do_update(
             index_elements=["id"],
-            set_={c: pfs.excluded[c] for c in ("name", "equity_balance", "description")},
+            set_={
+                c: pfs.excluded[c] for c in ("name", "equity_balance", "description", "owner_id")
+            },
         ),
         portfolio_rows,
     )
@@ -312,6 +322,7 @@ async def load_demo_data(session: AsyncSession) -> DemoSummary:
     await session.flush()
     return DemoSummary(
         portfolios=len(portfolio_rows),
+        portfolio_ids=[(row["name"], row["id"]) for row in portfolio_rows],
         positions=len(position_rows),
         symbols=len(prices),
         prices=len(price_rows),

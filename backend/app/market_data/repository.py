@@ -1,9 +1,9 @@
 """Prices and security profiles: what the engine reads (prices on the market's calendar,
-sectors) and the one place they are written (bulk upserts, whatever the source)."""
+sectors) and the one place they are written (bulk upserts, whatever the source).
+What a portfolio holds is read by app.portfolios.repository."""
 
 from __future__ import annotations
 
-import uuid
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -11,12 +11,12 @@ from datetime import date
 from decimal import Decimal
 
 import numpy as np
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import AppError
 from app.core.repository import upsert
-from app.models import DailyPrice, Position, SecurityProfile
+from app.models import DailyPrice, SecurityProfile
 from app.risk.returns import FloatArray
 
 MARKET_INDEX = "SPY"
@@ -113,44 +113,6 @@ async def load_price_history(
             if i is not None:
                 closes[i, col_of[symbol]] = float(close)
     return PriceHistory(dates, names, closes, market)
-
-
-@dataclass(frozen=True)
-class HeldPosition:
-    id: uuid.UUID
-    symbol: str
-    series_symbol: str
-    """The price series the position moves with: the underlying for options."""
-    position_type: str
-    quantity: float
-
-
-async def active_positions(
-    session: AsyncSession, portfolio_id: uuid.UUID, day: date
-) -> list[HeldPosition]:
-    """Positions held at the close of ``day``: entered on or before it, not exited or
-    expired before it, not deleted."""
-    rows = await session.execute(
-        select(
-            Position.id,
-            Position.symbol,
-            Position.underlying_symbol,
-            Position.position_type,
-            Position.quantity,
-        )
-        .where(
-            Position.portfolio_id == portfolio_id,
-            Position.deleted_at.is_(None),
-            Position.entry_date <= day,
-            or_(Position.exit_date.is_(None), Position.exit_date > day),
-            or_(Position.expiration_date.is_(None), Position.expiration_date >= day),
-        )
-        .order_by(Position.symbol, Position.id)
-    )
-    return [
-        HeldPosition(pid, symbol, underlying or symbol, ptype, float(qty))
-        for pid, symbol, underlying, ptype, qty in rows
-    ]
 
 
 async def sectors_of(session: AsyncSession, symbols: Sequence[str]) -> dict[str, str | None]:

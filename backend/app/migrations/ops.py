@@ -197,3 +197,28 @@ def create_updated_at_trigger(table: str) -> None:
 
 def drop_updated_at_trigger(table: str) -> None:
     op.execute(drop_updated_at_trigger_ddl(table))
+
+
+def add_foreign_key_not_valid(
+    table: str, name: str, column: str, referenced_table: str, *, ondelete: str
+) -> None:
+    """Add a foreign key without scanning ``table`` under its SHARE ROW EXCLUSIVE lock
+    (existing rows are checked later by :func:`validate_constraints`).
+
+    Guarded so a revision re-run after an interruption does not fail on it.
+    """
+    op.execute(
+        f"""
+        DO $$
+        BEGIN
+            IF NOT EXISTS (
+                SELECT 1 FROM pg_constraint
+                WHERE conname = '{name}' AND conrelid = '"{table}"'::regclass
+            ) THEN
+                ALTER TABLE "{table}" ADD CONSTRAINT "{name}" FOREIGN KEY ("{column}")
+                    REFERENCES "{referenced_table}" (id) ON DELETE {ondelete} NOT VALID;
+            END IF;
+        END
+        $$
+        """  # noqa: S608 -- identifiers are code constants of a revision
+    )

@@ -5,6 +5,7 @@ from app.models.market_data import BenchmarkSectorWeight, PositionMarketBeta, Po
 from app.models.portfolio import Portfolio, Position
 from app.models.reference_data import DailyPrice, SecurityProfile
 from app.models.snapshot import PortfolioSnapshot
+from app.models.user import User
 
 __all__ = [
     "Base",
@@ -16,4 +17,5 @@ __all__ = [
     "PositionMarketBeta",
     "PositionVolatility",
     "SecurityProfile",
+    "User",
 ]

@@ -25,6 +25,11 @@ class Portfolio(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     # Net liquidation value: the denominator of exposure-weighted portfolio metrics.
     equity_balance: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Who may read it through the API; NULL (portfolios older than sign-in) = no one until
+    # assigned. SET NULL: removing a user never deletes portfolio history.
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
 
     positions: Mapped[list[Position]] = relationship(
         back_populates="portfolio", lazy="raise", passive_deletes=True

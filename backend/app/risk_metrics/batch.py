@@ -8,22 +8,23 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.repository import live
 from app.market_data.repository import PriceHistory, load_price_history, trading_days
-from app.models import Portfolio, Position
-from app.risk_metrics.engine import HISTORY_DAYS, PortfolioNotFoundError
+from app.models import Position
+from app.portfolios.repository import ANY_OWNER, get_portfolio, list_portfolios
+from app.risk_metrics.engine import HISTORY_DAYS
 
 
 async def portfolios_to_run(
     session: AsyncSession, only: uuid.UUID | None = None
 ) -> list[tuple[uuid.UUID, str]]:
-    """(id, name) of the live portfolios, or of ``only`` (PortfolioNotFoundError if unknown)."""
-    stmt = select(Portfolio.id, Portfolio.name).where(Portfolio.deleted_at.is_(None))
+    """(id, name) of every live portfolio, whoever owns it (an operator run), or of ``only``
+    (PortfolioNotFoundError if it is unknown or deleted)."""
     if only is not None:
-        stmt = stmt.where(Portfolio.id == only)
-    rows = [(pid, name) for pid, name in await session.execute(stmt.order_by(Portfolio.name))]
-    if only is not None and not rows:
-        raise PortfolioNotFoundError(f"no portfolio {only}")
-    return rows
+        portfolios = [await get_portfolio(session, only, owner=ANY_OWNER)]
+    else:
+        portfolios = await list_portfolios(session, owner=ANY_OWNER)
+    return [(p.id, p.name) for p in portfolios]
 
 
 async def dates_to_run(
@@ -42,7 +43,7 @@ async def shared_history(
     """Prices of every series the portfolios hold, loaded once for the whole run."""
     series = await session.scalars(
         select(func.coalesce(Position.underlying_symbol, Position.symbol))
-        .where(Position.portfolio_id.in_(portfolio_ids), Position.deleted_at.is_(None))
+        .where(Position.portfolio_id.in_(portfolio_ids), live(Position))
         .distinct()
     )
     return await load_price_history(

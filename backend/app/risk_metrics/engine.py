@@ -24,19 +24,16 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.benchmarks.repository import weights_on_or_before
-from app.core.errors import NotFoundError
 from app.core.types import DEFAULT_BENCHMARK
 from app.market_data.repository import (
     PriceHistory,
-    active_positions,
     load_price_history,
     sectors_of,
 )
-from app.models import Portfolio
+from app.portfolios.repository import ANY_OWNER, active_positions, get_portfolio
 from app.risk.book import DEFAULT_BETA_WINDOW, BookRisk, analyse_book
 from app.risk.concentration import active_weights
 from app.risk.exposure import signed_exposure
@@ -53,10 +50,6 @@ logger = logging.getLogger(__name__)
 HISTORY_DAYS = 504
 """Trading days of history loaded per calculation (~2 years): the HAR fit's sample and
 the 252-day percentile window both fit in it."""
-
-
-class PortfolioNotFoundError(NotFoundError):
-    """The portfolio to calculate does not exist (or is deleted)."""
 
 
 @dataclass
@@ -81,15 +74,6 @@ class PortfolioRiskSummary:
     """(symbol or column, reason) for every figure not stored."""
 
 
-async def _portfolio(session: AsyncSession, portfolio_id: uuid.UUID) -> Portfolio:
-    portfolio = await session.scalar(
-        select(Portfolio).where(Portfolio.id == portfolio_id, Portfolio.deleted_at.is_(None))
-    )
-    if portfolio is None:
-        raise PortfolioNotFoundError(f"no portfolio {portfolio_id}")
-    return portfolio
-
-
 async def calculate_portfolio_risk(
     session: AsyncSession,
     portfolio_id: uuid.UUID,
@@ -104,7 +88,8 @@ async def calculate_portfolio_risk(
     series); otherwise it is loaded here. Figures are as of the last trading day on or
     before ``calc_date`` and stored under ``calc_date``.
     """
-    portfolio = await _portfolio(session, portfolio_id)
+    # Operator work: computed for every live portfolio, whoever owns it.
+    portfolio = await get_portfolio(session, portfolio_id, owner=ANY_OWNER)
     summary = PortfolioRiskSummary(portfolio.id, portfolio.name, calc_date)
     positions = await active_positions(session, portfolio.id, calc_date)
     summary.positions = len(positions)

@@ -14,26 +14,26 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import NotFoundError
 from app.core.pagination import RowPage, keyset_page
 from app.core.repository import upsert
 from app.core.types import DateRange
 from app.models import PortfolioSnapshot, Position, PositionMarketBeta, PositionVolatility
 from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
+from app.portfolios.repository import Owner, get_portfolio, get_position
 from app.risk_metrics.rows import METHOD
-from app.risk_metrics.service import require_portfolio
 
 
 async def portfolio_market_betas(
     session: AsyncSession,
     portfolio_id: uuid.UUID,
     *,
+    owner: Owner,
     calc_date: date | None = None,
     limit: int,
     cursor: str | None = None,
 ) -> RowPage[PositionMarketBeta]:
     """The portfolio's stored position betas (one calc_date if given), newest first."""
-    await require_portfolio(session, portfolio_id)
+    await get_portfolio(session, portfolio_id, owner=owner)
     t = PositionMarketBeta
     stmt = select(t).where(t.portfolio_id == portfolio_id)
     if calc_date is not None:
@@ -41,16 +41,11 @@ async def portfolio_market_betas(
     return await keyset_page(session, stmt, t.calc_date, t.id, limit=limit, cursor=cursor)
 
 
-async def require_position(session: AsyncSession, position_id: uuid.UUID) -> None:
-    stmt = select(Position.id).where(Position.id == position_id, Position.deleted_at.is_(None))
-    if await session.scalar(stmt) is None:
-        raise NotFoundError(f"unknown position {position_id}")
-
-
 async def position_volatility(
     session: AsyncSession,
     position_id: uuid.UUID,
     *,
+    owner: Owner,
     start: date | None = None,
     end: date | None = None,
     limit: int,
@@ -58,7 +53,7 @@ async def position_volatility(
 ) -> RowPage[PositionVolatility]:
     """The position's stored volatility rows in [start, end], newest first."""
     DateRange(start, end)
-    await require_position(session, position_id)
+    await get_position(session, position_id, owner=owner)
     t = PositionVolatility
     stmt = select(t).where(t.position_id == position_id)
     if start is not None:

@@ -1,4 +1,8 @@
-"""Risk figures over HTTP: a portfolio's snapshot and position betas, a position's volatility."""
+"""Risk figures over HTTP: a portfolio's snapshot and position betas, a position's volatility.
+
+Every route here needs a signed-in user and sees only that user's portfolios (and their
+positions): another user's is a 404, exactly as a missing one.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,10 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from app.api.deps import DEFAULT_LIMIT, CursorParam, Limit, SessionDep
-from app.api.responses import BAD_REQUEST, NOT_FOUND
+from app.api.deps import DEFAULT_LIMIT, CurrentUser, CursorParam, Limit, SessionDep, current_user
+from app.api.responses import BAD_REQUEST, NOT_FOUND, UNAUTHORIZED
 from app.core.pagination import Page
 from app.core.types import DEFAULT_BENCHMARK, BenchmarkCode
 from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
@@ -22,8 +26,20 @@ from app.risk_metrics.schemas import (
     PositionVolatilityRead,
 )
 
-portfolio_router = APIRouter(prefix="/portfolios", tags=["portfolios"])
-position_router = APIRouter(prefix="/positions", tags=["positions"])
+# Router-level too, so a route added here later cannot forget sign-in (the dependency runs
+# once per request even when a handler also asks for the user).
+portfolio_router = APIRouter(
+    prefix="/portfolios",
+    tags=["portfolios"],
+    dependencies=[Depends(current_user)],
+    responses=UNAUTHORIZED,
+)
+position_router = APIRouter(
+    prefix="/positions",
+    tags=["positions"],
+    dependencies=[Depends(current_user)],
+    responses=UNAUTHORIZED,
+)
 
 
 @portfolio_router.get(
@@ -35,6 +51,7 @@ position_router = APIRouter(prefix="/positions", tags=["positions"])
 async def portfolio_risk(
     portfolio_id: uuid.UUID,
     session: SessionDep,
+    user: CurrentUser,
     on: Annotated[
         date | None,
         Query(alias="date", description="YYYY-MM-DD; default: the latest snapshot."),
@@ -52,6 +69,7 @@ async def portfolio_risk(
     found = await risk_service.portfolio_risk(
         session,
         portfolio_id,
+        owner=user.id,
         on_or_before=on,
         benchmark_code=benchmark or DEFAULT_BENCHMARK,
         benchmark_must_exist=benchmark is not None,
@@ -79,6 +97,7 @@ async def portfolio_risk(
 async def market_betas(
     portfolio_id: uuid.UUID,
     session: SessionDep,
+    user: CurrentUser,
     calc_date: Annotated[
         date | None, Query(alias="date", description="Only this calc_date (YYYY-MM-DD).")
     ] = None,
@@ -86,7 +105,7 @@ async def market_betas(
     cursor: CursorParam = None,
 ) -> Page[MarketBetaRead]:
     page = await risk_rows.portfolio_market_betas(
-        session, portfolio_id, calc_date=calc_date, limit=limit, cursor=cursor
+        session, portfolio_id, owner=user.id, calc_date=calc_date, limit=limit, cursor=cursor
     )
     return Page[MarketBetaRead](
         items=[MarketBetaRead.model_validate(row) for row in page.items],
@@ -103,13 +122,14 @@ async def market_betas(
 async def position_volatility(
     position_id: uuid.UUID,
     session: SessionDep,
+    user: CurrentUser,
     start: Annotated[date | None, Query(alias="from", description="YYYY-MM-DD, inclusive.")] = None,
     end: Annotated[date | None, Query(alias="to", description="YYYY-MM-DD, inclusive.")] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Page[PositionVolatilityRead]:
     page = await risk_rows.position_volatility(
-        session, position_id, start=start, end=end, limit=limit, cursor=cursor
+        session, position_id, owner=user.id, start=start, end=end, limit=limit, cursor=cursor
     )
     return Page[PositionVolatilityRead](
         items=[PositionVolatilityRead.model_validate(row) for row in page.items],

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.benchmarks.repository import require_benchmark, weights_on_or_before
 from app.core.errors import NotFoundError
 from app.core.sectors import UnknownSectorError, to_gics
-from app.models import Portfolio, PortfolioSnapshot
+from app.models import PortfolioSnapshot
+from app.portfolios.repository import Owner, get_portfolio
 from app.risk.concentration import active_weights as risk_active_weights
 
 logger = logging.getLogger(__name__)
@@ -86,27 +87,23 @@ def normalise_exposure(raw: Mapping[str, Any]) -> dict[str, Decimal]:
     return exposure
 
 
-async def require_portfolio(session: AsyncSession, portfolio_id: uuid.UUID) -> None:
-    stmt = select(Portfolio.id).where(Portfolio.id == portfolio_id, Portfolio.deleted_at.is_(None))
-    if await session.scalar(stmt) is None:
-        raise NotFoundError(f"unknown portfolio {portfolio_id}")
-
-
 async def portfolio_risk(
     session: AsyncSession,
     portfolio_id: uuid.UUID,
     *,
+    owner: Owner,
     on_or_before: date | None = None,
     benchmark_code: str,
     benchmark_must_exist: bool = True,
 ) -> PortfolioRisk:
     """The latest snapshot on or before ``on_or_before`` (latest overall if None), compared
     with the benchmark's weights of the latest date on or before the snapshot's date.
+    A portfolio ``owner`` may not see is a PortfolioNotFoundError.
 
     With ``benchmark_must_exist`` an unknown benchmark is a NotFoundError; without it (the
     default benchmark, possibly not seeded yet) the comparison is simply left out.
     """
-    await require_portfolio(session, portfolio_id)
+    await get_portfolio(session, portfolio_id, owner=owner)
     if benchmark_must_exist:
         await require_benchmark(session, benchmark_code)
     s = PortfolioSnapshot

@@ -105,14 +105,17 @@ async def test_wrong_method_is_a_json_405(client: httpx.AsyncClient) -> None:
 
 
 def test_importing_the_module_level_app_starts_no_database(tmp_path: Path) -> None:
-    """`app.main` builds the app at import; the embedded server starts only in the lifespan."""
+    """`app.main` builds the app at import; the embedded server starts (and the signing key
+    is generated) only in the lifespan."""
     pgdata = tmp_path / "pgdata"
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    # Blank DATABASE_URL means "embedded" (and beats a developer's backend/.env).
-    env |= {"DATABASE_URL": "", "EMBEDDED_PGDATA": str(pgdata)}
+    # Blank DATABASE_URL means "embedded" (and beats a developer's backend/.env); blank
+    # AUTH_SECRET_KEY means "generate one" (in the lifespan, not now).
+    env |= {"DATABASE_URL": "", "EMBEDDED_PGDATA": str(pgdata), "AUTH_SECRET_KEY": ""}
     code = "import app.main; print(sorted(app.main.app.openapi()['paths'])[0])"
     result = run_python(["-c", code], env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "/api/v1/benchmarks/{code}/sector-weights"
+    assert result.stdout.strip() == "/api/v1/auth/token"
     assert not pgdata.exists()
+    assert list(tmp_path.iterdir()) == []  # no key file beside the data dir either
     assert "embedded PostgreSQL" not in result.stderr

@@ -25,8 +25,9 @@ from app.models import (
     PositionVolatility,
     SecurityProfile,
 )
+from app.portfolios.repository import PortfolioNotFoundError
 from app.risk.volatility import TRENDS
-from app.risk_metrics.engine import PortfolioNotFoundError, calculate_portfolio_risk
+from app.risk_metrics.engine import calculate_portfolio_risk
 
 DAYS = 320
 CALC = date(2025, 6, 30)

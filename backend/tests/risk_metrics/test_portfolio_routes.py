@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -10,10 +11,13 @@ from decimal import Decimal
 import httpx
 import pytest
 import pytest_asyncio
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import BenchmarkSectorWeight, PortfolioSnapshot, PositionMarketBeta
-from tests.support.factories import make_portfolio, make_position
+from tests.support.api import api_client
+from tests.support.auth import bearer
+from tests.support.factories import make_portfolio, make_position, make_user
 
 IT, HC, FIN, EN, UT = (
     "Information Technology",
@@ -27,6 +31,7 @@ BETA_DAYS = [date(2025, 3, 3) + timedelta(days=i) for i in range(5)]
 
 @dataclass
 class Seed:
+    owner: uuid.UUID
     portfolio: uuid.UUID
     before_benchmarks: uuid.UUID
     no_exposure: uuid.UUID
@@ -42,11 +47,12 @@ def _snapshot(portfolio_id: uuid.UUID, day: date, **cols: object) -> PortfolioSn
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def seed(seed_session: AsyncSession) -> Seed:
     db = seed_session
-    main = await make_portfolio(db, "Main")
-    early = await make_portfolio(db, "Early")
-    bare = await make_portfolio(db, "No exposure")
-    empty = await make_portfolio(db, "No snapshots")
-    gone = await make_portfolio(db, "Deleted")
+    owner = await make_user(db, "owner@example.com")
+    main = await make_portfolio(db, "Main", owner=owner)
+    early = await make_portfolio(db, "Early", owner=owner)
+    bare = await make_portfolio(db, "No exposure", owner=owner)
+    empty = await make_portfolio(db, "No snapshots", owner=owner)
+    gone = await make_portfolio(db, "Deleted", owner=owner)
     gone.deleted_at = datetime(2025, 1, 1, tzinfo=UTC)
     positions = [await make_position(db, main, symbol) for symbol in ("AAPL", "MSFT", "XOM")]
     other_position = await make_position(db, early, "JNJ")
@@ -94,7 +100,7 @@ async def seed(seed_session: AsyncSession) -> Seed:
             _snapshot(gone.id, date(2025, 3, 10), sector_exposure={IT: 1.0}),
         ]
     )
-    seed = Seed(main.id, early.id, bare.id, empty.id, gone.id)
+    seed = Seed(owner.id, main.id, early.id, bare.id, empty.id, gone.id)
     for day in BETA_DAYS:
         for i, position in enumerate(positions):
             row = PositionMarketBeta(
@@ -118,6 +124,13 @@ async def seed(seed_session: AsyncSession) -> Seed:
     )
     await db.commit()
     return seed
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(app: FastAPI, seed: Seed) -> AsyncIterator[httpx.AsyncClient]:
+    """Signed in as the owner of the seeded portfolios."""
+    async with api_client(app, bearer(seed.owner)) as http:
+        yield http
 
 
 def _active(body: dict[str, object]) -> list[tuple[str, Decimal, Decimal, Decimal]]:

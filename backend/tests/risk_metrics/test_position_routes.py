@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -10,11 +11,14 @@ from decimal import Decimal
 import httpx
 import pytest
 import pytest_asyncio
+from fastapi import FastAPI
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import PositionVolatility
-from tests.support.factories import make_portfolio, make_position
+from tests.support.api import api_client
+from tests.support.auth import bearer
+from tests.support.factories import make_portfolio, make_position, make_user
 
 FIRST_DAY = date(2025, 1, 1)
 DAYS = 30
@@ -22,6 +26,7 @@ DAYS = 30
 
 @dataclass
 class Seed:
+    owner: uuid.UUID
     position: uuid.UUID
     other: uuid.UUID
     deleted: uuid.UUID
@@ -31,7 +36,8 @@ class Seed:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def seed(seed_session: AsyncSession) -> Seed:
     db = seed_session
-    portfolio = await make_portfolio(db)
+    owner = await make_user(db, "owner@example.com")
+    portfolio = await make_portfolio(db, owner=owner)
     position = await make_position(db, portfolio, "AAPL")
     other = await make_position(db, portfolio, "MSFT")
     deleted = await make_position(db, portfolio, "XOM")
@@ -51,7 +57,14 @@ async def seed(seed_session: AsyncSession) -> Seed:
         rows[day] = row.id
         db.add(PositionVolatility(position_id=other.id, calculation_date=day))
     await db.commit()
-    return Seed(position.id, other.id, deleted.id, rows)
+    return Seed(owner.id, position.id, other.id, deleted.id, rows)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(app: FastAPI, seed: Seed) -> AsyncIterator[httpx.AsyncClient]:
+    """Signed in as the owner of the seeded positions."""
+    async with api_client(app, bearer(seed.owner)) as http:
+        yield http
 
 
 def _path(position_id: uuid.UUID) -> str:

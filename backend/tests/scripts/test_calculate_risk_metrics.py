@@ -166,7 +166,7 @@ def test_unknown_portfolio_is_a_usage_error_that_writes_nothing(database: TestDa
         "00000000-0000-0000-0000-000000000001",
     )
     assert result.returncode == 2
-    assert "no portfolio" in result.stderr
+    assert "unknown portfolio 00000000-0000-0000-0000-000000000001" in result.stderr
     assert _rows(database, "SELECT count(*) FROM portfolio_snapshots") == [(0,)]
 
 

@@ -1,4 +1,5 @@
-"""scripts/demo_data.py end to end: the spec's demo size, a factor model, idempotent."""
+"""scripts/demo_data.py end to end: the spec's demo size, a factor model, idempotent, owned
+by the demo user (created once, its password printed once)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
-from app.market_data.demo import DEMO_DAYS, UNIVERSE, generate_prices
+from app.market_data.demo import DEMO_DAYS, DEMO_EMAIL, UNIVERSE, generate_prices
 from tests.support.databases import TestDatabase, subprocess_env
 from tests.support.processes import run_python
 
@@ -47,6 +48,39 @@ def test_loads_three_portfolios_63_positions_and_prices_and_a_rerun_changes_noth
     assert second.returncode == 0, second.stderr
     assert _counts(database) == counts
     assert "63" in first.stdout
+
+
+def _owners(database: TestDatabase) -> list[tuple[str, str]]:
+    engine = create_engine(database.sync_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT p.id::text, u.email FROM portfolios p "
+                    "LEFT JOIN users u ON u.id = p.owner_id ORDER BY p.name"
+                )
+            )
+            return [(r[0], r[1]) for r in rows]
+    finally:
+        engine.dispose()
+
+
+def test_demo_portfolios_belong_to_the_demo_user_whose_password_is_shown_once(
+    database: TestDatabase,
+) -> None:
+    first = _run(database)
+    assert first.returncode == 0, first.stderr
+    owners = _owners(database)
+    assert [email for _, email in owners] == [DEMO_EMAIL] * 3
+    for portfolio_id, _ in owners:  # printed for the API
+        assert portfolio_id in first.stdout
+    shown = [line for line in first.stdout.splitlines() if "password" in line]
+    assert len(shown) == 1 and shown[0].startswith(f"Created user {DEMO_EMAIL}")
+
+    again = _run(database)
+    assert again.returncode == 0, again.stderr
+    assert "password" not in again.stdout
+    assert _owners(database) == owners
 
 
 def test_generated_prices_follow_the_factor_model() -> None:

@@ -7,7 +7,8 @@ its own database, dropped afterwards) instead of using the rolled-back ``session
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest_asyncio
@@ -25,10 +26,23 @@ async def app(database: TestDatabase) -> AsyncIterator[FastAPI]:
         yield application
 
 
+@asynccontextmanager
+async def api_client(
+    app: FastAPI, headers: Mapping[str, str] | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client talking to ``app`` in-process; ``headers`` go with every request
+    (``tests.support.auth.bearer(user_id)`` to be signed in)."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=headers
+    ) as http:
+        yield http
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    """Not signed in (a module may override it with a signed-in one)."""
+    async with api_client(app) as http:
         yield http
 
 

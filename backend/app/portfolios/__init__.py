@@ -1,0 +1,1 @@
+"""Portfolios and their positions: who may see them, and what a book holds on a day."""

@@ -1,0 +1,129 @@
+"""Reading portfolios and positions: the one rule for "does it exist, and may I see it".
+
+A portfolio is visible when it is live (not soft-deleted) and, for a signed-in user, owned
+by that user. A portfolio of another user, or one with no owner yet, is reported exactly as
+one that does not exist (the same error, the same message), so ids cannot be probed. A
+position is visible when it is live and its portfolio is visible.
+
+Operator tools (the scripts, run with database access) pass :data:`ANY_OWNER` and see every
+live portfolio; request handlers pass the signed-in user's id. The argument has no default,
+so no caller can forget to choose.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import NotFoundError
+from app.core.repository import live
+from app.models import Portfolio, Position
+
+
+class _AnyOwner(enum.Enum):
+    ANY_OWNER = "any owner"
+
+
+ANY_OWNER = _AnyOwner.ANY_OWNER
+"""Every live portfolio, whoever owns it: for operator tools, never for a request."""
+
+Owner = uuid.UUID | Literal[_AnyOwner.ANY_OWNER]
+"""Whose portfolios a query may see: a user's id, or :data:`ANY_OWNER`."""
+
+
+class PortfolioNotFoundError(NotFoundError):
+    """No live portfolio with this id that the caller may see."""
+
+
+class PositionNotFoundError(NotFoundError):
+    """No live position with this id in a portfolio the caller may see."""
+
+
+def visible_portfolios(owner: Owner) -> list[ColumnElement[bool]]:
+    """WHERE clauses: the portfolio is live and, unless ``ANY_OWNER``, owned by ``owner``."""
+    clauses = [live(Portfolio)]
+    if owner is not ANY_OWNER:
+        clauses.append(Portfolio.owner_id == owner)
+    return clauses
+
+
+async def get_portfolio(
+    session: AsyncSession, portfolio_id: uuid.UUID, *, owner: Owner
+) -> Portfolio:
+    portfolio = await session.scalar(
+        select(Portfolio).where(Portfolio.id == portfolio_id, *visible_portfolios(owner))
+    )
+    if portfolio is None:
+        raise PortfolioNotFoundError(f"unknown portfolio {portfolio_id}")
+    return portfolio
+
+
+async def list_portfolios(session: AsyncSession, *, owner: Owner) -> list[Portfolio]:
+    """The visible portfolios, by name."""
+    stmt = select(Portfolio).where(*visible_portfolios(owner)).order_by(Portfolio.name)
+    return list((await session.scalars(stmt)).all())
+
+
+async def get_position(session: AsyncSession, position_id: uuid.UUID, *, owner: Owner) -> Position:
+    position = await session.scalar(
+        select(Position)
+        .join(Portfolio, Portfolio.id == Position.portfolio_id)
+        .where(Position.id == position_id, live(Position), *visible_portfolios(owner))
+    )
+    if position is None:
+        raise PositionNotFoundError(f"unknown position {position_id}")
+    return position
+
+
+@dataclass(frozen=True)
+class HeldPosition:
+    id: uuid.UUID
+    symbol: str
+    series_symbol: str
+    """The price series the position moves with: the underlying for options."""
+    position_type: str
+    quantity: float
+
+
+async def active_positions(
+    session: AsyncSession, portfolio_id: uuid.UUID, day: date
+) -> list[HeldPosition]:
+    """Positions held at the close of ``day``: entered on or before it, not exited or
+    expired before it, not deleted."""
+    rows = await session.execute(
+        select(
+            Position.id,
+            Position.symbol,
+            Position.underlying_symbol,
+            Position.position_type,
+            Position.quantity,
+        )
+        .where(
+            Position.portfolio_id == portfolio_id,
+            live(Position),
+            Position.entry_date <= day,
+            or_(Position.exit_date.is_(None), Position.exit_date > day),
+            or_(Position.expiration_date.is_(None), Position.expiration_date >= day),
+        )
+        .order_by(Position.symbol, Position.id)
+    )
+    return [
+        HeldPosition(pid, symbol, underlying or symbol, ptype, float(qty))
+        for pid, symbol, underlying, ptype, qty in rows
+    ]
+
+
+async def portfolio_counts_by_owner(session: AsyncSession) -> dict[uuid.UUID, int]:
+    """Live portfolios per owner (owners with none are absent)."""
+    rows = await session.execute(
+        select(Portfolio.owner_id, func.count())
+        .where(live(Portfolio), Portfolio.owner_id.is_not(None))
+        .group_by(Portfolio.owner_id)
+    )
+    return {owner_id: count for owner_id, count in rows if owner_id is not None}

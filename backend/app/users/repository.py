@@ -1,0 +1,25 @@
+"""Reading and writing user rows. Emails match whatever their case: the lookups compare
+lower(email) on both sides, which is the expression the unique index is built on."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import User
+
+
+async def find_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(func.lower(User.email) == func.lower(email)))
+
+
+async def get_active(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    """The user if it exists and is not disabled."""
+    return await session.scalar(select(User).where(User.id == user_id, User.is_active))
+
+
+async def list_users(session: AsyncSession) -> Sequence[User]:
+    return (await session.scalars(select(User).order_by(func.lower(User.email)))).all()

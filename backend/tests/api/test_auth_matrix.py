@@ -1,0 +1,165 @@
+"""Who may read what: every portfolio and position endpoint against every way of not being
+allowed to (no token, a bad one, an expired one, a disabled or removed user, another
+user's portfolio or position). Benchmarks and health stay open."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.main import create_app
+from app.models import BenchmarkSectorWeight, PortfolioSnapshot
+from tests.support.auth import bearer
+from tests.support.factories import make_portfolio, make_position, make_user
+
+PROTECTED_PREFIXES = ("/api/v1/portfolios", "/api/v1/positions")
+
+
+def _protected_paths() -> list[str]:
+    """Every route under the data prefixes, read from the app's own OpenAPI document (a
+    new route is covered without editing this test)."""
+    paths = create_app().openapi()["paths"]
+    assert all(
+        set(item) == {"get"} for path, item in paths.items() if path.startswith(PROTECTED_PREFIXES)
+    )
+    return sorted(path for path in paths if path.startswith(PROTECTED_PREFIXES))
+
+
+PATHS = _protected_paths()
+
+
+def test_the_matrix_covers_the_known_data_endpoints() -> None:
+    assert PATHS == [
+        "/api/v1/portfolios/{portfolio_id}/market-betas",
+        "/api/v1/portfolios/{portfolio_id}/risk",
+        "/api/v1/positions/{position_id}/volatility",
+    ]
+
+
+@dataclass(frozen=True)
+class Seed:
+    owner: uuid.UUID
+    other: uuid.UUID
+    disabled: uuid.UUID
+    portfolio: uuid.UUID
+    position: uuid.UUID
+    others_portfolio: uuid.UUID
+    others_position: uuid.UUID
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def seed(seed_session: AsyncSession) -> Seed:
+    db = seed_session
+    owner = await make_user(db, "owner@example.com")
+    other = await make_user(db, "other@example.com")
+    disabled = await make_user(db, "disabled@example.com", active=False)
+    mine = await make_portfolio(db, "Mine", owner=owner)
+    theirs = await make_portfolio(db, "Theirs", owner=other)
+    await make_portfolio(db, "Disabled user's", owner=disabled)
+    position = await make_position(db, mine)
+    others_position = await make_position(db, theirs)
+    for portfolio in (mine, theirs):
+        db.add(PortfolioSnapshot(portfolio_id=portfolio.id, calculation_date=date(2025, 3, 3)))
+    db.add(
+        BenchmarkSectorWeight(
+            benchmark_code="SP500",
+            asof_date=date(2025, 3, 3),
+            sector="Energy",
+            weight=Decimal("0.040000"),
+        )
+    )
+    await db.commit()
+    return Seed(
+        owner.id, other.id, disabled.id, mine.id, position.id, theirs.id, others_position.id
+    )
+
+
+def _url(path: str, portfolio: uuid.UUID, position: uuid.UUID) -> str:
+    return path.format(portfolio_id=portfolio, position_id=position)
+
+
+def _own(path: str, seed: Seed) -> str:
+    return _url(path, seed.portfolio, seed.position)
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_the_owner_reads_their_own(client: httpx.AsyncClient, seed: Seed, path: str) -> None:
+    response = await client.get(_own(path, seed), headers=bearer(seed.owner))
+    assert response.status_code == 200, response.text
+
+
+def _unauthorised_headers(seed: Seed) -> dict[str, dict[str, str]]:
+    long_ago = datetime.now(UTC) - timedelta(days=1)
+    return {
+        "no token": {},
+        "empty bearer": {"Authorization": "Bearer "},
+        "not bearer": {"Authorization": "Basic b3duZXJAZXhhbXBsZS5jb206eA=="},
+        "garbage token": {"Authorization": "Bearer not-a-token"},
+        "bad signature": bearer(seed.owner, key="someone-elses-key-" + "0" * 32),
+        "expired": bearer(seed.owner, now=long_ago),
+        "disabled user": bearer(seed.disabled),
+        "removed user": bearer(uuid.uuid4()),
+    }
+
+
+CASES = list(_unauthorised_headers(Seed(*(uuid.uuid4() for _ in range(7)))))
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("path", [*PATHS, "/api/v1/me"])
+async def test_without_a_valid_sign_in_it_is_401_with_www_authenticate(
+    client: httpx.AsyncClient, seed: Seed, path: str, case: str
+) -> None:
+    headers = _unauthorised_headers(seed)[case]
+    response = await client.get(_own(path, seed), headers=headers)
+    assert response.status_code == 401, response.text
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert set(response.json()) == {"detail"}
+    assert seed.portfolio.hex not in response.text.replace("-", "")
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_another_users_portfolio_or_position_is_404_exactly_as_a_missing_one(
+    client: httpx.AsyncClient, seed: Seed, path: str
+) -> None:
+    theirs = _url(path, seed.others_portfolio, seed.others_position)
+    response = await client.get(theirs, headers=bearer(seed.owner))
+    assert response.status_code == 404
+    the_id = seed.others_position if "{position_id}" in path else seed.others_portfolio
+    kind = "position" if "{position_id}" in path else "portfolio"
+    assert response.json() == {"detail": f"unknown {kind} {the_id}"}
+
+    # The same answer for an id that exists nowhere, but for the id it names.
+    missing = uuid.uuid4()
+    absent = await client.get(_url(path, missing, missing), headers=bearer(seed.owner))
+    assert absent.status_code == 404
+    assert absent.json() == {"detail": f"unknown {kind} {missing}"}
+    assert set(absent.headers) == set(response.headers)
+
+    # And the other user does read it.
+    assert (await client.get(theirs, headers=bearer(seed.other))).status_code == 200
+
+
+async def test_benchmarks_and_health_need_no_token(client: httpx.AsyncClient, seed: Seed) -> None:
+    for path in ("/health", "/health/db", "/api/v1/benchmarks/SP500/sector-weights"):
+        response = await client.get(path)
+        assert response.status_code == 200, (path, response.text)
+
+
+def test_openapi_declares_the_bearer_scheme_on_protected_operations(app: FastAPI) -> None:
+    document = app.openapi()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"] == (
+        "/api/v1/auth/token"
+    )
+    for path, item in document["paths"].items():
+        secured = "security" in item["get" if "get" in item else "post"]
+        assert secured == (path.startswith(PROTECTED_PREFIXES) or path == "/api/v1/me"), path

@@ -1,0 +1,126 @@
+"""The one visibility rule: live, and owned by the caller (unless an operator asks)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Portfolio, Position, User
+from app.portfolios.repository import (
+    ANY_OWNER,
+    PortfolioNotFoundError,
+    PositionNotFoundError,
+    active_positions,
+    get_portfolio,
+    get_position,
+    list_portfolios,
+)
+from tests.support.factories import make_portfolio, make_position, make_user
+
+DELETED = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+async def _two_users(session: AsyncSession) -> tuple[User, User]:
+    return await make_user(session, "ann@example.com"), await make_user(session, "bob@example.com")
+
+
+async def test_owner_sees_their_live_portfolio_and_its_positions(session: AsyncSession) -> None:
+    ann, _ = await _two_users(session)
+    portfolio = await make_portfolio(session, "Ann's", owner=ann)
+    position = await make_position(session, portfolio)
+    assert (await get_portfolio(session, portfolio.id, owner=ann.id)).id == portfolio.id
+    assert (await get_position(session, position.id, owner=ann.id)).id == position.id
+    assert [p.id for p in await list_portfolios(session, owner=ann.id)] == [portfolio.id]
+
+
+async def _invisible_to_ann(session: AsyncSession, ann: User, bob: User) -> dict[str, Portfolio]:
+    gone = await make_portfolio(session, "Ann's deleted", owner=ann)
+    gone.deleted_at = DELETED
+    found = {
+        "another user's": await make_portfolio(session, "Bob's", owner=bob),
+        "ownerless": await make_portfolio(session, "Nobody's"),
+        "deleted": gone,
+    }
+    await session.flush()
+    return found
+
+
+@pytest.mark.parametrize("which", ["missing", "another user's", "ownerless", "deleted"])
+async def test_a_portfolio_the_caller_may_not_see_is_exactly_a_missing_one(
+    session: AsyncSession, which: str
+) -> None:
+    ann, bob = await _two_users(session)
+    found = await _invisible_to_ann(session, ann, bob)
+    portfolio_id = uuid.uuid4() if which == "missing" else found[which].id
+    with pytest.raises(PortfolioNotFoundError) as raised:
+        await get_portfolio(session, portfolio_id, owner=ann.id)
+    assert str(raised.value) == f"unknown portfolio {portfolio_id}"
+    assert await list_portfolios(session, owner=ann.id) == []
+
+
+@pytest.mark.parametrize(
+    "which", ["missing", "another user's", "ownerless", "in a deleted portfolio", "deleted"]
+)
+async def test_a_position_the_caller_may_not_see_is_exactly_a_missing_one(
+    session: AsyncSession, which: str
+) -> None:
+    ann, bob = await _two_users(session)
+    found = await _invisible_to_ann(session, ann, bob)
+    mine = await make_portfolio(session, "Ann's", owner=ann)
+    positions = {
+        "another user's": await make_position(session, found["another user's"]),
+        "ownerless": await make_position(session, found["ownerless"]),
+        "in a deleted portfolio": await make_position(session, found["deleted"]),
+        "deleted": await make_position(session, mine),
+    }
+    positions["deleted"].deleted_at = DELETED
+    await session.flush()
+    position_id = uuid.uuid4() if which == "missing" else positions[which].id
+    with pytest.raises(PositionNotFoundError) as raised:
+        await get_position(session, position_id, owner=ann.id)
+    assert str(raised.value) == f"unknown position {position_id}"
+
+
+async def test_operators_see_every_live_portfolio_whoever_owns_it(session: AsyncSession) -> None:
+    ann, bob = await _two_users(session)
+    found = await _invisible_to_ann(session, ann, bob)
+    names = [p.name for p in await list_portfolios(session, owner=ANY_OWNER)]
+    assert names == ["Bob's", "Nobody's"]
+    ownerless = await get_portfolio(session, found["ownerless"].id, owner=ANY_OWNER)
+    assert ownerless.owner_id is None
+    with pytest.raises(PortfolioNotFoundError):
+        await get_portfolio(session, found["deleted"].id, owner=ANY_OWNER)
+
+
+async def test_active_positions_are_those_held_at_the_close_of_the_day(
+    session: AsyncSession,
+) -> None:
+    portfolio = await make_portfolio(session)
+    day = date(2025, 3, 3)
+    held = await make_position(session, portfolio, "AAPL")
+    sold = await make_position(session, portfolio, "MSFT")
+    sold.exit_date = day
+    later = await make_position(session, portfolio, "XOM")
+    later.entry_date = date(2025, 3, 4)
+    deleted = await make_position(session, portfolio, "KO")
+    deleted.deleted_at = DELETED
+    option = Position(
+        portfolio_id=portfolio.id,
+        symbol="AAPL250321C00200000",
+        underlying_symbol="AAPL",
+        position_type="LC",
+        quantity=2,
+        entry_price=1,
+        entry_date=date(2025, 1, 2),
+        expiration_date=day,
+    )
+    session.add(option)
+    await session.flush()
+    found = await active_positions(session, portfolio.id, day)
+    assert [(p.id, p.symbol, p.series_symbol) for p in found] == [
+        (held.id, "AAPL", "AAPL"),
+        (option.id, "AAPL250321C00200000", "AAPL"),
+    ]

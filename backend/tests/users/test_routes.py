@@ -1,0 +1,217 @@
+"""POST /api/v1/auth/token and GET /api/v1/me: sign-in, its limits, its timing, its secrets."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import User
+from app.users.throttle import ACCOUNT_LIMIT, CLIENT_LIMIT, WINDOW_SECONDS, LoginThrottle
+from tests.support.auth import PASSWORD, TEST_SIGNING_KEY, make_signed_in_user
+
+TOKEN_URL = "/api/v1/auth/token"
+
+
+@dataclass(frozen=True)
+class Users:
+    ann: User
+    bob: User
+    disabled: User
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def users(seed_session: AsyncSession) -> Users:
+    db = seed_session
+    found = Users(
+        await make_signed_in_user(db, "Ann@Example.com"),
+        await make_signed_in_user(db, "bob@example.com"),
+        await make_signed_in_user(db, "off@example.com", active=False),
+    )
+    await db.commit()
+    return found
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttle(app: FastAPI) -> None:
+    """Each test starts with no failed sign-ins counted."""
+    app.state.login_throttle = LoginThrottle()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def elsewhere(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client from another address."""
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+async def _sign_in(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
+    return await client.post(TOKEN_URL, data={"username": email, "password": password})
+
+
+async def test_sign_in_gives_a_bearer_token_for_me(client: httpx.AsyncClient, users: Users) -> None:
+    response = await _sign_in(client, "ann@EXAMPLE.com", PASSWORD)  # any case
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"access_token", "token_type", "expires_in"}
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 3600
+    me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.status_code == 200
+    assert me.json()["id"] == str(users.ann.id)
+    assert me.json()["email"] == "Ann@Example.com"
+    assert me.json()["is_active"] is True
+    assert set(me.json()) == {"id", "email", "is_active", "created_at"}
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [
+        ("nobody@example.com", PASSWORD),
+        ("ann@example.com", "a wrong password"),
+        ("off@example.com", PASSWORD),
+        ("not even an email", PASSWORD),
+    ],
+    ids=["unknown email", "wrong password", "disabled user", "not an email"],
+)
+async def test_every_failed_sign_in_is_the_same_401(
+    client: httpx.AsyncClient, users: Users, email: str, password: str
+) -> None:
+    response = await _sign_in(client, email, password)
+    assert response.status_code == 401
+    assert response.json() == {"detail": "wrong email or password"}
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    ("form", "location"),
+    [
+        ({"username": "ann@example.com"}, "body.password"),
+        ({"password": PASSWORD}, "body.username"),
+        (
+            {
+                "username": "ann@example.com",
+                "password": PASSWORD,
+                "grant_type": "client_credentials",
+            },
+            "body.grant_type",
+        ),
+        ({"username": "a" * 321, "password": PASSWORD}, "body.username"),
+    ],
+)
+async def test_a_malformed_sign_in_is_422(
+    client: httpx.AsyncClient, form: dict[str, str], location: str
+) -> None:
+    response = await client.post(TOKEN_URL, data=form)
+    assert response.status_code == 422
+    assert [e["location"] for e in response.json()["errors"]] == [location]
+
+
+async def test_repeated_failures_for_one_account_are_429_with_retry_after(
+    client: httpx.AsyncClient, elsewhere: httpx.AsyncClient, users: Users
+) -> None:
+    for _ in range(ACCOUNT_LIMIT):
+        assert (await _sign_in(client, "ann@example.com", "a wrong password")).status_code == 401
+    # Now even the right password, and from another address, waits: the account is limited.
+    for http in (client, elsewhere):
+        limited = await _sign_in(http, "ANN@example.com", PASSWORD)
+        assert limited.status_code == 429
+        assert limited.json() == {"detail": "too many failed sign-ins: try again later"}
+        assert 0 < int(limited.headers["Retry-After"]) <= WINDOW_SECONDS
+    # Other accounts are not affected.
+    assert (await _sign_in(client, "bob@example.com", PASSWORD)).status_code == 200
+
+
+async def test_a_success_forgives_the_accounts_earlier_failures(
+    client: httpx.AsyncClient, users: Users
+) -> None:
+    for _ in range(ACCOUNT_LIMIT - 1):
+        assert (await _sign_in(client, "bob@example.com", "a wrong password")).status_code == 401
+    assert (await _sign_in(client, "bob@example.com", PASSWORD)).status_code == 200
+    for _ in range(ACCOUNT_LIMIT - 1):
+        assert (await _sign_in(client, "bob@example.com", "a wrong password")).status_code == 401
+    assert (await _sign_in(client, "bob@example.com", PASSWORD)).status_code == 200
+
+
+async def test_repeated_failures_from_one_address_are_429_for_any_account(
+    client: httpx.AsyncClient, elsewhere: httpx.AsyncClient, users: Users
+) -> None:
+    for i in range(CLIENT_LIMIT):
+        response = await _sign_in(client, f"guess{i}@example.com", "a wrong password")
+        assert response.status_code == 401
+    limited = await _sign_in(client, "bob@example.com", PASSWORD)
+    assert limited.status_code == 429
+    assert "Retry-After" in limited.headers
+    assert (await _sign_in(elsewhere, "bob@example.com", PASSWORD)).status_code == 200
+
+
+async def test_a_disabled_users_token_stops_working(
+    client: httpx.AsyncClient, users: Users, seed_session: AsyncSession
+) -> None:
+    token = (await _sign_in(client, "bob@example.com", PASSWORD)).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/api/v1/me", headers=headers)).status_code == 200
+    await seed_session.execute(update(User).where(User.id == users.bob.id).values(is_active=False))
+    await seed_session.commit()
+    try:
+        response = await client.get("/api/v1/me", headers=headers)
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+    finally:
+        await seed_session.execute(
+            update(User).where(User.id == users.bob.id).values(is_active=True)
+        )
+        await seed_session.commit()
+
+
+ATTEMPTS = 7
+
+
+async def test_a_wrong_email_takes_about_as_long_as_a_wrong_password(
+    app: FastAPI, client: httpx.AsyncClient, users: Users
+) -> None:
+    """Not a speed test: the two medians must be of the same order. Checking no hash for an
+    unknown email would make it ~20x faster than one argon2 verification."""
+    timings: dict[str, list[float]] = {"email": [], "password": []}
+    await _sign_in(client, "warm@example.com", "a wrong password")  # first-request costs
+    for _ in range(ATTEMPTS):
+        for case, email in (("email", "nobody@example.com"), ("password", "ann@example.com")):
+            app.state.login_throttle = LoginThrottle()  # measure sign-ins, not the limiter
+            started = time.perf_counter()
+            response = await _sign_in(client, email, "a wrong password")
+            timings[case].append(time.perf_counter() - started)
+            assert response.status_code == 401
+    ratio = statistics.median(timings["email"]) / statistics.median(timings["password"])
+    assert 1 / 3 < ratio < 3, f"wrong email / wrong password median time ratio {ratio:.2f}"
+
+
+async def test_no_password_token_or_key_reaches_logs_or_output(
+    client: httpx.AsyncClient,
+    users: Users,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    wrong = "a-wrong-password-7d1e"
+    with caplog.at_level(logging.DEBUG):
+        ok = await _sign_in(client, "ann@example.com", PASSWORD)
+        token = ok.json()["access_token"]
+        await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}x"})
+        failed = await _sign_in(client, "ann@example.com", wrong)
+        for _ in range(ACCOUNT_LIMIT):
+            limited = await _sign_in(client, "ann@example.com", wrong)
+    captured = capsys.readouterr()
+    seen = caplog.text + captured.out + captured.err + failed.text + limited.text
+    assert limited.status_code == 429
+    for secret in (PASSWORD, wrong, token, TEST_SIGNING_KEY):
+        assert secret not in seen
