@@ -43,7 +43,7 @@ from app.risk.beta import BetaResult
 from app.risk.book import DEFAULT_BETA_WINDOW, BookRisk, analyse_book
 from app.risk.concentration import active_weights
 from app.risk.exposure import signed_exposure
-from app.risk.volatility import VolatilityResult
+from app.risk.volatility import HAR_HISTORY_DAYS, VolatilityResult
 from app.services.benchmark_queries import DEFAULT_BENCHMARK, weights_on_or_before
 from app.services.errors import NotFoundError
 from app.services.market_data import (
@@ -57,9 +57,11 @@ from app.services.market_data import (
 logger = logging.getLogger(__name__)
 
 METHOD = "OLS_SIMPLE"
-HISTORY_DAYS = 504
-"""Trading days of history loaded per calculation (~2 years): the HAR fit's sample and
-the 252-day percentile window both fit in it."""
+HISTORY_DAYS = HAR_HISTORY_DAYS
+"""Trading days of history loaded per calculation when the table has them (~10 years):
+the HAR fit's sample, capped as app.risk.volatility.HAR_HISTORY_DAYS explains. The
+21/63-day vols, the 252-day percentile and the beta window take their own lengths from
+the end of it."""
 
 
 class PortfolioNotFoundError(NotFoundError):
@@ -241,6 +243,8 @@ def position_volatility_rows(
         if vol_21 is None:
             skipped.append((p.symbol, "volatility: fewer than 17 of the last 21 returns"))
             continue
+        if not math.isfinite(v.har.expected_vol[j]):
+            skipped.append((p.symbol, f"expected_vol_21d: {v.har.skip_reason[j]}"))
         rows.append(
             {
                 "position_id": p.id,
@@ -297,6 +301,8 @@ def _snapshot_row(
         "volatility_trend": vol.trend[0] if vol else None,
         "volatility_percentile": storable(_opt(vol.percentile[0]), 10, 4) if vol else None,
     }
+    if vol is not None and not math.isfinite(vol.har.expected_vol[0]):
+        summary.skipped.append(("expected_volatility_21d", str(vol.har.skip_reason[0])))
     for name, value in (
         ("market_beta_weighted", fig.market_beta_weighted),
         ("market_beta_direct", fig.market_beta_direct),
