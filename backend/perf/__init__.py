@@ -1,0 +1,1 @@
+"""Scripts that measure and print a report (+ JSON); never timed tests."""
