@@ -126,6 +126,8 @@ class SeriesReport:
     max_abs_stored_minus_batched: float
     seconds: dict[str, float]
     scores: list[Score] = field(default_factory=list)
+    stored_on_every_target_date: dict[str, float] = field(default_factory=dict)
+    """The stored forecast alone, on every date with a target (not only the common ones)."""
     goal: dict[str, Any] | None = None
 
 
@@ -338,6 +340,7 @@ def measure(series: Series, server: URL, start: date, end: date, out: Console) -
     }
     scores, common = _scores(future, forecasts)
     stored_forecast = forecasts["stored expected_vol_21d (HAR on vol, <= 10 y)"]
+    alone, alone_dates = _scores(future, {"stored": stored_forecast})
     batched = engine_model.expected_vol[at, 0]
     both = np.isfinite(stored_forecast) & np.isfinite(batched)
     null = ~np.isfinite(stored_forecast)
@@ -357,14 +360,21 @@ def measure(series: Series, server: URL, start: date, end: date, out: Console) -
         max_abs_stored_minus_batched=float(np.abs(stored_forecast - batched)[both].max()),
         seconds=seconds,
         scores=scores,
+        stored_on_every_target_date={
+            "dates": int(alone_dates.sum()),
+            "rmse": alone[0].rmse,
+            "qlike": alone[0].qlike,
+        },
     )
 
 
 def _goal(report: SeriesReport) -> dict[str, Any]:
     stored, walk = report.scores[0], report.scores[1]
+    alone = report.stored_on_every_target_date
+    # The thresholds hold on the common dates and on every date with a target alike.
     checks = {
-        f"QLIKE <= {GOAL_QLIKE}": stored.qlike <= GOAL_QLIKE,
-        f"RMSE <= {GOAL_RMSE}": stored.rmse <= GOAL_RMSE,
+        f"QLIKE <= {GOAL_QLIKE}": max(stored.qlike, alone["qlike"]) <= GOAL_QLIKE,
+        f"RMSE <= {GOAL_RMSE}": max(stored.rmse, alone["rmse"]) <= GOAL_RMSE,
         "QLIKE better than the random walk": stored.qlike < walk.qlike,
         "RMSE better than the random walk": stored.rmse < walk.rmse,
         "no NULL forecast with 2 years of history": report.null_forecasts_with_two_years == 0,
@@ -421,6 +431,11 @@ def main(argv: list[str] | None = None) -> int:
             "stored vs recomputed in one pass: max |diff| "
             f"{report.max_abs_stored_minus_batched:.1e}; "
             + ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items())
+        )
+        alone = report.stored_on_every_target_date
+        out.print(
+            f"Stored forecast on every date with a target ({alone['dates']:,.0f}): "
+            f"RMSE {alone['rmse']:.4f}, QLIKE {alone['qlike']:.3f}"
         )
         if report.goal is not None:
             for check, ok in report.goal["checks"].items():
