@@ -180,7 +180,8 @@ class HarRows:
     """Per-row quantities of the vol-scale HAR regression (see the module docstring)."""
 
     x: FloatArray
-    """(days, series, 4): 1, sqrt(RV_d), sqrt(RV_w), sqrt(RV_m) at each row."""
+    """(4, days, series): 1, sqrt(RV_d), sqrt(RV_w), sqrt(RV_m) at each row; regressor
+    first, so each regressor is one contiguous (days, series) block for the sums."""
     y: FloatArray
     """(days, series): sqrt(mean rv of the next ``horizon`` days); NaN for the last rows."""
     usable: NDArray[np.bool_]
@@ -191,18 +192,34 @@ def har_rows(returns: FloatArray, horizon: int = FORECAST_HORIZON) -> HarRows:
     """The regressors, target and sample mask of every row of ``returns``."""
     r = _as_2d(returns)
     d, w, m = har_components(r)
-    x = np.stack([np.ones_like(d), np.sqrt(d), np.sqrt(w), np.sqrt(m)], axis=-1)
+    x = np.stack([np.ones_like(d), np.sqrt(d), np.sqrt(w), np.sqrt(m)])
     y = np.sqrt(har_target(r, horizon))
-    usable = np.isfinite(x).all(axis=-1) & np.isfinite(y)
+    usable = np.isfinite(x).all(axis=0) & np.isfinite(y)
     return HarRows(x=x, y=y, usable=usable)
 
 
+HAR_PAIRS = tuple((i, j) for i in range(4) for j in range(i, 4))
+"""The 10 distinct (i, j) entries of the symmetric X'X, in the order cross-products use."""
+
+
+def _symmetric(pair_sums: FloatArray) -> FloatArray:
+    """(10, ...) sums in HAR_PAIRS order -> (..., 4, 4) symmetric X'X."""
+    out = np.empty((*pair_sums.shape[1:], 4, 4))
+    for k, (i, j) in enumerate(HAR_PAIRS):
+        out[..., i, j] = out[..., j, i] = pair_sums[k]
+    return out
+
+
+def _masked(rows: HarRows) -> tuple[FloatArray, FloatArray]:
+    return np.where(rows.usable, rows.x, 0.0), np.where(rows.usable, rows.y, 0.0)
+
+
 def har_cross_products(rows: HarRows) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Each row's x x', x y and y^2, zero on rows that are not samples: summed over a set of
-    rows they give that set's X'X (days, series, 4, 4), X'y (.., 4) and y'y (..)."""
-    x = np.where(rows.usable[..., None], rows.x, 0.0)
-    y = np.where(rows.usable, rows.y, 0.0)
-    return x[..., :, None] * x[..., None, :], x * y[..., None], y * y
+    """Each row's x_i x_j (10, days, series; HAR_PAIRS order), x y (4, days, series) and y^2
+    (days, series), zero on rows that are not samples: summed over a set of rows they give
+    that set's X'X, X'y and y'y."""
+    x, y = _masked(rows)
+    return np.stack([x[i] * x[j] for i, j in HAR_PAIRS]), x * y, y * y
 
 
 @dataclass(frozen=True)
@@ -224,12 +241,14 @@ class HarSums:
 
 
 def har_sums(rows: HarRows) -> HarSums:
-    """HarSums over every usable row (the single-date fit)."""
-    xx, xy, yy = har_cross_products(rows)
+    """HarSums over every usable row (the single-date fit): the sums of
+    har_cross_products over the rows, without materialising the per-row products."""
+    x, y = _masked(rows)
+    pairs = np.stack([np.einsum("tn,tn->n", x[i], x[j]) for i, j in HAR_PAIRS])
     return HarSums(
-        xtx=xx.sum(axis=0),
-        xty=xy.sum(axis=0),
-        yty=yy.sum(axis=0),
+        xtx=_symmetric(pairs),
+        xty=np.einsum("itn,tn->ni", x, y),
+        yty=np.einsum("tn,tn->n", y, y),
         y_min=np.where(rows.usable, rows.y, np.inf).min(axis=0, initial=np.inf),
         y_max=np.where(rows.usable, rows.y, -np.inf).max(axis=0, initial=-np.inf),
     )
@@ -338,8 +357,8 @@ def har_forecast(
     if r.shape[0] == 0:
         raise ValueError("no returns")
     rows = har_rows(r, horizon)
-    solution = solve_har(har_sums(rows), rows.x[-1], min_samples=min_samples)
-    last = rows.x[-1]
+    last = rows.x[:, -1].T  # (series, 4)
+    solution = solve_har(har_sums(rows), last, min_samples=min_samples)
     sqrt_year = math.sqrt(TRADING_DAYS_PER_YEAR)
     return HarResult(
         vol_daily=last[:, 1] * sqrt_year,
@@ -412,7 +431,7 @@ def har_forecast_all_dates(
     The per-row cross-products are summed once into prefix sums; date T's normal
     equations are the difference of two prefix sums over its sample rows s+20..T-horizon
     (the first row whose components fit in the window, the last whose target ends on or
-    before T: no lookahead). Memory is O(days x series x 16).
+    before T: no lookahead). Memory is O(days x series x 10).
     """
     r = _as_2d(returns)
     days = r.shape[0]
@@ -428,17 +447,18 @@ def har_forecast_all_dates(
     hi = t - horizon
     end = np.maximum(hi + 1, lo)  # exclusive; an empty sample sums to zero
 
-    def window(prefix: FloatArray) -> FloatArray:
+    def window(per_row: FloatArray, axis: int) -> FloatArray:
+        prefix = _prefix(np.moveaxis(per_row, axis, 0))
         return prefix[end] - prefix[lo]
 
     sums = HarSums(
-        xtx=window(_prefix(xx)),
-        xty=window(_prefix(xy)),
-        yty=window(_prefix(yy)),
+        xtx=_symmetric(np.moveaxis(window(xx, 1), 0, 1)),  # (dates, 10, series) -> (10, ..)
+        xty=np.moveaxis(window(xy, 1), 1, -1),  # (dates, 4, series) -> (dates, series, 4)
+        yty=window(yy, 0),
         y_min=_range_extreme(np.where(rows.usable, rows.y, np.inf), lo, hi, largest=False),
         y_max=_range_extreme(np.where(rows.usable, rows.y, -np.inf), lo, hi, largest=True),
     )
-    solution = solve_har(sums, rows.x[t], min_samples=min_samples)
+    solution = solve_har(sums, np.moveaxis(rows.x[:, t], 0, -1), min_samples=min_samples)
     return HarForecasts(
         rows=t,
         expected_vol=solution.forecast * math.sqrt(TRADING_DAYS_PER_YEAR),

@@ -179,7 +179,7 @@ def _exact_design(days: int = 200) -> HarRows:
     rng = np.random.default_rng(8)
     m = rng.uniform(0.01, 0.03, (days, 1))
     d, w = m * rng.uniform(0.5, 1.5, m.shape), m * rng.uniform(0.8, 1.2, m.shape)
-    x = np.stack([np.ones_like(m), d, w, m], axis=-1)
+    x = np.stack([np.ones_like(m), d, w, m])
     return HarRows(x=x, y=2 * m - 0.01, usable=np.ones((days, 1), dtype=bool))
 
 
