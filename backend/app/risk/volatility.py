@@ -27,16 +27,17 @@ Definitions
   its choice; the engine passes up to ``HAR_HISTORY_DAYS``.
 - Insanity filter (Swanson & White 1997; as used for HAR forecasts by Bollerslev, Patton
   & Quaedvlieg 2016): a forecast outside [min y, max y] of the fit sample, or not
-  positive, is not trusted. Those papers replace it with the fit sample's mean; here it
-  is replaced by the no-change forecast sqrt(RV_m) of the last day (the random walk the
-  model has to beat), because an out-of-range forecast arises mostly when the last day's
-  components lie beyond anything in the sample (a crash larger than any before), where
-  the sample mean would forecast calm at the worst moment. When that is not positive
-  either (no move in 21 days) the sample mean is used, which is positive whenever the
-  target varies. So a stored forecast is never zero or negative; ``filtered`` says where
-  the filter replaced one. (On the real S&P 500 and NASDAQ series with short windows,
-  126 to 504 days, where the filter does trigger, the no-change fallback scored at least
-  as well as the sample mean and as clipping to the range, on RMSE and QLIKE alike.)
+  positive, is not trusted. Bollerslev, Patton & Quaedvlieg replace it with the fit
+  sample's mean; here it is replaced by the no-change forecast sqrt(RV_m) of the last day
+  (the random walk the model has to beat): a forecast leaves the range when the last
+  day's components are unlike those of the fit sample, above it typically after a crash
+  larger than any before, where the sample mean would forecast calm at the worst moment.
+  When the no-change forecast is not positive either (no move in 21 days) the sample
+  mean is used, which is positive whenever the target varies. So a forecast is never
+  zero or negative; ``filtered`` says where the filter replaced one. (On the real S&P
+  500 and NASDAQ series with short windows, 126 to 504 days, where the filter does
+  trigger, in both directions, the no-change fallback scored at least as well as the
+  sample mean and as clipping to the range, on RMSE and QLIKE alike.)
 - A forecast that cannot be made is NaN, with the reason in ``skip_reason``: fewer than
   ``MIN_HAR_SAMPLES`` usable rows, a target without variation (a flat price), collinear
   components, or missing components on the last day.
