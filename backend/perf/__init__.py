@@ -1,2 +1,2 @@
-"""Scripts that measure the schema's cost (migration under write load, storage) and print a
-report plus JSON under ``benchmarks/results/``. Not tests: nothing here asserts a timing."""
+"""Scripts that measure and print a report plus JSON under ``perf/results/``: migrations
+under write load, storage, the risk engine, forecast quality. Never timed tests."""

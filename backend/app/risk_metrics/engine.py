@@ -37,6 +37,7 @@ from app.portfolios.repository import ANY_OWNER, active_positions, get_portfolio
 from app.risk.book import DEFAULT_BETA_WINDOW, BookRisk, analyse_book
 from app.risk.concentration import active_weights
 from app.risk.exposure import signed_exposure
+from app.risk.volatility import HAR_HISTORY_DAYS
 from app.risk_metrics import repository
 from app.risk_metrics.rows import (
     finite,
@@ -47,9 +48,11 @@ from app.risk_metrics.rows import (
 
 logger = logging.getLogger(__name__)
 
-HISTORY_DAYS = 504
-"""Trading days of history loaded per calculation (~2 years): the HAR fit's sample and
-the 252-day percentile window both fit in it."""
+HISTORY_DAYS = HAR_HISTORY_DAYS
+"""Trading days of history loaded per calculation when the table has them (~10 years):
+the HAR fit's sample, capped as app.risk.volatility.HAR_HISTORY_DAYS explains. The
+21/63-day vols, the 252-day percentile and the beta window take their own lengths from
+the end of it."""
 
 
 @dataclass

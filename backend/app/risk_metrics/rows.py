@@ -21,8 +21,7 @@ from app.market_data.repository import MARKET_INDEX
 from app.models import PortfolioSnapshot, PositionMarketBeta, PositionVolatility
 from app.risk.beta import BetaResult
 from app.risk.book import BookRisk
-from app.risk.volatility import COVERAGE, SHORT_WINDOW, VolatilityResult
-from app.risk.volatility import _min_count as min_count
+from app.risk.volatility import COVERAGE, SHORT_WINDOW, VolatilityResult, min_count
 
 METHOD = "OLS_SIMPLE"
 """position_market_betas.method of every row this engine writes."""
@@ -121,6 +120,8 @@ def position_volatility_rows(
                 )
             )
             continue
+        if not math.isfinite(v.har.expected_vol[j]):
+            skipped.append((p.symbol, f"expected_vol_21d: {v.har.skip_reason[j]}"))
         skipped.extend((p.symbol, f"{name} does not fit its column") for name in overflowed)
         rows.append(row)
     return rows
@@ -165,6 +166,8 @@ def snapshot_row(
             "volatility_percentile": finite(vol.percentile[0]) if vol else None,
         },
     )
+    if vol is not None and not math.isfinite(vol.har.expected_vol[0]):
+        skipped.append(("expected_volatility_21d", str(vol.har.skip_reason[0])))
     skipped.extend(
         (name, f"{name} does not fit {_numeric_type(PortfolioSnapshot, name)}")
         for name in overflowed

@@ -278,8 +278,15 @@ async def test_short_history_is_skipped_with_a_reason_and_reported_as_coverage(
 
     summary = await calculate_portfolio_risk(session, portfolio.id, CALC)
 
-    reasons = dict(summary.skipped)
-    assert "fewer than 30" in reasons["CCC"]
+    reasons = [reason for symbol, reason in summary.skipped if symbol == "CCC"]
+    assert any("fewer than 30" in r for r in reasons)
+    # 19 returns give a 21-day vol but no HAR fit: the forecast is NULL, with its reason.
+    assert any(r.startswith("expected_vol_21d: fewer than 63 usable") for r in reasons)
+    ccc_vol = await session.scalar(
+        select(PositionVolatility).where(PositionVolatility.position_id == positions["CCC"].id)
+    )
+    assert ccc_vol is not None and ccc_vol.realized_vol_21d is not None
+    assert ccc_vol.expected_vol_21d is None
     assert summary.betas_written == 3
     ccc_gross = 200 * series["CCC"][-1]
     assert 0 < summary.beta_coverage < 1
