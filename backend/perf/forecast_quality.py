@@ -44,7 +44,6 @@ import csv
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -64,12 +63,12 @@ from rich.table import Table
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import URL
 
-from app.config import BACKEND_DIR
 from app.core.cli import iso_date
 from app.models import Portfolio, Position
 from app.risk.returns import FloatArray
 from app.risk.volatility import HAR_HISTORY_DAYS, har_forecast_all_dates
 from perf.scratch import describe, server_url, throwaway_database
+from tests.support.processes import run_python
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 MARKET = "SPY"
@@ -138,14 +137,7 @@ def _sql_url(url: URL) -> str:
 def _run(args: Sequence[str], env: dict[str, str], out: Console, step: str) -> float:
     """``python <args>`` from backend/ as a user runs it; stops the benchmark on failure."""
     started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, *args],
-        cwd=BACKEND_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = run_python(args, env, timeout=3600)
     if done.returncode != 0:
         out.print(f"[red]{step} failed (exit {done.returncode}):[/]\n{done.stdout}\n{done.stderr}")
         raise SystemExit(1)

@@ -128,8 +128,8 @@ def create_index_concurrently(name: str, table: str, columns: list[str]) -> None
         _set_session_timeouts(_timeouts()[1])
 
 
-def add_check_not_valid(table: str, name: str, condition: str) -> None:
-    """Add a CHECK without scanning the table under ACCESS EXCLUSIVE (validated later).
+def _add_constraint_not_valid(table: str, name: str, definition: str) -> None:
+    """``ALTER TABLE ... ADD CONSTRAINT name definition NOT VALID`` unless it exists.
 
     Guarded so a revision re-run after an interruption does not fail on it.
     """
@@ -141,12 +141,17 @@ def add_check_not_valid(table: str, name: str, condition: str) -> None:
                 SELECT 1 FROM pg_constraint
                 WHERE conname = '{name}' AND conrelid = '"{table}"'::regclass
             ) THEN
-                ALTER TABLE "{table}" ADD CONSTRAINT "{name}" CHECK ({condition}) NOT VALID;
+                ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition} NOT VALID;
             END IF;
         END
         $$
-        """  # noqa: S608 -- identifiers and condition are code constants of a revision
+        """  # noqa: S608 -- identifiers and definitions are code constants of a revision
     )
+
+
+def add_check_not_valid(table: str, name: str, condition: str) -> None:
+    """Add a CHECK without scanning the table under ACCESS EXCLUSIVE (validated later)."""
+    _add_constraint_not_valid(table, name, f"CHECK ({condition})")
 
 
 def drop_check(table: str, name: str) -> None:
@@ -203,22 +208,9 @@ def add_foreign_key_not_valid(
     table: str, name: str, column: str, referenced_table: str, *, ondelete: str
 ) -> None:
     """Add a foreign key without scanning ``table`` under its SHARE ROW EXCLUSIVE lock
-    (existing rows are checked later by :func:`validate_constraints`).
-
-    Guarded so a revision re-run after an interruption does not fail on it.
-    """
-    op.execute(
-        f"""
-        DO $$
-        BEGIN
-            IF NOT EXISTS (
-                SELECT 1 FROM pg_constraint
-                WHERE conname = '{name}' AND conrelid = '"{table}"'::regclass
-            ) THEN
-                ALTER TABLE "{table}" ADD CONSTRAINT "{name}" FOREIGN KEY ("{column}")
-                    REFERENCES "{referenced_table}" (id) ON DELETE {ondelete} NOT VALID;
-            END IF;
-        END
-        $$
-        """  # noqa: S608 -- identifiers are code constants of a revision
+    (existing rows are checked later by :func:`validate_constraints`)."""
+    _add_constraint_not_valid(
+        table,
+        name,
+        f'FOREIGN KEY ("{column}") REFERENCES "{referenced_table}" (id) ON DELETE {ondelete}',
     )
