@@ -5,11 +5,15 @@
     uv run python scripts/calculate_risk_metrics.py --date 2025-10-17
 
 Idempotent: a second run leaves the same rows. No API key or network needed.
-Exit codes: 0 ok, 1 database error (nothing written), 2 configuration error.
+Exit codes: 0 ok, 1 database error (nothing written), 2 configuration error,
+130 interrupted (nothing written).
 """
 
 from __future__ import annotations
 
+import app.core.interrupts  # noqa: F401  (first: Ctrl-C while the rest loads is one line)
+
+# isort: split
 import argparse
 import asyncio
 import sys
@@ -17,14 +21,20 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from app.core.cli import EXIT_OK, run_command
+from app.benchmarks.weights import SectorWeights
+from app.core.cli import EXIT_OK, print_table, run_command
 from app.core.db import AsyncSessionLocal
-from app.market_data.demo import DEMO_END, DemoSummary, load_demo_data
+from app.market_data.demo import (
+    DEMO_END,
+    DemoSummary,
+    load_demo_benchmark_weights,
+    load_demo_data,
+)
 
 
-async def _run() -> DemoSummary:
+async def _run() -> tuple[DemoSummary, tuple[SectorWeights, bool]]:
     async with AsyncSessionLocal() as session, session.begin():
-        return await load_demo_data(session)
+        return await load_demo_data(session), await load_demo_benchmark_weights(session)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report(out: Console) -> int:
     with out.status("Writing demo data..."):
-        summary = asyncio.run(_run())
+        summary, (weights, weights_written) = asyncio.run(_run())
     table = Table(title="Demo data loaded (synthetic, fixed seed)", title_justify="left")
     for col in ("Portfolios", "Positions", "Symbols", "Price rows", "From", "To"):
         table.add_column(col, justify="right")
@@ -51,7 +61,12 @@ def _report(out: Console) -> int:
         summary.first_date.isoformat(),
         summary.last_date.isoformat(),
     )
-    out.print(table)
+    print_table(out, table)
+    code, day = weights.benchmark_code, weights.asof_date
+    if weights_written:
+        out.print(f"{code} sector weights as of {day} loaded ({weights.data_source}).")
+    else:
+        out.print(f"Kept the {code} weights of {day} already stored from another source.")
     out.print(
         f"Next: uv run python scripts/calculate_risk_metrics.py --date {DEMO_END.isoformat()}"
     )
