@@ -15,6 +15,7 @@ import io
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import ModuleType
@@ -36,6 +37,11 @@ class CliRun:
     @property
     def output(self) -> str:
         return self.stdout + self.stderr
+
+    @property
+    def returncode(self) -> int:
+        """As ``subprocess.CompletedProcess`` names it."""
+        return self.code
 
 
 _loaded: dict[str, ModuleType] = {}
@@ -93,7 +99,8 @@ def _logging_restored() -> Iterator[None]:
 
 def run_main(main: Callable[[list[str]], int], args: list[str], env: Mapping[str, str]) -> CliRun:
     """``main(args)`` with ``env`` set, stdout and stderr captured; an argparse exit is a
-    return code like any other."""
+    return code like any other, and an exception that escapes is what the interpreter
+    would make of it: a traceback on stderr and exit code 1."""
     stdout, stderr = io.StringIO(), io.StringIO()
     with (
         _environment(env),
@@ -105,6 +112,9 @@ def run_main(main: Callable[[list[str]], int], args: list[str], env: Mapping[str
             code = main(args)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+        except Exception:
+            traceback.print_exc()
+            code = 1
     return CliRun(code, stdout.getvalue(), stderr.getvalue())
 
 
@@ -115,10 +125,16 @@ def run_script(name: str, *args: str, env: Mapping[str, str]) -> CliRun:
 
 def run_alembic(*args: str, env: Mapping[str, str]) -> CliRun:
     """``alembic <args>`` from backend/, in this process (exit code as the CLI's)."""
-    from alembic.config import main as alembic_main
+    from alembic.config import CommandLine, Config
 
     def call(argv: list[str]) -> int:
-        alembic_main(argv=["-c", str(BACKEND_DIR / "alembic.ini"), *argv], prog="alembic")
+        # CommandLine.main, but with this call's stdout: Config's default is bound at import.
+        cli = CommandLine(prog="alembic")
+        options = cli.parser.parse_args(["-c", str(BACKEND_DIR / "alembic.ini"), *argv])
+        config = Config(
+            file_=options.config[0], ini_section=options.name, cmd_opts=options, stdout=sys.stdout
+        )
+        cli.run_cmd(config, options)
         return 0
 
     return run_main(call, list(args), env)
