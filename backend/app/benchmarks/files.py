@@ -29,7 +29,14 @@ from app.benchmarks.weights import (
     weights_from_inputs,
 )
 from app.core.errors import FileArgumentError, FileDataError
-from app.core.input_files import numeric_limit, parse_json, read_csv, read_text, shown
+from app.core.input_files import (
+    numeric_limit,
+    parse_iso_date,
+    parse_json,
+    read_csv,
+    read_text,
+    shown,
+)
 from app.integrations.fmp.schemas import (
     ConstituentsFile,
     FmpConstituent,
@@ -133,6 +140,26 @@ def _unstorable(row: SectorWeightInput | FmpMarketCap) -> tuple[str, str] | None
     return None
 
 
+def _iso_date(path: Path, value: object, field: str, **where: Any) -> None:
+    """Dates in a file are YYYY-MM-DD text: pydantic alone would read "3" as 1970-01-01."""
+    try:
+        if not isinstance(value, str):
+            raise ValueError(f"not a date (YYYY-MM-DD): {shown(repr(value))}")
+        parse_iso_date(value)
+    except ValueError as exc:
+        raise FileDataError(path, str(exc), field=field, **where) from None
+
+
+def _check_json_dates(path: Path, payload: dict[str, Any]) -> None:
+    for key in ("asof_date", "asofDate"):
+        if key in payload:
+            _iso_date(path, payload[key], key)
+    caps = payload.get("market_caps", payload.get("marketCaps"))
+    for n, row in enumerate(caps if isinstance(caps, list) else []):
+        if isinstance(row, dict) and "date" in row:
+            _iso_date(path, row["date"], f"market_caps[{n}].date", symbol=_symbol_at(row, ()))
+
+
 def _check_json_rows(path: Path, rows: list[Any], where: str) -> None:
     for n, row in enumerate(rows):
         if (bad := _unstorable(row)) is not None:
@@ -142,6 +169,8 @@ def _check_json_rows(path: Path, rows: list[Any], where: str) -> None:
 
 def _from_json(raw: str, path: Path, benchmark_code: str) -> SectorWeights:
     payload: Any = parse_json(path, raw)
+    if isinstance(payload, dict):
+        _check_json_dates(path, payload)
     if isinstance(payload, dict) and "constituents" in payload:
         data = _validate(ConstituentsFile, payload, path)
         _check_json_rows(path, data.market_caps, "market_caps")
@@ -185,6 +214,7 @@ def _from_csv(raw: str, path: Path, benchmark_code: str) -> SectorWeights:
         for r in table.records:
             if not r.values["market_cap"]:
                 continue
+            _iso_date(path, r.values["date"], "date", line=r.line, symbol=_symbol_at(r.values, ()))
             cap = _validate(
                 FmpMarketCap,
                 {
@@ -213,6 +243,7 @@ def _from_csv(raw: str, path: Path, benchmark_code: str) -> SectorWeights:
                 line=r.line,
                 field="asof_date",
             )
+        _iso_date(path, r.values["asof_date"], "asof_date", line=r.line)
         row = _validate(SectorWeightInput, r.values, path, line=r.line)
         if (bad := _unstorable(row)) is not None:
             raise FileDataError(path, bad[1], line=r.line, field=bad[0])

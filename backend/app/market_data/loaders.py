@@ -87,6 +87,7 @@ def normalise_symbol(text: str) -> str:
         raise FieldError("symbol", "is empty")
     if (
         len(symbol) > _SYMBOL_MAX
+        or not text.isascii()  # "ß".upper() is "SS": never let a non-ASCII name pass
         or not _SYMBOL.fullmatch(symbol)
         or not any(c.isalnum() for c in symbol)
     ):
