@@ -201,7 +201,7 @@ def _from_csv(raw: str, path: Path, benchmark_code: str) -> SectorWeights:
     if not (header >= _CONSTITUENT_COLUMNS or header >= _WEIGHT_COLUMNS):
         raise FileDataError(
             path,
-            "a CSV needs the columns symbol,sector,cik,market_cap,date "
+            "CSV needs columns symbol,sector,cik,market_cap,date "
             "or asof_date,sector,weight[,market_cap,num_constituents]",
         )
     if not table.records:

@@ -20,8 +20,6 @@ from tests.support.cli import run_script, script_env
 from tests.support.processes import run_python, uvicorn_app
 from tests.test_spec_snippets import snippet_containing
 
-pytestmark = pytest.mark.slow
-
 
 def _env(pgdata: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEST_DATABASE_URL"}}
@@ -45,6 +43,7 @@ def _servers_for(pgdata: Path) -> list[psutil.Process]:
     return found
 
 
+@pytest.mark.slow
 def test_upgrade_head_runs_on_embedded_postgres_and_stops_it(tmp_path: Path) -> None:
     pgdata = tmp_path / "pgdata"
     upgrade = _run(["-m", "alembic", "upgrade", "head"], pgdata)
@@ -64,6 +63,7 @@ def test_upgrade_head_runs_on_embedded_postgres_and_stops_it(tmp_path: Path) -> 
     assert _servers_for(pgdata) == []
 
 
+@pytest.mark.slow
 def test_offline_sql_needs_no_database(tmp_path: Path) -> None:
     pgdata = tmp_path / "never-created"
     result = _run(["-m", "alembic", "upgrade", "base:head", "--sql"], pgdata)
@@ -74,6 +74,7 @@ def test_offline_sql_needs_no_database(tmp_path: Path) -> None:
     assert not pgdata.exists()
 
 
+@pytest.mark.slow
 def test_server_left_by_a_killed_process_is_reused_then_stopped(tmp_path: Path) -> None:
     pgdata = tmp_path / "pgdata"
     killed = _run(
@@ -96,6 +97,7 @@ def test_server_left_by_a_killed_process_is_reused_then_stopped(tmp_path: Path) 
     assert _servers_for(pgdata) == []
 
 
+@pytest.mark.slow
 def test_uvicorn_on_embedded_postgres_stops_it_on_sigterm(tmp_path: Path) -> None:
     pgdata = tmp_path / "pgdata"
     assert _run(["-m", "alembic", "upgrade", "head"], pgdata).returncode == 0
@@ -165,6 +167,7 @@ def test_a_directory_owned_by_someone_else_is_refused(tmp_path: Path) -> None:
     assert f"`chown -R pgserver {pgdata}`" in message
 
 
+@pytest.mark.slow
 def test_a_directory_gone_under_its_running_server_is_named_and_that_server_stopped(
     tmp_path: Path,
 ) -> None:
@@ -204,6 +207,7 @@ def test_a_directory_gone_under_its_running_server_is_named_and_that_server_stop
         holder.communicate(timeout=30)  # reaps it and closes its pipe
 
 
+@pytest.mark.slow
 def test_the_clis_say_it_in_one_line_and_start_nothing(tmp_path: Path) -> None:
     pgdata = tmp_path / "pgdata"
     pgdata.mkdir()

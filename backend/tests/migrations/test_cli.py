@@ -52,6 +52,7 @@ def test_spec_command_sequence(empty_database: TestDatabase) -> None:
     assert current_revision(url) == head
 
 
+@pytest.mark.slow
 def test_alembic_from_the_repository_root_uses_the_backend_configuration(
     database: TestDatabase,
 ) -> None:
