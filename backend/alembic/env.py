@@ -1,12 +1,15 @@
 """Alembic environment: one transaction per revision, lock-timeout failures explained.
 
 The URL comes from ``config.attributes["database_url"]`` (tests, benchmarks) or else
-from app settings: DATABASE_URL, or the embedded PostgreSQL when it is unset.
+from app settings: DATABASE_URL, or the embedded PostgreSQL when it is unset. Failures
+this project knows (configuration, connection, locks) become one CommandError, which
+Alembic prints once as ``FAILED: ...``.
 """
 
 from __future__ import annotations
 
 from logging.config import fileConfig
+from pathlib import Path
 from typing import Any
 
 from alembic import context
@@ -15,14 +18,19 @@ from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from app.core.db import SYNC_DRIVER, DatabaseConfigError, database_url, with_driver
+from app.core.db import SYNC_DRIVER, database_url, with_driver
+from app.core.errors import AppError
 from app.core.redaction import safe_url
 from app.migrations.locks import describe_lock_failure
 from app.models import Base
 
+# backend/alembic.ini holds the one logging setup, also when Alembic was started from the
+# repository root (whose alembic.ini only points here).
+LOGGING_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
+
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
-    fileConfig(config.config_file_name, disable_existing_loggers=False)
+    fileConfig(LOGGING_INI, disable_existing_loggers=False)
 
 target_metadata = Base.metadata
 
@@ -84,7 +92,7 @@ def _run(connection: Connection) -> None:
 def run_migrations_online() -> None:
     try:
         url = _url()
-    except DatabaseConfigError as exc:
+    except AppError as exc:  # DATABASE_URL, or the embedded data directory
         raise CommandError(str(exc)) from None
     connectable = create_engine(url, poolclass=pool.NullPool)
     try:
@@ -100,10 +108,19 @@ def run_migrations_online() -> None:
                 _run(connection)
             except DBAPIError as exc:
                 code = getattr(exc.orig, "pgcode", None)
-                if code not in ("55P03", "57014"):  # lock_not_available, query_canceled
-                    raise
-                # Explain who holds the lock, then fail with a one-paragraph message.
-                raise CommandError(describe_lock_failure(connectable, exc)) from None
+                if code in ("55P03", "57014"):  # lock_not_available, query_canceled
+                    # Explain who holds the lock, then fail with a one-paragraph message.
+                    raise CommandError(describe_lock_failure(connectable, exc)) from None
+                reason = str(exc.orig or exc).strip().splitlines()[0]
+                if code in ("42P07", "42710"):  # duplicate_table, duplicate_object
+                    raise CommandError(
+                        f"{reason}: the tables exist but alembic_version does not record them "
+                        "(the revision rolled back, nothing changed); see README "
+                        "Troubleshooting, 'relation already exists' (alembic stamp)"
+                    ) from None
+                raise CommandError(
+                    f"migration failed, its revision rolled back: {reason}"
+                ) from None
     finally:
         connectable.dispose()
 

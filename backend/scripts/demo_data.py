@@ -8,11 +8,15 @@ The portfolios belong to demo@example.com, created when missing: its generated p
 printed then, once (reset it with scripts/manage_users.py set-password). The portfolio ids
 are printed for the API (GET /api/v1/portfolios/{id}/risk, signed in as that user).
 Idempotent: a second run leaves the same rows. No API key or network needed.
-Exit codes: 0 ok, 1 database error (nothing written), 2 configuration error.
+Exit codes: 0 ok, 1 database error (nothing written), 2 configuration error,
+130 interrupted (nothing written).
 """
 
 from __future__ import annotations
 
+import app.core.interrupts  # noqa: F401  (first: Ctrl-C while the rest loads is one line)
+
+# isort: split
 import argparse
 import asyncio
 import sys
@@ -20,16 +24,24 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from app.core.cli import EXIT_OK, run_command
+from app.benchmarks.weights import SectorWeights
+from app.core.cli import EXIT_OK, print_table, run_command
 from app.core.db import AsyncSessionLocal
-from app.market_data.demo import DEMO_EMAIL, DEMO_END, DemoSummary, load_demo_data
+from app.market_data.demo import (
+    DEMO_EMAIL,
+    DEMO_END,
+    DemoSummary,
+    load_demo_benchmark_weights,
+    load_demo_data,
+)
 from app.users.service import Account, ensure_user
 
 
-async def _run() -> tuple[DemoSummary, Account]:
+async def _run() -> tuple[DemoSummary, tuple[SectorWeights, bool], Account]:
     async with AsyncSessionLocal() as session, session.begin():
         owner = await ensure_user(session, DEMO_EMAIL)
-        return await load_demo_data(session, owner_id=owner.user.id), owner
+        summary = await load_demo_data(session, owner_id=owner.user.id)
+        return summary, await load_demo_benchmark_weights(session), owner
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report(out: Console) -> int:
     with out.status("Writing demo data..."):
-        summary, owner = asyncio.run(_run())
+        summary, (weights, weights_written), owner = asyncio.run(_run())
     table = Table(title="Demo data loaded (synthetic, fixed seed)", title_justify="left")
     for col in ("Portfolios", "Positions", "Symbols", "Price rows", "From", "To"):
         table.add_column(col, justify="right")
@@ -57,13 +69,18 @@ def _report(out: Console) -> int:
         summary.first_date.isoformat(),
         summary.last_date.isoformat(),
     )
-    out.print(table)
+    print_table(out, table)
     ids = Table(title=f"Demo portfolios (owner {owner.user.email})", title_justify="left")
     ids.add_column("Portfolio")
     ids.add_column("Id")
     for name, portfolio_id in summary.portfolio_ids:
         ids.add_row(name, str(portfolio_id))
-    out.print(ids)
+    print_table(out, ids)
+    code, day = weights.benchmark_code, weights.asof_date
+    if weights_written:
+        out.print(f"{code} sector weights as of {day} loaded ({weights.data_source}).")
+    else:
+        out.print(f"Kept the {code} weights of {day} already stored from another source.")
     if owner.generated_password is not None:
         out.print(
             f"Created user {owner.user.email}; its password (shown once): "

@@ -6,17 +6,23 @@
 
 FMP needs FMP_API_KEY (backend/.env or the environment); CSV needs nothing. Everything is
 fetched and validated first, then written in one transaction: on any error nothing is.
-Exit codes: 0 ok, 1 data or API error (nothing written), 2 usage or configuration error.
+``--json`` prints the result (or the error) as one JSON object on stdout.
+Exit codes: 0 ok, 1 data or API error (nothing written), 2 usage or configuration error,
+130 interrupted (nothing written).
 """
 
 from __future__ import annotations
 
+import app.core.interrupts  # noqa: F401  (first: Ctrl-C while the rest loads is one line)
+
+# isort: split
 import argparse
 import asyncio
 import sys
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -26,15 +32,19 @@ from app.config import get_settings
 from app.core.cli import (
     EXIT_OK,
     iso_date,
+    print_json,
+    print_table,
     run_command,
 )
 from app.core.db import AsyncSessionLocal
 from app.core.errors import InvalidQueryError
+from app.core.input_files import FieldError
 from app.core.types import DateRange
 from app.integrations.fmp.client import FmpClient
 from app.market_data.loaders import (
     fetch_fmp_prices,
     fetch_fmp_profiles,
+    normalise_symbol,
     read_price_csv,
     read_profile_csv,
 )
@@ -53,7 +63,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="load_prices.py",
         description="Load daily prices and security profiles from FMP or CSV files.",
-        epilog="Exit codes: 0 ok, 1 data/API error (nothing written), 2 usage/config error.",
+        epilog="Exit codes: 0 ok, 1 data/API error (nothing written), 2 usage/config error, "
+        "130 interrupted.",
     )
     parser.add_argument("--csv", type=Path, metavar="PATH", help="prices CSV")
     parser.add_argument("--profiles-csv", type=Path, metavar="PATH", help="profiles CSV")
@@ -63,28 +74,44 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-profiles", action="store_true", help="with --fmp: prices only, no profiles"
     )
+    parser.add_argument(
+        "--json", action="store_true", help="print the result as one JSON object on stdout"
+    )
     args = parser.parse_args(argv)
+    if args.fmp is not None:
+        try:
+            args.fmp = sorted({normalise_symbol(s) for s in args.fmp})
+        except FieldError as exc:
+            parser.error(f"--fmp: a symbol {exc.problem}")
     if not (args.csv or args.profiles_csv or args.fmp):
         parser.error("nothing to load: give --fmp SYMBOL..., --csv PATH or --profiles-csv PATH")
     if args.fmp:
         args.end = args.end or date.today()
-        args.start = args.start or args.end - timedelta(days=2 * 365 + 30)
+        # About two years before --to; from the first date there is for a --to near year 1.
+        args.start = args.start or max(date.min + _DEFAULT_SPAN, args.end) - _DEFAULT_SPAN
         try:
             DateRange(args.start, args.end, names=("--from", "--to"))
         except InvalidQueryError as exc:
             parser.error(str(exc))
-        args.fmp = sorted({s.strip().upper() for s in args.fmp if s.strip()})
         if "SPY" not in args.fmp:
             print("note: SPY is the market index betas use; load it too", file=sys.stderr)
     return args
 
 
-async def _fetch(args: argparse.Namespace, batch: _Batch, out: Console) -> None:
+_DEFAULT_SPAN = timedelta(days=2 * 365 + 30)
+
+
+async def _fetch(args: argparse.Namespace, batch: _Batch, err: Console) -> None:
     settings = get_settings()
     steps = len(args.fmp) * (1 if args.no_profiles else 2)
     async with FmpClient.from_settings(settings, offline_hint=OFFLINE_HINT) as fmp:
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=out
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal,  # no bar in logs and pipes
         ) as progress:
             task = progress.add_task("FMP", total=steps)
             batch.prices["FMP"] = await fetch_fmp_prices(
@@ -106,39 +133,71 @@ async def _write(batch: _Batch) -> tuple[int, int]:
     return prices, profiles
 
 
-async def _run(args: argparse.Namespace, out: Console) -> tuple[_Batch, tuple[int, int]]:
+async def _run(args: argparse.Namespace, err: Console) -> tuple[_Batch, tuple[int, int]]:
     batch = _Batch()
     if args.csv:
         batch.prices["CSV"] = read_price_csv(args.csv)
     if args.profiles_csv:
         batch.profiles["CSV"] = read_profile_csv(args.profiles_csv)
     if args.fmp:
-        await _fetch(args, batch, out)
+        await _fetch(args, batch, err)
     return batch, await _write(batch)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out, err = Console(), Console(stderr=True)
-    return run_command(lambda: _report(args, out), err=err)
+    return run_command(
+        lambda: _report(args, out, err), err=err, json_out=out if args.json else None
+    )
 
 
-def _report(args: argparse.Namespace, out: Console) -> int:
-    batch, (prices, profiles) = asyncio.run(_run(args, out))
+def _by_source(batch: _Batch) -> list[dict[str, Any]]:
+    summary = []
+    for source in sorted(set(batch.prices) | set(batch.profiles)):
+        rows = batch.prices.get(source, [])
+        profiles = batch.profiles.get(source, [])
+        summary.append(
+            {
+                "source": source,
+                "symbols": len({r.symbol for r in rows} | {p.symbol for p in profiles}),
+                "price_rows": len(rows),
+                "from": min(r.date for r in rows) if rows else None,
+                "to": max(r.date for r in rows) if rows else None,
+                "profiles": len(profiles),
+            }
+        )
+    return summary
+
+
+def _report(args: argparse.Namespace, out: Console, err: Console) -> int:
+    batch, (prices, profiles) = asyncio.run(_run(args, err))
+    sources = _by_source(batch)
+    if args.json:
+        print_json(
+            out,
+            {
+                "status": "ok",
+                "exit_code": EXIT_OK,
+                "price_rows_written": prices,
+                "profiles_written": profiles,
+                "sources": sources,
+            },
+        )
+        return EXIT_OK
     table = Table(title="Loaded", title_justify="left")
     for col in ("Source", "Symbols", "Price rows", "From", "To", "Profiles"):
         table.add_column(col, justify="left" if col == "Source" else "right")
-    for source in sorted(set(batch.prices) | set(batch.profiles)):
-        rows = batch.prices.get(source, [])
+    for row in sources:
         table.add_row(
-            source,
-            str(len({r.symbol for r in rows} | {p.symbol for p in batch.profiles.get(source, [])})),
-            f"{len(rows):,}",
-            min(r.date for r in rows).isoformat() if rows else "-",
-            max(r.date for r in rows).isoformat() if rows else "-",
-            str(len(batch.profiles.get(source, []))),
+            row["source"],
+            str(row["symbols"]),
+            f"{row['price_rows']:,}",
+            "-" if row["from"] is None else row["from"].isoformat(),
+            "-" if row["to"] is None else row["to"].isoformat(),
+            str(row["profiles"]),
         )
-    out.print(table)
+    print_table(out, table)
     out.print(f"{prices:,} price rows and {profiles} profiles written")
     return EXIT_OK
 

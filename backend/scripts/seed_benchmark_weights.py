@@ -5,11 +5,16 @@
     uv run python scripts/seed_benchmark_weights.py --dry-run   # fetch and show, write nothing
     uv run python scripts/seed_benchmark_weights.py --from-file weights.json   # offline
 
-Exit codes: 0 ok, 1 data or API error (nothing written), 2 usage or configuration error.
+``--json`` prints the result (or the error) as one JSON object on stdout.
+Exit codes: 0 ok, 1 data or API error (nothing written), 2 usage or configuration error,
+130 interrupted (nothing written).
 """
 
 from __future__ import annotations
 
+import app.core.interrupts  # noqa: F401  (first: Ctrl-C while the rest loads is one line)
+
+# isort: split
 import argparse
 import asyncio
 import logging
@@ -17,6 +22,7 @@ import sys
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import stamina
 from rich import box
@@ -34,8 +40,9 @@ from app.config import Settings, get_settings
 from app.core.cli import (
     EXIT_DATA_ERROR,
     EXIT_OK,
-    EXIT_USAGE_ERROR,
     CommandError,
+    print_json,
+    print_table,
     run_command,
 )
 from app.core.db import AsyncSessionLocal
@@ -66,7 +73,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="seed_benchmark_weights.py",
         description="Fill benchmarks_sector_weights with the GICS sector weights of a "
         "benchmark index, from Financial Modeling Prep (FMP_API_KEY) or a file.",
-        epilog="Exit codes: 0 ok, 1 data/API error (nothing written), 2 usage/config error.",
+        epilog="Exit codes: 0 ok, 1 data/API error (nothing written), 2 usage/config error, "
+        "130 interrupted.",
     )
     parser.add_argument(
         "--benchmark",
@@ -87,6 +95,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "instead of FMP (data_source becomes file:<source>)",
     )
     parser.add_argument("--verbose", action="store_true", help="log each request and detail")
+    parser.add_argument(
+        "--json", action="store_true", help="print the result as one JSON object on stdout"
+    )
     return parser.parse_args(argv)
 
 
@@ -131,32 +142,32 @@ def _table(weights: SectorWeights, result: UpsertResult | None) -> Table:
         f"{weights.benchmark_code} sector weights as of {weights.asof_date.isoformat()} "
         f"(source {weights.data_source})"
     )
-    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
+    table = Table(
+        title=title, box=box.SIMPLE_HEAVY, title_justify="left", show_edge=False, pad_edge=False
+    )
     table.add_column("Sector")
     table.add_column("Weight", justify="right")
-    table.add_column("Share", justify="right")
     table.add_column("Market cap (USD)", justify="right")
-    table.add_column("Constituents", justify="right")
-    table.add_column("Change" if result else "Status")
+    table.add_column("Stocks", justify="right")
+    if result:
+        table.add_column("Change")
     for row in sorted(weights.rows, key=lambda r: (-r.weight, r.sector)):
-        table.add_row(
+        cells = [
             row.sector,
             f"{row.weight:.6f}",
-            f"{row.weight * 100:.2f}%",
             _fmt_cap(row.market_cap),
             "-" if row.num_constituents is None else str(row.num_constituents),
-            result.status_of(row.sector) if result else "not written",
-        )
+        ]
+        table.add_row(*cells, *([result.status_of(row.sector)] if result else []))
     caps = [r.market_cap for r in weights.rows]
     counts = [r.num_constituents for r in weights.rows]
     table.add_section()
     table.add_row(
         "Total",
         f"{sum((r.weight for r in weights.rows), Decimal(0)):.6f}",
-        "",
         "-" if None in caps else _fmt_cap(sum((c for c in caps if c is not None), Decimal(0))),
         "-" if None in counts else str(sum(c for c in counts if c is not None)),
-        "",
+        *([""] if result else []),
     )
     return table
 
@@ -172,13 +183,7 @@ def _describe_inputs(weights: SectorWeights) -> Iterable[str]:
 
 async def _load(args: argparse.Namespace, settings: Settings, err: Console) -> SectorWeights:
     if args.from_file is not None:
-        path: Path = args.from_file
-        try:
-            return load_sector_weights_file(path, benchmark_code=args.benchmark)
-        except OSError as exc:
-            raise CommandError(
-                EXIT_USAGE_ERROR, f"cannot read {path}: {exc.strerror or exc}"
-            ) from None
+        return load_sector_weights_file(args.from_file, benchmark_code=args.benchmark)
     fmp_client = FmpClient.from_settings(settings, offline_hint=OFFLINE_HINT)
     with Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -186,6 +191,7 @@ async def _load(args: argparse.Namespace, settings: Settings, err: Console) -> S
         MofNCompleteColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,  # no bar in logs and pipes
     ) as progress:
         task = progress.add_task("Fetching from FMP (requests)", total=None)
 
@@ -199,10 +205,42 @@ async def _load(args: argparse.Namespace, settings: Settings, err: Console) -> S
 
 
 async def _write(weights: SectorWeights) -> UpsertResult:
-    """One transaction: all sectors of the date are written, or none (database failures
-    are reported by run_command)."""
+    # Database failures (unreachable, not migrated) are explained by run_command.
     async with AsyncSessionLocal() as session, session.begin():
         return await upsert_sector_weights(session, weights)
+
+
+def _as_json(weights: SectorWeights, result: UpsertResult | None) -> dict[str, Any]:
+    return {
+        "status": "ok",
+        "exit_code": EXIT_OK,
+        "dry_run": result is None,
+        "benchmark_code": weights.benchmark_code,
+        "asof_date": weights.asof_date,
+        "data_source": weights.data_source,
+        "sectors": [
+            {
+                "sector": r.sector,
+                "weight": r.weight,
+                "market_cap": r.market_cap,
+                "num_constituents": r.num_constituents,
+                "change": result.status_of(r.sector) if result else None,
+            }
+            for r in sorted(weights.rows, key=lambda r: (-r.weight, r.sector))
+        ],
+        "written": None
+        if result is None
+        else {
+            "inserted": list(result.inserted),
+            "updated": list(result.updated),
+            "unchanged": list(result.unchanged),
+            "removed": list(result.removed),
+        },
+        "constituents": weights.constituents,
+        "priced": weights.priced,
+        "missing_symbols": list(weights.missing_symbols),
+        "notes": list(_describe_inputs(weights)),
+    }
 
 
 async def _run(args: argparse.Namespace, settings: Settings, out: Console, err: Console) -> int:
@@ -217,12 +255,14 @@ async def _run(args: argparse.Namespace, settings: Settings, out: Console, err: 
         ) from None
     for line in _describe_inputs(weights):
         err.print(escape(line))
-    if args.dry_run:
-        out.print(_table(weights, None))
+    result = None if args.dry_run else await _write(weights)
+    if args.json:
+        print_json(out, _as_json(weights, result))
+        return EXIT_OK
+    print_table(out, _table(weights, result))
+    if result is None:
         out.print("Dry run: nothing was written.")
         return EXIT_OK
-    result = await _write(weights)
-    out.print(_table(weights, result))
     out.print(
         f"Wrote {weights.benchmark_code} {weights.asof_date.isoformat()}: "
         f"{len(result.inserted)} inserted, {len(result.updated)} updated, "
@@ -235,10 +275,14 @@ async def _run(args: argparse.Namespace, settings: Settings, out: Console, err: 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)  # exits 2 on usage errors
-    wide = None if sys.stdout.isatty() else 120
-    out = Console(width=wide, highlight=False)
-    err = Console(stderr=True, width=None if sys.stderr.isatty() else 120, highlight=False)
-    return run_command(lambda: _main(args, out, err), err=err, verbose=args.verbose)
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    return run_command(
+        lambda: _main(args, out, err),
+        err=err,
+        verbose=args.verbose,
+        json_out=out if args.json else None,
+    )
 
 
 def _main(args: argparse.Namespace, out: Console, err: Console) -> int:

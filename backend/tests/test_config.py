@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 from pydantic import ValidationError
 
 from app.config import Settings
 from app.core.db import DatabaseConfigError, with_driver
 from app.core.redaction import safe_url
-from tests.support.databases import TestDatabase, subprocess_env
-from tests.support.processes import run_python
+from tests.support.cli import CliRun, run_alembic, script_env
+from tests.support.databases import TestDatabase
 
 SECRET = "s3cr3t-Pa55word"
 
@@ -56,10 +54,8 @@ def test_blank_values_mean_unset_and_timeouts_are_validated() -> None:
         Settings(MIGRATION_LOCK_TIMEOUT="5s; DROP TABLE positions")
 
 
-def _alembic(database: TestDatabase, database_url: str) -> subprocess.CompletedProcess[str]:
-    return run_python(
-        ["-m", "alembic", "current"], subprocess_env(database, DATABASE_URL=database_url)
-    )
+def _alembic(database: TestDatabase, database_url: str) -> CliRun:
+    return run_alembic("current", env=script_env(database_url))
 
 
 def test_alembic_never_prints_the_database_password(database: TestDatabase) -> None:
@@ -68,6 +64,6 @@ def test_alembic_never_prints_the_database_password(database: TestDatabase) -> N
     assert ok.returncode == 0, ok.stderr
     unreachable = _alembic(database, f"postgresql://risk:{SECRET}@127.0.0.1:9/risk")
     assert unreachable.returncode != 0
-    assert "Cannot connect to postgresql+psycopg2://risk:***@127.0.0.1:9/risk" in unreachable.stderr
+    assert "Cannot connect to postgresql+psycopg2://risk:***@127.0.0.1:9/risk" in unreachable.output
     for result in (ok, unreachable):
         assert SECRET not in result.stdout + result.stderr

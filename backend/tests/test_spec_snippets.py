@@ -1,7 +1,9 @@
 """The spec's own validation snippets, run verbatim against a migrated database.
 
 The code is read from docs/risk-metrics-migrations.md itself, so the spec and this test
-cannot drift apart; expected output is derived from tests/support/spec_schema.py.
+cannot drift apart; expected output is derived from tests/support/spec_schema.py. Each runs
+as ``python -c`` would run it, in this process (tests/support/cli.py); the embedded-server
+and seed tests run snippets in child processes.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import re
 import pytest
 
 from app.config import BACKEND_DIR
-from tests.support.databases import TestDatabase, subprocess_env
-from tests.support.processes import run_python
+from tests.support.cli import run_main, script_env
+from tests.support.databases import TestDatabase
 from tests.support.spec_schema import SPEC_REVISIONS, SPEC_TABLES
 
 SPEC = BACKEND_DIR.parent / "docs" / "risk-metrics-migrations.md"
@@ -31,7 +33,11 @@ def snippet_containing(marker: str) -> str:
 
 
 def run_snippet(code: str, database: TestDatabase) -> list[str]:
-    result = run_python(["-c", code], subprocess_env(database))
+    def python_c(_: list[str]) -> int:
+        exec(compile(code, "<string>", "exec"), {"__name__": "__main__"})
+        return 0
+
+    result = run_main(python_c, [], script_env(database.env_url))
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
 

@@ -9,6 +9,7 @@ command-line script exits with (``app.core.cli``). Nothing else maps errors.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import ClassVar
 
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -79,6 +80,43 @@ class InputDataError(AppError, ValueError):
 
     http_status = 422
     exit_code = EXIT_DATA_ERROR
+
+
+class FileDataError(InputDataError):
+    """A file's content cannot be used. The message says where: the file, then the line,
+    column (a character position) or field (a CSV column, a JSON path) and symbol where
+    they are known, then what is wrong."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        problem: str,
+        *,
+        line: int | None = None,
+        column: int | None = None,
+        field: str | None = None,
+        symbol: str | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        self.line, self.column, self.field, self.symbol = line, column, field, symbol
+        where = [str(path)]
+        if line is not None:
+            where.append(f"line {line}")
+        if column is not None:
+            where.append(f"column {column}")
+        if field is not None:
+            where.append(f"field {field}")
+        if symbol:
+            where.append(f"symbol {symbol}")
+        super().__init__(f"{', '.join(where)}: {problem}")
+
+
+class FileArgumentError(FileDataError):
+    """The file named on the command line cannot be used as an input file at all (missing,
+    a directory or device, too large, an unknown type): fix the command, not the data."""
+
+    exit_code = EXIT_USAGE_ERROR
 
 
 class ConfigurationError(AppError, ValueError):

@@ -14,7 +14,9 @@ Tickers are real for readability; their prices, betas and sectors' moves are mad
 The portfolios belong to the demo user (``DEMO_EMAIL``), so they can be read through the
 API once signed in as that user.
 Everything is keyed (fixed UUIDs, (symbol, date), symbol) and upserted, so loading the
-demo twice leaves the same rows as loading it once.
+demo twice leaves the same rows as loading it once. The demo also ships synthetic SP500
+sector weights dated inside its prices (:data:`DEMO_BENCHMARK_WEIGHTS`), so
+over/underweights show on the demo dates.
 """
 
 from __future__ import annotations
@@ -23,14 +25,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.benchmarks.files import load_sector_weights_file
+from app.benchmarks.repository import upsert_sector_weights
+from app.benchmarks.weights import SectorWeights
 from app.market_data.repository import PriceRow, ProfileRow, upsert_prices, upsert_profiles
-from app.models import Portfolio, Position
+from app.models import BenchmarkSectorWeight, Portfolio, Position
 from app.risk.exposure import signed_exposure
 from app.risk.returns import FloatArray
 
@@ -84,6 +91,11 @@ UNIVERSE: dict[str, tuple[str | None, str, float, float]] = {
     "NEE": ("Utilities", "NextEra Energy, Inc.", 0.6, 0.011),
     "DUK": ("Utilities", "Duke Energy Corporation", 0.45, 0.008),
 }
+
+DEMO_BENCHMARK_WEIGHTS = Path(__file__).with_name("demo_sp500_sector_weights.json")
+"""Synthetic SP500 sector weights (plausible for mid-2025, made up), dated inside the
+demo's prices; read through the seed's ``--from-file`` path, so data_source is
+``file:demo (synthetic)``."""
 
 SECTOR_VOL = 0.006
 _START_PRICE = {"SPY": 430.0, "QQQ": 360.0, "XLE": 85.0}
@@ -329,3 +341,26 @@ async def load_demo_data(session: AsyncSession, *, owner_id: uuid.UUID | None) -
         first_date=calendar[0],
         last_date=calendar[-1],
     )
+
+
+async def load_demo_benchmark_weights(session: AsyncSession) -> tuple[SectorWeights, bool]:
+    """Upsert :data:`DEMO_BENCHMARK_WEIGHTS` as the seed script's ``--from-file`` does.
+
+    Returns the weights and whether they were written: a date that already holds weights
+    from another source (a real seed) is left as it is.
+    """
+    weights = load_sector_weights_file(DEMO_BENCHMARK_WEIGHTS, benchmark_code="SP500")
+    c = BenchmarkSectorWeight
+    other_source = await session.scalar(
+        select(c.data_source)
+        .where(
+            c.benchmark_code == weights.benchmark_code,
+            c.asof_date == weights.asof_date,
+            c.data_source != weights.data_source,
+        )
+        .limit(1)
+    )
+    if other_source is not None:
+        return weights, False
+    await upsert_sector_weights(session, weights)
+    return weights, True

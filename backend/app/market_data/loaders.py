@@ -4,86 +4,97 @@ Two sources: FMP (``app.integrations.fmp.market_data``) and CSV files for offlin
 Everything is read and validated before anything is written; writes are bulk upserts
 (INSERT ... ON CONFLICT DO UPDATE), so a re-load replaces values and never duplicates.
 
-CSV formats (header row required, extra columns ignored):
-- prices:   ``symbol,date,close[,adjusted_close][,volume]`` (date YYYY-MM-DD, close > 0)
+CSV formats (UTF-8, header row required, other columns ignored, every row as many fields
+as the header):
+- prices:   ``symbol,date,close[,adjusted_close][,volume]`` (date YYYY-MM-DD, close > 0);
+  one row per symbol and date
 - profiles: ``symbol,sector[,is_etf][,name][,industry]`` (sector: a GICS or FMP label,
-  empty for ETFs/unclassified; is_etf: true/false/1/0/yes/no, default false)
+  empty for ETFs/unclassified; is_etf: true/false/1/0/yes/no, default false); one row
+  per symbol
+
+A file problem is a FileDataError naming the file, line, field and symbol.
 """
 
 from __future__ import annotations
 
-import csv
 import logging
+import re
 from collections.abc import Callable, Iterable
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
 
-from app.core.errors import InputDataError
+from app.core.errors import FileDataError, InputDataError
+from app.core.input_files import (
+    FieldError,
+    decimal_value,
+    integer_value,
+    parse_csv,
+    parse_iso_date,
+    read_text,
+    shown,
+    text_value,
+)
 from app.core.sectors import UnknownSectorError, to_gics
 from app.integrations.fmp.client import FmpClient
 from app.integrations.fmp.market_data import eod_prices, profile
 from app.market_data.repository import PriceRow, ProfileRow
+from app.models import DailyPrice, SecurityProfile
 
 logger = logging.getLogger(__name__)
 
 
 class PriceDataError(InputDataError):
-    """Input that cannot be loaded as it is; the message names the file/line or symbol."""
+    """FMP's answer cannot be loaded as it is; the message names the symbol."""
 
 
 # --- CSV ------------------------------------------------------------------------------
 
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
+_SYMBOL = re.compile(r"[A-Z0-9.^=/_-]+")
+_SYMBOL_MAX: int = DailyPrice.__table__.c.symbol.type.length  # type: ignore[attr-defined]
+_prices = DailyPrice.__table__.c
+_profiles = SecurityProfile.__table__.c
 
 
-def _read_csv(path: Path, required: set[str], parse: Callable[[dict[str, str]], Any]) -> list[Any]:
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise PriceDataError(f"cannot read {path}: {exc.strerror}") from None
-    with handle:
-        reader = csv.DictReader(handle)
-        header = {h.strip().lower() for h in reader.fieldnames or []}
-        if missing := required - header:
-            raise PriceDataError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-        rows = []
-        for line, raw in enumerate(reader, start=2):
-            record = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
-            try:
-                rows.append(parse(record))
-            except (ValueError, InvalidOperation) as exc:
-                raise PriceDataError(f"{path}, line {line}: {exc}") from None
-    if not rows:
-        raise PriceDataError(f"{path}: no data rows")
-    return rows
-
-
-def _positive(text: str, column: str) -> Decimal:
-    value = Decimal(text)
-    if not value.is_finite() or value <= 0:
-        raise ValueError(f"{column} must be a positive number, got {text!r}")
-    return value
+def normalise_symbol(text: str) -> str:
+    """A ticker as stored: stripped, upper case, letters/digits/``. ^ = / _ -``, at most
+    as long as the column (20)."""
+    symbol = text.strip().upper()
+    if not symbol:
+        raise FieldError("symbol", "is empty")
+    if (
+        len(symbol) > _SYMBOL_MAX
+        or not text.isascii()  # "ß".upper() is "SS": never let a non-ASCII name pass
+        or not _SYMBOL.fullmatch(symbol)
+        or not any(c.isalnum() for c in symbol)
+    ):
+        raise FieldError(
+            "symbol",
+            f"{shown(text)} is not a ticker (letters, digits and . ^ = / _ -, "
+            f"at most {_SYMBOL_MAX} characters)",
+        )
+    return symbol
 
 
 def _price(record: dict[str, str]) -> PriceRow:
-    symbol = record["symbol"].upper()
-    if not symbol or len(symbol) > 20:
-        raise ValueError(f"bad symbol {record['symbol']!r}")
+    symbol = normalise_symbol(record["symbol"])
     try:
-        day = date.fromisoformat(record["date"])
-    except ValueError:
-        raise ValueError(f"date must be YYYY-MM-DD, got {record['date']!r}") from None
+        day = parse_iso_date(record["date"])
+    except ValueError as exc:
+        raise FieldError("date", str(exc)) from None
     adjusted = record.get("adjusted_close", "")
     volume = record.get("volume", "")
     return PriceRow(
         symbol=symbol,
         date=day,
-        close=_positive(record["close"], "close"),
-        adjusted_close=_positive(adjusted, "adjusted_close") if adjusted else None,
-        volume=int(volume) if volume else None,
+        close=decimal_value(record["close"], "close", _prices.close, positive=True),
+        adjusted_close=decimal_value(
+            adjusted, "adjusted_close", _prices.adjusted_close, positive=True
+        )
+        if adjusted
+        else None,
+        volume=integer_value(volume, "volume", _prices.volume) if volume else None,
     )
 
 
@@ -94,35 +105,55 @@ def _gics_or_none(label: str | None) -> str | None:
 
 
 def _profile(record: dict[str, str]) -> ProfileRow:
+    symbol = normalise_symbol(record["symbol"])
     flag = record.get("is_etf", "").lower()
     if flag not in _TRUE | _FALSE:
-        raise ValueError(f"is_etf must be true or false, got {record['is_etf']!r}")
+        raise FieldError("is_etf", f"must be true or false, got {shown(record['is_etf'])}")
     try:
         sector = _gics_or_none(record["sector"])
     except UnknownSectorError as exc:
-        raise ValueError(str(exc)) from None
+        raise FieldError("sector", str(exc)) from None
     return ProfileRow(
-        symbol=record["symbol"].upper(),
+        symbol=symbol,
         sector=sector,
         is_etf=flag in _TRUE,
-        name=record.get("name") or None,
-        industry=record.get("industry") or None,
+        name=text_value(record.get("name", ""), "name", _profiles.name),
+        industry=text_value(record.get("industry", ""), "industry", _profiles.industry),
     )
 
 
 def read_price_csv(path: Path) -> list[PriceRow]:
-    rows: list[PriceRow] = _read_csv(path, {"symbol", "date", "close"}, _price)
-    seen: set[tuple[str, date]] = set()
-    for row in rows:
-        if (row.symbol, row.date) in seen:
-            raise PriceDataError(f"{path}: {row.symbol} {row.date} appears more than once")
-        seen.add((row.symbol, row.date))
-    return rows
+    """Every row of a prices CSV, validated; one (symbol, date) per file."""
+    rows = parse_csv(path, read_text(path), required={"symbol", "date", "close"}, parse=_price)
+    first_seen: dict[tuple[str, date], int] = {}
+    for line, row in rows:
+        key = (row.symbol, row.date)
+        if key in first_seen:
+            raise FileDataError(
+                path,
+                f"{row.date} appears more than once for this symbol (first on line "
+                f"{first_seen[key]})",
+                line=line,
+                symbol=row.symbol,
+            )
+        first_seen[key] = line
+    return [row for _, row in rows]
 
 
 def read_profile_csv(path: Path) -> list[ProfileRow]:
-    rows: list[ProfileRow] = _read_csv(path, {"symbol", "sector"}, _profile)
-    return rows
+    """Every row of a profiles CSV, validated; one row per symbol."""
+    rows = parse_csv(path, read_text(path), required={"symbol", "sector"}, parse=_profile)
+    first_seen: dict[str, int] = {}
+    for line, row in rows:
+        if row.symbol in first_seen:
+            raise FileDataError(
+                path,
+                f"appears more than once (first on line {first_seen[row.symbol]})",
+                line=line,
+                symbol=row.symbol,
+            )
+        first_seen[row.symbol] = line
+    return [row for _, row in rows]
 
 
 # --- FMP ------------------------------------------------------------------------------

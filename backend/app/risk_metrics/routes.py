@@ -85,6 +85,7 @@ async def portfolio_risk(
         benchmark_comparison=None
         if comparison is None
         else BenchmarkComparison.model_validate(comparison),
+        benchmark_comparison_reason=found.benchmark_comparison_reason,
     )
 
 

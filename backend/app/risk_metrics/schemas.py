@@ -53,8 +53,13 @@ class PortfolioRisk(BaseModel):
     benchmark_comparison: BenchmarkComparison | None = Field(
         description=(
             "Over/underweights against the benchmark weights of the latest date on or "
-            "before calculation_date; null when there are none or no sector exposure."
+            "before calculation_date; null when there are none or no sector exposure "
+            "(benchmark_comparison_reason says which)."
         )
+    )
+    benchmark_comparison_reason: str | None = Field(
+        default=None,
+        description="Why benchmark_comparison is null, and what to do; null when it is not.",
     )
 
 

@@ -10,13 +10,13 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.benchmarks.repository import require_benchmark, weights_on_or_before
 from app.core.errors import NotFoundError
 from app.core.sectors import UnknownSectorError, to_gics
-from app.models import PortfolioSnapshot
+from app.models import BenchmarkSectorWeight, PortfolioSnapshot
 from app.portfolios.repository import Owner, get_portfolio
 from app.risk.concentration import active_weights as risk_active_weights
 
@@ -45,6 +45,8 @@ class PortfolioRisk:
     snapshot: PortfolioSnapshot
     sector_exposure: dict[str, Decimal] | None
     benchmark_comparison: BenchmarkComparison | None
+    benchmark_comparison_reason: str | None = None
+    """Why ``benchmark_comparison`` is None (and what to do); None when there is one."""
 
 
 def active_weights(
@@ -120,15 +122,38 @@ async def portfolio_risk(
         if isinstance(snapshot.sector_exposure, dict)
         else None
     )
-    comparison = None
-    if exposure is not None:
-        weights = await weights_on_or_before(
-            session, benchmark_code, asof=snapshot.calculation_date
+    day = snapshot.calculation_date
+    if exposure is None:
+        return PortfolioRisk(
+            snapshot,
+            None,
+            None,
+            f"the snapshot of {day} has no sector exposure: run "
+            f"scripts/calculate_risk_metrics.py --date {day}",
         )
-        if weights is not None:
-            comparison = BenchmarkComparison(
-                benchmark_code,
-                weights.asof_date,
-                active_weights(exposure, weights.by_sector()),
-            )
+    weights = await weights_on_or_before(session, benchmark_code, asof=day)
+    if weights is None:
+        return PortfolioRisk(
+            snapshot, exposure, None, await _no_weights(session, benchmark_code, day)
+        )
+    comparison = BenchmarkComparison(
+        benchmark_code, weights.asof_date, active_weights(exposure, weights.by_sector())
+    )
     return PortfolioRisk(snapshot, exposure, comparison)
+
+
+async def _no_weights(session: AsyncSession, benchmark_code: str, day: date) -> str:
+    earliest = await session.scalar(
+        select(func.min(BenchmarkSectorWeight.asof_date)).where(
+            BenchmarkSectorWeight.benchmark_code == benchmark_code
+        )
+    )
+    if earliest is None:
+        return (
+            f"no {benchmark_code} sector weights are stored: seed them with "
+            "scripts/seed_benchmark_weights.py (the demo's come with scripts/demo_data.py)"
+        )
+    return (
+        f"no {benchmark_code} sector weights on or before {day}: the earliest stored are of "
+        f"{earliest}"
+    )

@@ -104,6 +104,7 @@ async def test_wrong_method_is_a_json_405(client: httpx.AsyncClient) -> None:
     assert response.json() == {"detail": "Method Not Allowed"}
 
 
+@pytest.mark.slow  # a child process
 def test_importing_the_module_level_app_starts_no_database(tmp_path: Path) -> None:
     """`app.main` builds the app at import; the embedded server starts (and the signing key
     is generated) only in the lifespan."""

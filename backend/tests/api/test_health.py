@@ -134,6 +134,7 @@ async def test_db_health_unreachable_is_503_without_the_password(client_for: obj
     assert "hunter2-secret" not in data.text
 
 
+@pytest.mark.slow  # a child process
 def test_uvicorn_serves_the_module_level_app(database: TestDatabase, tmp_path: Path) -> None:
     """The documented `uvicorn app.main:app`, run from backend/ with DATABASE_URL set."""
     log = tmp_path / "uvicorn.log"

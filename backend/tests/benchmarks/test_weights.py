@@ -26,6 +26,7 @@ from app.benchmarks.weights import (
     weights_from_inputs,
 )
 from app.core.db import create_sessionmaker
+from app.core.errors import FileDataError
 from app.integrations.fmp.client import FmpClient
 from app.integrations.fmp.schemas import FmpConstituent, FmpMarketCap, SectorWeightInput
 from tests.support.benchmark_expectations import (
@@ -413,12 +414,12 @@ def test_final_weights_file_round_trips(tmp_path: Path, kind: str) -> None:
         ("a.txt", "anything", "expected a .json or .csv"),
     ],
 )
-def test_unusable_files_are_data_errors(
+def test_unusable_files_are_file_errors(
     tmp_path: Path, name: str, content: str, message: str
 ) -> None:
     path = tmp_path / name
     path.write_text(content)
-    with pytest.raises(BenchmarkDataError, match=message):
+    with pytest.raises(FileDataError, match=message):
         load_sector_weights_file(path, benchmark_code="SP500")
 
 

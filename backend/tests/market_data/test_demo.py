@@ -8,9 +8,10 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.market_data.demo import DEMO_END, DEMO_SOURCE, load_demo_data
+from app.market_data.demo import DEMO_EMAIL, DEMO_END, DEMO_SOURCE, load_demo_data
 from app.market_data.repository import PriceRow, upsert_prices
 from app.models import DailyPrice
+from app.users.service import ensure_user
 
 
 async def test_demo_over_csv_prices_leaves_no_stale_adjusted_close(session: AsyncSession) -> None:
@@ -21,7 +22,8 @@ async def test_demo_over_csv_prices_leaves_no_stale_adjusted_close(session: Asyn
         [PriceRow("SPY", DEMO_END, Decimal("500"), adjusted_close=Decimal("123.45"), volume=7)],
         "CSV",
     )
-    await load_demo_data(session)
+    owner = await ensure_user(session, DEMO_EMAIL)
+    await load_demo_data(session, owner_id=owner.user.id)
 
     row = (
         await session.execute(
@@ -39,8 +41,9 @@ async def test_demo_over_csv_prices_leaves_no_stale_adjusted_close(session: Asyn
 
 
 async def test_demo_load_is_idempotent(session: AsyncSession) -> None:
-    first = await load_demo_data(session)
-    second = await load_demo_data(session)
+    owner = await ensure_user(session, DEMO_EMAIL)
+    first = await load_demo_data(session, owner_id=owner.user.id)
+    second = await load_demo_data(session, owner_id=owner.user.id)
     assert first == second
     count = len((await session.scalars(select(DailyPrice.id))).all())
     assert count == first.prices

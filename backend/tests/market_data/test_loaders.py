@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
+import json
+import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.errors import FileArgumentError, FileDataError
 from app.integrations.fmp.client import FmpBadResponseError, FmpClient
 from app.market_data.loaders import (
     PriceDataError,
@@ -21,6 +23,7 @@ from app.market_data.loaders import (
 )
 from app.market_data.repository import upsert_prices, upsert_profiles
 from app.models import DailyPrice, SecurityProfile
+from tests.support.cli import CliRun, run_script, script_env
 from tests.support.databases import TestDatabase, subprocess_env
 from tests.support.fake_fmp import FakeFmp
 from tests.support.fake_fmp_market_data import fmp_profile, serve_market_data, weekday_closes
@@ -83,29 +86,117 @@ async def test_csv_prices_and_profiles_are_loaded_and_a_reload_replaces_values(
     assert aapl == Decimal("250.000000")
 
 
+HEADER = "symbol,date,close\n"
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("symbol,close\nSPY,1\n", "missing column(s) date"),
-        ("symbol,date,close\nSPY,2025-10-17,1\nSPY,17/10/2025,2\n", "line 3: date must be"),
-        ("symbol,date,close\nSPY,2025-10-17,-4\n", "line 2: close must be a positive"),
-        ("symbol,date,close\nSPY,2025-10-17,abc\n", "line 2"),
-        ("symbol,date,close\nSPY,2025-10-17,1\nSPY,2025-10-17,2\n", "more than once"),
-        ("symbol,date,close\n", "no data rows"),
+        ("symbol,close\nSPY,1\n", "line 1: missing column(s) date (the header has 'symbol,close')"),
+        (
+            HEADER + "SPY,2025-10-17,1\nSPY,17/10/2025,2\n",
+            "line 3, field date, symbol SPY: not a date (YYYY-MM-DD): '17/10/2025'",
+        ),
+        (HEADER + "SPY,20251017,1\n", "line 2, field date, symbol SPY: not a date"),
+        (
+            HEADER + "SPY,2025-10-17,-4\n",
+            "line 2, field close, symbol SPY: must be a positive number, got '-4'",
+        ),
+        (HEADER + "SPY,2025-10-17,abc\n", "line 2, field close, symbol SPY: must be a number"),
+        (HEADER + "SPY,2025-10-17,NaN\n", "line 2, field close, symbol SPY: must be a number"),
+        (HEADER + "SPY,2025-10-17,0.0000001\n", "must be a positive number"),
+        (HEADER + "SPY,2025-10-17,1e12\n", "'1e12' is too large (at most 1,000,000,000,000)"),
+        (
+            "symbol,date,close,volume\nSPY,2025-10-17,1,1.5\n",
+            "line 2, field volume, symbol SPY: must be a whole number, got '1.5'",
+        ),
+        ("symbol,date,close,volume\nSPY,2025-10-17,1,99999999999999999999\n", "between 0 and"),
+        (
+            HEADER + "SPY,2025-10-17,1\nSPY,2025-10-17,2\n",
+            "line 3, symbol SPY: 2025-10-17 appears more than once for this symbol (first on "
+            "line 2)",
+        ),
+        (HEADER + ",2025-10-17,1\n", "line 2, field symbol: is empty"),
+        (HEADER + "S P Y,2025-10-17,1\n", "line 2, field symbol: 'S P Y' is not a ticker"),
+        (
+            HEADER + "SPY,2025-10-17,1,\n",
+            "line 2: 4 fields, but the header has 3 (a trailing comma?)",
+        ),
+        (HEADER + "SPY,2025-10-17\n", "line 2: 2 fields, but the header has 3"),
+        ("symbol,date,close,date\nSPY,2025-10-17,1,x\n", "line 1: header names 'date' twice"),
+        ("symbol,date,close,\nSPY,2025-10-17,1,\n", "line 1: header column 4 has no name"),
+        (HEADER + 'SPY,"2025-10-17,1\n', "not valid CSV"),
+        (
+            HEADER + "SPY,2025-10-17,1\x00\n",
+            "field close, symbol SPY: must be a number, got '1\\x00'",
+        ),
+        (
+            HEADER + "SPY,2025-10-17," + "1" * 140_000 + "\n",
+            "line 2: is not valid CSV (field larger",
+        ),
+        ("", "is empty: the header needs close,date,symbol"),
+        (HEADER, "has a header but no data rows"),
     ],
 )
-def test_bad_price_csv_is_rejected_with_file_and_line(
+def test_bad_price_csv_is_rejected_with_file_line_field_and_symbol(
     tmp_path: Path, body: str, message: str
 ) -> None:
-    with pytest.raises(PriceDataError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        read_price_csv(_write(tmp_path, "bad.csv", body))
+    path = _write(tmp_path, "bad.csv", body)
+    with pytest.raises(FileDataError) as raised:
+        read_price_csv(path)
+    assert str(raised.value).startswith(f"{path}")
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
 
 
-def test_profile_csv_rejects_unknown_sector_and_bad_flags(tmp_path: Path) -> None:
-    with pytest.raises(PriceDataError, match="line 2: unknown sector label 'Crypto'"):
-        read_profile_csv(_write(tmp_path, "a.csv", "symbol,sector\nXYZ,Crypto\n"))
-    with pytest.raises(PriceDataError, match="is_etf must be"):
-        read_profile_csv(_write(tmp_path, "b.csv", "symbol,sector,is_etf\nXYZ,Energy,maybe\n"))
+def test_a_file_that_is_not_utf8_names_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"symbol,date,close\nNESN.SW,2025-10-17,1\nZ\xfcrich,2025-10-17,2\n")
+    with pytest.raises(FileDataError) as raised:
+        read_price_csv(path)
+    assert str(raised.value) == (
+        f"{path}, line 3, column 2: is not UTF-8 text (byte 0xfc): save it as UTF-8"
+    )
+    assert raised.value.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [("missing.csv", "no such file"), (".", "is a directory"), ("/dev/zero", "not a regular file")],
+)
+def test_a_path_that_is_no_file_is_a_usage_error(tmp_path: Path, where: str, message: str) -> None:
+    with pytest.raises(FileArgumentError, match=message) as raised:
+        read_price_csv(tmp_path / where)
+    assert raised.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "symbol,sector\nXYZ,Crypto\n",
+            "line 2, field sector, symbol XYZ: unknown sector label 'Crypto'",
+        ),
+        (
+            "symbol,sector,is_etf\nXYZ,Energy,maybe\n",
+            "field is_etf, symbol XYZ: must be true or false",
+        ),
+        (
+            "symbol,sector\nAAPL,Technology\nMSFT,Technology\naapl,Energy\n",
+            "line 4, symbol AAPL: appears more than once (first on line 2)",
+        ),
+        ("symbol,sector\n ,Energy\n", "line 2, field symbol: is empty"),
+        (
+            "symbol,sector,name\nXYZ,Energy," + "n" * 256 + "\n",
+            "field name, symbol XYZ: is longer than 255",
+        ),
+    ],
+)
+def test_bad_profile_csv_is_rejected_with_file_line_field_and_symbol(
+    tmp_path: Path, body: str, message: str
+) -> None:
+    with pytest.raises(FileDataError, match=re.escape(message)):
+        read_profile_csv(_write(tmp_path, "bad.csv", body))
 
 
 async def test_fmp_prices_come_back_oldest_first_within_the_range(fake_fmp: FakeFmp) -> None:
@@ -175,35 +266,39 @@ def _count(database: TestDatabase, table: str) -> int:
         engine.dispose()
 
 
-def _cli(database: TestDatabase, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return run_python(["scripts/load_prices.py", *args], subprocess_env(database, **env))
+def _cli(database: TestDatabase, *args: str, **env: str) -> CliRun:
+    return run_script("load_prices", *args, env=script_env(database.env_url, **env))
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("clean_tables")
 def test_cli_loads_from_fmp_and_never_prints_the_key(
     database: TestDatabase, fake_fmp: FakeFmp
 ) -> None:
+    """End to end, as a user runs it: a child process against the fake FMP."""
     serve_market_data(
         fake_fmp,
         {s: weekday_closes(s, date(2025, 9, 1), 20, 100) for s in ("SPY", "AAPL")},
         {"SPY": fmp_profile("SPY", "", is_etf=True), "AAPL": fmp_profile("AAPL", "Technology")},
     )
-    result = _cli(
-        database,
-        "--fmp",
-        "SPY",
-        "AAPL",
-        "--from",
-        "2025-09-01",
-        "--to",
-        "2025-09-30",
-        FMP_API_KEY=fake_fmp.api_key,
-        FMP_BASE_URL=fake_fmp.base_url,
+    result = run_python(
+        [
+            "scripts/load_prices.py",
+            "--fmp",
+            "SPY",
+            "AAPL",
+            "--from",
+            "2025-09-01",
+            "--to",
+            "2025-09-30",
+        ],
+        subprocess_env(database, FMP_API_KEY=fake_fmp.api_key, FMP_BASE_URL=fake_fmp.base_url),
     )
     assert result.returncode == 0, result.stderr
     assert _count(database, "daily_prices") == 40
     assert _count(database, "security_profiles") == 2
     assert fake_fmp.api_key not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.usefixtures("clean_tables")
@@ -211,22 +306,74 @@ def test_cli_errors_write_nothing(
     database: TestDatabase, fake_fmp: FakeFmp, tmp_path: Path
 ) -> None:
     serve_market_data(fake_fmp, {"SPY": weekday_closes("SPY", date(2025, 9, 1), 5, 100)}, {})
+    fmp = {"FMP_API_KEY": fake_fmp.api_key, "FMP_BASE_URL": fake_fmp.base_url}
     no_key = _cli(database, "--fmp", "SPY")
-    assert no_key.returncode == 2 and "FMP_API_KEY is not set" in no_key.stderr
+    assert no_key.code == 2 and "FMP_API_KEY is not set" in no_key.stderr
     # SPY's prices come back, then AAPL has none: the SPY rows must not be written either.
-    partial = _cli(
-        database,
-        "--fmp",
-        "SPY",
-        "AAPL",
-        "--no-profiles",
-        FMP_API_KEY=fake_fmp.api_key,
-        FMP_BASE_URL=fake_fmp.base_url,
-    )
-    assert partial.returncode == 1 and "no prices for AAPL" in partial.stderr
+    partial = _cli(database, "--fmp", "SPY", "AAPL", "--no-profiles", **fmp)
+    assert partial.code == 1 and "no prices for AAPL" in partial.stderr
     bad_csv = _write(tmp_path, "bad.csv", "symbol,date,close\nSPY,2025-10-17,1\nSPY,x,2\n")
     bad = _cli(database, "--csv", str(bad_csv))
-    assert bad.returncode == 1 and "line 3" in bad.stderr
+    assert bad.code == 1 and f"{bad_csv}, line 3, field date, symbol SPY" in bad.stderr
+    # A year-1 --to is no overflow: the default --from stops at the first date there is.
+    ancient = _cli(database, "--fmp", "SPY", "--to", "0001-01-05", **fmp)
+    assert ancient.code == 1, ancient.output
+    assert "FMP has no prices for SPY between 0001-01-01 and 0001-01-05" in ancient.stderr
     assert _count(database, "daily_prices") == 0
-    nothing = _cli(database)
-    assert nothing.returncode == 2 and "nothing to load" in nothing.stderr
+    for run in (no_key, partial, bad, ancient):
+        assert "Traceback" not in run.output
+        assert fake_fmp.api_key not in run.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "nothing to load"),
+        (["--fmp", " "], "--fmp: a symbol is empty"),
+        (["--fmp", "SPY", "A B"], "--fmp: a symbol 'A B' is not a ticker"),
+        (["--fmp", "SPY", "--to", "2025-13-01"], "not a date (YYYY-MM-DD): '2025-13-01'"),
+        (["--fmp", "SPY", "--from", "2025-10-02", "--to", "2025-10-01"], "is after --to"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(args: list[str], message: str) -> None:
+    run = _cli_without_database(*args)
+    assert run.code == 2
+    assert message in run.stderr
+    assert "Traceback" not in run.output
+
+
+def _cli_without_database(*args: str) -> CliRun:
+    return run_script("load_prices", *args, env=script_env("postgresql://nobody@127.0.0.1:9/x"))
+
+
+@pytest.mark.usefixtures("clean_tables")
+def test_json_output_is_one_object_with_what_was_written(
+    database: TestDatabase, tmp_path: Path
+) -> None:
+    prices = _write(tmp_path, "p.csv", PRICES_CSV)
+    profiles = _write(tmp_path, "s.csv", PROFILES_CSV)
+    run = _cli(database, "--csv", str(prices), "--profiles-csv", str(profiles), "--json")
+    assert run.code == 0, run.output
+    assert json.loads(run.stdout) == {
+        "status": "ok",
+        "exit_code": 0,
+        "price_rows_written": 3,
+        "profiles_written": 3,
+        "sources": [
+            {
+                "source": "CSV",
+                "symbols": 3,
+                "price_rows": 3,
+                "from": "2025-10-16",
+                "to": "2025-10-17",
+                "profiles": 3,
+            }
+        ],
+    }
+    failed = _cli(database, "--csv", str(tmp_path / "none.csv"), "--json")
+    assert failed.code == 2
+    assert json.loads(failed.stdout) == {
+        "status": "error",
+        "exit_code": 2,
+        "error": f"{tmp_path / 'none.csv'}: no such file",
+    }

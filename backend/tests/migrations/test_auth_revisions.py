@@ -178,9 +178,9 @@ def test_removing_a_user_leaves_their_portfolios_without_owner(database: TestDat
         conn.rollback()
 
 
-def _assert_names_blocker(stderr: str, pid: int) -> None:
-    assert f"lock_timeout={FAST_LOCK_TIMEOUT}" in stderr, stderr
-    assert f"pid {pid} holds AccessShareLock on portfolios" in stderr, stderr
+def _assert_names_blocker(output: str, pid: int) -> None:
+    assert f"lock_timeout={FAST_LOCK_TIMEOUT}" in output, output
+    assert f"pid {pid} holds AccessShareLock on portfolios" in output, output
 
 
 def test_owner_upgrade_blocked_by_a_reader_fails_fast_names_it_and_resumes(
@@ -191,7 +191,7 @@ def test_owner_upgrade_blocked_by_a_reader_fails_fast_names_it_and_resumes(
     with open_transaction(db, LONG_READER) as blocker:
         failed = alembic_cli(db, "upgrade", "head", MIGRATION_LOCK_TIMEOUT=FAST_LOCK_TIMEOUT)
         assert failed.returncode != 0
-        _assert_names_blocker(failed.stderr, blocker)
+        _assert_names_blocker(failed.stdout + failed.stderr, blocker)
         assert current_revision(db.sync_url) == _before(OWNER)
         with connect(db) as conn:
             _assert_owner_absent(conn)
@@ -213,7 +213,7 @@ def test_owner_downgrade_blocked_by_a_reader_fails_fast_and_leaves_it_whole(
             db, "downgrade", _before(USERS), MIGRATION_LOCK_TIMEOUT=FAST_LOCK_TIMEOUT
         )
         assert failed.returncode != 0
-        _assert_names_blocker(failed.stderr, blocker)
+        _assert_names_blocker(failed.stdout + failed.stderr, blocker)
         assert current_revision(db.sync_url) == _rev(OWNER)
         with connect(db) as conn:
             _assert_owner_applied(conn)

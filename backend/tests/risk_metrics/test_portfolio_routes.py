@@ -179,6 +179,7 @@ async def test_risk_over_and_underweights_use_the_benchmark_of_that_date(
 ) -> None:
     response = await client.get(f"/api/v1/portfolios/{seed.portfolio}/risk")
     comparison = response.json()["benchmark_comparison"]
+    assert response.json()["benchmark_comparison_reason"] is None
     assert comparison["benchmark_code"] == "SP500"
     # Snapshot 2025-03-10 -> weights of 2025-03-05 (not the later 2025-03-20).
     assert comparison["asof_date"] == "2025-03-05"
@@ -218,8 +219,13 @@ async def test_risk_without_benchmark_weights_before_the_snapshot_has_no_compari
             f"/api/v1/portfolios/{seed.before_benchmarks}/risk", params=params
         )
         assert response.status_code == 200
-        assert response.json()["benchmark_comparison"] is None
-        assert response.json()["sector_exposure"] == {IT: "1.0"}
+        body = response.json()
+        assert body["benchmark_comparison"] is None
+        assert body["benchmark_comparison_reason"] == (
+            f"no SP500 sector weights on or before {body['calculation_date']}: the earliest "
+            "stored are of 2025-03-01"
+        )
+        assert body["sector_exposure"] == {IT: "1.0"}
 
 
 async def test_risk_without_sector_exposure_has_no_comparison(
@@ -230,6 +236,11 @@ async def test_risk_without_sector_exposure_has_no_comparison(
     body = response.json()
     assert body["sector_exposure"] is None
     assert body["benchmark_comparison"] is None
+    day = body["calculation_date"]
+    assert body["benchmark_comparison_reason"] == (
+        f"the snapshot of {day} has no sector exposure: run "
+        f"scripts/calculate_risk_metrics.py --date {day}"
+    )
     assert body["market_beta_weighted"] == "1.0000"
 
 

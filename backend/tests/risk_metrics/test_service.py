@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
-from app.risk_metrics.service import active_weights, normalise_exposure
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import PortfolioSnapshot
+from app.portfolios.repository import ANY_OWNER
+from app.risk_metrics.service import active_weights, normalise_exposure, portfolio_risk
+from tests.support.factories import make_portfolio
 
 
 def test_active_weights_cover_both_sides_largest_overweight_first() -> None:
@@ -35,3 +41,25 @@ def test_exposure_labels_become_gics_names_and_merge() -> None:
 def test_exposure_keeps_unknown_labels_and_skips_non_numbers() -> None:
     raw = {"Cash": 0.1, "Energy": "0.2", "Utilities": None, "Materials": True, "Bad": "x"}
     assert normalise_exposure(raw) == {"Cash": Decimal("0.1"), "Energy": Decimal("0.2")}
+
+
+async def test_a_benchmark_never_seeded_gives_a_reason_that_says_how_to_seed(
+    session: AsyncSession,
+) -> None:
+    portfolio = await make_portfolio(session)
+    session.add(
+        PortfolioSnapshot(
+            portfolio_id=portfolio.id,
+            calculation_date=date(2025, 10, 17),
+            sector_exposure={"Energy": 1.0},
+        )
+    )
+    await session.flush()
+    risk = await portfolio_risk(
+        session, portfolio.id, owner=ANY_OWNER, benchmark_code="SP500", benchmark_must_exist=False
+    )
+    assert risk.benchmark_comparison is None
+    assert risk.benchmark_comparison_reason == (
+        "no SP500 sector weights are stored: seed them with scripts/seed_benchmark_weights.py "
+        "(the demo's come with scripts/demo_data.py)"
+    )

@@ -1,27 +1,29 @@
-"""scripts/calculate_risk_metrics.py end to end on the test database."""
+"""scripts/calculate_risk_metrics.py on the test database: main() in this process, and
+one end-to-end run as a child process."""
 
 from __future__ import annotations
 
-import importlib.util
-import subprocess
-import sys
+import json
 from datetime import date
-from types import ModuleType
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from app.config import BACKEND_DIR
+from app.core.errors import MIGRATE_HINT
 from app.market_data.demo import DEMO_END
 from app.risk.volatility import TRENDS
+from app.risk_metrics.engine import HISTORY_DAYS
+from tests.support.cli import CliRun, run_script, script, script_env
 from tests.support.databases import TestDatabase, subprocess_env
 from tests.support.processes import run_python
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
 
-def _script(database: TestDatabase, name: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_python([f"scripts/{name}", *args], subprocess_env(database), timeout=600)
+def _script(database: TestDatabase, name: str, *args: str, **env: str) -> CliRun:
+    """``scripts/<name>.py`` in this process (see tests.support.cli)."""
+    return run_script(name.removesuffix(".py"), *args, env=script_env(database.env_url, **env))
 
 
 def _rows(database: TestDatabase, sql: str) -> list[tuple[object, ...]]:
@@ -43,13 +45,20 @@ def _table_state(database: TestDatabase) -> list[tuple[object, ...]]:
     )
 
 
+@pytest.mark.slow
 def test_demo_then_calculate_fills_every_table_with_values_in_range_and_rerun_is_idempotent(
     database: TestDatabase,
 ) -> None:
-    assert _script(database, "demo_data.py").returncode == 0
-    result = _script(database, "calculate_risk_metrics.py", "--date", DEMO_END.isoformat())
+    assert _script(database, "demo_data.py").code == 0
+    # End to end, as a user runs it: a child process.
+    result = run_python(
+        ["scripts/calculate_risk_metrics.py", "--date", DEMO_END.isoformat()],
+        subprocess_env(database),
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     assert "Demo Long/Short Hedge Fund" in result.stdout
+    assert "Traceback" not in result.stderr
 
     assert _rows(database, "SELECT count(*) FROM position_market_betas") == [(63,)]
     assert _rows(database, "SELECT count(*) FROM position_volatility") == [(63,)]
@@ -97,14 +106,14 @@ def test_demo_then_calculate_fills_every_table_with_values_in_range_and_rerun_is
 
     before = _table_state(database)
     again = _script(database, "calculate_risk_metrics.py", "--date", DEMO_END.isoformat())
-    assert again.returncode == 0, again.stderr
+    assert again.code == 0, again.stderr
     assert _table_state(database) == before
 
 
 def test_a_date_range_covers_trading_days_and_one_portfolio_can_be_chosen(
     database: TestDatabase,
 ) -> None:
-    assert _script(database, "demo_data.py").returncode == 0
+    assert _script(database, "demo_data.py").code == 0
     (portfolio_id,) = _rows(database, "SELECT id FROM portfolios WHERE name = 'Demo Growth Tech'")[
         0
     ]
@@ -118,21 +127,10 @@ def test_a_date_range_covers_trading_days_and_one_portfolio_can_be_chosen(
         "--portfolio",
         str(portfolio_id),
     )
-    assert result.returncode == 0, result.stderr
+    assert result.code == 0, result.stderr
     dates = _rows(database, "SELECT DISTINCT calculation_date FROM portfolio_snapshots ORDER BY 1")
     assert [d for (d,) in dates] == [date(2025, 10, d) for d in (13, 14, 15, 16, 17)]
     assert _rows(database, "SELECT count(DISTINCT portfolio_id) FROM portfolio_snapshots") == [(1,)]
-
-
-def _load_cli() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "calculate_risk_metrics", BACKEND_DIR / "scripts" / "calculate_risk_metrics.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize(
@@ -143,20 +141,21 @@ def _load_cli() -> ModuleType:
         (["--date", "2025-10-17", "--from", "2025-10-01"], "not both"),
         (["--from", "2025-10-17", "--to", "2025-10-01"], "after"),
         (["--date", "2025-10-17", "--portfolio", "nope"], "not a UUID"),
-        (["--date", "2025-10-17", "--window-days", "10"], "at least 30"),
+        (["--date", "2025-10-17", "--window-days", "10"], "between 30"),
+        (["--date", "2025-10-17", "--window-days", "1000000000000"], f"and {HISTORY_DAYS - 1}"),
     ],
 )
 def test_bad_arguments_are_usage_errors(
     args: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        _load_cli().parse_args(args)
+        script("calculate_risk_metrics").parse_args(args)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
 
 
 def test_unknown_portfolio_is_a_usage_error_that_writes_nothing(database: TestDatabase) -> None:
-    assert _script(database, "demo_data.py").returncode == 0
+    assert _script(database, "demo_data.py").code == 0
     result = _script(
         database,
         "calculate_risk_metrics.py",
@@ -165,7 +164,7 @@ def test_unknown_portfolio_is_a_usage_error_that_writes_nothing(database: TestDa
         "--portfolio",
         "00000000-0000-0000-0000-000000000001",
     )
-    assert result.returncode == 2
+    assert result.code == 2
     assert "unknown portfolio 00000000-0000-0000-0000-000000000001" in result.stderr
     assert _rows(database, "SELECT count(*) FROM portfolio_snapshots") == [(0,)]
 
@@ -176,6 +175,94 @@ def test_without_prices_it_is_a_data_error_and_nothing_is_written(database: Test
         conn.execute(text("INSERT INTO portfolios (name) VALUES ('No prices')"))
     engine.dispose()
     result = _script(database, "calculate_risk_metrics.py", "--date", "2025-10-17")
-    assert result.returncode == 1
+    assert result.code == 1
     assert "SPY" in result.stderr
     assert _rows(database, "SELECT count(*) FROM portfolio_snapshots") == [(0,)]
+
+
+def test_ctrl_c_mid_run_says_what_was_kept_in_one_line_and_keeps_it(
+    database: TestDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _script(database, "demo_data.py").code == 0
+    cli = script("calculate_risk_metrics")
+    calculate = cli.calculate_portfolio_risk
+    calls = 0
+
+    async def interrupted_on_the_second(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise KeyboardInterrupt
+        return await calculate(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "calculate_portfolio_risk", interrupted_on_the_second)
+    result = _script(database, "calculate_risk_metrics.py", "--date", DEMO_END.isoformat())
+    assert result.code == 130
+    assert result.stderr.splitlines() == [
+        "interrupted: the portfolio-dates completed before Ctrl-C are stored"
+    ]
+    # The first portfolio-date was committed; the interrupted one left nothing behind.
+    assert _rows(database, "SELECT count(*) FROM portfolio_snapshots") == [(1,)]
+    assert _rows(database, "SELECT count(DISTINCT portfolio_id) FROM position_market_betas") == [
+        (1,)
+    ]
+
+
+def test_ctrl_c_while_the_script_is_still_importing_is_one_line() -> None:
+    code = (
+        "import app.core.interrupts\n"
+        "import os, signal, time\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "time.sleep(30)\n"
+    )
+    result = run_python(["-c", code], {"PATH": "/usr/bin:/bin"})
+    assert result.returncode == -2  # ended by SIGINT, as shells report 130
+    assert result.stderr == "interrupted while starting: nothing was written\n"
+
+
+def test_json_output_has_each_portfolio_and_its_over_and_underweights(
+    database: TestDatabase,
+) -> None:
+    assert _script(database, "demo_data.py").code == 0
+    result = _script(
+        database, "calculate_risk_metrics.py", "--date", DEMO_END.isoformat(), "--json"
+    )
+    assert result.code == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert (body["status"], body["exit_code"], body["failures"]) == ("ok", 0, [])
+    names = [p["portfolio_name"] for p in body["portfolios"]]
+    assert names == ["Demo Balanced Individual", "Demo Growth Tech", "Demo Long/Short Hedge Fund"]
+    for portfolio in body["portfolios"]:
+        assert portfolio["last_date"] == DEMO_END.isoformat()
+        assert portfolio["betas_written"] == portfolio["volatility_written"] == 21
+        # The demo ships SP500 weights dated inside its prices: the comparison is there.
+        assert portfolio["largest_overweight"]["active_weight"] > 0
+        assert portfolio["largest_underweight"]["active_weight"] < 0
+
+
+def test_summary_fits_80_columns_without_cutting_a_cell(database: TestDatabase) -> None:
+    assert _script(database, "demo_data.py").code == 0
+    result = _script(database, "calculate_risk_metrics.py", "--date", DEMO_END.isoformat())
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    assert "…" not in result.stdout
+    for name in ("Demo Balanced Individual", "Demo Growth Tech", "Demo Long/Short Hedge Fund"):
+        assert name in lines
+    assert result.stdout.count(DEMO_END.isoformat()) == 3
+    wide = _script(database, "calculate_risk_metrics.py", "--date", "2025-10-16", COLUMNS="250")
+    # Wide enough: one table with a header row.
+    assert any(
+        line.split()[:2] == ["Portfolio", "Dates"]
+        for line in wide.stdout.splitlines()
+        if line.strip()
+    )
+
+
+def test_an_unmigrated_database_says_how_to_migrate(empty_database: TestDatabase) -> None:
+    result = _script(empty_database, "calculate_risk_metrics.py", "--date", "2025-10-17")
+    assert result.code == 2
+    assert result.stderr == (
+        'error: the database schema is not migrated (relation "portfolios" does not exist): '
+        f"{MIGRATE_HINT}\n"
+    )

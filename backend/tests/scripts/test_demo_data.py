@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
-from app.market_data.demo import DEMO_DAYS, DEMO_EMAIL, UNIVERSE, generate_prices
+from app.market_data.demo import (
+    DEMO_DAYS,
+    DEMO_EMAIL,
+    DEMO_END,
+    UNIVERSE,
+    demo_calendar,
+    generate_prices,
+)
+from tests.support.cli import run_script, script_env
 from tests.support.databases import TestDatabase, subprocess_env
 from tests.support.processes import run_python
 
@@ -26,16 +34,23 @@ def _counts(database: TestDatabase) -> dict[str, int]:
         with engine.connect() as conn:
             return {
                 t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()  # noqa: S608
-                for t in ("portfolios", "positions", "daily_prices", "security_profiles")
+                for t in (
+                    "portfolios",
+                    "positions",
+                    "daily_prices",
+                    "security_profiles",
+                    "benchmarks_sector_weights",
+                )
             }
     finally:
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_loads_three_portfolios_63_positions_and_prices_and_a_rerun_changes_nothing(
     database: TestDatabase,
 ) -> None:
-    first = _run(database)
+    first = _run(database)  # end to end: a child process
     assert first.returncode == 0, first.stderr
     counts = _counts(database)
     assert counts == {
@@ -43,11 +58,51 @@ def test_loads_three_portfolios_63_positions_and_prices_and_a_rerun_changes_noth
         "positions": 63,
         "daily_prices": DEMO_DAYS * len(UNIVERSE),
         "security_profiles": len(UNIVERSE),
+        "benchmarks_sector_weights": 11,
     }
-    second = _run(database)
-    assert second.returncode == 0, second.stderr
+    second = run_script("demo_data", env=script_env(database.env_url))
+    assert second.code == 0, second.stderr
     assert _counts(database) == counts
     assert "63" in first.stdout
+    assert "SP500 sector weights as of 2025-06-30 loaded (file:demo (synthetic))" in first.stdout
+
+
+def test_demo_weights_are_synthetic_dated_inside_the_prices_and_never_replace_real_ones(
+    database: TestDatabase,
+) -> None:
+    engine = create_engine(database.sync_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO benchmarks_sector_weights (benchmark_code, asof_date, sector, "
+                    "weight, data_source) VALUES ('SP500', '2025-06-30', 'Energy', 1, 'FMP')"
+                )
+            )
+        run = run_script("demo_data", env=script_env(database.env_url))
+        assert run.code == 0, run.stderr
+        assert (
+            "Kept the SP500 weights of 2025-06-30 already stored from another source." in run.stdout
+        )
+        with engine.connect() as conn:
+            kept = conn.execute(text("SELECT sector, data_source FROM benchmarks_sector_weights"))
+            assert [tuple(r) for r in kept] == [("Energy", "FMP")]
+            conn.execute(text("DELETE FROM benchmarks_sector_weights"))
+            conn.commit()
+        assert run_script("demo_data", env=script_env(database.env_url)).code == 0
+        with engine.connect() as conn:
+            dates, sources, total = conn.execute(
+                text(
+                    "SELECT array_agg(DISTINCT asof_date), array_agg(DISTINCT data_source), "
+                    "sum(weight) FROM benchmarks_sector_weights WHERE benchmark_code = 'SP500'"
+                )
+            ).one()
+    finally:
+        engine.dispose()
+    calendar = demo_calendar()
+    assert len(dates) == 1 and calendar[0] <= dates[0] <= DEMO_END
+    assert sources == ["file:demo (synthetic)"]
+    assert total == 1
 
 
 def _owners(database: TestDatabase) -> list[tuple[str, str]]:

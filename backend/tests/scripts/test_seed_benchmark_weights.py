@@ -1,5 +1,8 @@
-"""scripts/seed_benchmark_weights.py end to end: a subprocess against the fake FMP over
-HTTP and the test PostgreSQL. Every run is checked for the API key in its output."""
+"""scripts/seed_benchmark_weights.py against the fake FMP over HTTP and the test PostgreSQL.
+
+Runs call ``main()`` in this process (what a child process would print and return); the
+first test and the concurrency test run real child processes. Every run is checked for
+the API key in its output."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from sqlalchemy.pool import NullPool
 
 from app.config import BACKEND_DIR
 from tests.support.benchmark_expectations import check_rows, expected_sectors
+from tests.support.cli import run_script
 from tests.support.databases import TestDatabase, subprocess_env
 from tests.support.fake_fmp import (
     FMP_LABEL,
@@ -126,13 +130,17 @@ class Seeder:
 
     def finish(self, process: subprocess.Popen[str]) -> Run:
         stdout, stderr = process.communicate(timeout=120)
-        run = Run(process.returncode, stdout, stderr)
+        return self._checked(Run(process.returncode, stdout, stderr))
+
+    def _checked(self, run: Run) -> Run:
         for secret in [self.fake.api_key, DB_PASSWORD, *self.secrets]:
             assert secret not in run.output, "a secret reached the output"
         return run
 
     def __call__(self, *args: str, **env: str) -> Run:
-        return self.finish(self.start(*args, **env))
+        """The script's main() in this process, with the environment a child would get."""
+        done = run_script("seed_benchmark_weights", *args, env=self.env(**env))
+        return self._checked(Run(done.code, done.stdout, done.stderr))
 
 
 @pytest.fixture
@@ -159,11 +167,13 @@ def closed_port() -> int:
 # --- success ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_seed_writes_the_expected_weights_and_the_spec_snippet_counts_them(
     seed: Seeder, sync_engine: Engine, database: TestDatabase
 ) -> None:
-    run = seed()
+    run = seed.finish(seed.start())  # end to end: a child process, as a user runs it
     assert run.code == 0, run.output
+    assert "Traceback" not in run.output
 
     data = seed.fake.data
     rows = rows_for(sync_engine, data.asof)
@@ -186,7 +196,7 @@ def test_table_shows_each_stored_weight_and_cap(seed: Seeder, sync_engine: Engin
     run = seed()
     assert run.code == 0, run.output
     for sector, weight, cap, count, _ in rows_for(sync_engine, seed.fake.data.asof):
-        line = next(ln for ln in run.stdout.splitlines() if f" {sector} " in ln)
+        line = next(ln for ln in run.stdout.splitlines() if ln.startswith(f"{sector} "))
         assert f"{weight:.6f}" in line and f"{cap:,.2f}" in line and f" {count} " in line
         assert "inserted" in line
 
@@ -200,6 +210,7 @@ def test_rerun_is_idempotent_byte_for_byte(seed: Seeder, sync_engine: Engine) ->
     assert table_contents(sync_engine) == before
 
 
+@pytest.mark.slow
 def test_two_concurrent_runs_equal_one_run(seed: Seeder, sync_engine: Engine) -> None:
     first, second = seed.start(), seed.start()
     runs = [seed.finish(first), seed.finish(second)]
@@ -223,7 +234,7 @@ def test_dry_run_fetches_and_prints_but_writes_nothing(seed: Seeder, sync_engine
     )
     assert run.code == 0, run.output
     assert "Dry run: nothing was written." in run.stdout
-    assert "Information Technology" in run.stdout and "not written" in run.stdout
+    assert "Information Technology" in run.stdout and "Change" not in run.stdout
     assert len(seed.fake.requests) == 7
     assert table_contents(sync_engine) == before
 
@@ -375,7 +386,12 @@ FAILURES: dict[str, Failure] = {
     "bad-benchmark": Failure(args=("--benchmark", "NASDAQ100"), code=2, message="invalid choice"),
     "unknown-option": Failure(args=("--frobnicate",), code=2, message="unrecognized arguments"),
     "missing-file": Failure(
-        args=("--from-file", "/nonexistent/weights.json"), code=2, message="cannot read"
+        args=("--from-file", "/nonexistent/weights.json"),
+        code=2,
+        message="/nonexistent/weights.json: no such file",
+    ),
+    "not-a-file": Failure(
+        args=("--from-file", "/dev/zero"), code=2, message="/dev/zero: expected a .json or .csv"
     ),
     "database-unreachable": Failure(
         env=lambda f: {"DATABASE_URL": f"postgresql://u:{DB_PASSWORD}@127.0.0.1:{closed_port()}/x"},
@@ -424,3 +440,79 @@ def test_help_lists_the_options_and_exit_codes(seed: Seeder) -> None:
     assert run.code == 0
     for option in ("--benchmark", "--dry-run", "--from-file", "--verbose", "Exit codes"):
         assert option in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "message"),
+    [
+        (
+            "latin1.csv",
+            b"asof_date,sector,weight\n2025-06-30,\xc9nergie,1\n",
+            "line 2, column 12: is not UTF-8",
+        ),
+        (
+            "extra.csv",
+            b"asof_date,sector,weight\n2025-06-30,Energy,1,\n",
+            "line 2: 4 fields, but the header has 3 (a trailing comma?)",
+        ),
+        (
+            "caps.csv",
+            b"symbol,sector,cik,market_cap,date\nAAPL,Technology,320193,abc,2025-06-30\n",
+            "line 2, field market_cap, symbol AAPL: Input should be a valid decimal",
+        ),
+        (
+            "dates.csv",
+            b"asof_date,sector,weight\n2025-06-30,Energy,0.5\n2025-07-01,Utilities,0.5\n",
+            "line 3, field asof_date: every row needs the same asof_date",
+        ),
+        ("deep.json", b"[" * 100_000, "is not usable JSON (nested too deeply)"),
+        ("nan.json", b'{"asof_date": "2025-06-30", "weights": NaN}', "NaN is not a number here"),
+        (
+            "bad.json",
+            b'{"constituents": [{"symbol": "AAPL", "sector": 5}], "market_caps": []}',
+            "field constituents[0].sector, symbol AAPL: Input should be a valid string",
+        ),
+        ("broken.json", b'{"weights": [1,}', "line 1, column 16: is not valid JSON"),
+    ],
+)
+def test_bad_files_get_one_line_naming_where_and_write_nothing(
+    seed: Seeder, sync_engine: Engine, tmp_path: Path, name: str, body: bytes, message: str
+) -> None:
+    seed_previous_date(sync_engine)
+    before = table_contents(sync_engine)
+    path = tmp_path / name
+    path.write_bytes(body)
+    run = seed("--from-file", str(path), FMP_API_KEY="")
+    assert run.code == 1, run.output
+    assert run.stderr.startswith(f"error: {path}"), run.stderr
+    assert message in run.stderr
+    assert len(run.stderr.splitlines()) == 1 and "Traceback" not in run.output
+    assert table_contents(sync_engine) == before
+
+
+def test_json_prints_the_stored_weights_and_what_changed(seed: Seeder) -> None:
+    run = seed("--json")
+    assert run.code == 0, run.output
+    result = json.loads(run.stdout)
+    assert (result["status"], result["exit_code"], result["dry_run"]) == ("ok", 0, False)
+    assert (result["benchmark_code"], result["asof_date"]) == ("SP500", "2025-11-14")
+    assert result["data_source"] == "FMP"
+    assert sorted(s["sector"] for s in result["sectors"]) == GICS
+    assert sum(Decimal(s["weight"]) for s in result["sectors"]) == 1
+    assert {s["change"] for s in result["sectors"]} == {"inserted"}
+    assert sorted(result["written"]["inserted"]) == GICS
+    assert result["missing_symbols"] == ["BRK.B"]
+
+    failed = seed("--json", FMP_API_KEY="")
+    assert failed.code == 2
+    assert json.loads(failed.stdout)["status"] == "error"
+    assert "FMP_API_KEY is not set" in json.loads(failed.stdout)["error"]
+
+
+def test_the_summary_fits_80_columns(seed: Seeder) -> None:
+    run = seed(COLUMNS="80")
+    assert run.code == 0, run.output
+    assert max(len(line) for line in run.stdout.splitlines()) <= 80
+    for sector in GICS:
+        assert sector in run.stdout
+    assert "…" not in run.stdout

@@ -4,7 +4,6 @@ CLI run as a user would run it, and its offline SQL run as psql would."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,8 +13,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
 
 from tests.support import catalog
-from tests.support.databases import TestDatabase, subprocess_env
-from tests.support.processes import run_python
+from tests.support.cli import CliRun, run_alembic, script_env
+from tests.support.databases import TestDatabase
 from tests.support.spec_schema import BASELINE_TABLES, SPEC_REVISIONS, SpecRevision
 
 T = TypeVar("T")
@@ -31,12 +30,10 @@ def connect(db: TestDatabase) -> Iterator[Connection]:
         engine.dispose()
 
 
-def alembic_cli(
-    db: TestDatabase, *args: str, timeout: float = 120, **env: str
-) -> subprocess.CompletedProcess[str]:
-    """``alembic <args>`` in a child process bound to ``db`` (exit code and messages as
-    a user sees them). ``timeout`` only guards against a hang."""
-    return run_python(["-m", "alembic", *args], subprocess_env(db, **env), timeout=timeout)
+def alembic_cli(db: TestDatabase, *args: str, **env: str) -> CliRun:
+    """``alembic <args>`` bound to ``db``, through Alembic's command line in this process
+    (its exit code and what it prints, as a user sees them; tests/support/cli.py)."""
+    return run_alembic(*args, env=script_env(db.env_url, **env))
 
 
 def sql_statements(script: str) -> list[str]:
