@@ -4,13 +4,19 @@
     uv run python scripts/calculate_risk_metrics.py --date 2025-10-17
     uv run python scripts/calculate_risk_metrics.py --date 2025-10-17 --portfolio <uuid>
     uv run python scripts/calculate_risk_metrics.py --from 2025-09-01 --to 2025-10-17
+    uv run python scripts/calculate_risk_metrics.py --delete --from 2025-09-01 --to 2025-09-30
 
 Writes position_market_betas, position_volatility and the risk columns of
 portfolio_snapshots (creating the snapshot row when missing), one transaction per
-portfolio and date; re-running a date replaces its figures.
+portfolio and date; re-running a date replaces its figures. A date after the last SPY
+price is refused (its figures would be old prices stored as new). ``--delete`` removes
+the figures of the dates given (of ``--portfolio`` only, if given) in one transaction:
+their betas and volatility rows, and the snapshots' risk columns (set to NULL; the
+snapshot rows and their valuation columns stay).
 
-Exit codes: 0 ok, 1 data error (some portfolio-dates failed; the others are stored),
-2 usage or configuration error (nothing written).
+Exit codes: 0 ok, 1 data error (a date after the last SPY price or no prices: nothing
+written; or some portfolio-dates failed: the others are stored), 2 usage or
+configuration error (nothing written).
 """
 
 from __future__ import annotations
@@ -40,12 +46,13 @@ from app.core.cli import (
 from app.core.db import AsyncSessionLocal
 from app.core.errors import InvalidQueryError
 from app.core.types import DateRange
-from app.market_data.repository import MissingMarketDataError
+from app.market_data.repository import MissingMarketDataError, last_trading_day
 from app.portfolios.repository import PortfolioNotFoundError
 from app.risk.beta import MIN_OBSERVATIONS
 from app.risk.book import DEFAULT_BETA_WINDOW
 from app.risk_metrics.batch import dates_to_run, portfolios_to_run, shared_history
 from app.risk_metrics.engine import PortfolioRiskSummary, calculate_portfolio_risk
+from app.risk_metrics.repository import RemovedFigures, delete_risk_figures
 
 
 @dataclass
@@ -59,8 +66,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="calculate_risk_metrics.py",
         description="Compute and upsert position betas, position volatility and portfolio "
         "snapshot risk figures for a date or a date range.",
-        epilog="Exit codes: 0 ok, 1 data error (some portfolio-dates failed), "
-        "2 usage/config error.",
+        epilog="Exit codes: 0 ok, 1 data error (a date after the last SPY price, or some "
+        "portfolio-dates failed), 2 usage/config error.",
+    )
+    parser.add_argument(
+        "--delete",
+        action="store_true",
+        help="remove the stored figures of --date or --from/--to instead of computing them",
     )
     parser.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="one date")
     parser.add_argument("--from", dest="start", type=iso_date, metavar="YYYY-MM-DD")
@@ -90,14 +102,41 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _dates(args: argparse.Namespace) -> tuple[date, date]:
+    return (args.date, args.date) if args.date is not None else (args.start, args.end)
+
+
+async def _delete(args: argparse.Namespace) -> RemovedFigures:
+    """Remove the figures of the asked dates, all of them or none (one transaction)."""
+    start, end = _dates(args)
+    async with AsyncSessionLocal() as session, session.begin():
+        only = None
+        if args.portfolio is not None:
+            try:
+                only = [p for p, _ in await portfolios_to_run(session, args.portfolio)]
+            except PortfolioNotFoundError as exc:
+                raise CommandError(EXIT_USAGE_ERROR, str(exc)) from None
+        return await delete_risk_figures(session, start, end, only)
+
+
 async def _run(args: argparse.Namespace, out: Console) -> _Run:
     single = args.date is not None
-    start, end = (args.date, args.date) if single else (args.start, args.end)
+    start, end = _dates(args)
     async with AsyncSessionLocal() as session:
         try:
             portfolios = await portfolios_to_run(session, args.portfolio)
         except PortfolioNotFoundError as exc:
             raise CommandError(EXIT_USAGE_ERROR, str(exc)) from None
+        last_price = await last_trading_day(session)
+        if last_price is not None and end > last_price:
+            flag, day = ("--date", start) if single else ("--to", end)
+            if start > last_price and not single:
+                flag, day = "--from", start
+            raise CommandError(
+                EXIT_DATA_ERROR,
+                f"{flag} {day} is after the last SPY price ({last_price}): load its prices "
+                "first; nothing written",
+            )
         if not portfolios:
             raise CommandError(
                 EXIT_DATA_ERROR, "no portfolios: load some first (scripts/demo_data.py)"
@@ -203,11 +242,26 @@ def main(argv: list[str] | None = None) -> int:
     return run_command(
         lambda: _report(args, out, err),
         err=err,
-        interrupted="interrupted: the portfolio-dates completed before Ctrl-C are stored",
+        interrupted="interrupted: nothing removed"
+        if args.delete
+        else "interrupted: the portfolio-dates completed before Ctrl-C are stored",
     )
 
 
 def _report(args: argparse.Namespace, out: Console, err: Console) -> int:
+    if args.delete:
+        removed = asyncio.run(_delete(args))
+        start, end = _dates(args)
+        span = str(start) if start == end else f"{start} .. {end}"
+        scope = f" of portfolio {args.portfolio}" if args.portfolio else ""
+        out.print(
+            f"removed the figures of {span}{scope}: {removed.position_betas} position betas, "
+            f"{removed.position_volatility} position volatility rows and the risk columns of "
+            f"{removed.snapshots_cleared} snapshots (rows kept)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return EXIT_OK
     run = asyncio.run(_run(args, out))
     out.print(_table(run))
     skipped = sum(len(s.skipped) for s in run.summaries)

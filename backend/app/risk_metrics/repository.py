@@ -8,10 +8,11 @@ re-run of a portfolio-date leaves exactly what one run leaves. Nothing here comm
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.pagination import RowPage, keyset_page
@@ -135,4 +136,43 @@ async def delete_stale_rows(
             PositionVolatility.position_id.in_(portfolio_positions),
             PositionVolatility.position_id.not_in(kept_vols),
         )
+    )
+
+
+@dataclass(frozen=True)
+class RemovedFigures:
+    """What :func:`delete_risk_figures` removed."""
+
+    position_betas: int
+    position_volatility: int
+    snapshots_cleared: int
+
+
+async def delete_risk_figures(
+    session: AsyncSession, start: date, end: date, portfolio_ids: list[uuid.UUID] | None = None
+) -> RemovedFigures:
+    """Remove the risk figures of the dates in [start, end] (of ``portfolio_ids`` only, if
+    given): their position betas and position volatility rows, and the risk columns of
+    their snapshots (set to NULL; the snapshot row and its valuation columns stay)."""
+    betas = delete(PositionMarketBeta).where(PositionMarketBeta.calc_date.between(start, end))
+    vols = delete(PositionVolatility).where(PositionVolatility.calculation_date.between(start, end))
+    snapshots = update(PortfolioSnapshot).where(
+        PortfolioSnapshot.calculation_date.between(start, end),
+        or_(*(getattr(PortfolioSnapshot, c).is_not(None) for c in SNAPSHOT_RISK_COLUMNS)),
+    )
+    if portfolio_ids is not None:
+        betas = betas.where(PositionMarketBeta.portfolio_id.in_(portfolio_ids))
+        vols = vols.where(
+            PositionVolatility.position_id.in_(
+                select(Position.id).where(Position.portfolio_id.in_(portfolio_ids))
+            )
+        )
+        snapshots = snapshots.where(PortfolioSnapshot.portfolio_id.in_(portfolio_ids))
+    removed_betas = await session.execute(betas)
+    removed_vols = await session.execute(vols)
+    cleared = await session.execute(snapshots.values(dict.fromkeys(SNAPSHOT_RISK_COLUMNS)))
+    return RemovedFigures(
+        removed_betas.rowcount,  # type: ignore[attr-defined]
+        removed_vols.rowcount,  # type: ignore[attr-defined]
+        cleared.rowcount,  # type: ignore[attr-defined]
     )
