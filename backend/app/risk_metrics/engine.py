@@ -7,10 +7,11 @@
 - ``position_volatility``: one row per held position whose series has a 21-day vol.
 - ``portfolio_snapshots``: the risk columns of the (portfolio, date) row, created when
   missing (its valuation columns are filled only on creation, never overwritten).
-All with INSERT ... ON CONFLICT DO UPDATE in bulk; rows of this portfolio and date that
-a re-run no longer produces (a position sold, a beta now skipped) are deleted, so a
-re-run leaves exactly what one run leaves. The service flushes; the caller commits (one
-transaction per portfolio-date).
+All through COPY into temporary tables and one set-based upsert per table
+(repository.store_portfolio_dates, which the range run uses too); rows of this
+portfolio and date that a re-run no longer produces (a position sold, a beta now
+skipped) are deleted, so a re-run leaves exactly what one run leaves. The caller
+commits (one transaction per portfolio-date).
 
 Values that a column cannot hold (NUMERIC overflow, NaN) are stored as NULL, or the
 row is skipped when the column is NOT NULL, and the reason is reported.
@@ -190,13 +191,16 @@ async def calculate_portfolio_risk(
         benchmark,
         beta_window,
     )
-    await repository.upsert_position_betas(session, figures.beta_rows)
-    await repository.upsert_position_volatility(session, figures.vol_rows)
-    await repository.delete_stale_rows(
-        session, portfolio.id, calc_date, beta_window, figures.beta_rows, figures.vol_rows
-    )
-    await repository.upsert_snapshot(session, figures.snapshot)
     await session.flush()
+    await repository.store_portfolio_dates(
+        session,
+        portfolio.id,
+        [calc_date],
+        beta_window,
+        figures.beta_rows,
+        figures.vol_rows,
+        [figures.snapshot],
+    )
     return figures.summary
 
 
