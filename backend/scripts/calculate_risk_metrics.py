@@ -24,14 +24,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import multiprocessing
+import signal
 import sys
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from app.core.cli import (
@@ -46,10 +57,17 @@ from app.core.cli import (
 from app.core.db import AsyncSessionLocal
 from app.core.errors import InvalidQueryError
 from app.core.types import DateRange
-from app.market_data.repository import MissingMarketDataError, last_trading_day
+from app.market_data.repository import MissingMarketDataError, PriceHistory, last_trading_day
 from app.portfolios.repository import PortfolioNotFoundError
 from app.risk.beta import MIN_OBSERVATIONS
 from app.risk.book import DEFAULT_BETA_WINDOW
+from app.risk_metrics.backfill import (
+    CHUNK_DATES,
+    ChunkStored,
+    backfill_in_worker,
+    backfill_portfolio,
+    worker_initializer,
+)
 from app.risk_metrics.batch import dates_to_run, portfolios_to_run, shared_history
 from app.risk_metrics.engine import PortfolioRiskSummary, calculate_portfolio_risk
 from app.risk_metrics.repository import RemovedFigures, delete_risk_figures
@@ -59,6 +77,17 @@ from app.risk_metrics.repository import RemovedFigures, delete_risk_figures
 class _Run:
     summaries: list[PortfolioRiskSummary] = field(default_factory=list)
     failures: list[tuple[str, date, str]] = field(default_factory=list)
+    interrupted: bool = False
+    """Ctrl-C came: the run stopped after the chunk being stored."""
+
+    def stored_line(self) -> str:
+        if not self.summaries:
+            return "interrupted: nothing stored"
+        days = sorted({s.calc_date for s in self.summaries})
+        return (
+            f"interrupted: {len(self.summaries)} whole portfolio-dates stored "
+            f"({days[0]} .. {days[-1]}); re-run the same command to finish"
+        )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -84,6 +113,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_BETA_WINDOW,
         help="trading days of returns for betas (default %(default)s, at least 30)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="worker processes computing portfolios of a --from/--to run (default 1)",
+    )
+    parser.add_argument(
+        "--chunk-dates",
+        type=int,
+        default=CHUNK_DATES,
+        help="dates of a portfolio stored per transaction in a --from/--to run "
+        "(default %(default)s)",
+    )
     parser.add_argument("--verbose", action="store_true", help="list every skipped figure")
     args = parser.parse_args(argv)
     if args.date is not None and (args.start or args.end):
@@ -94,6 +136,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         DateRange(args.start, args.end, names=("--from", "--to"))
     except InvalidQueryError as exc:
         parser.error(str(exc))
+    if args.jobs < 1 or args.chunk_dates < 1:
+        parser.error("--jobs and --chunk-dates must be at least 1")
     if args.window_days < MIN_OBSERVATIONS:
         parser.error(
             f"--window-days must be at least {MIN_OBSERVATIONS} "
@@ -119,7 +163,7 @@ async def _delete(args: argparse.Namespace) -> RemovedFigures:
         return await delete_risk_figures(session, start, end, only)
 
 
-async def _run(args: argparse.Namespace, out: Console) -> _Run:
+async def _run(args: argparse.Namespace, run: _Run, out: Console) -> None:
     single = args.date is not None
     start, end = _dates(args)
     async with AsyncSessionLocal() as session:
@@ -151,21 +195,94 @@ async def _run(args: argparse.Namespace, out: Console) -> _Run:
         except MissingMarketDataError as exc:
             raise CommandError(EXIT_DATA_ERROR, str(exc)) from None
 
-    run = _Run()
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
     )
     with Progress(*columns, console=out, transient=not out.is_terminal) as progress:
         task = progress.add_task("portfolio-dates", total=len(portfolios) * len(dates))
-        for portfolio_id, name in portfolios:
-            for day in dates:
-                progress.update(task, description=f"{name[:28]:<28} {day}")
-                await _one(run, portfolio_id, name, day, history, args.window_days)
+        if single:
+            for portfolio_id, name in portfolios:
+                progress.update(task, description=f"{name[:28]:<28} {start}")
+                await _one(run, portfolio_id, name, start, history, args.window_days)
                 progress.advance(task)
-    return run
+            return
+
+        def stored(chunk: ChunkStored) -> None:
+            run.summaries.extend(chunk.summaries)
+            run.failures.extend((chunk.portfolio_name, d, m) for d, m in chunk.failures)
+            done = len(chunk.summaries) + len(chunk.failures)
+            progress.update(task, description=f"{chunk.portfolio_name[:28]:<28}", advance=done)
+
+        if args.jobs > 1:
+            await _in_workers(run, portfolios, dates, history, args, stored)
+            return
+        # Ctrl-C sets a flag that the loop reads after each stored chunk.
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, lambda: setattr(run, "interrupted", True))
+        try:
+            for portfolio_id, _ in portfolios:
+                await backfill_portfolio(
+                    portfolio_id,
+                    dates,
+                    history,
+                    args.window_days,
+                    chunk_dates=args.chunk_dates,
+                    on_chunk=stored,
+                    stop=lambda: run.interrupted,
+                )
+                if run.interrupted:
+                    break
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _in_workers(
+    run: _Run,
+    portfolios: list[tuple[uuid.UUID, str]],
+    dates: list[date],
+    history: PriceHistory,
+    args: argparse.Namespace,
+    stored: Callable[[ChunkStored], None],
+) -> None:
+    """Portfolios in ``--jobs`` worker processes; each stores its chunks as --jobs 1 does.
+    Ctrl-C lets the running portfolios finish and starts no more."""
+    loop = asyncio.get_running_loop()
+    context = multiprocessing.get_context("spawn")  # a fresh engine per worker, no shared pool
+    with ProcessPoolExecutor(args.jobs, mp_context=context, initializer=worker_initializer) as pool:
+        pending = [
+            loop.run_in_executor(
+                pool,
+                backfill_in_worker,
+                portfolio_id,
+                dates,
+                history,
+                args.window_days,
+                args.chunk_dates,
+            )
+            for portfolio_id, _ in portfolios
+        ]
+
+        def stop() -> None:
+            run.interrupted = True
+            for future in pending:
+                future.cancel()
+
+        loop.add_signal_handler(signal.SIGINT, stop)
+        try:
+            for next_done in asyncio.as_completed(pending):
+                try:
+                    chunks = await next_done
+                except asyncio.CancelledError:
+                    continue
+                for chunk in chunks:
+                    stored(chunk)
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
 
 
 async def _one(
@@ -239,16 +356,15 @@ def main(argv: list[str] | None = None) -> int:
     out = Console() if Console().is_terminal else Console(width=160)
     err = Console(stderr=True)
     logging.basicConfig(level=logging.WARNING)
+    run = _Run()
     return run_command(
-        lambda: _report(args, out, err),
+        lambda: _report(args, run, out, err),
         err=err,
-        interrupted="interrupted: nothing removed"
-        if args.delete
-        else "interrupted: the portfolio-dates completed before Ctrl-C are stored",
+        interrupted="interrupted: nothing removed" if args.delete else lambda: run.stored_line(),
     )
 
 
-def _report(args: argparse.Namespace, out: Console, err: Console) -> int:
+def _report(args: argparse.Namespace, run: _Run, out: Console, err: Console) -> int:
     if args.delete:
         removed = asyncio.run(_delete(args))
         start, end = _dates(args)
@@ -262,7 +378,9 @@ def _report(args: argparse.Namespace, out: Console, err: Console) -> int:
             soft_wrap=True,
         )
         return EXIT_OK
-    run = asyncio.run(_run(args, out))
+    asyncio.run(_run(args, run, out))
+    if run.interrupted:
+        raise KeyboardInterrupt
     out.print(_table(run))
     skipped = sum(len(s.skipped) for s in run.summaries)
     if args.verbose:

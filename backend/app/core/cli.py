@@ -94,12 +94,13 @@ def run_command(
     body: Callable[[], int],
     *,
     err: Console,
-    interrupted: str = "interrupted: nothing was written",
+    interrupted: str | Callable[[], str] = "interrupted: nothing was written",
     verbose: bool = False,
 ) -> int:
     """Run a script's ``body`` and turn what it raises into one line on ``err`` and a code.
 
-    ``interrupted`` is what Ctrl-C prints: say what was kept. Anything else is a bug:
+    ``interrupted`` is what Ctrl-C prints: say what was kept (a callable is asked at that
+    moment, for a count of what was stored). Anything else is a bug:
     one line saying so (the traceback with ``verbose``), secrets masked, exit 1.
     """
     try:
@@ -112,7 +113,8 @@ def run_command(
     try:
         return body()
     except KeyboardInterrupt:
-        err.print(interrupted, markup=False, highlight=False)
+        message = interrupted() if callable(interrupted) else interrupted
+        err.print(message, markup=False, highlight=False)
         return EXIT_INTERRUPTED
     except Exception as exc:
         try:

@@ -253,6 +253,10 @@ async def store_portfolio_dates(
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     pg: Any = raw.driver_connection  # the asyncpg connection of this transaction
+    # SQLAlchemy's asyncpg adapter opens the transaction on its first statement; the raw
+    # statements below must run inside it (ON COMMIT DROP, and all-or-nothing).
+    await connection.execute(select(1))
+    assert pg.is_in_transaction()
     days = list(calc_dates)
 
     await _copy(pg, "tmp_position_market_betas", "position_market_betas", _BETA_COLUMNS, beta_rows)
