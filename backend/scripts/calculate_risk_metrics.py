@@ -4,15 +4,21 @@
     uv run python scripts/calculate_risk_metrics.py --date 2025-10-17
     uv run python scripts/calculate_risk_metrics.py --date 2025-10-17 --portfolio <uuid>
     uv run python scripts/calculate_risk_metrics.py --from 2025-09-01 --to 2025-10-17
+    uv run python scripts/calculate_risk_metrics.py --delete --from 2025-09-01 --to 2025-09-30
 
 Writes position_market_betas, position_volatility and the risk columns of
 portfolio_snapshots (creating the snapshot row when missing), one transaction per
-portfolio and date; re-running a date replaces its figures.
+portfolio and date; re-running a date replaces its figures. A date after the last SPY
+price is refused (its figures would be old prices stored as new). ``--delete`` removes
+the figures of the dates given (of ``--portfolio`` only, if given) in one transaction:
+their betas and volatility rows, and the snapshots' risk columns (set to NULL; the
+snapshot rows and their valuation columns stay).
 
 ``--json`` prints the result (or the error) as one JSON object on stdout.
-Exit codes: 0 ok, 1 data error (some portfolio-dates failed; the others are stored),
-2 usage or configuration error (nothing written), 130 interrupted (the portfolio-dates
-completed before are stored).
+Exit codes: 0 ok, 1 data error (a date after the last SPY price or no prices: nothing
+written; or some portfolio-dates failed: the others are stored), 2 usage or
+configuration error (nothing written), 130 interrupted (the whole portfolio-dates stored
+before are kept).
 """
 
 from __future__ import annotations
@@ -23,15 +29,26 @@ import app.core.interrupts  # noqa: F401  (first: Ctrl-C while the rest loads is
 import argparse
 import asyncio
 import logging
+import multiprocessing
+import signal
 import sys
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from app.core.cli import (
@@ -48,18 +65,37 @@ from app.core.cli import (
 from app.core.db import AsyncSessionLocal
 from app.core.errors import InvalidQueryError
 from app.core.types import DateRange
-from app.market_data.repository import MissingMarketDataError
+from app.market_data.repository import MissingMarketDataError, PriceHistory, last_trading_day
 from app.portfolios.repository import PortfolioNotFoundError
 from app.risk.beta import MIN_OBSERVATIONS
 from app.risk.book import DEFAULT_BETA_WINDOW
+from app.risk_metrics.backfill import (
+    CHUNK_DATES,
+    ChunkStored,
+    backfill_in_worker,
+    backfill_portfolio,
+    worker_initializer,
+)
 from app.risk_metrics.batch import dates_to_run, portfolios_to_run, shared_history
 from app.risk_metrics.engine import HISTORY_DAYS, PortfolioRiskSummary, calculate_portfolio_risk
+from app.risk_metrics.repository import RemovedFigures, delete_risk_figures
 
 
 @dataclass
 class _Run:
     summaries: list[PortfolioRiskSummary] = field(default_factory=list)
     failures: list[tuple[str, date, str]] = field(default_factory=list)
+    interrupted: bool = False
+    """Ctrl-C came: the run stopped after the chunk being stored."""
+
+    def stored_line(self) -> str:
+        if not self.summaries:
+            return "interrupted: nothing stored"
+        days = sorted({s.calc_date for s in self.summaries})
+        return (
+            f"interrupted: {len(self.summaries)} whole portfolio-dates stored "
+            f"({days[0]} .. {days[-1]}); re-run the same command to finish"
+        )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -67,8 +103,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="calculate_risk_metrics.py",
         description="Compute and upsert position betas, position volatility and portfolio "
         "snapshot risk figures for a date or a date range.",
-        epilog="Exit codes: 0 ok, 1 data error (some portfolio-dates failed), "
-        "2 usage/config error, 130 interrupted (completed portfolio-dates are kept).",
+        epilog="Exit codes: 0 ok, 1 data error (a date after the last SPY price, or some "
+        "portfolio-dates failed), 2 usage/config error, 130 interrupted (whole portfolio-dates "
+        "stored are kept).",
+    )
+    parser.add_argument(
+        "--delete",
+        action="store_true",
+        help="remove the stored figures of --date or --from/--to instead of computing them",
     )
     parser.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="one date")
     parser.add_argument("--from", dest="start", type=iso_date, metavar="YYYY-MM-DD")
@@ -80,6 +122,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_BETA_WINDOW,
         help=f"trading days of returns for betas (default %(default)s, "
         f"{MIN_OBSERVATIONS} to {MAX_WINDOW_DAYS})",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="worker processes computing portfolios of a --from/--to run (default 1)",
+    )
+    parser.add_argument(
+        "--chunk-dates",
+        type=int,
+        default=CHUNK_DATES,
+        help="dates of a portfolio stored per transaction in a --from/--to run "
+        "(default %(default)s)",
     )
     parser.add_argument("--verbose", action="store_true", help="list every skipped figure")
     parser.add_argument(
@@ -94,6 +149,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         DateRange(args.start, args.end, names=("--from", "--to"))
     except InvalidQueryError as exc:
         parser.error(str(exc))
+    if args.jobs < 1 or args.chunk_dates < 1:
+        parser.error("--jobs and --chunk-dates must be at least 1")
     if not MIN_OBSERVATIONS <= args.window_days <= MAX_WINDOW_DAYS:
         parser.error(
             f"--window-days must be between {MIN_OBSERVATIONS} (fewer observations are never "
@@ -107,14 +164,41 @@ MAX_WINDOW_DAYS = HISTORY_DAYS - 1
 """Returns in the engine's price history: a longer window could never be filled."""
 
 
-async def _run(args: argparse.Namespace, err: Console) -> _Run:
+def _dates(args: argparse.Namespace) -> tuple[date, date]:
+    return (args.date, args.date) if args.date is not None else (args.start, args.end)
+
+
+async def _delete(args: argparse.Namespace) -> RemovedFigures:
+    """Remove the figures of the asked dates, all of them or none (one transaction)."""
+    start, end = _dates(args)
+    async with AsyncSessionLocal() as session, session.begin():
+        only = None
+        if args.portfolio is not None:
+            try:
+                only = [p for p, _ in await portfolios_to_run(session, args.portfolio)]
+            except PortfolioNotFoundError as exc:
+                raise CommandError(EXIT_USAGE_ERROR, str(exc)) from None
+        return await delete_risk_figures(session, start, end, only)
+
+
+async def _run(args: argparse.Namespace, run: _Run, err: Console) -> None:
     single = args.date is not None
-    start, end = (args.date, args.date) if single else (args.start, args.end)
+    start, end = _dates(args)
     async with AsyncSessionLocal() as session:
         try:
             portfolios = await portfolios_to_run(session, args.portfolio)
         except PortfolioNotFoundError as exc:
             raise CommandError(EXIT_USAGE_ERROR, str(exc)) from None
+        last_price = await last_trading_day(session)
+        if last_price is not None and end > last_price:
+            flag, day = ("--date", start) if single else ("--to", end)
+            if start > last_price and not single:
+                flag, day = "--from", start
+            raise CommandError(
+                EXIT_DATA_ERROR,
+                f"{flag} {day} is after the last SPY price ({last_price}): load its prices "
+                "first; nothing written",
+            )
         if not portfolios:
             raise CommandError(
                 EXIT_DATA_ERROR, "no portfolios: load some first (scripts/demo_data.py)"
@@ -129,21 +213,94 @@ async def _run(args: argparse.Namespace, err: Console) -> _Run:
         except MissingMarketDataError as exc:
             raise CommandError(EXIT_DATA_ERROR, str(exc)) from None
 
-    run = _Run()
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
     )
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("portfolio-dates", total=len(portfolios) * len(dates))
-        for portfolio_id, name in portfolios:
-            for day in dates:
-                progress.update(task, description=f"{name[:28]:<28} {day}")
-                await _one(run, portfolio_id, name, day, history, args.window_days)
+        if single:
+            for portfolio_id, name in portfolios:
+                progress.update(task, description=f"{name[:28]:<28} {start}")
+                await _one(run, portfolio_id, name, start, history, args.window_days)
                 progress.advance(task)
-    return run
+            return
+
+        def stored(chunk: ChunkStored) -> None:
+            run.summaries.extend(chunk.summaries)
+            run.failures.extend((chunk.portfolio_name, d, m) for d, m in chunk.failures)
+            done = len(chunk.summaries) + len(chunk.failures)
+            progress.update(task, description=f"{chunk.portfolio_name[:28]:<28}", advance=done)
+
+        if args.jobs > 1:
+            await _in_workers(run, portfolios, dates, history, args, stored)
+            return
+        # Ctrl-C sets a flag that the loop reads after each stored chunk.
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, lambda: setattr(run, "interrupted", True))
+        try:
+            for portfolio_id, _ in portfolios:
+                await backfill_portfolio(
+                    portfolio_id,
+                    dates,
+                    history,
+                    args.window_days,
+                    chunk_dates=args.chunk_dates,
+                    on_chunk=stored,
+                    stop=lambda: run.interrupted,
+                )
+                if run.interrupted:
+                    break
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _in_workers(
+    run: _Run,
+    portfolios: list[tuple[uuid.UUID, str]],
+    dates: list[date],
+    history: PriceHistory,
+    args: argparse.Namespace,
+    stored: Callable[[ChunkStored], None],
+) -> None:
+    """Portfolios in ``--jobs`` worker processes; each stores its chunks as --jobs 1 does.
+    Ctrl-C lets the running portfolios finish and starts no more."""
+    loop = asyncio.get_running_loop()
+    context = multiprocessing.get_context("spawn")  # a fresh engine per worker, no shared pool
+    with ProcessPoolExecutor(args.jobs, mp_context=context, initializer=worker_initializer) as pool:
+        pending = [
+            loop.run_in_executor(
+                pool,
+                backfill_in_worker,
+                portfolio_id,
+                dates,
+                history,
+                args.window_days,
+                args.chunk_dates,
+            )
+            for portfolio_id, _ in portfolios
+        ]
+
+        def stop() -> None:
+            run.interrupted = True
+            for future in pending:
+                future.cancel()
+
+        loop.add_signal_handler(signal.SIGINT, stop)
+        try:
+            for next_done in asyncio.as_completed(pending):
+                try:
+                    chunks = await next_done
+                except asyncio.CancelledError:
+                    continue
+                for chunk in chunks:
+                    stored(chunk)
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
 
 
 async def _one(
@@ -256,16 +413,46 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out, err = Console(), Console(stderr=True)
     logging.basicConfig(level=logging.WARNING)
+    run = _Run()
     return run_command(
-        lambda: _report(args, out, err),
+        lambda: _report(args, run, out, err),
         err=err,
-        interrupted="interrupted: the portfolio-dates completed before Ctrl-C are stored",
+        interrupted="interrupted: nothing removed" if args.delete else lambda: run.stored_line(),
         json_out=out if args.json else None,
     )
 
 
-def _report(args: argparse.Namespace, out: Console, err: Console) -> int:
-    run = asyncio.run(_run(args, err))
+def _report(args: argparse.Namespace, run: _Run, out: Console, err: Console) -> int:
+    if args.delete:
+        removed = asyncio.run(_delete(args))
+        if args.json:
+            print_json(
+                out,
+                {
+                    "status": "ok",
+                    "exit_code": EXIT_OK,
+                    "removed": {
+                        "position_betas": removed.position_betas,
+                        "position_volatility": removed.position_volatility,
+                        "snapshots_cleared": removed.snapshots_cleared,
+                    },
+                },
+            )
+            return EXIT_OK
+        start, end = _dates(args)
+        span = str(start) if start == end else f"{start} .. {end}"
+        scope = f" of portfolio {args.portfolio}" if args.portfolio else ""
+        out.print(
+            f"removed the figures of {span}{scope}: {removed.position_betas} position betas, "
+            f"{removed.position_volatility} position volatility rows and the risk columns of "
+            f"{removed.snapshots_cleared} snapshots (rows kept)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return EXIT_OK
+    asyncio.run(_run(args, run, err))
+    if run.interrupted:
+        raise KeyboardInterrupt
     for name, day, message in run.failures:
         err.print(f"[red]failed:[/] {name} {day}: {message}", highlight=False, soft_wrap=True)
     if args.json:

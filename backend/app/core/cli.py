@@ -167,17 +167,18 @@ def run_command(
     body: Callable[[], int],
     *,
     err: Console,
-    interrupted: str = "interrupted: nothing was written",
+    interrupted: str | Callable[[], str] = "interrupted: nothing was written",
     verbose: bool = False,
     json_out: Console | None = None,
 ) -> int:
     """Run a script's ``body`` and turn what it raises into one line on ``err`` and a code.
 
-    ``interrupted`` is what Ctrl-C prints: say what was kept. Anything else is a bug:
-    one line saying so (the traceback with ``verbose``), secrets masked, exit 1. With
-    ``json_out`` (``--json``) a failure is also one JSON object there, ``{"status":
-    "error" or "interrupted", "exit_code": N, "error": "the same line"}``, so stdout
-    always holds exactly one JSON result.
+    ``interrupted`` is what Ctrl-C prints: say what was kept (a callable is asked at that
+    moment, for a count of what was stored). Anything else is a bug: one line saying so
+    (the traceback with ``verbose``), secrets masked, exit 1. With ``json_out``
+    (``--json``) a failure is also one JSON object there, ``{"status": "error" or
+    "interrupted", "exit_code": N, "error": "the same line"}``, so stdout always holds
+    exactly one JSON result.
     """
 
     def fail(message: str, code: int, *, prefix: str = "[bold red]error:[/] ") -> int:
@@ -196,7 +197,8 @@ def run_command(
     try:
         return body()
     except KeyboardInterrupt:
-        return fail(interrupted, EXIT_INTERRUPTED, prefix="")
+        message = interrupted() if callable(interrupted) else interrupted
+        return fail(message, EXIT_INTERRUPTED, prefix="")
     except Exception as exc:
         try:
             message, code = describe_failure(exc, secrets)

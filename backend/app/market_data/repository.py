@@ -70,6 +70,13 @@ async def trading_days(session: AsyncSession, start: date, end: date) -> list[da
     return list(rows)
 
 
+async def last_trading_day(session: AsyncSession) -> date | None:
+    """The date of the market index's last stored price (None: no price at all)."""
+    return await session.scalar(
+        select(func.max(DailyPrice.date)).where(DailyPrice.symbol == MARKET_INDEX)
+    )
+
+
 async def load_price_history(
     session: AsyncSession,
     symbols: Iterable[str],

@@ -7,10 +7,11 @@
 - ``position_volatility``: one row per held position whose series has a 21-day vol.
 - ``portfolio_snapshots``: the risk columns of the (portfolio, date) row, created when
   missing (its valuation columns are filled only on creation, never overwritten).
-All with INSERT ... ON CONFLICT DO UPDATE in bulk; rows of this portfolio and date that
-a re-run no longer produces (a position sold, a beta now skipped) are deleted, so a
-re-run leaves exactly what one run leaves. The service flushes; the caller commits (one
-transaction per portfolio-date).
+All through COPY into temporary tables and one set-based upsert per table
+(repository.store_portfolio_dates, which the range run uses too); rows of this
+portfolio and date that a re-run no longer produces (a position sold, a beta now
+skipped) are deleted, so a re-run leaves exactly what one run leaves. The caller
+commits (one transaction per portfolio-date).
 
 Values that a column cannot hold (NUMERIC overflow, NaN) are stored as NULL, or the
 row is skipped when the column is NOT NULL, and the reason is reported.
@@ -20,20 +21,23 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.benchmarks.repository import weights_on_or_before
+from app.benchmarks.repository import BenchmarkWeights, weights_on_or_before
 from app.core.types import DEFAULT_BENCHMARK
 from app.market_data.repository import (
     PriceHistory,
     load_price_history,
     sectors_of,
 )
-from app.portfolios.repository import ANY_OWNER, active_positions, get_portfolio
+from app.models import Portfolio
+from app.portfolios.repository import ANY_OWNER, HeldPosition, active_positions, get_portfolio
 from app.risk.book import DEFAULT_BETA_WINDOW, BookRisk, analyse_book
 from app.risk.concentration import active_weights
 from app.risk.exposure import signed_exposure
@@ -77,6 +81,81 @@ class PortfolioRiskSummary:
     """(symbol or column, reason) for every figure not stored."""
 
 
+@dataclass
+class PortfolioDateFigures:
+    """The rows one portfolio-date stores, and what the calculation did."""
+
+    summary: PortfolioRiskSummary
+    beta_rows: list[dict[str, Any]]
+    vol_rows: list[dict[str, Any]]
+    snapshot: dict[str, Any]
+
+
+def compute_portfolio_date(
+    portfolio_id: uuid.UUID,
+    portfolio_name: str,
+    equity: float | None,
+    calc_date: date,
+    positions: Sequence[HeldPosition],
+    history: PriceHistory,
+    sectors: Mapping[str, str | None],
+    benchmark: BenchmarkWeights | None,
+    beta_window: int,
+) -> PortfolioDateFigures:
+    """Every figure of one portfolio on ``calc_date`` from loaded inputs (no database):
+    the single-date run and the range run both go through here."""
+    summary = PortfolioRiskSummary(portfolio_id, portfolio_name, calc_date)
+    summary.positions = len(positions)
+    series = sorted({p.series_symbol for p in positions})
+    window = history.until(calc_date, HISTORY_DAYS + 1)
+
+    columns = [window.column(s) for s in series]
+    prices = window.closes[:, columns]
+    column_of = {s: j for j, s in enumerate(series)}
+    position_series = np.array([column_of[p.series_symbol] for p in positions], dtype=np.intp)
+    exposures = np.full(len(positions), np.nan)
+    for i, p in enumerate(positions):
+        closes = prices[:, position_series[i]]
+        finite_rows = np.flatnonzero(np.isfinite(closes))
+        if finite_rows.size:
+            exposures[i] = signed_exposure(p.position_type, p.quantity, closes[finite_rows[-1]])
+        else:
+            summary.skipped.append(
+                (p.symbol, f"no {p.series_symbol} price on or before {calc_date}")
+            )
+
+    book = analyse_book(
+        prices,
+        window.market,
+        series,
+        position_series,
+        exposures,
+        equity,
+        {s: sectors.get(s) for s in series},
+        beta_window=beta_window,
+    )
+    beta_rows = position_beta_rows(
+        book.series_betas,
+        positions,
+        position_series,
+        portfolio_id,
+        calc_date,
+        beta_window,
+        summary.skipped,
+    )
+    vol_rows = position_volatility_rows(
+        book.series_volatility, positions, position_series, calc_date, summary.skipped
+    )
+    snapshot = snapshot_row(book, portfolio_id, calc_date, len(positions), summary.skipped)
+    weights = {s: float(w) for s, w in benchmark.by_sector().items()} if benchmark else None
+    _summarise(summary, book, weights, len(beta_rows), len(vol_rows))
+    return PortfolioDateFigures(summary, beta_rows, vol_rows, snapshot)
+
+
+def _equity(portfolio: Portfolio) -> float | None:
+    return float(portfolio.equity_balance) if portfolio.equity_balance is not None else None
+
+
 async def calculate_portfolio_risk(
     session: AsyncSession,
     portfolio_id: uuid.UUID,
@@ -93,69 +172,36 @@ async def calculate_portfolio_risk(
     """
     # Operator work: computed for every live portfolio, whoever owns it.
     portfolio = await get_portfolio(session, portfolio_id, owner=ANY_OWNER)
-    summary = PortfolioRiskSummary(portfolio.id, portfolio.name, calc_date)
     positions = await active_positions(session, portfolio.id, calc_date)
-    summary.positions = len(positions)
     series = sorted({p.series_symbol for p in positions})
     if history is None:
         history = await load_price_history(
             session, series, start=calc_date, end=calc_date, rows_before_start=HISTORY_DAYS
         )
-    window = history.until(calc_date, HISTORY_DAYS + 1)
-
-    columns = [window.column(s) for s in series]
-    prices = window.closes[:, columns]
-    position_series = np.array([series.index(p.series_symbol) for p in positions], dtype=np.intp)
-    exposures = np.full(len(positions), np.nan)
-    for i, p in enumerate(positions):
-        closes = prices[:, position_series[i]]
-        finite = np.flatnonzero(np.isfinite(closes))
-        if finite.size:
-            exposures[i] = signed_exposure(p.position_type, p.quantity, closes[finite[-1]])
-        else:
-            summary.skipped.append(
-                (p.symbol, f"no {p.series_symbol} price on or before {calc_date}")
-            )
-
-    equity = float(portfolio.equity_balance) if portfolio.equity_balance is not None else None
     sectors = await sectors_of(session, series)
-    book = analyse_book(
-        prices,
-        window.market,
-        series,
-        position_series,
-        exposures,
-        equity,
-        sectors,
-        beta_window=beta_window,
-    )
-
-    beta_rows = position_beta_rows(
-        book.series_betas,
-        positions,
-        position_series,
-        portfolio.id,
-        calc_date,
-        beta_window,
-        summary.skipped,
-    )
-    vol_rows = position_volatility_rows(
-        book.series_volatility, positions, position_series, calc_date, summary.skipped
-    )
-    await repository.upsert_position_betas(session, beta_rows)
-    await repository.upsert_position_volatility(session, vol_rows)
-    await repository.delete_stale_rows(
-        session, portfolio.id, calc_date, beta_window, beta_rows, vol_rows
-    )
-
     benchmark = await weights_on_or_before(session, DEFAULT_BENCHMARK, asof=calc_date)
-    await repository.upsert_snapshot(
-        session, snapshot_row(book, portfolio.id, calc_date, len(positions), summary.skipped)
+    figures = compute_portfolio_date(
+        portfolio.id,
+        portfolio.name,
+        _equity(portfolio),
+        calc_date,
+        positions,
+        history,
+        sectors,
+        benchmark,
+        beta_window,
     )
-    weights = {s: float(w) for s, w in benchmark.by_sector().items()} if benchmark else None
-    _summarise(summary, book, weights, len(beta_rows), len(vol_rows))
     await session.flush()
-    return summary
+    await repository.store_portfolio_dates(
+        session,
+        portfolio.id,
+        [calc_date],
+        beta_window,
+        figures.beta_rows,
+        figures.vol_rows,
+        [figures.snapshot],
+    )
+    return figures.summary
 
 
 def _summarise(

@@ -7,11 +7,15 @@ re-run of a portfolio-date leaves exactly what one run leaves. Nothing here comm
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.pagination import RowPage, keyset_page
@@ -135,4 +139,171 @@ async def delete_stale_rows(
             PositionVolatility.position_id.in_(portfolio_positions),
             PositionVolatility.position_id.not_in(kept_vols),
         )
+    )
+
+
+@dataclass(frozen=True)
+class RemovedFigures:
+    """What :func:`delete_risk_figures` removed."""
+
+    position_betas: int
+    position_volatility: int
+    snapshots_cleared: int
+
+
+async def delete_risk_figures(
+    session: AsyncSession, start: date, end: date, portfolio_ids: list[uuid.UUID] | None = None
+) -> RemovedFigures:
+    """Remove the risk figures of the dates in [start, end] (of ``portfolio_ids`` only, if
+    given): their position betas and position volatility rows, and the risk columns of
+    their snapshots (set to NULL; the snapshot row and its valuation columns stay)."""
+    betas = delete(PositionMarketBeta).where(PositionMarketBeta.calc_date.between(start, end))
+    vols = delete(PositionVolatility).where(PositionVolatility.calculation_date.between(start, end))
+    snapshots = update(PortfolioSnapshot).where(
+        PortfolioSnapshot.calculation_date.between(start, end),
+        or_(*(getattr(PortfolioSnapshot, c).is_not(None) for c in SNAPSHOT_RISK_COLUMNS)),
+    )
+    if portfolio_ids is not None:
+        betas = betas.where(PositionMarketBeta.portfolio_id.in_(portfolio_ids))
+        vols = vols.where(
+            PositionVolatility.position_id.in_(
+                select(Position.id).where(Position.portfolio_id.in_(portfolio_ids))
+            )
+        )
+        snapshots = snapshots.where(PortfolioSnapshot.portfolio_id.in_(portfolio_ids))
+    removed_betas = await session.execute(betas)
+    removed_vols = await session.execute(vols)
+    cleared = await session.execute(snapshots.values(dict.fromkeys(SNAPSHOT_RISK_COLUMNS)))
+    return RemovedFigures(
+        removed_betas.rowcount,  # type: ignore[attr-defined]
+        removed_vols.rowcount,  # type: ignore[attr-defined]
+        cleared.rowcount,  # type: ignore[attr-defined]
+    )
+
+
+# --- COPY writes of many portfolio-dates --------------------------------------------
+
+_BETA_COLUMNS = (
+    "portfolio_id",
+    "position_id",
+    "calc_date",
+    "beta",
+    "alpha",
+    "r_squared",
+    "std_error",
+    "p_value",
+    "observations",
+    "window_days",
+    "method",
+    "market_index",
+)
+_VOL_COLUMNS = tuple(
+    c.name
+    for c in PositionVolatility.__table__.columns
+    if c.name not in ("id", "created_at", "updated_at")
+)
+_SNAPSHOT_KEY = ("portfolio_id", "calculation_date")
+_SNAPSHOT_VALUATION = (
+    "gross_exposure",
+    "net_exposure",
+    "long_value",
+    "short_value",
+    "num_positions",
+)
+_SNAPSHOT_COLUMNS = (*_SNAPSHOT_KEY, *_SNAPSHOT_VALUATION, *SNAPSHOT_RISK_COLUMNS)
+
+
+def _copy_value(value: Any) -> Any:
+    # Floats go as their shortest repr, the text a bound parameter sends, so the column's
+    # rounding is the same whichever way a figure is written; JSONB as JSON text.
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return value
+
+
+async def _copy(
+    pg: Any, temp: str, like: str, columns: Sequence[str], rows: list[dict[str, Any]]
+) -> None:
+    await pg.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {temp} (LIKE {like} INCLUDING DEFAULTS) ON COMMIT DROP"
+    )
+    await pg.execute(f"TRUNCATE {temp}")
+    if rows:
+        records = [tuple(_copy_value(r.get(c)) for c in columns) for r in rows]
+        await pg.copy_records_to_table(temp, records=records, columns=list(columns))
+
+
+async def store_portfolio_dates(
+    session: AsyncSession,
+    portfolio_id: uuid.UUID,
+    calc_dates: Sequence[date],
+    beta_window: int,
+    beta_rows: list[dict[str, Any]],
+    vol_rows: list[dict[str, Any]],
+    snapshot_rows: list[dict[str, Any]],
+) -> None:
+    """Store the figures of one portfolio on ``calc_dates``: each table's rows COPYed into
+    a temporary table, then one set-based upsert and one stale-row delete per table, so
+    the dates' stored rows are exactly these (as a re-run of each date would leave them).
+    Runs in the caller's transaction (a chunk of whole dates)."""
+    # Every identifier spliced into SQL below is a constant of this module; values are
+    # parameters or COPY data.
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    pg: Any = raw.driver_connection  # the asyncpg connection of this transaction
+    # SQLAlchemy's asyncpg adapter opens the transaction on its first statement; the raw
+    # statements below must run inside it (ON COMMIT DROP, and all-or-nothing).
+    await connection.execute(select(1))
+    assert pg.is_in_transaction()
+    days = list(calc_dates)
+
+    await _copy(pg, "tmp_position_market_betas", "position_market_betas", _BETA_COLUMNS, beta_rows)
+    beta_updates = ", ".join(f"{c} = excluded.{c}" for c in (*_BETA_COLUMNS[3:9], "market_index"))
+    cols = ", ".join(_BETA_COLUMNS)
+    await pg.execute(
+        f"INSERT INTO position_market_betas ({cols}) SELECT {cols} FROM tmp_position_market_betas"  # noqa: S608 (identifiers are module constants)
+        f" ON CONFLICT ON CONSTRAINT uq_position_market_betas_calc DO UPDATE SET {beta_updates}"
+    )
+    await pg.execute(
+        "DELETE FROM position_market_betas b WHERE b.portfolio_id = $1"
+        " AND b.calc_date = ANY($2::date[]) AND b.method = $3 AND b.window_days = $4"
+        " AND NOT EXISTS (SELECT 1 FROM tmp_position_market_betas t"
+        " WHERE t.position_id = b.position_id AND t.calc_date = b.calc_date)",
+        portfolio_id,
+        days,
+        METHOD,
+        beta_window,
+    )
+
+    await _copy(pg, "tmp_position_volatility", "position_volatility", _VOL_COLUMNS, vol_rows)
+    cols = ", ".join(_VOL_COLUMNS)
+    vol_updates = ", ".join(
+        f"{c} = excluded.{c}" for c in _VOL_COLUMNS if c not in ("position_id", "calculation_date")
+    )
+    await pg.execute(
+        f"INSERT INTO position_volatility ({cols}) SELECT {cols} FROM tmp_position_volatility"  # noqa: S608 (identifiers are module constants)
+        " ON CONFLICT ON CONSTRAINT uq_position_volatility_position_date"
+        f" DO UPDATE SET {vol_updates}"
+    )
+    await pg.execute(
+        "DELETE FROM position_volatility v USING positions p"
+        " WHERE p.id = v.position_id AND p.portfolio_id = $1"
+        " AND v.calculation_date = ANY($2::date[])"
+        " AND NOT EXISTS (SELECT 1 FROM tmp_position_volatility t"
+        " WHERE t.position_id = v.position_id AND t.calculation_date = v.calculation_date)",
+        portfolio_id,
+        days,
+    )
+
+    await _copy(
+        pg, "tmp_portfolio_snapshots", "portfolio_snapshots", _SNAPSHOT_COLUMNS, snapshot_rows
+    )
+    cols = ", ".join(_SNAPSHOT_COLUMNS)
+    risk_updates = ", ".join(f"{c} = excluded.{c}" for c in SNAPSHOT_RISK_COLUMNS)
+    await pg.execute(
+        f"INSERT INTO portfolio_snapshots ({cols}) SELECT {cols} FROM tmp_portfolio_snapshots"  # noqa: S608 (identifiers are module constants)
+        " ON CONFLICT ON CONSTRAINT uq_portfolio_snapshots_portfolio_date"
+        f" DO UPDATE SET {risk_updates}"
     )

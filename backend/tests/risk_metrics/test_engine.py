@@ -28,6 +28,7 @@ from app.models import (
 from app.portfolios.repository import PortfolioNotFoundError
 from app.risk.volatility import TRENDS
 from app.risk_metrics.engine import calculate_portfolio_risk
+from tests.risk.test_volatility import _spikes_then_calm, _variance_har_forecast
 
 DAYS = 320
 CALC = date(2025, 6, 30)
@@ -361,3 +362,27 @@ def test_storable_guards_numeric_precision(
     value: float | None, precision: int, scale: int, expected: float | None
 ) -> None:
     assert storable(value, precision, scale) == expected
+
+
+async def test_series_that_drive_a_variance_fit_negative_store_only_positive_forecasts(
+    session: AsyncSession,
+) -> None:
+    # Crashes then calm (the shape that made the old variance-level HAR negative), held
+    # long and short: every stored forecast is positive or NULL, never 0.0000 or below.
+    spikes = {"AAA": _spikes_then_calm(2), "BBB": _spikes_then_calm(4)}
+    assert all(_variance_har_forecast(r) < 0 for r in spikes.values())
+    rng = np.random.default_rng(9)
+    market = rng.normal(0, 0.01, DAYS - 1)
+    series = {"SPY": 400 * np.cumprod(np.r_[1.0, 1 + market])}
+    for symbol, r in spikes.items():
+        calm = rng.normal(0, 0.006, DAYS - 1 - r.size)
+        series[symbol] = 50 * np.cumprod(np.r_[1.0, 1 + np.r_[calm, r]])
+    series["CCC"] = 50 * np.cumprod(np.r_[1.0, 1 + rng.normal(0, 0.01, DAYS - 1)])
+    await _seed(session, series)
+    portfolio, _ = await _book(session)
+    await calculate_portfolio_risk(session, portfolio.id, CALC)
+
+    stored = (await session.scalars(select(PositionVolatility.expected_vol_21d))).all()
+    assert len(stored) == 4 and all(v is not None and v > 0 for v in stored)
+    snap = await session.scalar(select(PortfolioSnapshot.expected_volatility_21d))
+    assert snap is None or snap > 0

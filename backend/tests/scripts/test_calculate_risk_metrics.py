@@ -199,7 +199,8 @@ def test_ctrl_c_mid_run_says_what_was_kept_in_one_line_and_keeps_it(
     result = _script(database, "calculate_risk_metrics.py", "--date", DEMO_END.isoformat())
     assert result.code == 130
     assert result.stderr.splitlines() == [
-        "interrupted: the portfolio-dates completed before Ctrl-C are stored"
+        f"interrupted: 1 whole portfolio-dates stored ({DEMO_END} .. {DEMO_END}); "
+        "re-run the same command to finish"
     ]
     # The first portfolio-date was committed; the interrupted one left nothing behind.
     assert _rows(database, "SELECT count(*) FROM portfolio_snapshots") == [(1,)]
@@ -266,3 +267,140 @@ def test_an_unmigrated_database_says_how_to_migrate(empty_database: TestDatabase
         'error: the database schema is not migrated (relation "portfolios" does not exist): '
         f"{MIGRATE_HINT}\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--date", "2030-01-01"], "--date 2030-01-01"),
+        (["--from", "2025-10-13", "--to", "9999-12-31"], "--to 9999-12-31"),
+        (["--from", "2030-01-01", "--to", "2030-02-01"], "--from 2030-01-01"),
+    ],
+)
+def test_a_date_after_the_last_spy_price_is_refused_and_nothing_is_written(
+    database: TestDatabase, args: list[str], named: str
+) -> None:
+    assert _script(database, "demo_data.py").returncode == 0
+    result = _script(database, "calculate_risk_metrics.py", *args)
+    assert result.returncode == 1
+    assert named in result.stderr
+    assert f"last SPY price ({DEMO_END})" in result.stderr
+    assert _table_state(database)[0][:3] == (0, 0, 0)
+
+
+def _figures_by_date(database: TestDatabase) -> dict[date, list[tuple[object, ...]]]:
+    """Every stored figure, keyed by date: betas, vols and whole snapshot rows."""
+    rows = _rows(
+        database,
+        "SELECT calc_date, 'b', position_id::text, beta::text, r_squared::text"
+        " FROM position_market_betas"
+        " UNION ALL SELECT calculation_date, 'v', position_id::text, realized_vol_21d::text,"
+        " expected_vol_21d::text FROM position_volatility"
+        " UNION ALL SELECT calculation_date, 's', portfolio_id::text,"
+        " market_beta_weighted::text, row_to_json(s)::text FROM portfolio_snapshots s"
+        " ORDER BY 1, 2, 3",
+    )
+    by_date: dict[date, list[tuple[object, ...]]] = {}
+    for row in rows:
+        by_date.setdefault(row[0], []).append(row[1:])  # type: ignore[arg-type]
+    return by_date
+
+
+def test_delete_removes_the_figures_of_the_dates_given_and_nothing_else(
+    database: TestDatabase,
+) -> None:
+    assert _script(database, "demo_data.py").returncode == 0
+    week = [date(2025, 10, d) for d in (13, 14, 15, 16, 17)]
+    computed = _script(
+        database, "calculate_risk_metrics.py", "--from", "2025-10-13", "--to", "2025-10-17"
+    )
+    assert computed.returncode == 0, computed.stderr
+    # Valuation columns the risk engine never writes must survive a delete.
+    _rows_update(database, "UPDATE portfolio_snapshots SET total_value = 1234.5, cash_value = 7")
+    before = _figures_by_date(database)
+    assert sorted(before) == week
+
+    result = _script(
+        database,
+        "calculate_risk_metrics.py",
+        "--delete",
+        "--from",
+        "2025-10-14",
+        "--to",
+        "2025-10-15",
+    )
+    assert result.returncode == 0, result.stderr
+    # 63 betas and 63 vols per date, 3 portfolios per date.
+    removed = "126 position betas, 126 position volatility rows and the risk columns of 6 snapshots"
+    assert removed in result.stdout
+    after = _figures_by_date(database)
+    for day in (week[0], week[3], week[4]):
+        assert after[day] == before[day]
+    for day in (week[1], week[2]):
+        assert {kind for kind, *_ in after[day]} == {"s"}  # only the snapshot rows are left
+    cleared = _rows(
+        database,
+        "SELECT total_value, cash_value, long_value, num_positions, market_beta_weighted,"
+        " realized_volatility_21d, hhi, sector_exposure FROM portfolio_snapshots"
+        " WHERE calculation_date IN ('2025-10-14', '2025-10-15')",
+    )
+    assert len(cleared) == 6
+    assert all(
+        row[:2] == (1234.5, 7) and row[3] is not None and row[4:] == (None,) * 4
+        for row in ((float(r[0]), float(r[1]), *r[2:]) for r in cleared)  # type: ignore[arg-type]
+    )
+
+    # One date of one portfolio: the other portfolios' figures of that date stay.
+    (growth,) = _rows(database, "SELECT id FROM portfolios WHERE name = 'Demo Growth Tech'")[0]
+    one = _script(
+        database,
+        "calculate_risk_metrics.py",
+        "--delete",
+        "--date",
+        "2025-10-16",
+        "--portfolio",
+        str(growth),
+    )
+    assert one.returncode == 0, one.stderr
+    removed = "21 position betas, 21 position volatility rows and the risk columns of 1 snapshots"
+    assert removed in one.stdout
+    left = _figures_by_date(database)
+    assert [r for r in left[week[3]] if r[1] != str(growth) and r[0] == "s"] == [
+        r for r in before[week[3]] if r[1] != str(growth) and r[0] == "s"
+    ]
+    betas_left = _rows(
+        database,
+        "SELECT DISTINCT portfolio_id::text FROM position_market_betas"
+        " WHERE calc_date = '2025-10-16'",
+    )
+    assert len(betas_left) == 2 and (str(growth),) not in betas_left
+    assert left[week[4]] == before[week[4]]
+
+
+def test_delete_of_an_unknown_portfolio_is_a_usage_error_that_removes_nothing(
+    database: TestDatabase,
+) -> None:
+    assert _script(database, "demo_data.py").returncode == 0
+    assert _script(database, "calculate_risk_metrics.py", "--date", "2025-10-17").returncode == 0
+    before = _table_state(database)
+    result = _script(
+        database,
+        "calculate_risk_metrics.py",
+        "--delete",
+        "--date",
+        "2025-10-17",
+        "--portfolio",
+        "00000000-0000-0000-0000-000000000001",
+    )
+    assert result.returncode == 2
+    assert "unknown portfolio" in result.stderr
+    assert _table_state(database) == before
+
+
+def _rows_update(database: TestDatabase, sql: str) -> None:
+    engine = create_engine(database.sync_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()

@@ -1,0 +1,215 @@
+"""Backfill throughput: one portfolio of N positions over D trading days, and the COPY limit.
+
+Measures, in one run on a throwaway database (perf/scratch.py) migrated to head:
+* backfill: ``calculate_risk_metrics``' range path (app.risk_metrics.backfill: inputs loaded
+  once, every date computed by the single-date function, COPY writes per chunk of dates)
+  over D trading days; rows/s, cost per portfolio-date, compute vs write split (time in
+  ``store_portfolio_dates`` is write, the rest compute and reads), peak RSS;
+* limit: a plain ``COPY`` of the same rows into the same tables (indexes, foreign keys,
+  triggers in place), and backfill / limit.
+
+Synthetic prices are generated in the database (generate_series: a market random walk
+and one beta-loaded random walk per position) with enough history for the HAR fit.
+
+Usage (from the repository root)::
+
+    uv run python backend/perf/backfill.py --positions 5000 --dates 252
+    uv run python backend/perf/backfill.py --quick
+
+Prints a table and writes JSON to ``backend/perf/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from alembic import command
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import create_engine, text
+
+from perf.scratch import RESULTS_DIR, alembic_config, describe, server_url, throwaway_database
+
+HISTORY_DAYS = 300
+"""Trading days of prices before the first backfilled date (the HAR fit's sample)."""
+
+_SEED_SQL = """
+CREATE TEMP TABLE bench_days AS
+  SELECT d::date AS date, row_number() OVER (ORDER BY d) AS i,
+         (random() - 0.5) * 0.035 AS m
+  FROM generate_series(DATE '2025-12-31' - (:days * 7 / 5 + 10), DATE '2025-12-31',
+                       INTERVAL '1 day') d
+  WHERE extract(isodow FROM d) < 6;
+DELETE FROM bench_days WHERE i <= (SELECT count(*) FROM bench_days) - :days;
+INSERT INTO daily_prices (symbol, date, close, source)
+  SELECT 'SPY', date, round((400 * exp(sum(m) OVER (ORDER BY i)))::numeric, 6), 'DEMO'
+  FROM bench_days;
+INSERT INTO daily_prices (symbol, date, close, source)
+  SELECT 'S' || lpad(s::text, 5, '0'), date,
+         round((50 * exp(sum((s % 20) * 0.1 * m + (random() - 0.5) * 0.04)
+                OVER (PARTITION BY s ORDER BY i)))::numeric, 6), 'DEMO'
+  FROM generate_series(1, :positions) s CROSS JOIN bench_days;
+INSERT INTO portfolios (id, name, equity_balance)
+  VALUES ('00000000-0000-0000-0000-0000000000b1', 'Backfill bench', 10000000);
+INSERT INTO positions (portfolio_id, symbol, position_type, quantity, entry_price, entry_date)
+  SELECT '00000000-0000-0000-0000-0000000000b1', 'S' || lpad(s::text, 5, '0'),
+         CASE WHEN s % 5 = 0 THEN 'SHORT' ELSE 'LONG' END,
+         CASE WHEN s % 5 = 0 THEN -10 ELSE 10 END, 50, DATE '2000-01-03'
+  FROM generate_series(1, :positions) s;
+"""
+
+
+def _child(args: argparse.Namespace) -> None:
+    """The measured run, in a process whose DATABASE_URL is the throwaway database."""
+    import asyncio
+    import resource
+    import time
+
+    from app.core.db import AsyncSessionLocal
+    from app.risk_metrics import backfill, repository
+    from app.risk_metrics.batch import dates_to_run, portfolios_to_run, shared_history
+
+    write_seconds = 0.0
+    store = repository.store_portfolio_dates
+
+    async def timed_store(*a: Any, **k: Any) -> None:
+        nonlocal write_seconds
+        started = time.perf_counter()
+        await store(*a, **k)
+        write_seconds += time.perf_counter() - started
+
+    # backfill calls repository.store_portfolio_dates through the module: time it there.
+    setattr(repository, "store_portfolio_dates", timed_store)  # noqa: B010
+
+    async def run() -> dict[str, Any]:
+        started = time.perf_counter()
+        async with AsyncSessionLocal() as session:
+            (portfolio_id, _), *_ = await portfolios_to_run(session)
+            all_days = await dates_to_run(
+                session, datetime(1990, 1, 1).date(), datetime(2100, 1, 1).date(), single=False
+            )
+            days = all_days[-args.dates :]
+            history = await shared_history(session, [portfolio_id], days[0], days[-1])
+        await backfill.backfill_portfolio(portfolio_id, days, history, 90)
+        backfill_seconds = time.perf_counter() - started
+        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+        # The limit: the same rows COPYed straight into the same tables.
+        tables = ("position_market_betas", "position_volatility", "portfolio_snapshots")
+        async with AsyncSessionLocal() as session:
+            connection = await session.connection()
+            pg: Any = (await connection.get_raw_connection()).driver_connection
+            dumped = {t: await pg.fetch(f"SELECT * FROM {t}") for t in tables}  # noqa: S608
+            rows = {t: len(r) for t, r in dumped.items()}
+        async with AsyncSessionLocal() as session:
+            connection = await session.connection()
+            pg = (await connection.get_raw_connection()).driver_connection
+            await pg.execute(f"TRUNCATE {', '.join(tables)}")
+            await session.commit()
+        async with AsyncSessionLocal() as session, session.begin():
+            connection = await session.connection()
+            await connection.execute(text("SELECT 1"))
+            pg = (await connection.get_raw_connection()).driver_connection
+            started = time.perf_counter()
+            for t, records in dumped.items():
+                if records:
+                    await pg.copy_records_to_table(
+                        t, records=[tuple(r) for r in records], columns=list(records[0].keys())
+                    )
+            copy_seconds = time.perf_counter() - started
+        return {
+            "backfill_seconds": backfill_seconds,
+            "write_seconds": write_seconds,
+            "copy_seconds": copy_seconds,
+            "rows": rows,
+            "peak_rss_mb": peak_rss_mb,
+            "dates": len(days),
+        }
+
+    print(json.dumps(asyncio.run(run())))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--positions", type=int, default=5000)
+    parser.add_argument("--dates", type=int, default=252)
+    parser.add_argument("--quick", action="store_true", help="200 positions x 21 dates")
+    parser.add_argument("--database-url", help="server for the throwaway database")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.positions, args.dates = 200, 21
+    if args.child:
+        _child(args)
+        return 0
+
+    out = Console()
+    server = server_url(args.database_url)
+    with throwaway_database(server, "bench_backfill") as url:
+        command.upgrade(alembic_config(url), "head")
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            for statement in _SEED_SQL.split(";\n"):
+                if statement.strip():
+                    conn.execute(
+                        text(statement),
+                        {"days": args.dates + HISTORY_DAYS, "positions": args.positions},
+                    )
+        engine.dispose()
+        env = {**os.environ, "DATABASE_URL": url.render_as_string(hide_password=False)}
+        child = subprocess.run(
+            [sys.executable, __file__, "--child", "x", "--dates", str(args.dates)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if child.returncode != 0:
+            out.print(child.stderr[-2000:], markup=False)
+            return 1
+        got = json.loads(child.stdout.strip().splitlines()[-1])
+
+    total_rows = sum(got["rows"].values())
+    backfill_s, write_s, copy_s = got["backfill_seconds"], got["write_seconds"], got["copy_seconds"]
+    report = {
+        "positions": args.positions,
+        "dates": got["dates"],
+        "server": describe(server),
+        **got,
+        "compute_seconds": backfill_s - write_s,
+        "rows_per_second": total_rows / backfill_s,
+        "ms_per_portfolio_date": 1000 * backfill_s / got["dates"],
+        "ratio_to_copy": backfill_s / copy_s,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    table = Table(title=f"Backfill: {args.positions:,} positions x {got['dates']} dates")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for name, value in (
+        ("backfill time", f"{backfill_s:.2f} s"),
+        ("rows stored", f"{total_rows:,}"),
+        ("rows/s", f"{report['rows_per_second']:,.0f}"),
+        ("per portfolio-date", f"{report['ms_per_portfolio_date']:.1f} ms"),
+        ("compute + reads", f"{report['compute_seconds']:.2f} s"),
+        ("writes (COPY + upsert)", f"{write_s:.2f} s"),
+        ("peak RSS", f"{got['peak_rss_mb']:.0f} MB"),
+        ("plain COPY of the same rows", f"{copy_s:.2f} s"),
+        ("backfill / COPY", f"{report['ratio_to_copy']:.1f}x"),
+    ):
+        table.add_row(name, value)
+    out.print(table)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"backfill-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    path.write_text(json.dumps(report, indent=2))
+    out.print(f"JSON: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
