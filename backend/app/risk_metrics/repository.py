@@ -8,10 +8,11 @@ re-run of a portfolio-date leaves exactly what one run leaves. Nothing here comm
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Row, Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.pagination import RowPage, keyset_page
@@ -23,21 +24,36 @@ from app.portfolios.repository import Owner, get_portfolio, get_position
 from app.risk_metrics.rows import METHOD
 
 
+def _with_symbol(table: type[PositionMarketBeta] | type[PositionVolatility]) -> Select[Any]:
+    """Every column of ``table`` plus its position's ``symbol`` (one join, no per-row load)."""
+    columns = [getattr(table, attr.key) for attr in table.__mapper__.column_attrs]
+    return select(*columns, Position.symbol).join(Position, Position.id == table.position_id)
+
+
 async def portfolio_market_betas(
     session: AsyncSession,
     portfolio_id: uuid.UUID,
     *,
     owner: Owner,
-    calc_date: date | None = None,
+    as_of: date | None = None,
     limit: int,
     cursor: str | None = None,
-) -> RowPage[PositionMarketBeta]:
-    """The portfolio's stored position betas (one calc_date if given), newest first."""
+) -> RowPage[Row[Any]]:
+    """The portfolio's stored position betas, newest first, each with its position's symbol.
+
+    With ``as_of``: only the betas of the latest calc_date on or before it (none if there is
+    no such date), the same "as of" meaning as every other ``date`` parameter.
+    """
     await get_portfolio(session, portfolio_id, owner=owner)
     t = PositionMarketBeta
-    stmt = select(t).where(t.portfolio_id == portfolio_id)
-    if calc_date is not None:
-        stmt = stmt.where(t.calc_date == calc_date)
+    stmt = _with_symbol(t).where(t.portfolio_id == portfolio_id)
+    if as_of is not None:
+        latest = (
+            select(func.max(t.calc_date))
+            .where(t.portfolio_id == portfolio_id, t.calc_date <= as_of)
+            .scalar_subquery()
+        )
+        stmt = stmt.where(t.calc_date == latest)
     return await keyset_page(session, stmt, t.calc_date, t.id, limit=limit, cursor=cursor)
 
 
@@ -50,17 +66,46 @@ async def position_volatility(
     end: date | None = None,
     limit: int,
     cursor: str | None = None,
-) -> RowPage[PositionVolatility]:
-    """The position's stored volatility rows in [start, end], newest first."""
+) -> RowPage[Row[Any]]:
+    """The position's stored volatility rows in [start, end], newest first, with its symbol."""
     DateRange(start, end)
     await get_position(session, position_id, owner=owner)
     t = PositionVolatility
-    stmt = select(t).where(t.position_id == position_id)
+    stmt = _with_symbol(t).where(t.position_id == position_id)
     if start is not None:
         stmt = stmt.where(t.calculation_date >= start)
     if end is not None:
         stmt = stmt.where(t.calculation_date <= end)
     return await keyset_page(session, stmt, t.calculation_date, t.id, limit=limit, cursor=cursor)
+
+
+SNAPSHOT_FIGURE_COLUMNS: tuple[str, ...] = tuple(
+    c for c in SNAPSHOT_RISK_COLUMNS if c != "sector_exposure"
+)
+"""The snapshot risk columns holding one figure each (sector_exposure is a map per date)."""
+
+
+async def snapshot_risk_history(
+    session: AsyncSession,
+    portfolio_id: uuid.UUID,
+    *,
+    owner: Owner,
+    start: date | None = None,
+    end: date | None = None,
+) -> Sequence[Row[Any]]:
+    """calculation_date and the :data:`SNAPSHOT_FIGURE_COLUMNS` of every snapshot in
+    [start, end], oldest first."""
+    DateRange(start, end)
+    await get_portfolio(session, portfolio_id, owner=owner)
+    s = PortfolioSnapshot
+    stmt = select(s.calculation_date, *(getattr(s, c) for c in SNAPSHOT_FIGURE_COLUMNS)).where(
+        s.portfolio_id == portfolio_id
+    )
+    if start is not None:
+        stmt = stmt.where(s.calculation_date >= start)
+    if end is not None:
+        stmt = stmt.where(s.calculation_date <= end)
+    return (await session.execute(stmt.order_by(s.calculation_date))).all()
 
 
 # --- writes -------------------------------------------------------------------------
