@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Row, Select, delete, func, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.pagination import RowPage, keyset_page
@@ -21,6 +22,7 @@ from app.core.types import DateRange
 from app.models import PortfolioSnapshot, Position, PositionMarketBeta, PositionVolatility
 from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
 from app.portfolios.repository import Owner, get_portfolio, get_position
+from app.risk.book import DEFAULT_BETA_WINDOW
 from app.risk_metrics.rows import METHOD
 
 
@@ -77,6 +79,32 @@ async def position_volatility(
     if end is not None:
         stmt = stmt.where(t.calculation_date <= end)
     return await keyset_page(session, stmt, t.calculation_date, t.id, limit=limit, cursor=cursor)
+
+
+async def position_betas_on(
+    session: AsyncSession, portfolio_id: uuid.UUID, day: date
+) -> dict[uuid.UUID, PositionMarketBeta]:
+    """The stored beta of each of the portfolio's positions on ``day`` (the engine's method;
+    of several windows, the default window's, else the latest written)."""
+    t = PositionMarketBeta
+    stmt = (
+        select(t)
+        .where(t.portfolio_id == portfolio_id, t.calc_date == day, t.method == METHOD)
+        .ext(distinct_on(t.position_id))
+        .order_by(t.position_id, (t.window_days == DEFAULT_BETA_WINDOW).desc(), t.updated_at.desc())
+    )
+    return {row.position_id: row for row in (await session.scalars(stmt)).all()}
+
+
+async def position_volatility_on(
+    session: AsyncSession, position_ids: Sequence[uuid.UUID], day: date
+) -> dict[uuid.UUID, PositionVolatility]:
+    """The stored volatility row of each position on ``day``."""
+    if not position_ids:
+        return {}
+    t = PositionVolatility
+    stmt = select(t).where(t.position_id.in_(list(position_ids)), t.calculation_date == day)
+    return {row.position_id: row for row in (await session.scalars(stmt)).all()}
 
 
 SNAPSHOT_FIGURE_COLUMNS: tuple[str, ...] = tuple(
