@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,8 +45,12 @@ class PortfolioHoldings:
     positions: list[ValuedPosition]
 
 
+# Room for any quantity x price the columns can hold (default precision 28 could overflow).
+_WIDE = Context(prec=60)
+
+
 def _decimal(value: float, scale: Decimal) -> Decimal:
-    return Decimal(repr(value)).quantize(scale)
+    return Decimal(repr(value)).quantize(scale, context=_WIDE)
 
 
 async def portfolio_holdings(
@@ -77,7 +81,7 @@ async def portfolio_holdings(
     exposures: dict[uuid.UUID, float] = {}
     for p in positions:
         close = closes.get(series[p.id])
-        if close is not None:
+        if close is not None and close.is_finite():  # NUMERIC may hold 'NaN'
             exposures[p.id] = signed_exposure(p.position_type, float(p.quantity), float(close))
     gross = sum(abs(e) for e in exposures.values())
 

@@ -326,3 +326,25 @@ async def test_openapi_documents_the_as_of_meaning_and_the_units(app: FastAPI) -
     item = document["components"]["schemas"]["HeldPositionRead"]["properties"]
     assert "decimal fraction (0.25 = 25%)" in item["realized_vol_21d"]["description"]
     assert "beta to SPY, dimensionless" in item["beta"]["description"]
+
+
+async def test_a_nan_close_is_no_price_and_a_huge_exposure_keeps_its_cents(
+    app: FastAPI, seed_session: AsyncSession
+) -> None:
+    db = seed_session
+    user = await make_user(db, "extremes@example.com")
+    portfolio = await make_portfolio(db, "Extremes", owner=user)
+    await make_position(db, portfolio, "NANX", "10")
+    await make_position(db, portfolio, "BIG", "99999999999999.999999")
+    db.add(DailyPrice(symbol="NANX", date=MAR_10, close=Decimal("NaN")))
+    db.add(DailyPrice(symbol="BIG", date=MAR_10, close=Decimal("999999999999.999999")))
+    db.add(PortfolioSnapshot(portfolio_id=portfolio.id, calculation_date=MAR_10))
+    await db.commit()
+    async with api_client(app, bearer(user.id)) as http:
+        response = await http.get(f"/api/v1/portfolios/{portfolio.id}/positions")
+    assert response.status_code == 200, response.text
+    items = _by_symbol(response.json())
+    assert (items["NANX"]["market_value"], items["NANX"]["weight"]) == (None, None)
+    assert items["BIG"]["weight"] == "1.000000"
+    assert Decimal(items["BIG"]["market_value"]) == pytest.approx(Decimal("1e26"), rel=Decimal("1e-12"))
+    assert items["BIG"]["market_value"].endswith(".00")
