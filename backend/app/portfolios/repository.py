@@ -137,7 +137,7 @@ async def held_positions(
 
 async def portfolio_summaries(
     session: AsyncSession, *, owner: Owner
-) -> Sequence[Row[uuid.UUID, str, date]]:
+) -> Sequence[Row[uuid.UUID, str, date | None]]:
     """(id, name, latest_snapshot_date) of the visible portfolios, by name then id (one
     query: the latest date is an index-only lookup per portfolio)."""
     latest = (

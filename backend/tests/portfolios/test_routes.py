@@ -346,5 +346,7 @@ async def test_a_nan_close_is_no_price_and_a_huge_exposure_keeps_its_cents(
     items = _by_symbol(response.json())
     assert (items["NANX"]["market_value"], items["NANX"]["weight"]) == (None, None)
     assert items["BIG"]["weight"] == "1.000000"
-    assert Decimal(items["BIG"]["market_value"]) == pytest.approx(Decimal("1e26"), rel=Decimal("1e-12"))
+    assert Decimal(items["BIG"]["market_value"]) == pytest.approx(
+        Decimal("1e26"), rel=Decimal("1e-12")
+    )
     assert items["BIG"]["market_value"].endswith(".00")
