@@ -4,6 +4,7 @@ parameters."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -70,3 +71,15 @@ CursorParam = Annotated[
         description="The next_cursor of the previous page; omit for the first page.",
     ),
 ]
+
+AsOfDate = Annotated[
+    date | None,
+    Query(
+        alias="date",
+        description=(
+            "YYYY-MM-DD, as of: the latest stored date on or before it (not only that exact "
+            "date); default: the latest stored date."
+        ),
+    ),
+]
+"""The ``date`` query parameter, with one meaning on every endpoint that takes it."""

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from app.api import health
 from app.api.responses import INVALID_INPUT, SERVER_ERROR
 from app.benchmarks import routes as benchmark_routes
+from app.portfolios import routes as portfolio_routes
 from app.risk_metrics import routes as risk_routes
 from app.users import routes as user_routes
 
@@ -18,6 +19,7 @@ API_V1_PREFIX = "/api/v1"
 api_v1 = APIRouter(prefix=API_V1_PREFIX, responses=INVALID_INPUT | SERVER_ERROR)
 api_v1.include_router(user_routes.router)
 api_v1.include_router(benchmark_routes.router)
+api_v1.include_router(portfolio_routes.router)
 api_v1.include_router(risk_routes.portfolio_router)
 api_v1.include_router(risk_routes.position_router)
 

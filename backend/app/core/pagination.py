@@ -92,7 +92,9 @@ async def keyset_page(
         stmt = stmt.where(tuple_(day_column, id_column) < tuple_(after.day, after.id))
     # One row beyond the page tells whether there is a next page.
     stmt = stmt.order_by(day_column.desc(), id_column.desc()).limit(limit + 1)
-    rows = (await session.scalars(stmt)).all()
+    result = await session.execute(stmt)
+    # One entity selected: its ORM objects; several columns (a join): named rows.
+    rows = result.scalars().all() if len(stmt.column_descriptions) == 1 else result.all()
     items = rows[:limit]
     next_cursor = None
     if len(rows) > limit:

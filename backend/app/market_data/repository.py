@@ -11,7 +11,8 @@ from datetime import date
 from decimal import Decimal
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import String, func, literal, select, true
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import AppError
@@ -120,6 +121,29 @@ async def load_price_history(
             if i is not None:
                 closes[i, col_of[symbol]] = float(close)
     return PriceHistory(dates, names, closes, market)
+
+
+async def last_closes(
+    session: AsyncSession, symbols: Iterable[str], day: date
+) -> dict[str, Decimal]:
+    """Each symbol's last close on or before ``day`` (adjusted where stored, as the engine
+    prices); symbols without one are absent. One query: a backward index step per symbol,
+    however long the price history."""
+    names = sorted(set(symbols))
+    if not names:
+        return {}
+    wanted = (
+        func.unnest(literal(names, ARRAY(String))).table_valued("symbol").render_derived("wanted")
+    )
+    last = (
+        select(_close().label("close"))  # type: ignore[attr-defined]
+        .where(DailyPrice.symbol == wanted.c.symbol, DailyPrice.date <= day)
+        .order_by(DailyPrice.date.desc())
+        .limit(1)
+        .lateral("last")
+    )
+    rows = await session.execute(select(wanted.c.symbol, last.c.close).join(last, true()))
+    return {symbol: close for symbol, close in rows}
 
 
 async def sectors_of(session: AsyncSession, symbols: Sequence[str]) -> dict[str, str | None]:

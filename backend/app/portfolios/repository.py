@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, Row, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import NotFoundError
 from app.core.repository import live
-from app.models import Portfolio, Position
+from app.models import Portfolio, PortfolioSnapshot, Position
 
 
 class _AnyOwner(enum.Enum):
@@ -91,11 +92,22 @@ class HeldPosition:
     quantity: float
 
 
+def held_on(portfolio_id: uuid.UUID, day: date) -> list[ColumnElement[bool]]:
+    """WHERE clauses: the portfolio's positions held at the close of ``day``: entered on or
+    before it, not exited or expired before it, not deleted."""
+    return [
+        Position.portfolio_id == portfolio_id,
+        live(Position),
+        Position.entry_date <= day,
+        or_(Position.exit_date.is_(None), Position.exit_date > day),
+        or_(Position.expiration_date.is_(None), Position.expiration_date >= day),
+    ]
+
+
 async def active_positions(
     session: AsyncSession, portfolio_id: uuid.UUID, day: date
 ) -> list[HeldPosition]:
-    """Positions held at the close of ``day``: entered on or before it, not exited or
-    expired before it, not deleted."""
+    """Positions held at the close of ``day`` (see :func:`held_on`), by symbol."""
     rows = await session.execute(
         select(
             Position.id,
@@ -104,19 +116,54 @@ async def active_positions(
             Position.position_type,
             Position.quantity,
         )
-        .where(
-            Position.portfolio_id == portfolio_id,
-            live(Position),
-            Position.entry_date <= day,
-            or_(Position.exit_date.is_(None), Position.exit_date > day),
-            or_(Position.expiration_date.is_(None), Position.expiration_date >= day),
-        )
+        .where(*held_on(portfolio_id, day))
         .order_by(Position.symbol, Position.id)
     )
     return [
         HeldPosition(pid, symbol, underlying or symbol, ptype, float(qty))
         for pid, symbol, underlying, ptype, qty in rows
     ]
+
+
+async def held_positions(
+    session: AsyncSession, portfolio_id: uuid.UUID, day: date
+) -> list[Position]:
+    """The Position rows held at the close of ``day`` (see :func:`held_on`), by symbol."""
+    stmt = (
+        select(Position).where(*held_on(portfolio_id, day)).order_by(Position.symbol, Position.id)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def portfolio_summaries(
+    session: AsyncSession, *, owner: Owner
+) -> Sequence[Row[uuid.UUID, str, date | None]]:
+    """(id, name, latest_snapshot_date) of the visible portfolios, by name then id (one
+    query: the latest date is an index-only lookup per portfolio)."""
+    latest = (
+        select(func.max(PortfolioSnapshot.calculation_date))
+        .where(PortfolioSnapshot.portfolio_id == Portfolio.id)
+        .correlate(Portfolio)
+        .scalar_subquery()
+    )
+    stmt = (
+        select(Portfolio.id, Portfolio.name, latest.label("latest_snapshot_date"))
+        .where(*visible_portfolios(owner))
+        .order_by(Portfolio.name, Portfolio.id)
+    )
+    return (await session.execute(stmt)).all()
+
+
+async def latest_snapshot_date(
+    session: AsyncSession, portfolio_id: uuid.UUID, on_or_before: date | None = None
+) -> date | None:
+    """The portfolio's latest snapshot date on or before ``on_or_before`` (latest overall
+    if None); None when there is none."""
+    s = PortfolioSnapshot
+    stmt = select(func.max(s.calculation_date)).where(s.portfolio_id == portfolio_id)
+    if on_or_before is not None:
+        stmt = stmt.where(s.calculation_date <= on_or_before)
+    return await session.scalar(stmt)
 
 
 async def portfolio_counts_by_owner(session: AsyncSession) -> dict[uuid.UUID, int]:

@@ -1,14 +1,108 @@
-"""Changing who owns portfolios (operator tools; the API only reads)."""
+"""Portfolios beyond single rows: what a portfolio holds on a date, valued (for the API),
+and changing who owns portfolios (operator tools; the API only reads)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Context, Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Portfolio, User
-from app.portfolios.repository import ANY_OWNER, get_portfolio
+from app.market_data.repository import last_closes
+from app.models import Portfolio, Position, User
+from app.portfolios.repository import (
+    ANY_OWNER,
+    Owner,
+    get_portfolio,
+    held_positions,
+    latest_snapshot_date,
+)
+from app.risk.exposure import signed_exposure
+from app.risk_metrics.repository import position_betas_on, position_volatility_on
+
+CENTS = Decimal("0.01")
+WEIGHT_SCALE = Decimal("0.000001")
+
+
+@dataclass(frozen=True)
+class ValuedPosition:
+    position: Position
+    market_value: Decimal | None
+    weight: Decimal | None
+    beta: Decimal | None
+    r_squared: Decimal | None
+    realized_vol_21d: Decimal | None
+    vol_trend: str | None
+
+
+@dataclass(frozen=True)
+class PortfolioHoldings:
+    portfolio_id: uuid.UUID
+    as_of: date | None
+    positions: list[ValuedPosition]
+
+
+# Room for any quantity x price the columns can hold (default precision 28 could overflow).
+_WIDE = Context(prec=60)
+
+
+def _decimal(value: float, scale: Decimal) -> Decimal:
+    return Decimal(repr(value)).quantize(scale, context=_WIDE)
+
+
+async def portfolio_holdings(
+    session: AsyncSession, portfolio_id: uuid.UUID, *, owner: Owner, on_or_before: date | None
+) -> PortfolioHoldings:
+    """The positions held on ``as_of`` (the latest snapshot date on or before
+    ``on_or_before``, latest overall if None), each valued at the last close on or before
+    as_of, weighted by gross exposure, with the beta and volatility stored for it on as_of.
+
+    Without such a snapshot, as_of is None: today's positions, with no figures. One query
+    per table, whatever the number of positions.
+    """
+    await get_portfolio(session, portfolio_id, owner=owner)
+    as_of = await latest_snapshot_date(session, portfolio_id, on_or_before)
+    positions = await held_positions(session, portfolio_id, as_of or datetime.now(UTC).date())
+    if as_of is None:
+        return PortfolioHoldings(
+            portfolio_id,
+            None,
+            [ValuedPosition(p, None, None, None, None, None, None) for p in positions],
+        )
+
+    series = {p.id: p.underlying_symbol or p.symbol for p in positions}
+    closes = await last_closes(session, series.values(), as_of)
+    betas = await position_betas_on(session, portfolio_id, as_of)
+    vols = await position_volatility_on(session, [p.id for p in positions], as_of)
+
+    exposures: dict[uuid.UUID, float] = {}
+    for p in positions:
+        close = closes.get(series[p.id])
+        if close is not None and close.is_finite():  # NUMERIC may hold 'NaN'
+            exposures[p.id] = signed_exposure(p.position_type, float(p.quantity), float(close))
+    gross = sum(abs(e) for e in exposures.values())
+
+    valued = []
+    for p in positions:
+        exposure = exposures.get(p.id)
+        beta, vol = betas.get(p.id), vols.get(p.id)
+        valued.append(
+            ValuedPosition(
+                p,
+                None if exposure is None else _decimal(exposure, CENTS),
+                None
+                if exposure is None or gross == 0
+                else _decimal(exposure / gross, WEIGHT_SCALE),
+                None if beta is None else beta.beta,
+                None if beta is None else beta.r_squared,
+                None if vol is None else vol.realized_vol_21d,
+                None if vol is None else vol.vol_trend,
+            )
+        )
+    return PortfolioHoldings(portfolio_id, as_of, valued)
 
 
 async def assign_owner(

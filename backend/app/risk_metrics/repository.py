@@ -15,7 +15,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Row, Select, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.pagination import RowPage, keyset_page
@@ -24,7 +25,14 @@ from app.core.types import DateRange
 from app.models import PortfolioSnapshot, Position, PositionMarketBeta, PositionVolatility
 from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
 from app.portfolios.repository import Owner, get_portfolio, get_position
+from app.risk.book import DEFAULT_BETA_WINDOW
 from app.risk_metrics.rows import METHOD
+
+
+def _with_symbol(table: type[PositionMarketBeta] | type[PositionVolatility]) -> Select[Any]:
+    """Every column of ``table`` plus its position's ``symbol`` (one join, no per-row load)."""
+    columns = [getattr(table, attr.key) for attr in table.__mapper__.column_attrs]
+    return select(*columns, Position.symbol).join(Position, Position.id == table.position_id)
 
 
 async def portfolio_market_betas(
@@ -32,16 +40,25 @@ async def portfolio_market_betas(
     portfolio_id: uuid.UUID,
     *,
     owner: Owner,
-    calc_date: date | None = None,
+    as_of: date | None = None,
     limit: int,
     cursor: str | None = None,
-) -> RowPage[PositionMarketBeta]:
-    """The portfolio's stored position betas (one calc_date if given), newest first."""
+) -> RowPage[Row[Any]]:
+    """The portfolio's stored position betas, newest first, each with its position's symbol.
+
+    With ``as_of``: only the betas of the latest calc_date on or before it (none if there is
+    no such date), the same "as of" meaning as every other ``date`` parameter.
+    """
     await get_portfolio(session, portfolio_id, owner=owner)
     t = PositionMarketBeta
-    stmt = select(t).where(t.portfolio_id == portfolio_id)
-    if calc_date is not None:
-        stmt = stmt.where(t.calc_date == calc_date)
+    stmt = _with_symbol(t).where(t.portfolio_id == portfolio_id)
+    if as_of is not None:
+        latest = (
+            select(func.max(t.calc_date))
+            .where(t.portfolio_id == portfolio_id, t.calc_date <= as_of)
+            .scalar_subquery()
+        )
+        stmt = stmt.where(t.calc_date == latest)
     return await keyset_page(session, stmt, t.calc_date, t.id, limit=limit, cursor=cursor)
 
 
@@ -54,17 +71,72 @@ async def position_volatility(
     end: date | None = None,
     limit: int,
     cursor: str | None = None,
-) -> RowPage[PositionVolatility]:
-    """The position's stored volatility rows in [start, end], newest first."""
+) -> RowPage[Row[Any]]:
+    """The position's stored volatility rows in [start, end], newest first, with its symbol."""
     DateRange(start, end)
     await get_position(session, position_id, owner=owner)
     t = PositionVolatility
-    stmt = select(t).where(t.position_id == position_id)
+    stmt = _with_symbol(t).where(t.position_id == position_id)
     if start is not None:
         stmt = stmt.where(t.calculation_date >= start)
     if end is not None:
         stmt = stmt.where(t.calculation_date <= end)
     return await keyset_page(session, stmt, t.calculation_date, t.id, limit=limit, cursor=cursor)
+
+
+async def position_betas_on(
+    session: AsyncSession, portfolio_id: uuid.UUID, day: date
+) -> dict[uuid.UUID, PositionMarketBeta]:
+    """The stored beta of each of the portfolio's positions on ``day`` (the engine's method;
+    of several windows, the default window's, else the latest written)."""
+    t = PositionMarketBeta
+    stmt = (
+        select(t)
+        .where(t.portfolio_id == portfolio_id, t.calc_date == day, t.method == METHOD)
+        .ext(distinct_on(t.position_id))
+        .order_by(t.position_id, (t.window_days == DEFAULT_BETA_WINDOW).desc(), t.updated_at.desc())
+    )
+    return {row.position_id: row for row in (await session.scalars(stmt)).all()}
+
+
+async def position_volatility_on(
+    session: AsyncSession, position_ids: Sequence[uuid.UUID], day: date
+) -> dict[uuid.UUID, PositionVolatility]:
+    """The stored volatility row of each position on ``day``."""
+    if not position_ids:
+        return {}
+    t = PositionVolatility
+    stmt = select(t).where(t.position_id.in_(list(position_ids)), t.calculation_date == day)
+    return {row.position_id: row for row in (await session.scalars(stmt)).all()}
+
+
+SNAPSHOT_FIGURE_COLUMNS: tuple[str, ...] = tuple(
+    c for c in SNAPSHOT_RISK_COLUMNS if c != "sector_exposure"
+)
+"""The snapshot risk columns holding one figure each (sector_exposure is a map per date)."""
+
+
+async def snapshot_risk_history(
+    session: AsyncSession,
+    portfolio_id: uuid.UUID,
+    *,
+    owner: Owner,
+    start: date | None = None,
+    end: date | None = None,
+) -> Sequence[Row[Any]]:
+    """calculation_date and the :data:`SNAPSHOT_FIGURE_COLUMNS` of every snapshot in
+    [start, end], oldest first."""
+    DateRange(start, end)
+    await get_portfolio(session, portfolio_id, owner=owner)
+    s = PortfolioSnapshot
+    stmt = select(s.calculation_date, *(getattr(s, c) for c in SNAPSHOT_FIGURE_COLUMNS)).where(
+        s.portfolio_id == portfolio_id
+    )
+    if start is not None:
+        stmt = stmt.where(s.calculation_date >= start)
+    if end is not None:
+        stmt = stmt.where(s.calculation_date <= end)
+    return (await session.execute(stmt.order_by(s.calculation_date))).all()
 
 
 # --- writes -------------------------------------------------------------------------

@@ -12,11 +12,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from app.api.deps import DEFAULT_LIMIT, CurrentUser, CursorParam, Limit, SessionDep, current_user
+from app.api.deps import (
+    DEFAULT_LIMIT,
+    AsOfDate,
+    CurrentUser,
+    CursorParam,
+    Limit,
+    SessionDep,
+    current_user,
+)
 from app.api.responses import BAD_REQUEST, NOT_FOUND, UNAUTHORIZED
 from app.core.pagination import Page
 from app.core.types import DEFAULT_BENCHMARK, BenchmarkCode
-from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
 from app.risk_metrics import repository as risk_rows
 from app.risk_metrics import service as risk_service
 from app.risk_metrics.schemas import (
@@ -24,6 +31,8 @@ from app.risk_metrics.schemas import (
     MarketBetaRead,
     PortfolioRisk,
     PositionVolatilityRead,
+    RiskHistory,
+    RiskHistoryPoint,
 )
 
 # Router-level too, so a route added here later cannot forget sign-in (the dependency runs
@@ -52,10 +61,7 @@ async def portfolio_risk(
     portfolio_id: uuid.UUID,
     session: SessionDep,
     user: CurrentUser,
-    on: Annotated[
-        date | None,
-        Query(alias="date", description="YYYY-MM-DD; default: the latest snapshot."),
-    ] = None,
+    on: AsOfDate = None,
     benchmark: Annotated[
         BenchmarkCode | None,
         Query(
@@ -76,7 +82,7 @@ async def portfolio_risk(
     )
     snap = found.snapshot
     comparison = found.benchmark_comparison
-    risk_columns = {c: getattr(snap, c) for c in SNAPSHOT_RISK_COLUMNS if c != "sector_exposure"}
+    risk_columns = {c: getattr(snap, c) for c in risk_rows.SNAPSHOT_FIGURE_COLUMNS}
     return PortfolioRisk(
         portfolio_id=snap.portfolio_id,
         calculation_date=snap.calculation_date,
@@ -90,23 +96,50 @@ async def portfolio_risk(
 
 
 @portfolio_router.get(
+    "/{portfolio_id}/risk/history",
+    response_model=RiskHistory,
+    summary="The snapshot risk columns per calculation date, oldest first (for charts)",
+    description=(
+        "One point per stored snapshot in [from, to] (both optional, inclusive), with every "
+        "risk column of GET /risk but sector_exposure (a map, per date in GET /risk)."
+    ),
+    responses=NOT_FOUND | BAD_REQUEST,
+)
+async def portfolio_risk_history(
+    portfolio_id: uuid.UUID,
+    session: SessionDep,
+    user: CurrentUser,
+    start: Annotated[date | None, Query(alias="from", description="YYYY-MM-DD, inclusive.")] = None,
+    end: Annotated[date | None, Query(alias="to", description="YYYY-MM-DD, inclusive.")] = None,
+) -> RiskHistory:
+    rows = await risk_rows.snapshot_risk_history(
+        session, portfolio_id, owner=user.id, start=start, end=end
+    )
+    return RiskHistory(
+        portfolio_id=portfolio_id, points=[RiskHistoryPoint.model_validate(r) for r in rows]
+    )
+
+
+@portfolio_router.get(
     "/{portfolio_id}/market-betas",
     response_model=Page[MarketBetaRead],
     summary="Stored position market betas, newest calc_date first",
+    description=(
+        "Every stored beta, or with `date` only those of the latest calc_date on or before "
+        "it (an empty page when there is none)."
+    ),
     responses=NOT_FOUND | BAD_REQUEST,
 )
 async def market_betas(
     portfolio_id: uuid.UUID,
     session: SessionDep,
     user: CurrentUser,
-    calc_date: Annotated[
-        date | None, Query(alias="date", description="Only this calc_date (YYYY-MM-DD).")
-    ] = None,
+    as_of: AsOfDate = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Page[MarketBetaRead]:
     page = await risk_rows.portfolio_market_betas(
-        session, portfolio_id, owner=user.id, calc_date=calc_date, limit=limit, cursor=cursor
+        session, portfolio_id, owner=user.id, as_of=as_of, limit=limit, cursor=cursor
     )
     return Page[MarketBetaRead](
         items=[MarketBetaRead.model_validate(row) for row in page.items],

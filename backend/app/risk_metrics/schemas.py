@@ -31,25 +31,67 @@ class BenchmarkComparison(BaseModel):
     )
 
 
-class PortfolioRisk(BaseModel):
+# Units, from the README's "How the figures are defined"; one wording per kind of figure.
+ANNUALISED_VOL = "annualised volatility as a decimal fraction (0.25 = 25%)"
+FRACTION = "decimal fraction (0.25 = 25%)"
+BETA = "beta to SPY, dimensionless"
+R_SQUARED = "R², 0..1"
+TREND = "increasing / decreasing / stable: 21-day vol / 63-day vol >= 1.10, <= 1/1.10, or between"
+PERCENTILE = "share of the last 252 trading days' 21-day vols at or below this one, 0..1"
+
+
+class SnapshotRiskFigures(BaseModel):
+    """The risk columns of one portfolio snapshot that hold a single figure (every snapshot
+    risk column but sector_exposure), as stored: decimals keep the column's scale."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    market_beta_weighted: DecimalString | None = Field(
+        description=f"Exposure-weighted {BETA}: sum of exposure x position beta / equity / "
+        "the share of gross exposure that has a beta."
+    )
+    market_beta_r_squared: DecimalString | None = Field(
+        description=f"{R_SQUARED}: the position betas' R² weighted by |exposure|."
+    )
+    market_beta_observations: int | None = Field(
+        description="Daily returns (trading days) behind the position betas: the fewest of any."
+    )
+    market_beta_direct: DecimalString | None = Field(
+        description=f"{BETA.capitalize()}: OLS of the portfolio's own daily returns on SPY's."
+    )
+    hhi: DecimalString | None = Field(
+        description="Herfindahl-Hirschman index of position weights (|net exposure| per "
+        "symbol / the sum), HHI on the 0-10,000 scale: sum of weight² x 10,000."
+    )
+    effective_num_positions: DecimalString | None = Field(
+        description="10,000 / HHI: the number of equal positions as concentrated, a count."
+    )
+    top_3_concentration: DecimalString | None = Field(
+        description=f"Weight of the 3 largest positions, {FRACTION}."
+    )
+    top_10_concentration: DecimalString | None = Field(
+        description=f"Weight of the 10 largest positions, {FRACTION}."
+    )
+    realized_volatility_21d: DecimalString | None = Field(
+        description=f"Portfolio return series over the last 21 trading days, {ANNUALISED_VOL}: "
+        "sample standard deviation x sqrt(252)."
+    )
+    realized_volatility_63d: DecimalString | None = Field(
+        description=f"As realized_volatility_21d over 63 trading days, {ANNUALISED_VOL}."
+    )
+    expected_volatility_21d: DecimalString | None = Field(
+        description=f"HAR-RV forecast of the next 21 trading days, {ANNUALISED_VOL}."
+    )
+    volatility_trend: str | None = Field(description=TREND + ".")
+    volatility_percentile: DecimalString | None = Field(description=PERCENTILE + ".")
+
+
+class PortfolioRisk(SnapshotRiskFigures):
     portfolio_id: uuid.UUID
     calculation_date: date
-    market_beta_weighted: DecimalString | None
-    market_beta_r_squared: DecimalString | None
-    market_beta_observations: int | None
-    market_beta_direct: DecimalString | None
     sector_exposure: dict[str, DecimalString] | None = Field(
-        description="GICS sector -> fraction of the portfolio."
+        description="GICS sector -> signed net exposure / gross exposure, a decimal fraction."
     )
-    hhi: DecimalString | None
-    effective_num_positions: DecimalString | None
-    top_3_concentration: DecimalString | None
-    top_10_concentration: DecimalString | None
-    realized_volatility_21d: DecimalString | None
-    realized_volatility_63d: DecimalString | None
-    expected_volatility_21d: DecimalString | None
-    volatility_trend: str | None
-    volatility_percentile: DecimalString | None
     benchmark_comparison: BenchmarkComparison | None = Field(
         description=(
             "Over/underweights against the benchmark weights of the latest date on or "
@@ -63,20 +105,37 @@ class PortfolioRisk(BaseModel):
     )
 
 
+class RiskHistoryPoint(SnapshotRiskFigures):
+    calculation_date: date
+
+
+class RiskHistory(BaseModel):
+    portfolio_id: uuid.UUID
+    points: list[RiskHistoryPoint] = Field(description="One per snapshot, oldest first.")
+
+
 class MarketBetaRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
     portfolio_id: uuid.UUID
     position_id: uuid.UUID
+    symbol: str = Field(description="The position's symbol (an option's own, not its underlying).")
     calc_date: date
-    beta: DecimalString
-    alpha: DecimalString | None
-    r_squared: DecimalString | None
-    std_error: DecimalString | None
-    p_value: DecimalString | None
-    observations: int
-    window_days: int
+    beta: DecimalString = Field(
+        description=f"{BETA.capitalize()}: OLS slope of daily returns on SPY's "
+        "(an option's underlying's)."
+    )
+    alpha: DecimalString | None = Field(
+        description="OLS intercept: daily return beyond beta x SPY's, a decimal fraction."
+    )
+    r_squared: DecimalString | None = Field(description=f"{R_SQUARED} of the regression.")
+    std_error: DecimalString | None = Field(description="Standard error of beta, dimensionless.")
+    p_value: DecimalString | None = Field(
+        description="Two-sided t-test p-value of beta = 0 (n - 2 degrees of freedom), 0..1."
+    )
+    observations: int = Field(description="Daily returns used (trading days).")
+    window_days: int = Field(description="Regression window in trading days.")
     method: str
     market_index: str
 
@@ -86,15 +145,34 @@ class PositionVolatilityRead(BaseModel):
 
     id: uuid.UUID
     position_id: uuid.UUID
+    symbol: str = Field(description="The position's symbol (an option's own, not its underlying).")
     calculation_date: date
-    realized_vol_21d: DecimalString | None
-    realized_vol_63d: DecimalString | None
-    vol_daily: DecimalString | None
-    vol_weekly: DecimalString | None
-    vol_monthly: DecimalString | None
-    expected_vol_21d: DecimalString | None
-    vol_trend: str | None
-    vol_trend_strength: DecimalString | None
-    vol_percentile: DecimalString | None
-    observations: int | None
-    model_r_squared: DecimalString | None
+    realized_vol_21d: DecimalString | None = Field(
+        description=f"Last 21 trading days, {ANNUALISED_VOL}: sample std x sqrt(252)."
+    )
+    realized_vol_63d: DecimalString | None = Field(
+        description=f"Last 63 trading days, {ANNUALISED_VOL}."
+    )
+    vol_daily: DecimalString | None = Field(
+        description=f"HAR daily component sqrt(252 x r²) of the last day, {ANNUALISED_VOL}."
+    )
+    vol_weekly: DecimalString | None = Field(
+        description=f"HAR weekly component, sqrt(252 x 5-day mean r²), {ANNUALISED_VOL}."
+    )
+    vol_monthly: DecimalString | None = Field(
+        description=f"HAR monthly component, sqrt(252 x 21-day mean r²), {ANNUALISED_VOL}."
+    )
+    expected_vol_21d: DecimalString | None = Field(
+        description=f"HAR-RV forecast of the next 21 trading days, {ANNUALISED_VOL}."
+    )
+    vol_trend: str | None = Field(description=TREND + ".")
+    vol_trend_strength: DecimalString | None = Field(
+        description="min(1, |ln(21-day vol / 63-day vol)| / ln 2), 0..1."
+    )
+    vol_percentile: DecimalString | None = Field(description=PERCENTILE + ".")
+    observations: int | None = Field(
+        description="Daily returns in the history used (trading days)."
+    )
+    model_r_squared: DecimalString | None = Field(
+        description=f"In-sample {R_SQUARED} of the vol-scale HAR regression."
+    )

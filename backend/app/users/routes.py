@@ -27,7 +27,14 @@ async def issue_token(
     request: Request,
     session: SessionDep,
     username: Annotated[
-        str, Form(min_length=1, max_length=EMAIL_MAX_LENGTH, description="The account's email.")
+        str,
+        # No NUL: PostgreSQL text cannot hold one, so the lookup would fail with a 500.
+        Form(
+            min_length=1,
+            max_length=EMAIL_MAX_LENGTH,
+            pattern=r"^[^\x00]*$",
+            description="The account's email.",
+        ),
     ],
     password: Annotated[str, Form(min_length=1, max_length=PASSWORD_MAX_LENGTH)],
     grant_type: Annotated[str | None, Form(pattern="^password$")] = None,

@@ -34,12 +34,17 @@ def _protected_paths() -> list[str]:
 
 
 PATHS = _protected_paths()
+ID_PATHS = [path for path in PATHS if "{" in path]
+"""The paths naming one portfolio or position (the list names none)."""
 
 
 def test_the_matrix_covers_the_known_data_endpoints() -> None:
     assert PATHS == [
+        "/api/v1/portfolios",
         "/api/v1/portfolios/{portfolio_id}/market-betas",
+        "/api/v1/portfolios/{portfolio_id}/positions",
         "/api/v1/portfolios/{portfolio_id}/risk",
+        "/api/v1/portfolios/{portfolio_id}/risk/history",
         "/api/v1/positions/{position_id}/volatility",
     ]
 
@@ -126,7 +131,7 @@ async def test_without_a_valid_sign_in_it_is_401_with_www_authenticate(
     assert seed.portfolio.hex not in response.text.replace("-", "")
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", ID_PATHS)
 async def test_another_users_portfolio_or_position_is_404_exactly_as_a_missing_one(
     client: httpx.AsyncClient, seed: Seed, path: str
 ) -> None:

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.main import create_app
 from app.models import (
     BenchmarkSectorWeight,
+    DailyPrice,
     PortfolioSnapshot,
     PositionMarketBeta,
     PositionVolatility,
@@ -93,6 +94,7 @@ async def known(seed_session: AsyncSession) -> Known:
                 position_id=position.id, calculation_date=day, realized_vol_21d=Decimal("0.2")
             )
         )
+        db.add(DailyPrice(symbol=position.symbol, date=day, close=Decimal("150.25")))
     await db.commit()
     return Known(owner.id, portfolio.id, position.id)
 

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import BenchmarkSectorWeight, PortfolioSnapshot, PositionMarketBeta
+from app.risk_metrics.repository import SNAPSHOT_FIGURE_COLUMNS
 from tests.support.api import api_client
 from tests.support.auth import bearer
 from tests.support.factories import make_portfolio, make_position, make_user
@@ -38,6 +39,7 @@ class Seed:
     no_snapshots: uuid.UUID
     deleted: uuid.UUID
     beta_ids: list[tuple[date, uuid.UUID]] = field(default_factory=list)
+    symbols: dict[uuid.UUID, str] = field(default_factory=dict)
 
 
 def _snapshot(portfolio_id: uuid.UUID, day: date, **cols: object) -> PortfolioSnapshot:
@@ -101,6 +103,7 @@ async def seed(seed_session: AsyncSession) -> Seed:
         ]
     )
     seed = Seed(owner.id, main.id, early.id, bare.id, empty.id, gone.id)
+    seed.symbols = {p.id: p.symbol for p in positions}
     for day in BETA_DAYS:
         for i, position in enumerate(positions):
             row = PositionMarketBeta(
@@ -287,6 +290,8 @@ async def test_risk_without_a_snapshot_on_or_before_the_date_is_404(
         ("/api/v1/portfolios/{id}/market-betas", {"limit": "501"}, "query.limit"),
         ("/api/v1/portfolios/{id}/market-betas", {"limit": "ten"}, "query.limit"),
         ("/api/v1/portfolios/{id}/market-betas", {"cursor": "x" * 201}, "query.cursor"),
+        ("/api/v1/portfolios/{id}/risk/history", {"from": "2025-13-01"}, "query.from"),
+        ("/api/v1/portfolios/{id}/risk/history", {"to": "yesterday"}, "query.to"),
     ],
 )
 async def test_malformed_input_is_422_naming_the_parameter(
@@ -366,3 +371,134 @@ async def test_a_cursor_that_was_not_issued_is_400(
     )
     assert response.status_code == 400
     assert response.json()["detail"].startswith("invalid cursor")
+
+
+async def test_market_betas_carry_their_positions_symbol(
+    client: httpx.AsyncClient, seed: Seed
+) -> None:
+    response = await client.get(
+        f"/api/v1/portfolios/{seed.portfolio}/market-betas", params={"limit": "500"}
+    )
+    items = response.json()["items"]
+    assert len(items) == len(seed.beta_ids)
+    assert all(item["symbol"] == seed.symbols[uuid.UUID(item["position_id"])] for item in items)
+    assert {item["symbol"] for item in items} == {"AAPL", "MSFT", "XOM"}
+
+
+@pytest.mark.parametrize(
+    ("on", "calc_date"),
+    [("2025-03-09", "2025-03-07"), ("2025-03-04", "2025-03-04"), ("2025-03-03", "2025-03-03")],
+)
+async def test_market_betas_as_of_a_date_are_those_of_the_latest_calc_date_on_or_before_it(
+    client: httpx.AsyncClient, seed: Seed, on: str, calc_date: str
+) -> None:
+    response = await client.get(
+        f"/api/v1/portfolios/{seed.portfolio}/market-betas", params={"date": on}
+    )
+    assert response.status_code == 200
+    expected = [(d, i) for d, i in seed.beta_ids if d.isoformat() == calc_date]
+    assert [item["id"] for item in response.json()["items"]] == _newest_first(expected)
+    assert len(expected) == 3
+
+
+async def test_market_betas_as_of_a_date_before_any_are_an_empty_page(
+    client: httpx.AsyncClient, seed: Seed
+) -> None:
+    response = await client.get(
+        f"/api/v1/portfolios/{seed.portfolio}/market-betas", params={"date": "2025-03-02"}
+    )
+    assert response.status_code == 200
+    assert response.json() == {"items": [], "next_cursor": None}
+
+
+async def test_market_betas_as_of_a_date_page_exactly(
+    client: httpx.AsyncClient, seed: Seed
+) -> None:
+    pages = await _all_pages(
+        client, f"/api/v1/portfolios/{seed.portfolio}/market-betas", 2, date="2025-03-06"
+    )
+    expected = [(d, i) for d, i in seed.beta_ids if d == date(2025, 3, 6)]
+    assert pages == [_newest_first(expected)[:2], _newest_first(expected)[2:]]
+
+
+def _history(portfolio_id: uuid.UUID) -> str:
+    return f"/api/v1/portfolios/{portfolio_id}/risk/history"
+
+
+async def test_risk_history_is_every_snapshot_oldest_first_with_every_figure_column(
+    client: httpx.AsyncClient, seed: Seed
+) -> None:
+    response = await client.get(_history(seed.portfolio))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["portfolio_id"] == str(seed.portfolio)
+    assert [p["calculation_date"] for p in body["points"]] == ["2025-03-03", "2025-03-10"]
+    assert all(set(p) == {"calculation_date", *SNAPSHOT_FIGURE_COLUMNS} for p in body["points"])
+    assert "sector_exposure" not in body["points"][0]
+    first, last = body["points"]
+    assert first["market_beta_weighted"] == "0.9000"
+    assert first["hhi"] is None
+    # The same figures, at the same scale, as GET /risk of that date.
+    risk = (await client.get(f"/api/v1/portfolios/{seed.portfolio}/risk")).json()
+    assert last == {k: risk[k] for k in last}
+    assert (last["hhi"], last["volatility_trend"], last["market_beta_observations"]) == (
+        "1234.50",
+        "increasing",
+        90,
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "days"),
+    [
+        ({"from": "2025-03-04"}, ["2025-03-10"]),
+        ({"to": "2025-03-09"}, ["2025-03-03"]),
+        ({"from": "2025-03-03", "to": "2025-03-10"}, ["2025-03-03", "2025-03-10"]),
+        ({"from": "2025-03-10", "to": "2025-03-10"}, ["2025-03-10"]),
+        ({"from": "2025-03-04", "to": "2025-03-09"}, []),
+    ],
+)
+async def test_risk_history_from_and_to_are_inclusive(
+    client: httpx.AsyncClient, seed: Seed, params: dict[str, str], days: list[str]
+) -> None:
+    response = await client.get(_history(seed.portfolio), params=params)
+    assert response.status_code == 200
+    assert [p["calculation_date"] for p in response.json()["points"]] == days
+
+
+async def test_risk_history_from_after_to_is_400(client: httpx.AsyncClient, seed: Seed) -> None:
+    response = await client.get(
+        _history(seed.portfolio), params={"from": "2025-03-10", "to": "2025-03-01"}
+    )
+    assert response.status_code == 400
+    assert response.json() == {"detail": "'from' (2025-03-10) is after 'to' (2025-03-01)"}
+
+
+async def test_risk_history_without_snapshots_is_empty_and_of_a_deleted_portfolio_404(
+    client: httpx.AsyncClient, seed: Seed
+) -> None:
+    response = await client.get(_history(seed.no_snapshots))
+    assert response.json() == {"portfolio_id": str(seed.no_snapshots), "points": []}
+    gone = await client.get(_history(seed.deleted))
+    assert gone.status_code == 404
+    assert gone.json() == {"detail": f"unknown portfolio {seed.deleted}"}
+
+
+def test_every_risk_figure_is_described_with_its_unit(app: FastAPI) -> None:
+    schemas = app.openapi()["components"]["schemas"]
+    point = schemas["RiskHistoryPoint"]["properties"]
+    assert set(point) == {"calculation_date", *SNAPSHOT_FIGURE_COLUMNS}
+    for name in SNAPSHOT_FIGURE_COLUMNS:
+        assert point[name].get("description"), name
+    assert "HHI on the 0-10,000 scale" in point["hhi"]["description"]
+    assert "beta to SPY, dimensionless" in point["market_beta_weighted"]["description"]
+    assert "(0.25 = 25%)" in point["realized_volatility_63d"]["description"]
+    for model in ("MarketBetaRead", "PositionVolatilityRead"):
+        properties = schemas[model]["properties"]
+        undocumented = {"id", "portfolio_id", "position_id", "calc_date", "calculation_date"}
+        undocumented |= {"method", "market_index"}
+        for name, prop in properties.items():
+            assert name in undocumented or prop.get("description"), (model, name)
+    operation = app.openapi()["paths"]["/api/v1/portfolios/{portfolio_id}/market-betas"]["get"]
+    (param,) = [p for p in operation["parameters"] if p["name"] == "date"]
+    assert "on or before" in param["description"]

@@ -88,6 +88,8 @@ async def test_default_page_is_every_row_newest_first(
     assert newest["vol_trend"] == "stable"
     assert newest["observations"] == 63
     assert newest["position_id"] == str(seed.position)
+    assert {item["symbol"] for item in body["items"]} == {"AAPL"}
+    assert (await client.get(_path(seed.other))).json()["items"][0]["symbol"] == "MSFT"
 
 
 async def test_from_and_to_are_inclusive(client: httpx.AsyncClient, seed: Seed) -> None:

@@ -107,6 +107,7 @@ async def test_every_failed_sign_in_is_the_same_401(
             "body.grant_type",
         ),
         ({"username": "a" * 321, "password": PASSWORD}, "body.username"),
+        ({"username": "owner\x00@example.com", "password": PASSWORD}, "body.username"),
     ],
 )
 async def test_a_malformed_sign_in_is_422(
