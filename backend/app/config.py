@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,6 +40,17 @@ class Settings(BaseSettings):
     migration_lock_timeout: str = Field(default="5s", alias="MIGRATION_LOCK_TIMEOUT")
     migration_statement_timeout: str = Field(default="5min", alias="MIGRATION_STATEMENT_TIMEOUT")
 
+    # The API's connection pool, per worker process. Defaults fit 2 workers on 2 cores next
+    # to PostgreSQL: a few busy connections saturate the CPUs, more only queue inside the
+    # server. A request that finds no free connection within DB_POOL_TIMEOUT answers 503.
+    db_pool_size: int = Field(default=5, ge=1, le=100, alias="DB_POOL_SIZE")
+    db_max_overflow: int = Field(default=5, ge=0, le=100, alias="DB_MAX_OVERFLOW")
+    db_pool_timeout: float = Field(default=3.0, gt=0, le=60, alias="DB_POOL_TIMEOUT")
+    # Seconds: opening a connection, and each statement of a request (enforced by the server
+    # as statement_timeout, and by the client a second later in case the server hangs).
+    db_connect_timeout: float = Field(default=5.0, gt=0, le=60, alias="DB_CONNECT_TIMEOUT")
+    db_statement_timeout: float = Field(default=5.0, gt=0, le=600, alias="DB_STATEMENT_TIMEOUT")
+
     @field_validator("database_url", "fmp_api_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -51,8 +63,6 @@ class Settings(BaseSettings):
     def _postgres_interval(cls, value: str) -> str:
         # Interpolated into SET statements (which take no bind parameters): allow only
         # PostgreSQL duration literals such as '5s', '250ms', '10min' or '0'.
-        import re
-
         if not re.fullmatch(r"\d+\s*(ms|s|min|h|d)?", value.strip()):
             raise ValueError(f"not a PostgreSQL duration: {value!r} (e.g. '5s', '250ms', '10min')")
         return value.strip()

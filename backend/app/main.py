@@ -1,7 +1,7 @@
 """The FastAPI application: ``cd backend && uv run uvicorn app.main:app``.
 
-Importing this module builds the app but touches no database: the engine (and, with
-DATABASE_URL unset, the embedded PostgreSQL) is started by the lifespan and disposed with it.
+Importing this module builds the app but touches no database: the engines (and, with
+DATABASE_URL unset, the embedded PostgreSQL) are started by the lifespan and disposed with it.
 """
 
 from __future__ import annotations
@@ -16,17 +16,36 @@ from sqlalchemy.engine import URL
 
 from app.api.errors import install_error_handlers
 from app.api.router import router
+from app.config import Settings, get_settings
 from app.core import db as database
+from app.core.errors import database_unavailable
 from app.core.redaction import safe_url
+from app.migrations.status import SchemaGate, behind_head_message
 
 logger = logging.getLogger("app")
 
-# asyncpg waits 60 s for a connection by default; a request should fail sooner.
-CONNECT_TIMEOUT_SECONDS = 10
+
+async def _warn_unless_at_head(gate: SchemaGate, url: URL) -> None:
+    """Say at start-up what the requests will meet: a schema behind head, or no database.
+    Neither stops the app: it serves 503s until the database is back or migrated."""
+    try:
+        found = await gate.check()
+    except Exception as exc:
+        reason = database_unavailable(exc) or type(exc).__name__
+        logger.warning(
+            "database %s not usable at start-up (%s): requests answer 503 until it is",
+            safe_url(url),
+            reason,
+        )
+        return
+    if found.pending:
+        logger.warning("%s (data requests answer 503 until then)", behind_head_message(found))
 
 
-def create_app(database_url: URL | str | None = None) -> FastAPI:
-    """Build the app; ``database_url`` overrides DATABASE_URL / the embedded default."""
+def create_app(database_url: URL | str | None = None, settings: Settings | None = None) -> FastAPI:
+    """Build the app; ``database_url`` overrides DATABASE_URL / the embedded default,
+    ``settings`` the environment's settings (pool, timeouts)."""
+    config = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -35,14 +54,19 @@ def create_app(database_url: URL | str | None = None) -> FastAPI:
             url = await asyncio.to_thread(database.database_url, database.ASYNC_DRIVER)
         else:
             url = database.with_driver(database_url, database.ASYNC_DRIVER)
-        engine = database.create_engine_for(url, connect_args={"timeout": CONNECT_TIMEOUT_SECONDS})
+        engine = database.create_request_engine(url, config)
+        probe_engine = database.create_probe_engine(url, config)
         app.state.engine = engine
         app.state.sessionmaker = database.create_sessionmaker(engine)
+        app.state.probe_engine = probe_engine
+        app.state.schema_gate = SchemaGate(probe_engine)
         logger.info("database: %s", safe_url(url))
+        await _warn_unless_at_head(app.state.schema_gate, url)
         try:
             yield
         finally:
             await engine.dispose()
+            await probe_engine.dispose()
             if database_url is None:
                 await asyncio.to_thread(database.release_embedded_servers)
 
@@ -53,7 +77,8 @@ def create_app(database_url: URL | str | None = None) -> FastAPI:
         description=(
             "Read API over the risk-metrics tables. Decimal values are JSON strings in plain "
             'notation carrying the stored scale (e.g. "0.280000"); parse them as decimals. '
-            "Errors are JSON objects with a `detail` message."
+            "Errors are JSON objects with a `detail` message. 503 means the database is "
+            "unavailable, busy or not migrated: retry after the `Retry-After` seconds."
         ),
         lifespan=lifespan,
     )

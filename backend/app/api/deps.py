@@ -27,6 +27,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.commit()
 
 
+async def require_schema_at_head(request: Request) -> None:
+    """503 (with what to run) while the database is known to be behind head."""
+    await request.app.state.schema_gate.require_head()
+
+
 # scope="function": commit before the response is sent, so a failed commit is a 5xx
 # instead of a 200 for work that was lost.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

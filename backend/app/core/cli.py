@@ -17,11 +17,10 @@ from datetime import date
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy.exc import DBAPIError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from app.config import get_settings
 from app.core.errors import (
-    DATABASE_UNAVAILABLE,
     EXIT_DATA_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -29,6 +28,8 @@ from app.core.errors import (
     MIGRATE_HINT,
     AppError,
     CommandError,
+    database_unavailable,
+    schema_missing,
 )
 from app.core.redaction import redact, safe_message, secrets_of
 
@@ -60,26 +61,16 @@ def uuid_arg(text: str) -> uuid.UUID:
         raise argparse.ArgumentTypeError(f"not a UUID: {text!r}") from None
 
 
-def _schema_missing(exc: BaseException) -> bool:
-    """An undefined table or column: the database is behind this code's migrations."""
-    code = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(
-        getattr(exc, "orig", None), "pgcode", None
-    )
-    return isinstance(exc, ProgrammingError) and code in {"42P01", "42703"}
-
-
 def describe_failure(exc: BaseException, secrets: list[str]) -> tuple[str, int]:
     """The one line to print for ``exc`` (secrets masked) and the exit code to end with."""
     if isinstance(exc, AppError):
         return redact(str(exc), secrets), exc.exit_code
-    if _schema_missing(exc):
+    if schema_missing(exc):
         return (
             f"the database schema is not migrated ({safe_message(exc, secrets)}): {MIGRATE_HINT}",
             EXIT_USAGE_ERROR,
         )
-    if isinstance(exc, DATABASE_UNAVAILABLE) or (
-        isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError)
-    ):
+    if database_unavailable(exc) is not None:
         return (
             f"cannot use the database: {safe_message(exc, secrets)} (check DATABASE_URL and "
             "that the server accepts connections)",

@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool
 
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.core.errors import ConfigurationError
 
 ASYNC_DRIVER = "postgresql+asyncpg"
@@ -127,7 +128,44 @@ def database_url(driver: str = ASYNC_DRIVER) -> URL:
 
 
 def create_engine_for(url: URL | None = None, **kwargs: Any) -> AsyncEngine:
-    return create_async_engine(url or database_url(ASYNC_DRIVER), pool_pre_ping=True, **kwargs)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(url or database_url(ASYNC_DRIVER), **kwargs)
+
+
+# The client gives up this long after the server's statement_timeout should have fired:
+# only a server that cannot answer at all (hung, or a dead network path) gets that far.
+CLIENT_TIMEOUT_MARGIN_SECONDS = 1.0
+
+
+def request_connect_args(settings: Settings) -> dict[str, Any]:
+    """asyncpg options bounding every wait of a request on the database."""
+    return {
+        "timeout": settings.db_connect_timeout,
+        "command_timeout": settings.db_statement_timeout + CLIENT_TIMEOUT_MARGIN_SECONDS,
+        "server_settings": {
+            # Milliseconds; the server cancels the statement and the connection stays usable.
+            "statement_timeout": str(round(settings.db_statement_timeout * 1000)),
+        },
+    }
+
+
+def create_request_engine(url: URL, settings: Settings) -> AsyncEngine:
+    """The API's pooled engine: a bounded pool, a bounded wait for it, every statement
+    time-limited, so a busy or sick database turns into prompt 503s instead of queues."""
+    return create_engine_for(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        connect_args=request_connect_args(settings),
+    )
+
+
+def create_probe_engine(url: URL, settings: Settings) -> AsyncEngine:
+    """Health checks' engine: a fresh connection per check, outside the request pool, so a
+    check measures the database (can it accept a connection and answer?) and never waits
+    behind requests for a pooled connection."""
+    return create_async_engine(url, poolclass=NullPool, connect_args=request_connect_args(settings))
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -147,8 +185,6 @@ class _LazySessionmaker:
         if self._maker is None:
             # NullPool: one-shot commands (scripts, `python -c`) end with asyncio.run(),
             # which closes the loop; pooled asyncpg connections would outlive it.
-            from sqlalchemy.pool import NullPool
-
             self._maker = create_sessionmaker(create_engine_for(poolclass=NullPool))
         return self._maker(**kwargs)
 
