@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BACKEND_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_EMBEDDED_PGDATA = BACKEND_DIR / ".pgdata" / "main"
+_ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[^/\s:\[\]]+)(:\d{1,5})?/?")
 
 
 class Settings(BaseSettings):
@@ -51,12 +53,34 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(default=5.0, gt=0, le=60, alias="DB_CONNECT_TIMEOUT")
     db_statement_timeout: float = Field(default=5.0, gt=0, le=600, alias="DB_STATEMENT_TIMEOUT")
 
+    # Browser origins allowed to call the API (CORS), comma-separated, e.g.
+    # "https://app.example.com,http://localhost:5173"; "*" allows any. Empty: no CORS.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default=[], alias="CORS_ORIGINS")
+
     @field_validator("database_url", "fmp_api_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        # A browser sends Origin as scheme://host[:port]: anything else would never match.
+        for origin in value:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"not an origin: {origin!r} (scheme://host[:port], no path, or '*')"
+                )
+        return [origin.rstrip("/") for origin in value]
 
     @field_validator("migration_lock_timeout", "migration_statement_timeout")
     @classmethod

@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.engine import URL
 
 from app.api.errors import install_error_handlers
@@ -44,7 +46,7 @@ async def _warn_unless_at_head(gate: SchemaGate, url: URL) -> None:
 
 def create_app(database_url: URL | str | None = None, settings: Settings | None = None) -> FastAPI:
     """Build the app; ``database_url`` overrides DATABASE_URL / the embedded default,
-    ``settings`` the environment's settings (pool, timeouts)."""
+    ``settings`` the environment's settings (pool, timeouts, CORS)."""
     config = settings or get_settings()
 
     @asynccontextmanager
@@ -70,7 +72,9 @@ def create_app(database_url: URL | str | None = None, settings: Settings | None 
             if database_url is None:
                 await asyncio.to_thread(database.release_embedded_servers)
 
-    app = FastAPI(
+    # FastAPIOffline: /docs and /redoc load Swagger UI and ReDoc from files shipped in the
+    # fastapi-offline package (served under /static-offline-docs), never from a CDN.
+    app = FastAPIOffline(
         title="Risk metrics API",
         version="1.0.0",
         summary="Market beta, sector exposure and volatility of portfolios and positions.",
@@ -81,7 +85,19 @@ def create_app(database_url: URL | str | None = None, settings: Settings | None 
             "unavailable, busy or not migrated: retry after the `Retry-After` seconds."
         ),
         lifespan=lifespan,
+        # Swagger UI's default validator badge calls a public service for every page view.
+        swagger_ui_parameters={"validatorUrl": None},
     )
+    if config.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=config.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            # Bearer tokens travel in Authorization, never in cookies: no credentials mode.
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
     install_error_handlers(app)
     app.include_router(router)
     return app
