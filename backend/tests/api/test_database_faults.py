@@ -196,6 +196,20 @@ async def test_connection_terminated_by_the_server_is_503_never_500(
     assert await recovered(client, portfolio_path) == 200
 
 
+async def test_a_pooled_connection_the_server_closed_is_replaced_before_use(
+    database: TestDatabase, open_app: OpenApp, engine: AsyncEngine, portfolio_path: str
+) -> None:
+    """A restart or idle timeout closes connections while they sit in the pool: the next
+    request gets a fresh one instead of an error."""
+    _, client = await open_app(database.async_url, FAST.model_copy(update={"db_pool_size": 1}))
+    pid = (await client.get("/probe/backend-pid")).json()["pid"]
+    async with engine.connect() as admin:
+        await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    await asyncio.sleep(0.2)  # the client sees the socket close
+    assert (await client.get(portfolio_path)).status_code == 200
+    assert (await client.get("/probe/backend-pid")).json()["pid"] != pid
+
+
 async def test_unknown_role_is_503_without_the_password(
     database: TestDatabase, open_app: OpenApp, portfolio_path: str
 ) -> None:
