@@ -10,13 +10,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request: committed when the handler returns, rolled back if it raises.
 
-    This is the only place request work is committed; services only flush.
+    This is the only place request work is committed; services only flush. GET and HEAD
+    requests get a read-only session without a transaction (see create_read_sessionmaker).
     """
-    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    maker: async_sessionmaker[AsyncSession] = (
+        request.app.state.read_sessionmaker
+        if request.method in READ_ONLY_METHODS
+        else request.app.state.sessionmaker
+    )
     async with maker() as session:
         try:
             yield session
