@@ -43,10 +43,14 @@ class Settings(BaseSettings):
     migration_statement_timeout: str = Field(default="5min", alias="MIGRATION_STATEMENT_TIMEOUT")
 
     # The API's connection pool, per worker process. Defaults fit 2 workers on 2 cores next
-    # to PostgreSQL: a few busy connections saturate the CPUs, more only queue inside the
-    # server. A request that finds no free connection within DB_POOL_TIMEOUT answers 503.
-    db_pool_size: int = Field(default=5, ge=1, le=100, alias="DB_POOL_SIZE")
-    db_max_overflow: int = Field(default=5, ge=0, le=100, alias="DB_MAX_OVERFLOW")
+    # to PostgreSQL: 10 connections each keep the CPUs busy (a request holds one for a few
+    # milliseconds), and stay open: overflow connections are closed as soon as the pool has
+    # enough idle ones again, so under load they are opened and closed over and over (each
+    # costs milliseconds of CPU on both sides). A request that gets no connection within
+    # DB_POOL_TIMEOUT seconds answers 503. Keep workers x (size + overflow) below the
+    # server's max_connections.
+    db_pool_size: int = Field(default=10, ge=1, le=100, alias="DB_POOL_SIZE")
+    db_max_overflow: int = Field(default=0, ge=0, le=100, alias="DB_MAX_OVERFLOW")
     db_pool_timeout: float = Field(default=3.0, gt=0, le=60, alias="DB_POOL_TIMEOUT")
     # Seconds: opening a connection, and each statement of a request (enforced by the server
     # as statement_timeout, and by the client a second later in case the server hangs).
