@@ -283,16 +283,24 @@ def free_port() -> int:
 
 @contextmanager
 def uvicorn_server(
-    database_url: URL, workers: int, log: Path, extra_args: list[str]
+    database_url: URL, args: argparse.Namespace, log: Path
 ) -> Iterator[tuple[str, psutil.Process]]:
+    """uvicorn serving ``app.main:app`` from ``--app-dir`` (default: this checkout's
+    backend/), with that checkout's own environment (``<app-dir>/../.venv``)."""
     port = free_port()
-    uvicorn = Path(sys.executable).with_name("uvicorn")
-    args = [str(uvicorn), "app.main:app", "--host", LOOPBACK, "--port", str(port)]
-    args += ["--workers", str(workers), *extra_args]
+    app_dir: Path = args.app_dir
+    uvicorn = (
+        Path(sys.executable).with_name("uvicorn")
+        if app_dir == BACKEND_DIR
+        else app_dir.parent / ".venv" / "bin" / "uvicorn"
+    )
+    command_line = [str(uvicorn), "app.main:app", "--host", LOOPBACK, "--port", str(port)]
+    command_line += ["--workers", str(args.workers), *args.uvicorn_arg]
     with log.open("w") as out:
         server = subprocess.Popen(
-            args, cwd=BACKEND_DIR, env=child_env(database_url), stdout=out, stderr=out
+            command_line, cwd=app_dir, env=child_env(database_url), stdout=out, stderr=out
         )
+    workers = args.workers
     base = f"http://{LOOPBACK}:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -540,6 +548,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="ARG",
         help="passed to uvicorn (repeatable), e.g. --uvicorn-arg=--no-access-log",
     )
+    parser.add_argument(
+        "--app-dir",
+        type=Path,
+        default=BACKEND_DIR,
+        help="backend/ of another checkout to serve instead (e.g. an older commit, to "
+        "compare on the same machine and data); its ../.venv must be synced",
+    )
     parser.add_argument("--goal-p99", type=float, default=1000.0, help="ms; 0 = no goal")
     parser.add_argument("--quick", action="store_true", help="small and short: a smoke run")
     parser.add_argument("--seed", type=int, default=1)
@@ -628,9 +643,7 @@ def outage_phase(
 ) -> dict[str, Any]:
     with (
         fault_proxy(db_url) as proxy,
-        uvicorn_server(
-            proxy.url(db_url), args.workers, logs / "uvicorn-outage.log", args.uvicorn_arg
-        ) as (base, server),
+        uvicorn_server(proxy.url(db_url), args, logs / "uvicorn-outage.log") as (base, server),
     ):
         headers = auth_headers(args, base, db_url)
         warm_up(base, data, args, headers)
@@ -688,10 +701,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         steady = [p for p in args.phase_list if p != "outage"]
         if steady:
-            with uvicorn_server(db_url, args.workers, logs / "uvicorn.log", args.uvicorn_arg) as (
-                base,
-                proc,
-            ):
+            with uvicorn_server(db_url, args, logs / "uvicorn.log") as (base, proc):
                 headers = auth_headers(args, base, db_url)
                 warm_up(base, data, args, headers)
                 for name in steady:
@@ -712,6 +722,7 @@ def main(argv: list[str] | None = None) -> int:
     title = (
         f"API under load: {args.workers} worker(s), {args.clients} closed-loop clients, "
         f"{args.duration:.0f} s per phase, {os.cpu_count()} cores"
+        + ("" if args.app_dir == BACKEND_DIR else f", serving {args.app_dir}")
     )
     print_report(out, title, phases)
     report = {
@@ -723,6 +734,7 @@ def main(argv: list[str] | None = None) -> int:
         "cores": os.cpu_count(),
         "load_average": os.getloadavg(),
         "uvicorn_args": args.uvicorn_arg,
+        "app_dir": str(args.app_dir),
         "quick": args.quick,
         "goal_p99_ms": args.goal_p99,
         "phases": phases,
