@@ -19,7 +19,7 @@ import pytest
 import pytest_asyncio
 from alembic import command
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
@@ -182,14 +182,8 @@ async def test_connection_terminated_by_the_server_is_503_never_500(
     )
     pid = (await client.get("/probe/backend-pid")).json()["pid"]
     sleeping = asyncio.create_task(client.get("/probe/sleep", params={"seconds": 20}))
+    await _until_sleeping(engine, pid)
     async with engine.connect() as admin:
-        for _ in range(100):
-            busy = await admin.scalar(
-                text("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'")
-            )
-            if busy:
-                break
-            await asyncio.sleep(0.05)
         await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     response = await sleeping
     assert_unavailable(response, "")
@@ -222,12 +216,41 @@ async def test_unknown_role_is_503_without_the_password(
     assert SECRET not in health.text
 
 
-async def test_missing_database_is_503(
-    database: TestDatabase, open_app: OpenApp, portfolio_path: str
+async def test_wrong_password_is_503(
+    proxy: FaultProxy, database: TestDatabase, open_app: OpenApp, portfolio_path: str
 ) -> None:
-    _, client = await open_app(database.async_url.set(database=f"absent_{uuid.uuid4().hex[:6]}"))
-    assert_unavailable(await client.get(portfolio_path), "database does not exist")
+    # The test servers trust local connections, so the proxy answers as a server with
+    # password authentication does.
+    _, client = await open_app(proxy.url(database.async_url.set(password=SECRET)))
+    proxy.reject_startup("28P01", 'password authentication failed for user "postgres"')
+    assert_unavailable(await client.get(portfolio_path), "rejected the configured role")
+    proxy.restore()
+    assert await recovered(client, portfolio_path) == 200
+
+
+async def test_missing_database_is_503_until_it_is_created(
+    pg_server: PostgresServer, migrated_template: str, open_app: OpenApp
+) -> None:
+    name = f"rm_absent_{uuid.uuid4().hex[:8]}"
+    _, client = await open_app(pg_server.url_for(name, "postgresql+asyncpg"))
+    path = "/api/v1/benchmarks/SP500/sector-weights"
+    assert_unavailable(await client.get(path), "database does not exist")
     assert (await client.get("/health/db")).status_code == 503
+    admin = create_engine(pg_server.admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": migrated_template},
+            )
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"'))
+        assert (await client.get(path)).status_code == 404  # served: nothing seeded
+    finally:
+        admin.dispose()
+        pg_server.drop_database(name)
 
 
 async def test_unmigrated_schema_is_503_naming_the_upgrade_and_serves_once_migrated(
@@ -269,13 +292,29 @@ async def test_table_missing_under_a_running_app_is_503_naming_the_upgrade(
         pg_server.drop_database(db.name)
 
 
+async def test_a_database_migrated_by_a_newer_release_keeps_serving(
+    pg_server: PostgresServer, migrated_template: str, open_app: OpenApp
+) -> None:
+    """Stamped with a revision this code does not know (migrated ahead, as in a rolling
+    deploy): /health/db says so, but data requests are not held back."""
+    db = pg_server.create_database("rm_ahead", template=migrated_template)
+    try:
+        await _sql(db, "UPDATE alembic_version SET version_num = 'feedfacecafe'")
+        _, client = await open_app(db.async_url)
+        assert (await client.get("/health/db")).json()["status"] == "unknown_revision"
+        assert (await client.get("/api/v1/benchmarks/SP500/sector-weights")).status_code == 404
+    finally:
+        pg_server.drop_database(db.name)
+
+
 async def test_exhausted_pool_is_a_prompt_503(
-    database: TestDatabase, open_app: OpenApp, portfolio_path: str
+    database: TestDatabase, open_app: OpenApp, engine: AsyncEngine, portfolio_path: str
 ) -> None:
     settings = FAST.model_copy(update={"db_pool_size": 1, "db_statement_timeout": 30})
     _app, client = await open_app(database.async_url, settings)
+    pid = (await client.get("/probe/backend-pid")).json()["pid"]
     holder = asyncio.create_task(client.get("/probe/sleep", params={"seconds": 3}))
-    await asyncio.sleep(0.3)  # the only connection is now busy sleeping
+    await _until_sleeping(engine, pid)  # the only connection is now busy
     response = await client.get(portfolio_path)
     assert_unavailable(response, "no database connection became free in time")
     # The health check has its own connection: the database itself is fine.
@@ -295,6 +334,20 @@ async def test_statement_past_the_time_limit_is_503_and_the_connection_is_reused
     assert (await client.get(portfolio_path)).status_code == 200
     # The server cancelled the statement; the connection itself stayed in the pool.
     assert (await client.get("/probe/backend-pid")).json()["pid"] == before
+
+
+async def _until_sleeping(engine: AsyncEngine, pid: int) -> None:
+    """Wait until backend ``pid`` runs the probe's pg_sleep."""
+    async with engine.connect() as admin:
+        for _ in range(200):
+            query = await admin.scalar(
+                text("SELECT query FROM pg_stat_activity WHERE pid = :pid AND state = 'active'"),
+                {"pid": pid},
+            )
+            if query and "pg_sleep" in query:
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"backend {pid} never started sleeping")
 
 
 async def _sql(db: TestDatabase, statement: str) -> None:
