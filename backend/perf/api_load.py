@@ -39,7 +39,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -635,21 +635,47 @@ def warm_up(base: str, data: DataSet, args: argparse.Namespace, headers: dict[st
     )
 
 
-def outage_phase(
-    db_url: URL,
-    data: DataSet,
-    args: argparse.Namespace,
-    logs: Path,
-) -> dict[str, Any]:
-    with (
-        fault_proxy(db_url) as proxy,
-        uvicorn_server(proxy.url(db_url), args, logs / "uvicorn-outage.log") as (base, server),
-    ):
+@dataclass(frozen=True)
+class Target:
+    """A running server under test, and the proxy in front of its database if any."""
+
+    base: str
+    server: psutil.Process
+    headers: dict[str, str]
+    proxy: FaultProxy | None
+
+
+@contextmanager
+def serve(
+    db_url: URL, data: DataSet, args: argparse.Namespace, log: Path, *, proxied: bool
+) -> Iterator[Target]:
+    """uvicorn on ``db_url`` (through a fault proxy if ``proxied``), warmed up."""
+    with ExitStack() as stack:
+        proxy = stack.enter_context(fault_proxy(db_url)) if proxied else None
+        url = proxy.url(db_url) if proxy is not None else db_url
+        base, server = stack.enter_context(uvicorn_server(url, args, log))
         headers = auth_headers(args, base, db_url)
         warm_up(base, data, args, headers)
-        start_at = (args.duration - args.outage) / 2
-        schedule = _OutageSchedule(proxy, start_at, start_at + args.outage)
-        tally, summary = measure("outage", base, server, db_url, data, args, headers, schedule)
+        yield Target(base, server, headers, proxy)
+
+
+def run_phase(
+    name: str, target: Target, db_url: URL, data: DataSet, args: argparse.Namespace, logs: Path
+) -> dict[str, Any]:
+    base, server, headers = target.base, target.server, target.headers
+    if name == "calculation":
+        with calculation(db_url, data, logs / "calculation.log") as codes:
+            time.sleep(0.5)  # let it start before measuring
+            _, summary = measure(name, base, server, db_url, data, args, headers)
+        summary["calculation_runs"] = len(codes)
+        summary["calculation_exit_codes"] = sorted(set(codes))
+        return summary
+    if name != "outage":
+        return measure(name, base, server, db_url, data, args, headers)[1]
+    assert target.proxy is not None
+    start_at = (args.duration - args.outage) / 2
+    schedule = _OutageSchedule(target.proxy, start_at, start_at + args.outage)
+    tally, summary = measure(name, base, server, db_url, data, args, headers, schedule)
     after = [t for t, status in tally.timeline if t >= schedule.restored_at and status == 200]
     summary["outage"] = {
         "stopped_at": schedule.stopped_at,
@@ -699,25 +725,28 @@ def main(argv: list[str] | None = None) -> int:
             f"data: {len(data.portfolio_ids)} portfolios, {len(data.position_ids)} positions, "
             f"{len(data.calc_dates)} calculated dates ({data.calc_dates[0]}..{data.calc_dates[-1]})"
         )
-        steady = [p for p in args.phase_list if p != "outage"]
-        if steady:
-            with uvicorn_server(db_url, args, logs / "uvicorn.log") as (base, proc):
-                headers = auth_headers(args, base, db_url)
-                warm_up(base, data, args, headers)
-                for name in steady:
-                    with out.status(f"{name}: {args.clients} clients for {args.duration:.0f} s"):
-                        if name == "calculation":
-                            with calculation(db_url, data, logs / "calculation.log") as codes:
-                                time.sleep(0.5)  # let it start before measuring
-                                _, summary = measure(name, base, proc, db_url, data, args, headers)
-                            summary["calculation_runs"] = len(codes)
-                            summary["calculation_exit_codes"] = sorted(set(codes))
-                        else:
-                            _, summary = measure(name, base, proc, db_url, data, args, headers)
-                    phases.append(summary)
-        if "outage" in args.phase_list:
-            with out.status(f"outage: {args.outage:.0f} s database stop"):
-                phases.append(outage_phase(db_url, data, args, logs))
+        if args.quick:
+            # One server, through the proxy, for every phase: most of a smoke run's time
+            # would go to starting a second one.
+            with serve(db_url, data, args, logs / "uvicorn.log", proxied=True) as target:
+                for name in args.phase_list:
+                    with out.status(f"{name}: {args.clients} clients, {args.duration:.0f} s"):
+                        phases.append(run_phase(name, target, db_url, data, args, logs))
+        else:
+            # Steady phases talk to the database directly (the proxy would take CPU).
+            steady = [p for p in args.phase_list if p != "outage"]
+            if steady:
+                with serve(db_url, data, args, logs / "uvicorn.log", proxied=False) as target:
+                    for name in steady:
+                        with out.status(f"{name}: {args.clients} clients, {args.duration:.0f} s"):
+                            phases.append(run_phase(name, target, db_url, data, args, logs))
+            if "outage" in args.phase_list:
+                log = logs / "uvicorn-outage.log"
+                with (
+                    out.status(f"outage: {args.outage:.0f} s database stop"),
+                    serve(db_url, data, args, log, proxied=True) as target,
+                ):
+                    phases.append(run_phase("outage", target, db_url, data, args, logs))
 
     title = (
         f"API under load: {args.workers} worker(s), {args.clients} closed-loop clients, "
