@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BACKEND_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_EMBEDDED_PGDATA = BACKEND_DIR / ".pgdata" / "main"
+_ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[^/\s:\[\]]+)(:\d{1,5})?/?")
 
 
 class Settings(BaseSettings):
@@ -45,6 +48,25 @@ class Settings(BaseSettings):
     auth_secret_key: SecretStr | None = Field(default=None, alias="AUTH_SECRET_KEY")
     auth_token_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30, alias="AUTH_TOKEN_MINUTES")
 
+    # The API's connection pool, per worker process. Defaults fit 2 workers on 2 cores next
+    # to PostgreSQL: 10 connections each keep the CPUs busy (a request holds one for a few
+    # milliseconds), and stay open: overflow connections are closed as soon as the pool has
+    # enough idle ones again, so under load they are opened and closed over and over (each
+    # costs milliseconds of CPU on both sides). A request that gets no connection within
+    # DB_POOL_TIMEOUT seconds answers 503. Keep workers x (size + overflow) below the
+    # server's max_connections.
+    db_pool_size: int = Field(default=10, ge=1, le=100, alias="DB_POOL_SIZE")
+    db_max_overflow: int = Field(default=0, ge=0, le=100, alias="DB_MAX_OVERFLOW")
+    db_pool_timeout: float = Field(default=3.0, gt=0, le=60, alias="DB_POOL_TIMEOUT")
+    # Seconds: opening a connection, and each statement of a request (enforced by the server
+    # as statement_timeout, and by the client a second later in case the server hangs).
+    db_connect_timeout: float = Field(default=5.0, gt=0, le=60, alias="DB_CONNECT_TIMEOUT")
+    db_statement_timeout: float = Field(default=5.0, gt=0, le=600, alias="DB_STATEMENT_TIMEOUT")
+
+    # Browser origins allowed to call the API (CORS), comma-separated, e.g.
+    # "https://app.example.com,http://localhost:5173"; "*" allows any. Empty: no CORS.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default=[], alias="CORS_ORIGINS")
+
     @field_validator("database_url", "fmp_api_key", "auth_secret_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -52,13 +74,29 @@ class Settings(BaseSettings):
             return None
         return value
 
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        # A browser sends Origin as scheme://host[:port]: anything else would never match.
+        for origin in value:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"not an origin: {origin!r} (scheme://host[:port], no path, or '*')"
+                )
+        return [origin.rstrip("/") for origin in value]
+
     @field_validator("migration_lock_timeout", "migration_statement_timeout")
     @classmethod
     def _postgres_interval(cls, value: str) -> str:
         # Interpolated into SET statements (which take no bind parameters): allow only
         # PostgreSQL duration literals such as '5s', '250ms', '10min' or '0'.
-        import re
-
         if not re.fullmatch(r"\d+\s*(ms|s|min|h|d)?", value.strip()):
             raise ValueError(f"not a PostgreSQL duration: {value!r} (e.g. '5s', '250ms', '10min')")
         return value.strip()

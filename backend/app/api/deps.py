@@ -17,14 +17,21 @@ from app.core.security import TokenSigner
 from app.models import User
 from app.users.repository import get_active
 
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request: committed when the handler returns, rolled back if it raises.
 
-    This is the only place request work is committed; services only flush.
+    This is the only place request work is committed; services only flush. GET and HEAD
+    requests get a read-only session without a transaction (see create_read_sessionmaker).
     """
-    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with maker() as session:
+    maker: async_sessionmaker[AsyncSession] = (
+        request.app.state.read_sessionmaker
+        if request.method in READ_ONLY_METHODS
+        else request.app.state.sessionmaker
+    )
+    async with request.app.state.connection_queue.slot(), maker() as session:
         try:
             yield session
         except BaseException:
@@ -32,6 +39,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
         else:
             await session.commit()
+
+
+async def require_schema_at_head(request: Request) -> None:
+    """503 (with what to run) while the database is known to be behind head."""
+    await request.app.state.schema_gate.require_head()
 
 
 # scope="function": commit before the response is sent, so a failed commit is a 5xx

@@ -13,10 +13,19 @@ from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.schemas import ErrorResponse, FieldError, ValidationErrorResponse
-from app.core.errors import DATABASE_UNAVAILABLE, AppError
+from app.core.errors import (
+    DATABASE_UNAVAILABLE,
+    MIGRATE_HINT,
+    AppError,
+    DatabaseUnavailableError,
+    SchemaNotAtHeadError,
+    database_unavailable,
+    schema_missing,
+)
 
 logger = logging.getLogger("app.errors")
 
@@ -56,14 +65,36 @@ async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     return _json(exc.http_status, ErrorResponse(detail=str(exc)), exc.http_headers())
 
 
-async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    logger.error(
-        "database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A database that cannot serve, or whose schema is behind, is a 503; any other
+    database error is a bug and takes the 500 path."""
+    if schema_missing(exc):
+        gate = getattr(request.app.state, "schema_gate", None)
+        if gate is not None:
+            gate.forget()  # the next request re-reads alembic_version
+        return await _app_error(
+            request,
+            SchemaNotAtHeadError(
+                "the database schema does not match this code (a table or column is "
+                f"missing); {MIGRATE_HINT}"
+            ),
+        )
+    reason = database_unavailable(exc)
+    if reason is None:
+        raise exc  # to ServerErrorMiddleware: a logged 500, as for any other bug
+    # The driver's text can name hosts and roles: the log gets the class, not the text.
+    logger.warning(
+        "database unavailable on %s %s: %s (%s)",
+        request.method,
+        request.url.path,
+        reason,
+        type(exc).__name__,
     )
+    problem = DatabaseUnavailableError(f"database unavailable: {reason}; try again later")
     return _json(
-        status.HTTP_503_SERVICE_UNAVAILABLE,
-        ErrorResponse(detail="database unavailable; try again later"),
-        {"Retry-After": "5"},
+        problem.http_status,
+        ErrorResponse(detail=str(problem)),
+        {"Retry-After": str(problem.http_retry_after)},
     )
 
 
@@ -78,8 +109,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(AppError, _app_error)
-    for exc_type in DATABASE_UNAVAILABLE:
-        app.add_exception_handler(exc_type, _database_unavailable)
+    for exc_type in (*DATABASE_UNAVAILABLE, DBAPIError):
+        app.add_exception_handler(exc_type, _database_error)
     # Exception (not 500) routes it through Starlette's ServerErrorMiddleware: the handler
     # answers, and the error is still re-raised to the server, which logs it.
     app.add_exception_handler(Exception, _unexpected)

@@ -30,5 +30,14 @@ TOO_MANY_ATTEMPTS: dict[int | str, dict[str, Any]] = {
 }
 SERVER_ERROR: dict[int | str, dict[str, Any]] = {
     500: {"model": ErrorResponse, "description": "Unexpected error (details are logged only)"},
-    503: {"model": ErrorResponse, "description": "Database unavailable"},
+    503: {
+        "model": ErrorResponse,
+        "description": (
+            "Database unavailable, busy or too slow, or its schema behind this code; "
+            "retry after the Retry-After header's seconds"
+        ),
+        "headers": {
+            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
+        },
+    },
 }

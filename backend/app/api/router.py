@@ -5,9 +5,10 @@ Each domain package owns its routes; this module only wires them together.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from app.api import health
+from app.api.deps import require_schema_at_head
 from app.api.responses import INVALID_INPUT, SERVER_ERROR
 from app.benchmarks import routes as benchmark_routes
 from app.portfolios import routes as portfolio_routes
@@ -16,7 +17,11 @@ from app.users import routes as user_routes
 
 API_V1_PREFIX = "/api/v1"
 
-api_v1 = APIRouter(prefix=API_V1_PREFIX, responses=INVALID_INPUT | SERVER_ERROR)
+api_v1 = APIRouter(
+    prefix=API_V1_PREFIX,
+    responses=INVALID_INPUT | SERVER_ERROR,
+    dependencies=[Depends(require_schema_at_head)],
+)
 api_v1.include_router(user_routes.router)
 api_v1.include_router(benchmark_routes.router)
 api_v1.include_router(portfolio_routes.router)

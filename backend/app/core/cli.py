@@ -27,11 +27,10 @@ from rich.measure import Measurement
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.exc import DBAPIError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from app.config import get_settings
 from app.core.errors import (
-    DATABASE_UNAVAILABLE,
     EXIT_DATA_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -39,6 +38,8 @@ from app.core.errors import (
     MIGRATE_HINT,
     AppError,
     CommandError,
+    database_unavailable,
+    schema_missing,
 )
 from app.core.input_files import parse_iso_date
 from app.core.redaction import redact, safe_message, secrets_of
@@ -73,14 +74,6 @@ def uuid_arg(text: str) -> uuid.UUID:
         raise argparse.ArgumentTypeError(f"not a UUID: {text!r}") from None
 
 
-def _schema_missing(exc: BaseException) -> bool:
-    """An undefined table or column: the database is behind this code's migrations."""
-    code = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(
-        getattr(exc, "orig", None), "pgcode", None
-    )
-    return isinstance(exc, ProgrammingError) and code in {"42P01", "42703"}
-
-
 _DRIVER_CLASS_PREFIX = re.compile(r"^(\(\S+\)\s*)?(<class '[^']+'>:\s*)?")
 
 
@@ -94,15 +87,13 @@ def describe_failure(exc: BaseException, secrets: list[str]) -> tuple[str, int]:
     """The one line to print for ``exc`` (secrets masked) and the exit code to end with."""
     if isinstance(exc, AppError):
         return redact(str(exc), secrets), exc.exit_code
-    if _schema_missing(exc):
+    if schema_missing(exc):
         return (
             f"the database schema is not migrated ({_database_reason(exc, secrets)}): "
             f"{MIGRATE_HINT}",
             EXIT_USAGE_ERROR,
         )
-    if isinstance(exc, DATABASE_UNAVAILABLE) or (
-        isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError)
-    ):
+    if database_unavailable(exc) is not None:
         return (
             f"cannot use the database: {_database_reason(exc, secrets)} (check DATABASE_URL "
             "and that the server accepts connections)",

@@ -8,11 +8,12 @@ command-line script exits with (``app.core.cli``). Nothing else maps errors.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from sqlalchemy.exc import InterfaceError, OperationalError
+import asyncpg
+from sqlalchemy import exc as sa_exc
 
 EXIT_OK = 0
 EXIT_DATA_ERROR = 1
@@ -30,10 +31,14 @@ class AppError(Exception):
 
     http_status: ClassVar[int] = 500
     exit_code: ClassVar[int] = EXIT_DATA_ERROR
+    http_retry_after: ClassVar[int | None] = None
+    """Seconds after which the same request may succeed (the API's Retry-After)."""
 
     def http_headers(self) -> Mapping[str, str]:
         """Headers the API answer carries with the status (WWW-Authenticate, Retry-After)."""
-        return {}
+        if self.http_retry_after is None:
+            return {}
+        return {"Retry-After": str(self.http_retry_after)}
 
 
 class NotFoundError(AppError, LookupError):
@@ -137,7 +142,102 @@ class CommandError(AppError):
         return self.code
 
 
-# Errors that mean "the database is not there right now", not "this request is wrong".
-# asyncpg raises the socket errors of a failed connect unwrapped: ConnectionRefusedError,
-# TimeoutError and socket.gaierror are all OSErrors.
-DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, OSError)
+class DatabaseUnavailableError(AppError):
+    """The database cannot serve right now (down, unreachable, busy, too slow): not the
+    request's fault, and the same request may succeed later."""
+
+    http_status = 503
+    http_retry_after = 5
+
+
+class SchemaNotAtHeadError(AppError):
+    """The database schema is behind this code's migrations (or otherwise not at head)."""
+
+    http_status = 503
+    exit_code = EXIT_USAGE_ERROR
+    http_retry_after = 30
+
+
+# Errors that mean "the database cannot serve right now", not "this request is wrong".
+# SQLAlchemy wraps most of asyncpg's server errors in a plain DBAPIError, with the asyncpg
+# error as the cause of ``.orig``: use database_unavailable(exc), which looks down that
+# chain, rather than a bare isinstance.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    # Sockets: refused, reset, unreachable, unknown host, and asyncpg's connect and command
+    # timeouts (builtin TimeoutError); asyncpg raises these unwrapped.
+    OSError,
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    # No pooled connection became free within the pool timeout.
+    sa_exc.TimeoutError,
+    # A session whose transaction died with its connection.
+    sa_exc.PendingRollbackError,
+    # The server: starting up or shutting down (57P03, 57P01/57P02), a statement timeout
+    # (57014), no connection slots or memory (53xxx), a wrong role or password (28xxx), a
+    # database that does not exist (3D000), a failed or lost connection (08xxx).
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.PostgresConnectionError,
+    # The client: connection closed, another operation in progress on a broken connection.
+    asyncpg.InterfaceError,
+)
+
+# What each condition means for the caller, most specific first. Nothing here names a
+# host, role or database: 5xx bodies must not leak the deployment.
+_UNAVAILABLE_REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (sa_exc.TimeoutError, "no database connection became free in time (the server is busy)"),
+    (asyncpg.QueryCanceledError, "a database statement ran past its time limit"),
+    (asyncpg.CannotConnectNowError, "the database server is starting up or shutting down"),
+    (asyncpg.AdminShutdownError, "the database server is shutting down"),
+    (asyncpg.CrashShutdownError, "the database server is restarting after a crash"),
+    (asyncpg.TooManyConnectionsError, "the database server has no connection slots left"),
+    (asyncpg.InsufficientResourcesError, "the database server is out of resources"),
+    (
+        asyncpg.InvalidAuthorizationSpecificationError,
+        "the database server rejected the configured role or password",
+    ),
+    (asyncpg.InvalidCatalogNameError, "the configured database does not exist"),
+    (ConnectionRefusedError, "the database server refused the connection"),
+    (TimeoutError, "the database server did not answer in time"),
+    (sa_exc.PendingRollbackError, "the database connection was lost during the request"),
+)
+_CONNECTION_LOST = "the connection to the database server failed or was lost"
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, the DBAPI error SQLAlchemy wrapped, and their causes (asyncpg's own)."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        orig = getattr(current, "orig", None)
+        pending += [orig if isinstance(orig, BaseException) else None, current.__cause__]
+
+
+def database_unavailable(exc: BaseException) -> str | None:
+    """Why ``exc`` means the database cannot serve right now (a short phrase safe to show),
+    or None when it is some other error."""
+    causes = list(_causes(exc))
+    if not any(isinstance(cause, DATABASE_UNAVAILABLE) for cause in causes):
+        return None
+    for kind, reason in _UNAVAILABLE_REASONS:
+        if any(isinstance(cause, kind) for cause in causes):
+            return reason
+    return _CONNECTION_LOST
+
+
+def schema_missing(exc: BaseException) -> bool:
+    """An undefined table or column: the database is behind this code's migrations."""
+    return any(
+        isinstance(cause, asyncpg.UndefinedTableError | asyncpg.UndefinedColumnError)
+        # asyncpg (via SQLAlchemy's adapter) says sqlstate, psycopg2 pgcode
+        or (getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None))
+        in {"42P01", "42703"}
+        for cause in _causes(exc)
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -11,7 +12,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.deps import SessionDep
@@ -43,6 +44,20 @@ async def probe_app(database: TestDatabase) -> AsyncIterator[FastAPI]:
         session.add(Portfolio(name="rolled back"))
         await session.flush()
         raise RuntimeError(SECRET)
+
+    @app.get("/probe/write-on-get")
+    async def write_on_get(session: SessionDep) -> None:
+        session.add(Portfolio(name="written by a GET"))
+        await session.flush()
+
+    @app.get("/probe/in-transaction")
+    async def in_transaction(session: SessionDep) -> dict[str, bool]:
+        # now() is the start of the transaction: it moves between statements only if
+        # each statement is a transaction of its own.
+        first = await session.scalar(text("SELECT now()"))
+        await asyncio.sleep(0.01)
+        second = await session.scalar(text("SELECT now()"))
+        return {"autocommit": first != second}
 
     async with app.router.lifespan_context(app):
         yield app
@@ -102,6 +117,17 @@ async def test_wrong_method_is_a_json_405(client: httpx.AsyncClient) -> None:
     response = await client.post("/health")
     assert response.status_code == 405
     assert response.json() == {"detail": "Method Not Allowed"}
+
+
+async def test_a_get_request_reads_outside_a_transaction_and_cannot_write(
+    probe: httpx.AsyncClient, engine: AsyncEngine, clean_tables: None
+) -> None:
+    """GET and HEAD sessions autocommit each statement (no BEGIN/COMMIT round trips) and
+    refuse to flush; writes belong in POST/PUT/PATCH/DELETE, which keep a transaction."""
+    assert (await probe.get("/probe/in-transaction")).json() == {"autocommit": True}
+    response = await probe.get("/probe/write-on-get")
+    assert response.status_code == 500
+    assert await _names(engine) == []
 
 
 @pytest.mark.slow  # a child process

@@ -130,7 +130,11 @@ async def test_db_health_unreachable_is_503_without_the_password(client_for: obj
     # Data endpoints fail the same way: 503 JSON, no driver text, no password.
     data = await client.get("/api/v1/benchmarks/SP500/sector-weights")
     assert data.status_code == 503
-    assert data.json() == {"detail": "database unavailable; try again later"}
+    assert data.headers["Retry-After"] == "5"
+    assert data.json() == {
+        "detail": "database unavailable: the database server refused the connection; "
+        "try again later"
+    }
     assert "hunter2-secret" not in data.text
 
 
