@@ -25,6 +25,7 @@ from app.core import db as database
 from app.core import security
 from app.core.errors import EXIT_USAGE_ERROR, ConfigurationError
 from app.core.redaction import safe_url
+from app.dashboard.routes import mount_dashboard
 from app.users.throttle import LoginThrottle
 
 logger = logging.getLogger("app")
@@ -82,6 +83,7 @@ def create_app(database_url: URL | str | None = None) -> FastAPI:
     app.state.login_throttle = LoginThrottle()
     install_error_handlers(app)
     app.include_router(router)
+    mount_dashboard(app)
     return app
 
 
