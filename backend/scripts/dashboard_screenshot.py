@@ -76,8 +76,8 @@ def take_screenshot(args: argparse.Namespace, password: str) -> Path:
                 page.goto(args.url)
             except PlaywrightError:
                 raise CommandError(EXIT_DATA_ERROR, f"no app answers at {args.url}") from None
-            page.get_by_label("Email").fill(args.email)
-            page.get_by_label("Password").fill(password)
+            page.get_by_label("Email", exact=True).fill(args.email)
+            page.get_by_label("Password", exact=True).fill(password)
             page.get_by_role("button", name="Sign in").click()
             error = page.locator("#signin-error:not(:empty)")
             page.locator(f"{LOADED}, #signin-error:not(:empty)").first.wait_for(timeout=60_000)

@@ -265,6 +265,7 @@ $("signin-form").addEventListener("submit", async (event) => {
         : e instanceof ApiError && e.status === 429
           ? "Too many failed sign-ins. Wait a minute and try again."
           : `Sign-in failed: ${e.message}`;
+    $("password").value = "";
     $("password").focus();
     return;
   }
