@@ -17,6 +17,9 @@ async def test_root_serves_the_sign_in_page_with_labelled_fields(client: httpx.A
     assert '<button type="submit">Sign in</button>' in page
     # Everything the page loads comes from the app itself.
     assert "https://" not in page and "http://" not in page
+    # ... and the browser is told to load nothing else (the browser tests see no violation).
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "script-src 'self';" in policy
 
 
 async def test_plotly_is_served_from_the_installed_wheel(client: httpx.AsyncClient) -> None:

@@ -279,6 +279,8 @@ $("sign-out").addEventListener("click", () => {
   showSignIn("You are signed out.");
 });
 
+// Enter in a picker must not submit (and reload) the page: changes apply on their own.
+$("controls").addEventListener("submit", (event) => event.preventDefault());
 $("portfolio").addEventListener("change", (event) => selectPortfolio(event.target.value));
 $("asof").addEventListener("change", () => {
   if ($("asof").value) load();
