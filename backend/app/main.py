@@ -27,6 +27,7 @@ from app.core import db as database
 from app.core import security
 from app.core.errors import EXIT_USAGE_ERROR, ConfigurationError, database_unavailable
 from app.core.redaction import safe_url
+from app.dashboard.routes import mount_dashboard
 from app.migrations.status import SchemaGate, behind_head_message
 from app.users.throttle import LoginThrottle
 
@@ -122,6 +123,7 @@ def create_app(database_url: URL | str | None = None, settings: Settings | None 
         )
     install_error_handlers(app)
     app.include_router(router)
+    mount_dashboard(app)
     return app
 
 

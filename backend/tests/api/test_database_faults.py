@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from app.api.deps import SessionDep
 from app.config import Settings
 from app.main import create_app
+from tests.support.auth import bearer, make_signed_in_user
 from tests.support.databases import PostgresServer, TestDatabase, alembic_config
 from tests.support.factories import make_portfolio
 from tests.support.tcp_proxy import FaultProxy, fault_proxy
@@ -56,8 +57,18 @@ def _with_probe_routes(app: FastAPI) -> FastAPI:
     return app
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def fault_owner(seed_session: AsyncSession) -> tuple[str, dict[str, str]]:
+    """A data endpoint that reads the database (the market betas of a real portfolio) and
+    the sign-in header of the portfolio's owner."""
+    user = await make_signed_in_user(seed_session, "faults@example.com")
+    portfolio = await make_portfolio(seed_session, name="faults", owner=user)
+    await seed_session.commit()
+    return f"/api/v1/portfolios/{portfolio.id}/market-betas", bearer(user.id)
+
+
 @pytest_asyncio.fixture(loop_scope="session")
-async def open_app() -> AsyncIterator[OpenApp]:
+async def open_app(fault_owner: tuple[str, dict[str, str]]) -> AsyncIterator[OpenApp]:
     """Start apps on any URL with the FAST limits; lifespans closed after the test."""
     async with AsyncExitStack() as stack:
 
@@ -68,7 +79,9 @@ async def open_app() -> AsyncIterator[OpenApp]:
             await stack.enter_async_context(app.router.lifespan_context(app))
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
             client = await stack.enter_async_context(
-                httpx.AsyncClient(transport=transport, base_url="http://testserver")
+                httpx.AsyncClient(
+                    transport=transport, base_url="http://testserver", headers=fault_owner[1]
+                )
             )
             return app, client
 
@@ -81,12 +94,9 @@ def proxy(database: TestDatabase) -> Iterator[FaultProxy]:
         yield running
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def portfolio_path(seed_session: AsyncSession) -> str:
-    """A data endpoint that reads the database: the market betas of a real portfolio."""
-    portfolio = await make_portfolio(seed_session, name="faults")
-    await seed_session.commit()
-    return f"/api/v1/portfolios/{portfolio.id}/market-betas"
+@pytest.fixture
+def portfolio_path(fault_owner: tuple[str, dict[str, str]]) -> str:
+    return fault_owner[0]
 
 
 def assert_unavailable(response: httpx.Response, reason: str) -> None:
@@ -260,7 +270,8 @@ async def test_unmigrated_schema_is_503_naming_the_upgrade_and_serves_once_migra
         _, client = await open_app(empty_database.async_url)
     assert any("cd backend && uv run alembic upgrade head" in r.message for r in caplog.records)
 
-    path = f"/api/v1/portfolios/{uuid.uuid4()}/market-betas"
+    # Public data (no user needed in this fresh database) behind the same schema gate.
+    path = "/api/v1/benchmarks/SP500/sector-weights"
     response = await client.get(path)
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) > 0
@@ -271,7 +282,7 @@ async def test_unmigrated_schema_is_503_naming_the_upgrade_and_serves_once_migra
     await asyncio.to_thread(command.upgrade, alembic_config(empty_database.sync_url), "head")
     # A health probe refreshes what the app knows about the schema: no restart needed.
     assert (await client.get("/health/db")).status_code == 200
-    assert (await client.get(path)).status_code == 404  # served: an unknown portfolio
+    assert (await client.get(path)).status_code == 404  # served: nothing seeded yet
 
 
 async def test_table_missing_under_a_running_app_is_503_naming_the_upgrade(

@@ -1,0 +1,1 @@
+"""The browser dashboard: a static page over the JSON API (see routes.py)."""

@@ -1,0 +1,414 @@
+"""The dashboard in a real browser: headless Chromium (Debian's package) driven by
+Playwright, against uvicorn on 127.0.0.1 serving a test database with the demo data and
+a short calculated range. Every page aborts and records requests to other hosts and
+records console errors; the tests assert both stay empty.
+
+The charts are Plotly's: each chart element keeps the traces it drew (``el.data``), which
+the tests compare with what the JSON API returns.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.config import BACKEND_DIR
+from app.market_data.demo import DEMO_EMAIL, DEMO_END
+from app.users import service as users
+from tests.support.auth import token_for
+from tests.support.browser import NO_CHROMIUM, GuardedPage, chromium_executable, guarded_page
+from tests.support.databases import TestDatabase, subprocess_env
+from tests.support.factories import make_portfolio
+from tests.support.processes import run_python, uvicorn_app
+
+pytestmark = pytest.mark.skipif(chromium_executable() is None, reason=NO_CHROMIUM)
+
+ARTIFACTS = BACKEND_DIR / "tests" / "artifacts"
+CALCULATED_FROM = "2025-10-08"  # a short range: eight trading days up to DEMO_END
+EARLIER_DATE = "2025-10-10"  # a Friday inside it
+WEEKEND_DATE = "2025-10-12"  # a Sunday: the Friday snapshot is shown
+DEMO_PASSWORD = "dashboard demo password"
+SECOND_EMAIL = "second@example.com"
+SECOND_PASSWORD = "dashboard second password"
+SECOND_PORTFOLIO = "Second user's fresh book"
+LISTING_MISSING = (
+    "GET /api/v1/portfolios (portfolio list, positions and risk history) is not served by "
+    "this build: the dashboard needs it"
+)
+
+
+@dataclass(frozen=True)
+class Server:
+    base: str
+    demo_id: uuid.UUID
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def filled_database(database: TestDatabase, engine: AsyncEngine) -> AsyncIterator[uuid.UUID]:
+    """The demo, a short calculated range, the demo user's password set through the
+    users service, and a second user owning one portfolio with no snapshot."""
+    env = subprocess_env(database)
+    demo = run_python(["scripts/demo_data.py"], env)
+    assert demo.returncode == 0, demo.stderr
+    calculated = run_python(
+        [
+            "scripts/calculate_risk_metrics.py",
+            "--from",
+            CALCULATED_FROM,
+            "--to",
+            DEMO_END.isoformat(),
+        ],
+        env,
+        timeout=600,
+    )
+    assert calculated.returncode == 0, calculated.stderr
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        demo_user = (await users.set_password(session, DEMO_EMAIL, DEMO_PASSWORD)).user
+        second = (await users.create_user(session, SECOND_EMAIL, SECOND_PASSWORD)).user
+        await make_portfolio(session, SECOND_PORTFOLIO, owner=second)
+        await session.commit()
+    yield demo_user.id
+
+
+@pytest.fixture(scope="module")
+def server(
+    database: TestDatabase, filled_database: uuid.UUID, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    log = tmp_path_factory.mktemp("dashboard") / "uvicorn.log"
+    with uvicorn_app(subprocess_env(database), log) as base:
+        yield Server(base, filled_database)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = chromium_executable()
+    assert executable is not None
+    with sync_playwright() as playwright:
+        # --no-sandbox: Chromium will not start as root with its sandbox on (CI runs as root).
+        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def guarded(browser: Browser) -> Iterator[GuardedPage]:
+    with guarded_page(browser) as page:
+        yield page
+        assert page.outside_requests == []
+
+
+def api_token(server: Server, email: str = DEMO_EMAIL, password: str = DEMO_PASSWORD) -> str:
+    response = httpx.post(
+        f"{server.base}/api/v1/auth/token",
+        data={"username": email, "password": password},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def api(server: Server, path: str, token: str, **params: str) -> Any:
+    response = httpx.get(
+        f"{server.base}{path}",
+        params=params,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, f"{path}: {response.status_code} {response.text}"
+    return response.json()
+
+
+@pytest.fixture(scope="module")
+def demo_portfolios(server: Server) -> list[dict[str, Any]]:
+    """The demo user's portfolios from the API; skips while the listing is not served."""
+    token = api_token(server)
+    response = httpx.get(
+        f"{server.base}/api/v1/portfolios",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    if response.status_code in (404, 405):
+        pytest.skip(LISTING_MISSING)
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+def sign_in(page: Page, server: Server, email: str, password: str) -> None:
+    page.goto(server.base)
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def wait_loaded(page: Page, portfolio_id: str, on: str) -> None:
+    page.locator(f'body[data-loaded="{portfolio_id}@{on}"]:not([aria-busy])').wait_for()
+
+
+def traces(page: Page, chart: str) -> dict[str, dict[str, list[Any]]]:
+    """Each trace Plotly drew in ``#chart``, by name: its x and y values."""
+    drawn: list[dict[str, Any]] = page.evaluate(
+        "id => document.getElementById(id).data.map(t => ({name: t.name, x: t.x, y: t.y}))",
+        chart,
+    )
+    return {t["name"]: {"x": t["x"], "y": t["y"]} for t in drawn}
+
+
+def metric(page: Page, key: str) -> str:
+    return page.locator(f'[data-metric="{key}"]').inner_text()
+
+
+def beta_text(value: str) -> str:
+    return f"{float(value):.2f}"
+
+
+def percent_text(value: str) -> str:
+    return f"{float(value) * 100:.1f}%"
+
+
+def numbers(values: list[str | None]) -> list[float | None]:
+    """Decimal strings as the page plots them (JSON numbers)."""
+    return [None if v is None else float(v) for v in values]
+
+
+# ---- what works without the portfolio listing ---------------------------------------
+
+
+def test_sign_in_page_has_labelled_fields_and_a_wrong_password_says_so(
+    server: Server, guarded: GuardedPage
+) -> None:
+    page = guarded.page
+    sign_in(page, server, DEMO_EMAIL, "not the password")
+    expect(page.get_by_role("alert")).to_have_text("Wrong email or password.")
+    expect(page.get_by_label("Email", exact=True)).to_be_visible()
+    expect(page.get_by_label("Password", exact=True)).to_have_value("")  # not kept in the page
+    expect(page.locator("#dashboard-view")).to_be_hidden()
+    # The failed sign-in's 401 is the one console error (Chromium logs failed fetches).
+    assert [e for e in guarded.console_errors if "401" not in e] == []
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_an_expired_token_goes_back_to_sign_in(server: Server, guarded: GuardedPage) -> None:
+    expired = token_for(server.demo_id, now=datetime.now() - timedelta(days=2))
+    page = guarded.page
+    page.add_init_script(f"sessionStorage.setItem('risk-dashboard-token', {expired!r})")
+    page.goto(server.base)
+    expect(page.locator("#signin-notice")).to_have_text(
+        "Your session has expired. Please sign in again."
+    )
+    expect(page.get_by_label("Email", exact=True)).to_be_focused()
+    assert page.evaluate("sessionStorage.getItem('risk-dashboard-token')") is None
+    assert [e for e in guarded.console_errors if "401" not in e] == []
+
+
+# ---- the dashboard itself -----------------------------------------------------------
+
+
+def test_demo_user_sees_the_stored_points_and_headline_of_the_latest_snapshot(
+    server: Server, guarded: GuardedPage, demo_portfolios: list[dict[str, Any]]
+) -> None:
+    page = guarded.page
+    sign_in(page, server, DEMO_EMAIL, DEMO_PASSWORD)
+    first = demo_portfolios[0]
+    latest = DEMO_END.isoformat()
+    assert first["latest_snapshot_date"] == latest
+    wait_loaded(page, first["id"], latest)
+
+    picker = page.get_by_label("Portfolio", exact=True)
+    assert picker.locator("option").all_inner_texts() == [p["name"] for p in demo_portfolios]
+    expect(page.get_by_label("Date", exact=True)).to_have_value(latest)
+
+    token = api_token(server)
+    risk = api(server, f"/api/v1/portfolios/{first['id']}/risk", token)
+    assert metric(page, "beta-weighted") == beta_text(risk["market_beta_weighted"])
+    assert metric(page, "beta-direct") == beta_text(risk["market_beta_direct"])
+    assert metric(page, "vol-21d") == percent_text(risk["realized_volatility_21d"])
+    assert metric(page, "vol-expected") == percent_text(risk["expected_volatility_21d"])
+
+    points = api(server, f"/api/v1/portfolios/{first['id']}/risk/history", token)["points"]
+    assert len(points) == 8  # the calculated range
+    dates = [p["calculation_date"] for p in points]
+    beta = traces(page, "beta-chart")
+    assert beta["Weighted beta"]["x"] == dates
+    assert beta["Weighted beta"]["y"] == numbers([p["market_beta_weighted"] for p in points])
+    assert beta["Direct beta"]["y"] == numbers([p["market_beta_direct"] for p in points])
+    vol = traces(page, "vol-chart")
+    assert vol["Realized 21-day"]["y"] == numbers([p["realized_volatility_21d"] for p in points])
+    assert vol["Expected 21-day (HAR)"]["y"] == numbers(
+        [p["expected_volatility_21d"] for p in points]
+    )
+    concentration = traces(page, "concentration-chart")
+    assert concentration["HHI"]["y"] == numbers([p["hhi"] for p in points])
+    assert concentration["Top 10"]["y"] == numbers([p["top_10_concentration"] for p in points])
+
+    sectors = traces(page, "sector-chart")
+    comparison = risk["benchmark_comparison"]
+    if comparison is not None:
+        by_sector = {s["sector"]: s for s in comparison["sectors"]}
+        active = sectors["Active (over/under)"]
+        drawn = dict(zip(active["y"], active["x"], strict=True))
+        assert drawn == {k: float(v["active_weight"]) for k, v in by_sector.items()}
+    else:
+        drawn = dict(zip(sectors["Portfolio"]["y"], sectors["Portfolio"]["x"], strict=True))
+        assert drawn == {k: float(v) for k, v in risk["sector_exposure"].items()}
+
+    positions = api(server, f"/api/v1/portfolios/{first['id']}/positions", token)["items"]
+    rows = page.locator("#positions tbody tr")
+    expect(rows).to_have_count(len(positions))
+    assert sorted(page.locator("#positions tbody tr td:first-child").all_inner_texts()) == sorted(
+        p["symbol"] for p in positions
+    )
+    assert page.locator("svg.main-svg").count() >= 4  # the four charts drew SVG
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    assert guarded.console_errors == []
+
+
+def test_switching_portfolio_and_date_updates_charts_and_headline(
+    server: Server, guarded: GuardedPage, demo_portfolios: list[dict[str, Any]]
+) -> None:
+    page = guarded.page
+    sign_in(page, server, DEMO_EMAIL, DEMO_PASSWORD)
+    latest = DEMO_END.isoformat()
+    wait_loaded(page, demo_portfolios[0]["id"], latest)
+    token = api_token(server)
+
+    other = demo_portfolios[-1]
+    page.get_by_label("Portfolio", exact=True).select_option(label=other["name"])
+    wait_loaded(page, other["id"], latest)
+    risk = api(server, f"/api/v1/portfolios/{other['id']}/risk", token)
+    assert metric(page, "beta-weighted") == beta_text(risk["market_beta_weighted"])
+    points = api(server, f"/api/v1/portfolios/{other['id']}/risk/history", token)["points"]
+    assert traces(page, "beta-chart")["Weighted beta"]["y"] == numbers(
+        [p["market_beta_weighted"] for p in points]
+    )
+
+    page.get_by_label("Date", exact=True).fill(EARLIER_DATE)
+    wait_loaded(page, other["id"], EARLIER_DATE)
+    earlier = api(server, f"/api/v1/portfolios/{other['id']}/risk", token, date=EARLIER_DATE)
+    assert earlier["calculation_date"] == EARLIER_DATE
+    expect(page.locator("#headline-date")).to_have_text(EARLIER_DATE)
+    assert metric(page, "beta-weighted") == beta_text(earlier["market_beta_weighted"])
+    assert metric(page, "vol-21d") == percent_text(earlier["realized_volatility_21d"])
+    marker = page.evaluate("document.getElementById('beta-chart').layout.shapes[0].x0")
+    assert marker == EARLIER_DATE
+
+    page.get_by_label("Date", exact=True).fill(WEEKEND_DATE)
+    wait_loaded(page, other["id"], WEEKEND_DATE)
+    expect(page.locator("#headline-date")).to_have_text(EARLIER_DATE)
+    expect(page.locator("#asof-note")).to_contain_text(f"on or before {WEEKEND_DATE}")
+    assert guarded.console_errors == []
+
+
+def test_positions_table_sorts_from_the_keyboard(
+    server: Server, guarded: GuardedPage, demo_portfolios: list[dict[str, Any]]
+) -> None:
+    page = guarded.page
+    sign_in(page, server, DEMO_EMAIL, DEMO_PASSWORD)
+    wait_loaded(page, demo_portfolios[0]["id"], DEMO_END.isoformat())
+    symbol_header = page.locator("#positions th").first
+    page.locator('button[data-sort="symbol"]').focus()
+    page.keyboard.press("Enter")
+    expect(symbol_header).to_have_attribute("aria-sort", "ascending")
+    symbols = page.locator("#positions tbody td:first-child").all_inner_texts()
+    assert symbols == sorted(symbols)
+    expect(page.locator('button[data-sort="symbol"]')).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(symbol_header).to_have_attribute("aria-sort", "descending")
+    assert page.locator("#positions tbody td:first-child").all_inner_texts() == sorted(
+        symbols, reverse=True
+    )
+    assert guarded.console_errors == []
+
+
+def test_a_second_user_sees_none_of_the_demo_portfolios_and_the_fill_command(
+    server: Server, guarded: GuardedPage, demo_portfolios: list[dict[str, Any]]
+) -> None:
+    page = guarded.page
+    sign_in(page, server, SECOND_EMAIL, SECOND_PASSWORD)
+    message = page.locator("#message")
+    expect(message).to_contain_text(f"No risk snapshots yet for {SECOND_PORTFOLIO}")
+    expect(message.locator("code")).to_contain_text("scripts/calculate_risk_metrics.py")
+    options = page.get_by_label("Portfolio", exact=True).locator("option").all_inner_texts()
+    assert options == [SECOND_PORTFOLIO]
+    assert not set(options) & {p["name"] for p in demo_portfolios}
+    expect(page.locator("#content")).to_be_hidden()
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
+    assert guarded.console_errors == []
+
+
+def test_an_unavailable_api_is_reported(
+    server: Server, guarded: GuardedPage, demo_portfolios: list[dict[str, Any]]
+) -> None:
+    page = guarded.page
+
+    # What the app answers when its database is down (app.api.errors): a 503 with detail.
+    def unavailable(route: Route) -> None:
+        route.fulfill(status=503, json={"detail": "database unavailable"})
+
+    page.route("**/api/v1/portfolios/*/risk?*", unavailable)
+    page.route("**/api/v1/portfolios/*/risk", unavailable)
+    sign_in(page, server, DEMO_EMAIL, DEMO_PASSWORD)
+    expect(page.locator("#message")).to_contain_text("The service is unavailable right now")
+    expect(page.locator("#content")).to_be_hidden()
+    assert [e for e in guarded.console_errors if "503" not in e] == []
+
+
+def test_readable_on_a_narrow_screen(
+    server: Server, browser: Browser, demo_portfolios: list[dict[str, Any]]
+) -> None:
+    with guarded_page(browser, width=390, height=844) as guarded:
+        page = guarded.page
+        sign_in(page, server, DEMO_EMAIL, DEMO_PASSWORD)
+        wait_loaded(page, demo_portfolios[0]["id"], DEMO_END.isoformat())
+        # No sideways scrolling of the page: the wide table scrolls inside its own box.
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        charts = page.locator(".chart").all()
+        assert len(charts) == 4
+        for chart in charts:
+            box = chart.bounding_box()
+            assert box is not None and 0 < box["width"] <= 390
+        assert guarded.outside_requests == []
+        assert guarded.console_errors == []
+
+
+def test_screenshot_script_writes_a_png_of_the_dashboard(
+    server: Server,
+    database: TestDatabase,
+    demo_portfolios: list[dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    script = ["scripts/dashboard_screenshot.py", "--url", server.base, "--password-stdin"]
+    output = tmp_path / "dashboard.png"
+    result = run_python(
+        [*script, "--output", str(output)],
+        subprocess_env(database),
+        stdin=DEMO_PASSWORD + "\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert DEMO_PASSWORD not in result.stdout + result.stderr
+
+    wrong = run_python(
+        [*script, "--output", str(tmp_path / "no.png")],
+        subprocess_env(database),
+        stdin="wrong password\n",
+    )
+    assert wrong.returncode == 2
+    assert "Wrong email or password" in wrong.stderr
+    assert not (tmp_path / "no.png").exists()
