@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from app.core.sectors import UnknownSectorError, to_gics
+from app.core.sectors import GICS_SECTORS, UnknownSectorError, to_gics
 from tests.support.cli import CliRun, run_script, script_env
 from tests.support.databases import TestDatabase
 
@@ -37,19 +37,7 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 TABLES = ("daily_prices", "security_profiles", "benchmarks_sector_weights")
-GICS = [
-    "Communication Services",
-    "Consumer Discretionary",
-    "Consumer Staples",
-    "Energy",
-    "Financials",
-    "Health Care",
-    "Industrials",
-    "Information Technology",
-    "Materials",
-    "Real Estate",
-    "Utilities",
-]
+GICS = list(GICS_SECTORS)
 # Bytes that are never valid UTF-8, wherever they land in ASCII text.
 NOT_UTF8 = st.sampled_from([b"\xff", b"\xfe", b"\x80", b"\xc0\xaf", b"\xed\xa0\x80", b"\xc3"])
 
