@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.api.responses import UNAUTHORIZED
 from app.core.errors import NotAuthenticatedError
 from app.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from app.core.security import TokenSigner
@@ -95,3 +96,15 @@ AsOfDate = Annotated[
     ),
 ]
 """The ``date`` query parameter, with one meaning on every endpoint that takes it."""
+
+
+def signed_in_router(prefix: str, tag: str) -> APIRouter:
+    """A router whose every route needs a signed-in user: the dependency sits on the router,
+    so a route added later cannot forget sign-in (it runs once per request even when a
+    handler also asks for the user)."""
+    return APIRouter(
+        prefix=prefix,
+        tags=[tag],
+        dependencies=[Depends(current_user)],
+        responses=UNAUTHORIZED,
+    )

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends
-
-from app.api.deps import AsOfDate, CurrentUser, SessionDep, current_user
-from app.api.responses import NOT_FOUND, UNAUTHORIZED
+from app.api.deps import AsOfDate, CurrentUser, SessionDep, signed_in_router
+from app.api.responses import NOT_FOUND
 from app.portfolios import repository as portfolio_rows
 from app.portfolios import service as portfolio_service
 from app.portfolios.schemas import (
@@ -22,13 +20,7 @@ from app.portfolios.schemas import (
     PortfolioSummary,
 )
 
-# Router-level too, so a route added here later cannot forget sign-in.
-router = APIRouter(
-    prefix="/portfolios",
-    tags=["portfolios"],
-    dependencies=[Depends(current_user)],
-    responses=UNAUTHORIZED,
-)
+router = signed_in_router("/portfolios", "portfolios")
 
 
 @router.get(

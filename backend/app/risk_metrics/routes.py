@@ -10,7 +10,7 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Query
 
 from app.api.deps import (
     DEFAULT_LIMIT,
@@ -19,9 +19,9 @@ from app.api.deps import (
     CursorParam,
     Limit,
     SessionDep,
-    current_user,
+    signed_in_router,
 )
-from app.api.responses import BAD_REQUEST, NOT_FOUND, UNAUTHORIZED
+from app.api.responses import BAD_REQUEST, NOT_FOUND
 from app.core.pagination import Page
 from app.core.types import DEFAULT_BENCHMARK, BenchmarkCode
 from app.risk_metrics import repository as risk_rows
@@ -35,20 +35,8 @@ from app.risk_metrics.schemas import (
     RiskHistoryPoint,
 )
 
-# Router-level too, so a route added here later cannot forget sign-in (the dependency runs
-# once per request even when a handler also asks for the user).
-portfolio_router = APIRouter(
-    prefix="/portfolios",
-    tags=["portfolios"],
-    dependencies=[Depends(current_user)],
-    responses=UNAUTHORIZED,
-)
-position_router = APIRouter(
-    prefix="/positions",
-    tags=["positions"],
-    dependencies=[Depends(current_user)],
-    responses=UNAUTHORIZED,
-)
+portfolio_router = signed_in_router("/portfolios", "portfolios")
+position_router = signed_in_router("/positions", "positions")
 
 
 @portfolio_router.get(
