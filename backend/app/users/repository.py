@@ -21,5 +21,15 @@ async def get_active(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.scalar(select(User).where(User.id == user_id, User.is_active))
 
 
+_users = User.__table__.c
+
+
+async def is_active(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    """Whether the user exists and is not disabled: one Core query (no ORM object), run on
+    every signed-in request."""
+    stmt = select(_users.id).where(_users.id == user_id, _users.is_active)
+    return (await session.scalar(stmt)) is not None
+
+
 async def list_users(session: AsyncSession) -> Sequence[User]:
     return (await session.scalars(select(User).order_by(func.lower(User.email)))).all()
