@@ -11,7 +11,7 @@ check that every such response is exactly what its model makes of it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
 import pydantic_core
@@ -25,6 +25,9 @@ def json_response(content: Any) -> Response:
     return Response(pydantic_core.to_json(content), media_type="application/json")
 
 
-def row_dicts(rows: Iterable[Row[Any]]) -> list[dict[str, Any]]:
+def row_dicts(rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
     """Each row as a {column label: value} dict."""
-    return [row._asdict() for row in rows]
+    if not rows:
+        return []
+    labels = rows[0]._fields  # one result's rows share their labels
+    return [dict(zip(labels, row, strict=True)) for row in rows]

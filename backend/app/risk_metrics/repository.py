@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Row, Select, delete, func, or_, select, update
@@ -48,8 +49,10 @@ from app.risk_metrics.rows import METHOD
 _positions = Position.__table__.c
 
 
+@cache
 def _with_symbol(table: type[PositionMarketBeta] | type[PositionVolatility]) -> Select[Any]:
-    """The columns the API shows of ``table`` plus its position's ``symbol`` (one join)."""
+    """The columns the API shows of ``table`` plus its position's ``symbol`` (one join).
+    Built once per table (a select is immutable: each ``.where`` makes a new one)."""
     return select(*api_columns(table.__table__), _positions.symbol).join_from(
         table.__table__, Position.__table__, _positions.id == table.__table__.c.position_id
     )
