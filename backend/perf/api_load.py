@@ -156,6 +156,21 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             {"from": (d.weights_date.replace(day=1)).isoformat()},
         ),
     ),
+    Endpoint("GET me", 1, lambda d, r: ("/api/v1/me", {})),
+    Endpoint("GET portfolios", 2, lambda d, r: ("/api/v1/portfolios", {})),
+    Endpoint(
+        "GET positions",
+        2,
+        lambda d, r: (
+            f"/api/v1/portfolios/{_pick(r, d.portfolio_ids)}/positions",
+            {"date": _pick(r, d.calc_dates).isoformat()} if r.random() < 0.5 else {},
+        ),
+    ),
+    Endpoint(
+        "GET risk/history",
+        2,
+        lambda d, r: (f"/api/v1/portfolios/{_pick(r, d.portfolio_ids)}/risk/history", {}),
+    ),
     Endpoint(
         "GET portfolio risk",
         4,

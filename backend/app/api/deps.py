@@ -3,7 +3,9 @@ parameters."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
@@ -15,8 +17,7 @@ from app.api.responses import UNAUTHORIZED
 from app.core.errors import NotAuthenticatedError
 from app.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from app.core.security import TokenSigner
-from app.models import User
-from app.users.repository import get_active
+from app.users.repository import is_active
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 
@@ -56,23 +57,30 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
+@dataclass(frozen=True)
+class SignedInUser:
+    """Who sent the request: the id of an existing, active user."""
+
+    id: uuid.UUID
+
+
 async def current_user(
     request: Request, session: SessionDep, token: Annotated[str | None, Depends(_bearer)]
-) -> User:
-    """The user the bearer token names, reloaded on every request: a disabled (or removed)
-    user's tokens stop working at once."""
+) -> SignedInUser:
+    """The user the bearer token names, checked against the database on every request: a
+    disabled (or removed) user's tokens stop working at once."""
     if not token:
         raise NotAuthenticatedError(
             "not signed in: send Authorization: Bearer <token> from POST /api/v1/auth/token"
         )
     signer: TokenSigner = request.app.state.token_signer
-    user = await get_active(session, signer.user_id(token))
-    if user is None:
+    user_id = signer.user_id(token)
+    if not await is_active(session, user_id):
         raise NotAuthenticatedError("invalid token: sign in again")
-    return user
+    return SignedInUser(user_id)
 
 
-CurrentUser = Annotated[User, Depends(current_user)]
+CurrentUser = Annotated[SignedInUser, Depends(current_user)]
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Page size, 1..{MAX_PAGE_SIZE}.")]
 DEFAULT_LIMIT = DEFAULT_PAGE_SIZE

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Table, and_, exists, func, or_, select, text
+from sqlalchemy import Row, Table, and_, exists, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,15 +30,15 @@ _table: Table = BenchmarkSectorWeight.__table__  # type: ignore[assignment]
 class BenchmarkWeights:
     benchmark_code: str
     asof_date: date
-    rows: Sequence[BenchmarkSectorWeight]
-    """Ordered by sector."""
+    rows: Sequence[Row[Any]]
+    """Every column of benchmarks_sector_weights but the timestamps, ordered by sector."""
 
     def by_sector(self) -> dict[str, Decimal]:
         return {row.sector: row.weight for row in self.rows}
 
 
 async def benchmark_exists(session: AsyncSession, benchmark_code: str) -> bool:
-    stmt = select(exists().where(BenchmarkSectorWeight.benchmark_code == benchmark_code))
+    stmt = select(exists().where(_table.c.benchmark_code == benchmark_code))
     return bool(await session.scalar(stmt))
 
 
@@ -50,16 +51,16 @@ async def weights_on_or_before(
     session: AsyncSession, benchmark_code: str, *, asof: date | None = None
 ) -> BenchmarkWeights | None:
     """The weights of the latest asof_date on or before ``asof`` (latest overall if None)."""
-    t = BenchmarkSectorWeight
+    t = _table.c  # Core: a request-path read, no ORM objects needed
     latest = select(func.max(t.asof_date)).where(t.benchmark_code == benchmark_code)
     if asof is not None:
         latest = latest.where(t.asof_date <= asof)
     stmt = (
-        select(t)
+        select(*(c for c in t if c.key not in ("created_at", "updated_at")))
         .where(t.benchmark_code == benchmark_code, t.asof_date == latest.scalar_subquery())
         .order_by(t.sector)
     )
-    rows = (await session.scalars(stmt)).all()
+    rows = (await session.execute(stmt)).all()
     if not rows:
         return None
     return BenchmarkWeights(benchmark_code, rows[0].asof_date, rows)
@@ -87,8 +88,9 @@ async def sector_weight_history(
     sector: str | None = None,
     start: date | None = None,
     end: date | None = None,
-) -> Sequence[BenchmarkSectorWeight]:
-    """Stored weights in [start, end], optionally one sector, ordered by date then sector.
+) -> Sequence[Row[Any]]:
+    """Stored weights in [start, end], optionally one sector, ordered by date then sector
+    (every column but the timestamps); NotFoundError for an unknown benchmark.
 
     ``sector`` may be a GICS name or a provider label (normalised through app.core.sectors).
     """
@@ -99,16 +101,20 @@ async def sector_weight_history(
             gics = to_gics(sector)
         except UnknownSectorError as exc:
             raise InvalidQueryError(str(exc)) from None
-    await require_benchmark(session, benchmark_code)
-    t = BenchmarkSectorWeight
-    stmt = select(t).where(t.benchmark_code == benchmark_code)
+    t = _table.c
+    stmt = select(*(c for c in t if c.key not in ("created_at", "updated_at"))).where(
+        t.benchmark_code == benchmark_code
+    )
     if gics is not None:
         stmt = stmt.where(t.sector == gics)
     if start is not None:
         stmt = stmt.where(t.asof_date >= start)
     if end is not None:
         stmt = stmt.where(t.asof_date <= end)
-    return (await session.scalars(stmt.order_by(t.asof_date, t.sector))).all()
+    rows = (await session.execute(stmt.order_by(t.asof_date, t.sector))).all()
+    if not rows:  # none in range, or no such benchmark: only then ask which
+        await require_benchmark(session, benchmark_code)
+    return rows
 
 
 # --- writes -------------------------------------------------------------------------

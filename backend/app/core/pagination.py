@@ -17,9 +17,8 @@ from datetime import date
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, tuple_
+from sqlalchemy import ColumnElement, Select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from app.core.errors import InvalidQueryError
 
@@ -70,7 +69,7 @@ class Cursor:
 
 @dataclass(frozen=True)
 class RowPage(Generic[RowT]):
-    """One page of ORM rows and the cursor to the next."""
+    """One page of rows (ORM objects or named rows) and the cursor to the next."""
 
     items: Sequence[RowT]
     next_cursor: str | None
@@ -79,8 +78,8 @@ class RowPage(Generic[RowT]):
 async def keyset_page(
     session: AsyncSession,
     stmt: Select[Any],
-    day_column: InstrumentedAttribute[date],
-    id_column: InstrumentedAttribute[uuid.UUID],
+    day_column: ColumnElement[date],
+    id_column: ColumnElement[uuid.UUID],
     *,
     limit: int,
     cursor: str | None,
@@ -99,5 +98,7 @@ async def keyset_page(
     next_cursor = None
     if len(rows) > limit:
         last = items[-1]
-        next_cursor = Cursor(getattr(last, day_column.key), getattr(last, id_column.key)).encode()
+        day_key, id_key = day_column.key, id_column.key
+        assert day_key is not None and id_key is not None  # a column, not an expression
+        next_cursor = Cursor(getattr(last, day_key), getattr(last, id_key)).encode()
     return RowPage(items, next_cursor)

@@ -18,7 +18,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import ColumnElement, Numeric, Table
+from sqlalchemy import ColumnElement, FromClause, Numeric, Table, Text, cast, func, literal
 from sqlalchemy.dialects.postgresql import Insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
@@ -34,6 +34,30 @@ class SoftDeletable(Protocol):
 def live(model: type[SoftDeletable]) -> ColumnElement[bool]:
     """WHERE clause: the row of ``model`` is not soft-deleted."""
     return model.deleted_at.is_(None)
+
+
+API_HIDDEN_COLUMNS = frozenset({"created_at", "updated_at"})
+"""Bookkeeping columns no API response shows."""
+
+
+@cache
+def api_columns(table: FromClause) -> tuple[ColumnElement[Any], ...]:
+    """``table``'s columns as the API shows them, for a Core select whose rows go to a
+    response as they are: the bookkeeping timestamps left out, and each NUMERIC column read
+    as PostgreSQL's text of it, labelled with the column's name. That text is the value
+    exactly, in plain notation with the column's scale ("0.280000"): what
+    app.core.types.DecimalString makes of the Decimal, without decoding one per value.
+    A stored 'NaN' (which no writer here stores: see :func:`storable`) is NULL, as a
+    documented decimal cannot be NaN. (A NUMERIC(p, s) column cannot hold infinity.)
+    Built once per table: SQL expressions are immutable, and building them costs CPU on
+    every request."""
+    return tuple(
+        cast(func.nullif(column, literal("NaN", column.type)), Text).label(column.key)
+        if isinstance(column.type, Numeric)
+        else column
+        for column in table.columns
+        if column.key not in API_HIDDEN_COLUMNS
+    )
 
 
 def storable(value: float | None, precision: int, scale: int) -> float | None:

@@ -19,8 +19,9 @@ import logging
 import os
 import secrets
 import stat
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -129,12 +130,26 @@ class AccessToken:
     lifetime: timedelta
 
 
+VERIFIED_TOKENS_KEPT = 4096
+"""Tokens whose signature a signer remembers having checked (per process; oldest dropped)."""
+
+
 @dataclass(frozen=True)
 class TokenSigner:
-    """Issues and checks access tokens with one key and lifetime (``AUTH_TOKEN_MINUTES``)."""
+    """Issues and checks access tokens with one key and lifetime (``AUTH_TOKEN_MINUTES``).
+
+    A token whose signature and claims were checked once is remembered with its user id and
+    expiry, so a client sending the same token again costs a dictionary lookup instead of an
+    HMAC and a JSON parse. The expiry is still enforced on every use (a remembered token is
+    refused and forgotten once its ``exp`` has passed), and whether the user may act is
+    still the caller's check against the database on every request.
+    """
 
     key: SecretStr
     minutes: int
+    _verified: dict[str, tuple[uuid.UUID, float]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def issue(self, user_id: uuid.UUID, *, now: datetime | None = None) -> AccessToken:
         issued = now or datetime.now(UTC)
@@ -147,6 +162,13 @@ class TokenSigner:
     def user_id(self, token: str) -> uuid.UUID:
         """The signed-in user's id, or NotAuthenticatedError (bad signature, expired,
         malformed: the reason is in the message, never the token)."""
+        known = self._verified.get(token)
+        if known is not None:
+            user_id, expires = known
+            if time.time() < expires:
+                return user_id
+            del self._verified[token]
+            raise NotAuthenticatedError("token expired: sign in again")
         try:
             claims = jwt.decode(
                 token,
@@ -154,11 +176,16 @@ class TokenSigner:
                 algorithms=[TOKEN_ALGORITHM],
                 options={"require": ["sub", "iat", "exp"]},
             )
-            return uuid.UUID(str(claims["sub"]))
+            user_id = uuid.UUID(str(claims["sub"]))
+            expires = float(claims["exp"])
         except jwt.ExpiredSignatureError:
             raise NotAuthenticatedError("token expired: sign in again") from None
-        except (jwt.InvalidTokenError, ValueError):
+        except (jwt.InvalidTokenError, ValueError, TypeError):
             raise NotAuthenticatedError("invalid token: sign in again") from None
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = (user_id, expires)
+        return user_id
 
 
 # ---------------------------------------------------------------------- the key

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Row, func, or_, select
+from sqlalchemy import ColumnElement, Exists, Row, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import NotFoundError
@@ -52,6 +52,47 @@ def visible_portfolios(owner: Owner) -> list[ColumnElement[bool]]:
     if owner is not ANY_OWNER:
         clauses.append(Portfolio.owner_id == owner)
     return clauses
+
+
+# Request-path reads below use the tables' columns (SQLAlchemy Core) rather than the mapped
+# classes: the same SQL, without the ORM's statement compilation and object loading.
+portfolios_c = Portfolio.__table__.c
+positions_c = Position.__table__.c
+
+
+def visible_portfolio_rows(owner: Owner) -> list[ColumnElement[bool]]:
+    """:func:`visible_portfolios` over the ``portfolios`` table's columns, for Core selects."""
+    clauses: list[ColumnElement[bool]] = [portfolios_c.deleted_at.is_(None)]
+    if owner is not ANY_OWNER:
+        clauses.append(portfolios_c.owner_id == owner)
+    return clauses
+
+
+def portfolio_is_visible(portfolio_id: uuid.UUID, owner: Owner) -> Exists:
+    """EXISTS: the portfolio is visible to ``owner``. Uncorrelated, so a query that filters
+    on it checks ownership once, in the same round trip as the rows it reads."""
+    return exists().where(portfolios_c.id == portfolio_id, *visible_portfolio_rows(owner))
+
+
+async def require_portfolio(
+    session: AsyncSession, portfolio_id: uuid.UUID, *, owner: Owner
+) -> None:
+    """PortfolioNotFoundError unless the portfolio is visible to ``owner`` (as
+    :func:`get_portfolio`, without loading it)."""
+    if not await session.scalar(select(portfolio_is_visible(portfolio_id, owner))):
+        raise PortfolioNotFoundError(f"unknown portfolio {portfolio_id}")
+
+
+async def require_position(session: AsyncSession, position_id: uuid.UUID, *, owner: Owner) -> None:
+    """PositionNotFoundError unless the position is visible to ``owner`` (as
+    :func:`get_position`, without loading it)."""
+    stmt = select(
+        exists()
+        .where(positions_c.id == position_id, positions_c.deleted_at.is_(None))
+        .where(portfolios_c.id == positions_c.portfolio_id, *visible_portfolio_rows(owner))
+    )
+    if not await session.scalar(stmt):
+        raise PositionNotFoundError(f"unknown position {position_id}")
 
 
 async def get_portfolio(
@@ -140,16 +181,16 @@ async def portfolio_summaries(
 ) -> Sequence[Row[uuid.UUID, str, date | None]]:
     """(id, name, latest_snapshot_date) of the visible portfolios, by name then id (one
     query: the latest date is an index-only lookup per portfolio)."""
+    snapshots = PortfolioSnapshot.__table__.c
     latest = (
-        select(func.max(PortfolioSnapshot.calculation_date))
-        .where(PortfolioSnapshot.portfolio_id == Portfolio.id)
-        .correlate(Portfolio)
+        select(func.max(snapshots.calculation_date))
+        .where(snapshots.portfolio_id == portfolios_c.id)
         .scalar_subquery()
     )
     stmt = (
-        select(Portfolio.id, Portfolio.name, latest.label("latest_snapshot_date"))
-        .where(*visible_portfolios(owner))
-        .order_by(Portfolio.name, Portfolio.id)
+        select(portfolios_c.id, portfolios_c.name, latest.label("latest_snapshot_date"))
+        .where(*visible_portfolio_rows(owner))
+        .order_by(portfolios_c.name, portfolios_c.id)
     )
     return (await session.execute(stmt)).all()
 

@@ -19,6 +19,7 @@ from app.portfolios.repository import (
     get_portfolio,
     held_positions,
     latest_snapshot_date,
+    require_portfolio,
 )
 from app.risk.exposure import signed_exposure
 from app.risk_metrics.repository import position_betas_on, position_volatility_on
@@ -63,7 +64,7 @@ async def portfolio_holdings(
     Without such a snapshot, as_of is None: today's positions, with no figures. One query
     per table, whatever the number of positions.
     """
-    await get_portfolio(session, portfolio_id, owner=owner)
+    await require_portfolio(session, portfolio_id, owner=owner)
     as_of = await latest_snapshot_date(session, portfolio_id, on_or_before)
     positions = await held_positions(session, portfolio_id, as_of or datetime.now(UTC).date())
     if as_of is None:

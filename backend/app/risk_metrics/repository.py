@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Row, Select, delete, func, or_, select, update
@@ -20,19 +21,41 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.pagination import RowPage, keyset_page
-from app.core.repository import upsert
+from app.core.repository import api_columns, upsert
 from app.core.types import DateRange
-from app.models import PortfolioSnapshot, Position, PositionMarketBeta, PositionVolatility
+from app.models import (
+    Portfolio,
+    PortfolioSnapshot,
+    Position,
+    PositionMarketBeta,
+    PositionVolatility,
+)
 from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
-from app.portfolios.repository import Owner, get_portfolio, get_position
+from app.portfolios.repository import (
+    Owner,
+    portfolio_is_visible,
+    portfolios_c,
+    require_portfolio,
+    require_position,
+    visible_portfolio_rows,
+)
 from app.risk.book import DEFAULT_BETA_WINDOW
 from app.risk_metrics.rows import METHOD
 
+# API reads: Core selects over the tables' columns (no ORM statement compilation or object
+# loading), with the ownership check folded into the page query; only an empty page costs a
+# second query, to tell "no rows" from "not yours / not there" (404).
+# Decimals come back as their text (app.core.repository.api_columns), ready for a response.
+_positions = Position.__table__.c
 
+
+@cache
 def _with_symbol(table: type[PositionMarketBeta] | type[PositionVolatility]) -> Select[Any]:
-    """Every column of ``table`` plus its position's ``symbol`` (one join, no per-row load)."""
-    columns = [getattr(table, attr.key) for attr in table.__mapper__.column_attrs]
-    return select(*columns, Position.symbol).join(Position, Position.id == table.position_id)
+    """The columns the API shows of ``table`` plus its position's ``symbol`` (one join).
+    Built once per table (a select is immutable: each ``.where`` makes a new one)."""
+    return select(*api_columns(table.__table__), _positions.symbol).join_from(
+        table.__table__, Position.__table__, _positions.id == table.__table__.c.position_id
+    )
 
 
 async def portfolio_market_betas(
@@ -49,9 +72,10 @@ async def portfolio_market_betas(
     With ``as_of``: only the betas of the latest calc_date on or before it (none if there is
     no such date), the same "as of" meaning as every other ``date`` parameter.
     """
-    await get_portfolio(session, portfolio_id, owner=owner)
-    t = PositionMarketBeta
-    stmt = _with_symbol(t).where(t.portfolio_id == portfolio_id)
+    t = PositionMarketBeta.__table__.c
+    stmt = _with_symbol(PositionMarketBeta).where(
+        t.portfolio_id == portfolio_id, portfolio_is_visible(portfolio_id, owner)
+    )
     if as_of is not None:
         latest = (
             select(func.max(t.calc_date))
@@ -59,7 +83,10 @@ async def portfolio_market_betas(
             .scalar_subquery()
         )
         stmt = stmt.where(t.calc_date == latest)
-    return await keyset_page(session, stmt, t.calc_date, t.id, limit=limit, cursor=cursor)
+    page = await keyset_page(session, stmt, t.calc_date, t.id, limit=limit, cursor=cursor)
+    if not page.items:
+        await require_portfolio(session, portfolio_id, owner=owner)
+    return page
 
 
 async def position_volatility(
@@ -74,14 +101,24 @@ async def position_volatility(
 ) -> RowPage[Row[Any]]:
     """The position's stored volatility rows in [start, end], newest first, with its symbol."""
     DateRange(start, end)
-    await get_position(session, position_id, owner=owner)
-    t = PositionVolatility
-    stmt = _with_symbol(t).where(t.position_id == position_id)
+    t = PositionVolatility.__table__.c
+    stmt = (
+        _with_symbol(PositionVolatility)
+        .join(Portfolio.__table__, portfolios_c.id == _positions.portfolio_id)
+        .where(
+            t.position_id == position_id,
+            _positions.deleted_at.is_(None),
+            *visible_portfolio_rows(owner),
+        )
+    )
     if start is not None:
         stmt = stmt.where(t.calculation_date >= start)
     if end is not None:
         stmt = stmt.where(t.calculation_date <= end)
-    return await keyset_page(session, stmt, t.calculation_date, t.id, limit=limit, cursor=cursor)
+    page = await keyset_page(session, stmt, t.calculation_date, t.id, limit=limit, cursor=cursor)
+    if not page.items:
+        await require_position(session, position_id, owner=owner)
+    return page
 
 
 async def position_betas_on(
@@ -125,18 +162,21 @@ async def snapshot_risk_history(
     end: date | None = None,
 ) -> Sequence[Row[Any]]:
     """calculation_date and the :data:`SNAPSHOT_FIGURE_COLUMNS` of every snapshot in
-    [start, end], oldest first."""
+    [start, end], oldest first; decimals as their text (app.core.repository.api_columns)."""
     DateRange(start, end)
-    await get_portfolio(session, portfolio_id, owner=owner)
-    s = PortfolioSnapshot
-    stmt = select(s.calculation_date, *(getattr(s, c) for c in SNAPSHOT_FIGURE_COLUMNS)).where(
-        s.portfolio_id == portfolio_id
+    s = PortfolioSnapshot.__table__.c
+    shown = {c.key: c for c in api_columns(PortfolioSnapshot.__table__)}
+    stmt = select(s.calculation_date, *(shown[c] for c in SNAPSHOT_FIGURE_COLUMNS)).where(
+        s.portfolio_id == portfolio_id, portfolio_is_visible(portfolio_id, owner)
     )
     if start is not None:
         stmt = stmt.where(s.calculation_date >= start)
     if end is not None:
         stmt = stmt.where(s.calculation_date <= end)
-    return (await session.execute(stmt.order_by(s.calculation_date))).all()
+    rows = (await session.execute(stmt.order_by(s.calculation_date))).all()
+    if not rows:
+        await require_portfolio(session, portfolio_id, owner=owner)
+    return rows
 
 
 # --- writes -------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import Query
+from fastapi import Query, Response
 
 from app.api.deps import (
     DEFAULT_LIMIT,
@@ -22,6 +22,7 @@ from app.api.deps import (
     signed_in_router,
 )
 from app.api.responses import BAD_REQUEST, NOT_FOUND
+from app.api.wire import json_response, row_dicts
 from app.core.pagination import Page
 from app.core.types import DEFAULT_BENCHMARK, BenchmarkCode
 from app.risk_metrics import repository as risk_rows
@@ -32,7 +33,6 @@ from app.risk_metrics.schemas import (
     PortfolioRisk,
     PositionVolatilityRead,
     RiskHistory,
-    RiskHistoryPoint,
 )
 
 portfolio_router = signed_in_router("/portfolios", "portfolios")
@@ -99,13 +99,11 @@ async def portfolio_risk_history(
     user: CurrentUser,
     start: Annotated[date | None, Query(alias="from", description="YYYY-MM-DD, inclusive.")] = None,
     end: Annotated[date | None, Query(alias="to", description="YYYY-MM-DD, inclusive.")] = None,
-) -> RiskHistory:
+) -> Response:
     rows = await risk_rows.snapshot_risk_history(
         session, portfolio_id, owner=user.id, start=start, end=end
     )
-    return RiskHistory(
-        portfolio_id=portfolio_id, points=[RiskHistoryPoint.model_validate(r) for r in rows]
-    )
+    return json_response({"portfolio_id": portfolio_id, "points": row_dicts(rows)})
 
 
 @portfolio_router.get(
@@ -125,14 +123,11 @@ async def market_betas(
     as_of: AsOfDate = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: CursorParam = None,
-) -> Page[MarketBetaRead]:
+) -> Response:
     page = await risk_rows.portfolio_market_betas(
         session, portfolio_id, owner=user.id, as_of=as_of, limit=limit, cursor=cursor
     )
-    return Page[MarketBetaRead](
-        items=[MarketBetaRead.model_validate(row) for row in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return json_response({"items": row_dicts(page.items), "next_cursor": page.next_cursor})
 
 
 @position_router.get(
@@ -149,11 +144,8 @@ async def position_volatility(
     end: Annotated[date | None, Query(alias="to", description="YYYY-MM-DD, inclusive.")] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: CursorParam = None,
-) -> Page[PositionVolatilityRead]:
+) -> Response:
     page = await risk_rows.position_volatility(
         session, position_id, owner=user.id, start=start, end=end, limit=limit, cursor=cursor
     )
-    return Page[PositionVolatilityRead](
-        items=[PositionVolatilityRead.model_validate(row) for row in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return json_response({"items": row_dicts(page.items), "next_cursor": page.next_cursor})

@@ -10,14 +10,15 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.benchmarks.repository import require_benchmark, weights_on_or_before
 from app.core.errors import NotFoundError
 from app.core.sectors import UnknownSectorError, to_gics
 from app.models import BenchmarkSectorWeight, PortfolioSnapshot
-from app.portfolios.repository import Owner, get_portfolio
+from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
+from app.portfolios.repository import Owner, portfolio_is_visible, require_portfolio
 from app.risk.concentration import active_weights as risk_active_weights
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,8 @@ class BenchmarkComparison:
 
 @dataclass(frozen=True)
 class PortfolioRisk:
-    snapshot: PortfolioSnapshot
+    snapshot: Row[Any]
+    """portfolio_id, calculation_date and the snapshot's risk columns (SNAPSHOT_RISK_COLUMNS)."""
     sector_exposure: dict[str, Decimal] | None
     benchmark_comparison: BenchmarkComparison | None
     benchmark_comparison_reason: str | None = None
@@ -105,14 +107,18 @@ async def portfolio_risk(
     With ``benchmark_must_exist`` an unknown benchmark is a NotFoundError; without it (the
     default benchmark, possibly not seeded yet) the comparison is simply left out.
     """
-    await get_portfolio(session, portfolio_id, owner=owner)
-    if benchmark_must_exist:
-        await require_benchmark(session, benchmark_code)
-    s = PortfolioSnapshot
-    stmt = select(s).where(s.portfolio_id == portfolio_id)
+    s = PortfolioSnapshot.__table__.c
+    # Ownership in the same query as the snapshot; only a miss asks which it was.
+    stmt = select(s.portfolio_id, s.calculation_date, *(s[c] for c in SNAPSHOT_RISK_COLUMNS)).where(
+        s.portfolio_id == portfolio_id, portfolio_is_visible(portfolio_id, owner)
+    )
     if on_or_before is not None:
         stmt = stmt.where(s.calculation_date <= on_or_before)
-    snapshot = await session.scalar(stmt.order_by(s.calculation_date.desc()).limit(1))
+    snapshot = (await session.execute(stmt.order_by(s.calculation_date.desc()).limit(1))).first()
+    if snapshot is None:
+        await require_portfolio(session, portfolio_id, owner=owner)
+    if benchmark_must_exist:
+        await require_benchmark(session, benchmark_code)
     if snapshot is None:
         when = f" on or before {on_or_before}" if on_or_before is not None else ""
         raise NotFoundError(f"portfolio {portfolio_id} has no snapshot{when}")

@@ -8,9 +8,11 @@ from fastapi import APIRouter, Form, Request
 
 from app.api.deps import CurrentUser, SessionDep
 from app.api.responses import TOO_MANY_ATTEMPTS, UNAUTHORIZED
+from app.core.errors import NotAuthenticatedError
 from app.core.security import PASSWORD_MAX_LENGTH, TokenSigner
 from app.models.user import EMAIL_MAX_LENGTH
 from app.users import service
+from app.users.repository import get_active
 from app.users.schemas import TokenResponse, UserRead
 from app.users.throttle import LoginThrottle
 
@@ -52,5 +54,8 @@ async def issue_token(
 
 
 @router.get("/me", response_model=UserRead, summary="The signed-in user", responses=UNAUTHORIZED)
-async def me(user: CurrentUser) -> UserRead:
-    return UserRead.model_validate(user)
+async def me(user: CurrentUser, session: SessionDep) -> UserRead:
+    found = await get_active(session, user.id)
+    if found is None:  # disabled or removed since the sign-in check of this request
+        raise NotAuthenticatedError("invalid token: sign in again")
+    return UserRead.model_validate(found)

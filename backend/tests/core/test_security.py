@@ -7,6 +7,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import jwt
 import pytest
@@ -15,6 +16,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from pydantic import SecretStr
 
 from app.config import Settings
+from app.core import security
 from app.core.cli import describe_failure
 from app.core.errors import ConfigurationError, NotAuthenticatedError
 from app.core.redaction import secrets_of
@@ -67,6 +69,27 @@ def test_a_token_names_its_user_until_it_expires() -> None:
     claims = jwt.decode(issued.token, KEY, algorithms=["HS256"])
     assert claims["sub"] == str(user_id)
     assert claims["exp"] - claims["iat"] == 3600
+
+
+def test_a_remembered_token_is_still_refused_once_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    signer = TokenSigner(SecretStr(KEY), 60)
+    user_id = uuid.uuid4()
+    issued = signer.issue(user_id)
+    assert signer.user_id(issued.token) == user_id  # checked, and remembered
+    assert signer.user_id(issued.token) == user_id
+    expires = issued.expires_at.timestamp()
+    monkeypatch.setattr(security, "time", SimpleNamespace(time=lambda: expires + 1))
+    with pytest.raises(NotAuthenticatedError, match="token expired"):
+        signer.user_id(issued.token)
+
+
+def test_a_remembered_token_does_not_vouch_for_another_key() -> None:
+    token = SIGNER.issue(uuid.uuid4()).token
+    SIGNER.user_id(token)
+    with pytest.raises(NotAuthenticatedError, match="invalid token"):
+        TokenSigner(SecretStr("o" * 40), 60).user_id(token)
 
 
 def _forged(claims: dict[str, object], key: str = KEY, algorithm: str = "HS256") -> str:
