@@ -6,8 +6,9 @@ Measures
   (app.risk) - best and median of several repeats;
 * reference: the usual per-position loop (statsmodels OLS for the beta and for the HAR
   fit, numpy for the realized vols) on the same data; the ratio is reference / compute;
-* persist: the engine's bulk upserts of the 5,000 beta rows and 5,000 volatility rows in
-  one transaction, first as inserts, then again as updates (ON CONFLICT DO UPDATE).
+* persist: the engine's write of the 5,000 beta rows and 5,000 volatility rows in one
+  transaction (COPY into temporary tables, one set-based upsert each), first as inserts,
+  then again as updates (ON CONFLICT DO UPDATE).
 
 Usage (from the repository root)::
 
@@ -43,7 +44,7 @@ from app.core.db import ASYNC_DRIVER, create_sessionmaker, with_driver
 from app.models import Portfolio, Position
 from app.risk.beta import ols_beta
 from app.risk.volatility import volatility_metrics
-from app.risk_metrics.repository import upsert_position_betas, upsert_position_volatility
+from app.risk_metrics.repository import store_portfolio_dates
 from app.risk_metrics.rows import position_beta_rows, position_volatility_rows
 from perf.scratch import (
     RESULTS_DIR,
@@ -96,15 +97,13 @@ def reference_loop(returns: np.ndarray, market: np.ndarray, positions: int) -> f
 
 
 def beta_and_vol_rows(
-    betas: Any, vols: Any, portfolio_id: uuid.UUID, position_ids: list[uuid.UUID]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    betas: Any, vols: Any, position_ids: list[uuid.UUID]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The rows the engine writes, built by the engine's own row builders."""
     positions = [SimpleNamespace(id=pid, symbol=f"S{j:05d}") for j, pid in enumerate(position_ids)]
     series = np.arange(len(positions))
     skipped: list[tuple[str, str]] = []
-    beta_rows = position_beta_rows(
-        betas, positions, series, portfolio_id, CALC_DATE, BETA_WINDOW, skipped
-    )
+    beta_rows = position_beta_rows(betas, positions, series, CALC_DATE, skipped)
     vol_rows = position_volatility_rows(vols, positions, series, CALC_DATE, skipped)
     return beta_rows, vol_rows
 
@@ -133,10 +132,11 @@ async def persist(url: Any, betas: Any, vols: Any, positions: int) -> dict[str, 
     timings: dict[str, float] = {}
     for label in ("insert", "update"):
         started = time.perf_counter()
-        beta_rows, vol_rows = beta_and_vol_rows(betas, vols, portfolio_id, position_ids)
+        beta_rows, vol_rows = beta_and_vol_rows(betas, vols, position_ids)
         async with maker() as session, session.begin():
-            await upsert_position_betas(session, beta_rows)
-            await upsert_position_volatility(session, vol_rows)
+            await store_portfolio_dates(
+                session, portfolio_id, [CALC_DATE], BETA_WINDOW, beta_rows, vol_rows, []
+            )
         timings[label] = time.perf_counter() - started
     await engine.dispose()
     return timings

@@ -34,7 +34,7 @@ import signal
 import sys
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import CancelledError, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -268,13 +268,14 @@ async def _in_workers(
     stored: Callable[[ChunkStored], None],
 ) -> None:
     """Portfolios in ``--jobs`` worker processes; each stores its chunks as --jobs 1 does.
-    Ctrl-C lets the running portfolios finish and starts no more."""
-    loop = asyncio.get_running_loop()
+    Ctrl-C starts no more portfolios and makes the running ones stop after their chunk."""
     context = multiprocessing.get_context("spawn")  # a fresh engine per worker, no shared pool
-    with ProcessPoolExecutor(args.jobs, mp_context=context, initializer=worker_initializer) as pool:
-        pending = [
-            loop.run_in_executor(
-                pool,
+    stop_event = context.Event()
+    with ProcessPoolExecutor(
+        args.jobs, mp_context=context, initializer=worker_initializer, initargs=(stop_event,)
+    ) as pool:
+        jobs = [
+            pool.submit(
                 backfill_in_worker,
                 portfolio_id,
                 dates,
@@ -287,15 +288,17 @@ async def _in_workers(
 
         def stop() -> None:
             run.interrupted = True
-            for future in pending:
-                future.cancel()
+            stop_event.set()
+            for job in jobs:
+                job.cancel()  # those not started; the running ones stop after a chunk
 
+        loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, stop)
         try:
-            for next_done in asyncio.as_completed(pending):
+            for next_done in asyncio.as_completed([asyncio.wrap_future(j) for j in jobs]):
                 try:
                     chunks = await next_done
-                except asyncio.CancelledError:
+                except (asyncio.CancelledError, CancelledError):
                     continue
                 for chunk in chunks:
                     stored(chunk)
