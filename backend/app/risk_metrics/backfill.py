@@ -29,7 +29,7 @@ CHUNK_DATES = 21
 """Dates stored per transaction: large enough that round trips stop mattering, small
 enough that Ctrl-C stops soon and a chunk's rows stay a few MB at 5,000 positions."""
 
-PASS_CELLS = 1_000_000
+PASS_CELLS = 250_000
 """Series x dates computed per pass (a multiple of the chunk): every figure array of a
 pass is this size, whatever the range's length."""
 
