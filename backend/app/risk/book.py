@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.risk.beta import BetaResult, ols_beta_at
-from app.risk.concentration import Concentration, concentration, sector_exposure
+from app.risk.concentration import Concentration, concentration_of_net, sector_exposure_of_net
 from app.risk.returns import FloatArray, simple_returns
 from app.risk.volatility import HarResult, VolatilityResult, volatility_at
 
@@ -145,6 +145,7 @@ def analyse_book_dates(
     direct_k = np.arange(dates)
     port_vol = _diagonal(volatility_at(port, t, history=history))
 
+    sector_of = [sectors.get(s) for s in series_symbols]
     figures = []
     for k, (e, cols, priced, e_priced, gross, denominator, by_equity) in enumerate(books):
         pos_beta = betas.beta[k, cols]
@@ -165,7 +166,15 @@ def analyse_book_dates(
                 direct = float(direct_fit.beta[k, k])
             if port_vol.observations[k, 0] > 0:
                 vol = port_vol.at(k)
-        held_symbols = [series_symbols[i] for i in cols[priced].tolist()]
+        # Lots net per symbol, and a position's symbol here is its series' (options count
+        # on their underlying): net per series column, in first-held order.
+        held_cols = cols[priced]
+        order = np.unique(held_cols, return_index=True)[1]
+        present = held_cols[np.sort(order)]
+        net = np.asarray(
+            np.bincount(held_cols, weights=e[priced], minlength=series)[present], dtype=np.float64
+        )
+        names = [series_symbols[i] for i in present.tolist()]
         figures.append(
             PortfolioFigures(
                 market_beta_weighted=weighted,
@@ -175,8 +184,10 @@ def analyse_book_dates(
                 beta_coverage=coverage,
                 denominator=denominator,
                 denominator_is_equity=by_equity,
-                concentration=concentration(held_symbols, e[priced]),
-                sector_exposure=sector_exposure(held_symbols, e[priced], sectors),
+                concentration=concentration_of_net(names, net),
+                sector_exposure=sector_exposure_of_net(
+                    [sector_of[i] for i in present.tolist()], net
+                ),
                 volatility=vol,
                 gross_exposure=gross,
                 net_exposure=float(e_priced.sum()),

@@ -12,16 +12,23 @@ fewer for large books), so memory stays flat however long the range.
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from app.benchmarks.repository import BenchmarkWeights, weights_on_or_before
 from app.core.db import AsyncSessionLocal
 from app.core.types import DEFAULT_BENCHMARK
 from app.market_data.repository import MissingMarketDataError, PriceHistory, sectors_of
-from app.portfolios.repository import ANY_OWNER, get_portfolio, positions_held_between
+from app.portfolios.repository import (
+    ANY_OWNER,
+    HeldPosition,
+    HeldSpan,
+    get_portfolio,
+    positions_held_between,
+)
 from app.risk_metrics import repository
 from app.risk_metrics.engine import PortfolioRiskSummary, compute_portfolio_dates
 
@@ -74,6 +81,27 @@ async def _benchmarks_on(dates: Sequence[date]) -> list[BenchmarkWeights | None]
     return found
 
 
+def _held_by_date(spans: Sequence[HeldSpan], dates: Sequence[date]) -> list[list[HeldPosition]]:
+    """The positions held on each date; consecutive dates with the same book share one
+    list (the engine then builds its arrays once)."""
+    # A position's state changes on its entry date, its exit date and the day after its
+    # expiration (held_on's rule): between two such days the list is the same.
+    changes = sorted(
+        {s.entry_date for s in spans}
+        | {s.exit_date for s in spans if s.exit_date is not None}
+        | {s.expiration_date + timedelta(days=1) for s in spans if s.expiration_date is not None}
+    )
+    out: list[list[HeldPosition]] = []
+    previous: date | None = None
+    for day in dates:
+        after = bisect_right(changes, previous) if previous is not None else 0
+        if previous is None or (after < len(changes) and changes[after] <= day):
+            current = [s.position for s in spans if s.held_on(day)]
+        out.append(current)
+        previous = day
+    return out
+
+
 async def backfill_portfolio(
     portfolio_id: uuid.UUID,
     dates: Sequence[date],
@@ -95,7 +123,7 @@ async def backfill_portfolio(
         sectors = await sectors_of(session, sorted({s.position.series_symbol for s in spans}))
     benchmarks = await _benchmarks_on(dates)
     equity = float(portfolio.equity_balance) if portfolio.equity_balance is not None else None
-    held = [[s.position for s in spans if s.held_on(day)] for day in dates]
+    held = _held_by_date(spans, dates)
     per_pass = pass_dates(len({s.position.series_symbol for s in spans}), chunk_dates)
 
     for first in range(0, len(dates), per_pass):

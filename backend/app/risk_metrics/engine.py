@@ -28,6 +28,7 @@ from datetime import date
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.benchmarks.repository import BenchmarkWeights, weights_on_or_before
@@ -44,6 +45,7 @@ from app.portfolios.repository import ANY_OWNER, HeldPosition, active_positions,
 from app.risk.book import DEFAULT_BETA_WINDOW, PortfolioFigures, analyse_book_dates
 from app.risk.concentration import active_weights
 from app.risk.exposure import exposure_factor
+from app.risk.returns import FloatArray
 from app.risk.volatility import HAR_HISTORY_DAYS
 from app.risk_metrics import repository
 from app.risk_metrics.rows import (
@@ -130,17 +132,29 @@ def compute_portfolio_dates(
         # The last row with a price of each series, at every row (-1: none yet).
         seen = np.where(np.isfinite(prices), np.arange(prices.shape[0])[:, None], -1)
         last_priced = np.maximum.accumulate(seen, axis=0) if prices.size else seen
-        factors = {p.id: exposure_factor(p.position_type) for k in computable for p in positions[k]}
-        position_series, exposures, skips = [], [], []
+        position_series, exposures, skips, ids = [], [], [], []
+        # Dates that hold the same list (the range run passes one list while the book does
+        # not change) share its arrays: per-position Python work once per book, not per date.
+        built: tuple[object, NDArray[np.intp], FloatArray, list[uuid.UUID]] | None = None
+        factor_of: dict[str, float] = {}
         for k, row in zip(computable, rows.tolist(), strict=True):
             held = positions[k]
-            cols = np.array([column_of[p.series_symbol] for p in held], dtype=np.intp)
+            if built is None or built[0] is not held:
+                cols = np.array([column_of[p.series_symbol] for p in held], dtype=np.intp)
+                for p in held:
+                    if p.position_type not in factor_of:
+                        factor_of[p.position_type] = exposure_factor(p.position_type)
+                size = np.array(
+                    [factor_of[p.position_type] * abs(p.quantity) for p in held], dtype=np.float64
+                )
+                built = (held, cols, size, [p.id for p in held])
+            _, cols, size, held_ids = built
             priced_row = last_priced[row, cols] if held else np.zeros(0, dtype=np.intp)
             in_window = priced_row >= max(0, row - HISTORY_DAYS)
             closes = prices[np.maximum(priced_row, 0), cols] if held else np.zeros(0)
-            size = np.array([factors[p.id] * abs(p.quantity) for p in held], dtype=np.float64)
             exposures.append(np.where(in_window, size * closes, np.nan))
             position_series.append(cols)
+            ids.append(held_ids)
             skips.append(
                 [
                     (held[i].symbol, f"no {held[i].series_symbol} price on or before {dates[k]}")

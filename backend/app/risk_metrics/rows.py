@@ -89,9 +89,20 @@ VOL_RECORD = ("position_id", "calculation_date", *VOL_FIGURES, "vol_trend", "obs
 """position_volatility columns of a record; a float figure is NaN where it is NULL."""
 
 
+class _Symbols:
+    """positions[i].symbol, looked up only for the positions a reason names."""
+
+    def __init__(self, positions: Sequence[Any]) -> None:
+        self._positions = positions
+
+    def __getitem__(self, i: int) -> str:
+        symbol: str = self._positions[i].symbol
+        return symbol
+
+
 def _report_overflow(
     skipped: Skipped,
-    symbols: Sequence[str],
+    symbols: _Symbols,
     overflowed: dict[str, NDArray[np.bool_]],
     kept: NDArray[np.bool_],
 ) -> None:
@@ -106,6 +117,8 @@ def position_beta_rows(
     position_series: np.ndarray,
     calc_date: date,
     skipped: Skipped,
+    *,
+    ids: Sequence[uuid.UUID] | None = None,
 ) -> list[tuple[Any, ...]]:
     """position_market_betas records (:data:`BETA_RECORD`) for ``positions`` (each reads
     series ``position_series[i]`` of the one-date ``b``); a position without a storable
@@ -113,7 +126,7 @@ def position_beta_rows(
     if not positions:
         return []
     cols = np.asarray(position_series, dtype=np.intp)
-    symbols = [p.symbol for p in positions]
+    symbols = _Symbols(positions)
     fitted, overflowed = fit_arrays(
         PositionMarketBeta, {name: getattr(b, name)[cols] for name in BETA_FIGURES}
     )
@@ -127,11 +140,12 @@ def position_beta_rows(
     overflowed.pop("beta")
     _report_overflow(skipped, symbols, overflowed, kept)
     keep = np.flatnonzero(kept)
-    ids = [positions[i].id for i in keep.tolist()]
+    all_ids = ids if ids is not None else [p.id for p in positions]
+    kept_ids = [all_ids[i] for i in keep.tolist()]
     return list(
         zip(
-            ids,
-            [calc_date] * len(ids),
+            kept_ids,
+            [calc_date] * len(kept_ids),
             *(fitted[name][keep].tolist() for name in BETA_FIGURES),
             b.observations[cols][keep].tolist(),
             strict=True,
@@ -145,13 +159,15 @@ def position_volatility_rows(
     position_series: np.ndarray,
     calc_date: date,
     skipped: Skipped,
+    *,
+    ids: Sequence[uuid.UUID] | None = None,
 ) -> list[tuple[Any, ...]]:
     """position_volatility records (:data:`VOL_RECORD`); a position without a 21-day vol
     gets none."""
     if not positions:
         return []
     cols = np.asarray(position_series, dtype=np.intp)
-    symbols = [p.symbol for p in positions]
+    symbols = _Symbols(positions)
     har = v.har
     fitted, overflowed = fit_arrays(
         PositionVolatility,
@@ -180,12 +196,13 @@ def position_volatility_rows(
     overflowed.pop("realized_vol_21d")
     _report_overflow(skipped, symbols, overflowed, kept)
     keep = np.flatnonzero(kept)
-    ids = [positions[i].id for i in keep.tolist()]
+    all_ids = ids if ids is not None else [p.id for p in positions]
+    kept_ids = [all_ids[i] for i in keep.tolist()]
     trends = [trend_label(c) for c in v.trend_code[cols][keep].tolist()]
     return list(
         zip(
-            ids,
-            [calc_date] * len(ids),
+            kept_ids,
+            [calc_date] * len(kept_ids),
             *(fitted[name][keep].tolist() for name in VOL_FIGURES),
             trends,
             v.observations[cols][keep].tolist(),
