@@ -11,6 +11,7 @@ fewer for large books), so memory stays flat however long the range.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
@@ -30,7 +31,11 @@ from app.portfolios.repository import (
     positions_held_between,
 )
 from app.risk_metrics import repository
-from app.risk_metrics.engine import PortfolioRiskSummary, compute_portfolio_dates
+from app.risk_metrics.engine import (
+    PortfolioDateFigures,
+    PortfolioRiskSummary,
+    compute_portfolio_dates,
+)
 
 CHUNK_DATES = 21
 """Dates stored per transaction: large enough that round trips stop mattering, small
@@ -126,9 +131,9 @@ async def backfill_portfolio(
     held = _held_by_date(spans, dates)
     per_pass = pass_dates(len({s.position.series_symbol for s in spans}), chunk_dates)
 
-    for first in range(0, len(dates), per_pass):
+    def compute(first: int) -> list[PortfolioDateFigures | MissingMarketDataError]:
         span = slice(first, first + per_pass)
-        computed = compute_portfolio_dates(
+        return compute_portfolio_dates(
             portfolio.id,
             portfolio.name,
             equity,
@@ -139,6 +144,11 @@ async def backfill_portfolio(
             benchmarks[span],
             beta_window,
         )
+
+    async def store(
+        first: int, computed: list[PortfolioDateFigures | MissingMarketDataError]
+    ) -> bool:
+        """Store a pass chunk by chunk; False once ``stop()`` asks to stop."""
         for start in range(0, len(computed), chunk_dates):
             chunk = ChunkStored(portfolio.id, portfolio.name, [])
             stored_dates: list[date] = []
@@ -171,7 +181,21 @@ async def backfill_portfolio(
                     )
             on_chunk(chunk)
             if stop():
+                return False
+        return True
+
+    # The next pass is computed in a thread while this one's chunks are written: the
+    # database works on one core, numpy on the other.
+    storing: asyncio.Task[bool] | None = None
+    try:
+        for first in range(0, len(dates), per_pass):
+            computed = await asyncio.to_thread(compute, first)
+            if storing is not None and not await storing:
                 return
+            storing = asyncio.create_task(store(first, computed))
+    finally:
+        if storing is not None:
+            await storing  # a chunk in flight is committed (or fails) whole
 
 
 _stop_event: Any = None
@@ -196,8 +220,6 @@ def backfill_in_worker(
 ) -> list[ChunkStored]:
     """:func:`backfill_portfolio` in a worker process (its own event loop and engine); it
     stops after the chunk being stored once the parent sets the stop event."""
-    import asyncio
-
     chunks: list[ChunkStored] = []
     event = _stop_event
     asyncio.run(

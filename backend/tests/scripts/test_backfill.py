@@ -270,7 +270,7 @@ def test_ctrl_c_stops_after_a_chunk_leaving_whole_dates_and_a_rerun_completes(
     database: TestDatabase, jobs: str
 ) -> None:
     _seed(database)
-    start = CALENDAR[-150]
+    start = CALENDAR[-60]
     complete = _range(database, start, TO)
     _forget_figures(database)
 
@@ -306,7 +306,7 @@ def test_ctrl_c_stops_after_a_chunk_leaving_whole_dates_and_a_rerun_completes(
     # Whole dates only: each stored portfolio-date holds exactly its rows of a full run.
     stored = _sql(database, _DUMP)
     days = {(r[1], r[3]) for r in stored if r[0] == "s"}
-    assert 0 < len(days) < 3 * 150
+    assert 0 < len(days) < 3 * 60
 
     def of_stored_days(dump: Dump) -> Dump:
         return [r for r in dump if (r[1], r[3]) in days]
