@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.benchmarks.repository import BenchmarkWeights, weights_on_or_before
 from app.core.db import AsyncSessionLocal
@@ -169,7 +171,7 @@ async def backfill_portfolio(
                 snapshots.append(figures.snapshot)
                 chunk.summaries.append(figures.summary)
             if stored_dates:
-                async with AsyncSessionLocal() as session, session.begin():
+                async with AsyncSession(bind=connection) as session, session.begin():
                     await repository.store_portfolio_dates(
                         session,
                         portfolio.id,
@@ -184,11 +186,27 @@ async def backfill_portfolio(
                 return False
         return True
 
-    # The next pass is computed in a thread while this one's chunks are written: the
-    # database works on one core, numpy on the other.
+    # One connection for the portfolio's chunks, one transaction each.
+    async with AsyncSessionLocal() as probe:
+        engine = probe.bind
+    assert isinstance(engine, AsyncEngine)
+    async with engine.connect() as connection:
+        await _store_passes(compute, store, len(dates), per_pass)
+
+
+async def _store_passes(
+    compute: Callable[[int], list[PortfolioDateFigures | MissingMarketDataError]],
+    store: Callable[
+        [int, list[PortfolioDateFigures | MissingMarketDataError]], Coroutine[Any, Any, bool]
+    ],
+    days: int,
+    per_pass: int,
+) -> None:
+    """Compute pass after pass in a thread while the previous pass is stored: the
+    database works on one core, numpy on the other."""
     storing: asyncio.Task[bool] | None = None
     try:
-        for first in range(0, len(dates), per_pass):
+        for first in range(0, days, per_pass):
             computed = await asyncio.to_thread(compute, first)
             if storing is not None and not await storing:
                 return

@@ -190,14 +190,14 @@ async def delete_risk_figures(
 _BETA_TEMP = (
     "CREATE TEMP TABLE IF NOT EXISTS tmp_position_market_betas (position_id uuid,"
     " calc_date date, beta float8, alpha float8, r_squared float8, std_error float8,"
-    " p_value float8, observations integer) ON COMMIT DROP"
+    " p_value float8, observations integer) ON COMMIT DELETE ROWS"
 )
 _VOL_TEMP = (
     "CREATE TEMP TABLE IF NOT EXISTS tmp_position_volatility (position_id uuid,"
     " calculation_date date, realized_vol_21d float8, realized_vol_63d float8,"
     " vol_daily float8, vol_weekly float8, vol_monthly float8, expected_vol_21d float8,"
     " vol_trend_strength float8, vol_percentile float8, model_r_squared float8,"
-    " vol_trend text, observations integer) ON COMMIT DROP"
+    " vol_trend text, observations integer) ON COMMIT DELETE ROWS"
 )
 _SNAPSHOT_KEY = ("portfolio_id", "calculation_date")
 _SNAPSHOT_VALUATION = (
@@ -250,7 +250,9 @@ async def store_portfolio_dates(
     raw = await connection.get_raw_connection()
     pg: Any = raw.driver_connection  # the asyncpg connection of this transaction
     # SQLAlchemy's asyncpg adapter opens the transaction on its first statement; the raw
-    # statements below must run inside it (ON COMMIT DROP, and all-or-nothing).
+    # statements below must run inside it (all-or-nothing). The temporary tables live as
+    # long as the connection and are emptied at each commit (and here: a transaction may
+    # store twice), so a connection that stores many chunks creates them once.
     await connection.execute(select(1))
     assert pg.is_in_transaction()
     days = list(calc_dates)
@@ -310,7 +312,7 @@ async def store_portfolio_dates(
     await _fill(
         pg,
         "CREATE TEMP TABLE IF NOT EXISTS tmp_portfolio_snapshots"
-        " (LIKE portfolio_snapshots INCLUDING DEFAULTS) ON COMMIT DROP",
+        " (LIKE portfolio_snapshots INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
         "tmp_portfolio_snapshots",
         _SNAPSHOT_COLUMNS,
         snapshot_records,
