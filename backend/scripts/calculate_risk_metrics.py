@@ -71,6 +71,7 @@ from app.risk.beta import MIN_OBSERVATIONS
 from app.risk.book import DEFAULT_BETA_WINDOW
 from app.risk_metrics.backfill import (
     CHUNK_DATES,
+    CHUNK_ROWS,
     ChunkStored,
     backfill_in_worker,
     backfill_portfolio,
@@ -132,9 +133,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--chunk-dates",
         type=int,
-        default=CHUNK_DATES,
+        default=None,
         help="dates of a portfolio stored per transaction in a --from/--to run "
-        "(default %(default)s)",
+        f"(default: {CHUNK_ROWS:,} position-dates' worth, at least {CHUNK_DATES})",
     )
     parser.add_argument("--verbose", action="store_true", help="list every skipped figure")
     parser.add_argument(
@@ -149,7 +150,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         DateRange(args.start, args.end, names=("--from", "--to"))
     except InvalidQueryError as exc:
         parser.error(str(exc))
-    if args.jobs < 1 or args.chunk_dates < 1:
+    if args.jobs < 1 or (args.chunk_dates is not None and args.chunk_dates < 1):
         parser.error("--jobs and --chunk-dates must be at least 1")
     if not MIN_OBSERVATIONS <= args.window_days <= MAX_WINDOW_DAYS:
         parser.error(

@@ -40,8 +40,18 @@ from app.risk_metrics.engine import (
 )
 
 CHUNK_DATES = 21
-"""Dates stored per transaction: large enough that round trips stop mattering, small
-enough that Ctrl-C stops soon and a chunk's rows stay a few MB at 5,000 positions."""
+"""Fewest dates stored per transaction (the default for large books)."""
+
+CHUNK_ROWS = 105_000
+"""Position-dates per transaction by default (21 dates at 5,000 positions; a whole year
+of a 21-position book): large enough that round trips stop mattering, small enough that
+Ctrl-C stops within a second or so and a chunk's rows stay a few MB."""
+
+
+def default_chunk_dates(positions: int) -> int:
+    """Dates per transaction for a book of ``positions`` (see CHUNK_ROWS)."""
+    return max(CHUNK_DATES, CHUNK_ROWS // max(positions, 1))
+
 
 PASS_CELLS = 250_000
 """Series x dates computed per pass (a multiple of the chunk): every figure array of a
@@ -115,12 +125,13 @@ async def backfill_portfolio(
     history: PriceHistory,
     beta_window: int,
     *,
-    chunk_dates: int = CHUNK_DATES,
+    chunk_dates: int | None = None,
     on_chunk: Callable[[ChunkStored], None] = lambda chunk: None,
     stop: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Compute and store ``dates`` (ascending) of one portfolio; ``stop()`` is asked after
-    each chunk."""
+    """Compute and store ``dates`` (ascending) of one portfolio, ``chunk_dates`` per
+    transaction (default: :func:`default_chunk_dates`); ``stop()`` is asked after each
+    chunk."""
     if not dates:
         return
     async with AsyncSessionLocal() as session:
@@ -131,6 +142,8 @@ async def backfill_portfolio(
     benchmarks = await _benchmarks_on(dates)
     equity = float(portfolio.equity_balance) if portfolio.equity_balance is not None else None
     held = _held_by_date(spans, dates)
+    if chunk_dates is None:
+        chunk_dates = default_chunk_dates(max((len(h) for h in held), default=0))
     per_pass = pass_dates(len({s.position.series_symbol for s in spans}), chunk_dates)
 
     def compute(first: int) -> list[PortfolioDateFigures | MissingMarketDataError]:
@@ -234,7 +247,7 @@ def backfill_in_worker(
     dates: Sequence[date],
     history: PriceHistory,
     beta_window: int,
-    chunk_dates: int = CHUNK_DATES,
+    chunk_dates: int | None = None,
 ) -> list[ChunkStored]:
     """:func:`backfill_portfolio` in a worker process (its own event loop and engine); it
     stops after the chunk being stored once the parent sets the stop event."""
