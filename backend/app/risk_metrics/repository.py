@@ -183,21 +183,24 @@ async def delete_risk_figures(
 
 # --- COPY writes of many portfolio-dates --------------------------------------------
 
-# Position figures travel as float8 (NaN for NULL) into temporary tables and become NUMERIC
-# in the set-based INSERT: the server rounds each to its column's scale, so a figure is
+# Position figures travel as float8 (NaN for NULL) into temporary tables (keyed, so the
+# stale-row delete probes them instead of scanning them per row) and become NUMERIC in the
+# set-based INSERT: the server rounds each to its column's scale, so a figure is
 # stored the same whichever run wrote it. Every identifier spliced into SQL below is a
 # constant of this module; values are parameters or COPY data.
 _BETA_TEMP = (
     "CREATE TEMP TABLE IF NOT EXISTS tmp_position_market_betas (position_id uuid,"
     " calc_date date, beta float8, alpha float8, r_squared float8, std_error float8,"
-    " p_value float8, observations integer) ON COMMIT DELETE ROWS"
+    " p_value float8, observations integer, PRIMARY KEY (position_id, calc_date))"
+    " ON COMMIT DELETE ROWS"
 )
 _VOL_TEMP = (
     "CREATE TEMP TABLE IF NOT EXISTS tmp_position_volatility (position_id uuid,"
     " calculation_date date, realized_vol_21d float8, realized_vol_63d float8,"
     " vol_daily float8, vol_weekly float8, vol_monthly float8, expected_vol_21d float8,"
     " vol_trend_strength float8, vol_percentile float8, model_r_squared float8,"
-    " vol_trend text, observations integer) ON COMMIT DELETE ROWS"
+    " vol_trend text, observations integer, PRIMARY KEY (position_id, calculation_date))"
+    " ON COMMIT DELETE ROWS"
 )
 _SNAPSHOT_KEY = ("portfolio_id", "calculation_date")
 _SNAPSHOT_VALUATION = (
