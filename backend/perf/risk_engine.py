@@ -6,8 +6,9 @@ Measures
   (app.risk) - best and median of several repeats;
 * reference: the usual per-position loop (statsmodels OLS for the beta and for the HAR
   fit, numpy for the realized vols) on the same data; the ratio is reference / compute;
-* persist: the engine's bulk upserts of the 5,000 beta rows and 5,000 volatility rows in
-  one transaction, first as inserts, then again as updates (ON CONFLICT DO UPDATE).
+* persist: the engine's write of the 5,000 beta rows and 5,000 volatility rows in one
+  transaction (COPY into temporary tables, one set-based upsert each), first as inserts,
+  then again as updates (ON CONFLICT DO UPDATE).
 
 Usage (from the repository root)::
 
@@ -42,8 +43,9 @@ from sqlalchemy.pool import NullPool
 from app.core.db import ASYNC_DRIVER, create_sessionmaker, with_driver
 from app.models import Portfolio, Position
 from app.risk.beta import ols_beta
+from app.risk.book import analyse_book
 from app.risk.volatility import volatility_metrics
-from app.risk_metrics.repository import upsert_position_betas, upsert_position_volatility
+from app.risk_metrics.repository import store_portfolio_dates
 from app.risk_metrics.rows import position_beta_rows, position_volatility_rows
 from perf.scratch import (
     RESULTS_DIR,
@@ -74,6 +76,21 @@ def compute(returns: np.ndarray, market: np.ndarray) -> tuple[Any, Any]:
     )
 
 
+def book(returns: np.ndarray, market: np.ndarray) -> Any:
+    """What the engine computes for one portfolio-date: the series figures above plus the
+    portfolio's (exposure-weighted betas, its own return series' beta and volatility,
+    concentration, sectors), from prices."""
+    prices = 50 * np.cumprod(np.vstack([np.ones((1, returns.shape[1])), 1 + returns]), axis=0)
+    market_prices = np.asarray(400 * np.cumprod(np.r_[1.0, 1 + market]), dtype=np.float64)
+    positions = returns.shape[1]
+    symbols = [f"S{j:05d}" for j in range(positions)]
+    exposures = np.where(np.arange(positions) % 5 == 0, -1000.0, 1000.0)
+    sectors = {s: f"Sector {j % 11}" for j, s in enumerate(symbols)}
+    return analyse_book(
+        prices, market_prices, symbols, np.arange(positions), exposures, 1e7, sectors
+    )
+
+
 def reference_loop(returns: np.ndarray, market: np.ndarray, positions: int) -> float:
     """The per-position way: one statsmodels fit for beta, one for HAR, numpy for vols."""
     import statsmodels.api as sm
@@ -96,15 +113,13 @@ def reference_loop(returns: np.ndarray, market: np.ndarray, positions: int) -> f
 
 
 def beta_and_vol_rows(
-    betas: Any, vols: Any, portfolio_id: uuid.UUID, position_ids: list[uuid.UUID]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    betas: Any, vols: Any, position_ids: list[uuid.UUID]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The rows the engine writes, built by the engine's own row builders."""
     positions = [SimpleNamespace(id=pid, symbol=f"S{j:05d}") for j, pid in enumerate(position_ids)]
     series = np.arange(len(positions))
     skipped: list[tuple[str, str]] = []
-    beta_rows = position_beta_rows(
-        betas, positions, series, portfolio_id, CALC_DATE, BETA_WINDOW, skipped
-    )
+    beta_rows = position_beta_rows(betas, positions, series, CALC_DATE, skipped)
     vol_rows = position_volatility_rows(vols, positions, series, CALC_DATE, skipped)
     return beta_rows, vol_rows
 
@@ -133,10 +148,11 @@ async def persist(url: Any, betas: Any, vols: Any, positions: int) -> dict[str, 
     timings: dict[str, float] = {}
     for label in ("insert", "update"):
         started = time.perf_counter()
-        beta_rows, vol_rows = beta_and_vol_rows(betas, vols, portfolio_id, position_ids)
+        beta_rows, vol_rows = beta_and_vol_rows(betas, vols, position_ids)
         async with maker() as session, session.begin():
-            await upsert_position_betas(session, beta_rows)
-            await upsert_position_volatility(session, vol_rows)
+            await store_portfolio_dates(
+                session, portfolio_id, [CALC_DATE], BETA_WINDOW, beta_rows, vol_rows, []
+            )
         timings[label] = time.perf_counter() - started
     await engine.dispose()
     return timings
@@ -165,6 +181,13 @@ def main(argv: list[str] | None = None) -> int:
         betas, vols = compute(returns, market)
         times.append(time.perf_counter() - started)
     compute_best, compute_median = min(times), statistics.median(times)
+    book(returns[:, :10], market)
+    book_times = []
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        book(returns, market)
+        book_times.append(time.perf_counter() - started)
+    book_median = statistics.median(book_times)
 
     ref_n = min(args.reference_positions or args.positions, args.positions)
     with out.status(f"statsmodels loop over {ref_n:,} positions..."):
@@ -190,20 +213,24 @@ def main(argv: list[str] | None = None) -> int:
         "reference_seconds": ref_time,
         "reference_positions_timed": ref_n,
         "speedup_vs_reference": ref_time / compute_median,
+        "book_seconds_median": book_median,
         "persist_insert_seconds": persisted["insert"],
         "persist_update_seconds": persisted["update"],
         "rows_per_persist": 2 * args.positions,
-        "goals": {"compute_seconds": 1.0, "persist_seconds": 5.0},
+        "goals": {"compute_seconds": 0.1, "speedup_vs_reference": 200, "persist_seconds": 5.0},
     }
     table = Table(title=f"Risk engine: {args.positions:,} positions x {args.days} trading days")
     table.add_column("Measure")
     table.add_column("Seconds", justify="right")
     table.add_column("Goal / note", justify="right")
-    table.add_row("compute (vectorised), best", f"{compute_best:.3f}", "< 1 s")
-    table.add_row("compute (vectorised), median", f"{compute_median:.3f}", "< 1 s")
+    table.add_row("compute (vectorised), best", f"{compute_best:.3f}", "<= 0.1 s")
+    table.add_row("compute (vectorised), median", f"{compute_median:.3f}", "<= 0.1 s")
+    table.add_row("with the portfolio's figures, median", f"{book_median:.3f}", "")
     note = "" if ref_n == args.positions else f"timed on {ref_n:,}, scaled"
     table.add_row("per-position statsmodels loop", f"{ref_time:.2f}", note)
-    table.add_row("speed-up (loop / vectorised median)", f"{ref_time / compute_median:.0f}x", "")
+    table.add_row(
+        "speed-up (loop / vectorised median)", f"{ref_time / compute_median:.0f}x", ">= 200x"
+    )
     table.add_row(
         f"persist {2 * args.positions:,} rows (insert)", f"{persisted['insert']:.3f}", "< 5 s"
     )

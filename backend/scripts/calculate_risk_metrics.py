@@ -34,7 +34,7 @@ import signal
 import sys
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import CancelledError, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -71,6 +71,7 @@ from app.risk.beta import MIN_OBSERVATIONS
 from app.risk.book import DEFAULT_BETA_WINDOW
 from app.risk_metrics.backfill import (
     CHUNK_DATES,
+    CHUNK_ROWS,
     ChunkStored,
     backfill_in_worker,
     backfill_portfolio,
@@ -132,9 +133,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--chunk-dates",
         type=int,
-        default=CHUNK_DATES,
+        default=None,
         help="dates of a portfolio stored per transaction in a --from/--to run "
-        "(default %(default)s)",
+        f"(default: {CHUNK_ROWS:,} position-dates' worth, at least {CHUNK_DATES})",
     )
     parser.add_argument("--verbose", action="store_true", help="list every skipped figure")
     parser.add_argument(
@@ -149,7 +150,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         DateRange(args.start, args.end, names=("--from", "--to"))
     except InvalidQueryError as exc:
         parser.error(str(exc))
-    if args.jobs < 1 or args.chunk_dates < 1:
+    if args.jobs < 1 or (args.chunk_dates is not None and args.chunk_dates < 1):
         parser.error("--jobs and --chunk-dates must be at least 1")
     if not MIN_OBSERVATIONS <= args.window_days <= MAX_WINDOW_DAYS:
         parser.error(
@@ -268,13 +269,14 @@ async def _in_workers(
     stored: Callable[[ChunkStored], None],
 ) -> None:
     """Portfolios in ``--jobs`` worker processes; each stores its chunks as --jobs 1 does.
-    Ctrl-C lets the running portfolios finish and starts no more."""
-    loop = asyncio.get_running_loop()
+    Ctrl-C starts no more portfolios and makes the running ones stop after their chunk."""
     context = multiprocessing.get_context("spawn")  # a fresh engine per worker, no shared pool
-    with ProcessPoolExecutor(args.jobs, mp_context=context, initializer=worker_initializer) as pool:
-        pending = [
-            loop.run_in_executor(
-                pool,
+    stop_event = context.Event()
+    with ProcessPoolExecutor(
+        args.jobs, mp_context=context, initializer=worker_initializer, initargs=(stop_event,)
+    ) as pool:
+        jobs = [
+            pool.submit(
                 backfill_in_worker,
                 portfolio_id,
                 dates,
@@ -287,15 +289,17 @@ async def _in_workers(
 
         def stop() -> None:
             run.interrupted = True
-            for future in pending:
-                future.cancel()
+            stop_event.set()
+            for job in jobs:
+                job.cancel()  # those not started; the running ones stop after a chunk
 
+        loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, stop)
         try:
-            for next_done in asyncio.as_completed(pending):
+            for next_done in asyncio.as_completed([asyncio.wrap_future(j) for j in jobs]):
                 try:
                     chunks = await next_done
-                except asyncio.CancelledError:
+                except (asyncio.CancelledError, CancelledError):
                     continue
                 for chunk in chunks:
                     stored(chunk)

@@ -166,6 +166,57 @@ async def active_positions(
     ]
 
 
+@dataclass(frozen=True)
+class HeldSpan:
+    """A position and the dates it is held (the rule of :func:`held_on`, for many dates)."""
+
+    position: HeldPosition
+    entry_date: date
+    exit_date: date | None
+    expiration_date: date | None
+
+    def held_on(self, day: date) -> bool:
+        # The same rule as held_on's WHERE clauses.
+        return (
+            self.entry_date <= day
+            and (self.exit_date is None or self.exit_date > day)
+            and (self.expiration_date is None or self.expiration_date >= day)
+        )
+
+
+async def positions_held_between(
+    session: AsyncSession, portfolio_id: uuid.UUID, start: date, end: date
+) -> list[HeldSpan]:
+    """Every live position of the portfolio held on some day in [start, end], by symbol
+    (one query; ``HeldSpan.held_on`` tells the days)."""
+    rows = await session.execute(
+        select(
+            Position.id,
+            Position.symbol,
+            Position.underlying_symbol,
+            Position.position_type,
+            Position.quantity,
+            Position.entry_date,
+            Position.exit_date,
+            Position.expiration_date,
+        )
+        .where(
+            Position.portfolio_id == portfolio_id,
+            live(Position),
+            Position.entry_date <= end,
+            or_(Position.exit_date.is_(None), Position.exit_date > start),
+            or_(Position.expiration_date.is_(None), Position.expiration_date >= start),
+        )
+        .order_by(Position.symbol, Position.id)
+    )
+    return [
+        HeldSpan(
+            HeldPosition(pid, symbol, underlying or symbol, ptype, float(qty)), entry, exit_, expiry
+        )
+        for pid, symbol, underlying, ptype, qty, entry, exit_, expiry in rows
+    ]
+
+
 async def held_positions(
     session: AsyncSession, portfolio_id: uuid.UUID, day: date
 ) -> list[Position]:

@@ -24,14 +24,28 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from app.risk.returns import FloatArray
+from app.risk.windows import IntArray, window_sums
 
 MIN_OBSERVATIONS = 30
 """Below this many aligned daily returns a beta is not estimated (a stated skip)."""
 
 
+BETA_SKIP_REASONS = (
+    None,
+    "{count} aligned daily returns, fewer than {minimum}",
+    "market returns have no variance in the window",
+    "price did not move in the window (zero return variance)",
+)
+"""Messages for ``BetaResult.reason_code`` (0: a beta was estimated)."""
+_TOO_FEW, _MARKET_FLAT, _SERIES_FLAT = 1, 2, 3
+_RELATIVE_TOLERANCE = 1e-12
+"""A centred sum of squares below this share of the raw one is rounding noise."""
+
+
 @dataclass(frozen=True)
 class BetaResult:
-    """Per-series OLS statistics; NaN where ``skip_reason`` says why there is no estimate."""
+    """Per-series OLS statistics, shape (series,) or (dates, series); NaN where
+    ``reason_code`` says why there is no estimate."""
 
     beta: FloatArray
     alpha: FloatArray
@@ -40,11 +54,39 @@ class BetaResult:
     p_value: FloatArray
     t_stat: FloatArray
     observations: NDArray[np.int64]
-    skip_reason: list[str | None]
+    reason_code: NDArray[np.int8]
+    min_observations: int = MIN_OBSERVATIONS
 
     @property
     def valid(self) -> NDArray[np.bool_]:
-        return np.array([r is None for r in self.skip_reason], dtype=bool)
+        return np.asarray(self.reason_code == 0)
+
+    def reason(self, index: int | tuple[int, int]) -> str | None:
+        """Why the estimate at ``index`` is missing (None when there is one)."""
+        code = int(self.reason_code[index])
+        message = BETA_SKIP_REASONS[code]
+        if message is None:
+            return None
+        return message.format(count=int(self.observations[index]), minimum=self.min_observations)
+
+    def at(self, k: int) -> BetaResult:
+        """Date ``k`` of a (dates, series) result, as a (series,) one."""
+        return BetaResult(
+            beta=self.beta[k],
+            alpha=self.alpha[k],
+            r_squared=self.r_squared[k],
+            std_error=self.std_error[k],
+            p_value=self.p_value[k],
+            t_stat=self.t_stat[k],
+            observations=self.observations[k],
+            reason_code=self.reason_code[k],
+            min_observations=self.min_observations,
+        )
+
+    @property
+    def skip_reason(self) -> list[str | None]:
+        """``reason`` of each series (one-date results)."""
+        return [self.reason(j) for j in range(self.reason_code.shape[-1])]
 
 
 def ols_beta(
@@ -57,11 +99,21 @@ def ols_beta(
     y = np.asarray(asset_returns, dtype=np.float64)
     if y.ndim == 1:
         y = y[:, None]
-    x = np.asarray(market_returns, dtype=np.float64).reshape(-1, 1)
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"asset rows {y.shape[0]} != market rows {x.shape[0]}")
+    days = y.shape[0]
+    result = ols_beta_at(
+        y,
+        market_returns,
+        np.array([days - 1]),
+        window=max(days, 1),
+        min_observations=min_observations,
+    )
+    return result.at(0)
 
-    used = np.isfinite(y) & np.isfinite(x)
+
+def _centred_one_window(
+    x: FloatArray, y: FloatArray, used: NDArray[np.bool_]
+) -> tuple[FloatArray, ...]:
+    # Two passes (means, then centred sums): exact for the one-date run.
     n = used.sum(axis=0)
     n_safe = np.maximum(n, 1)
     xm = np.where(used, x, 0.0)
@@ -72,7 +124,75 @@ def ols_beta(
     dy = np.where(used, y - y_bar, 0.0)
     sxx = (dx * dx).sum(axis=0)
     syy = (dy * dy).sum(axis=0)
-    sxy = (dx * dy).sum(axis=0)
+    return (
+        n[None].astype(np.float64),
+        x_bar[None],
+        y_bar[None],
+        sxx[None],
+        syy[None],
+        (dx * dy).sum(axis=0)[None],
+        (xm * xm).sum(axis=0)[None],
+        (ym * ym).sum(axis=0)[None],
+    )
+
+
+def _centred_windows(
+    x: FloatArray, y: FloatArray, used: NDArray[np.bool_], lo: IntArray, end: IntArray
+) -> tuple[FloatArray, ...]:
+    # Prefix sums of moments about each column's mean (the shift keeps the centred sums
+    # free of cancellation), differenced per window.
+    xu = np.where(used, x, 0.0)
+    yu = np.where(used, y, 0.0)
+    count = used.sum(axis=0)
+    cx = xu.sum(axis=0) / np.maximum(count, 1)
+    cy = yu.sum(axis=0) / np.maximum(count, 1)
+    xs = np.where(used, x - cx, 0.0)
+    ys = np.where(used, y - cy, 0.0)
+    n = window_sums(used.astype(np.float64), lo, end)
+    n_safe = np.maximum(n, 1.0)
+    mx = window_sums(xs, lo, end) / n_safe
+    my = window_sums(ys, lo, end) / n_safe
+    raw_xx = window_sums(xs * xs, lo, end)
+    raw_yy = window_sums(ys * ys, lo, end)
+    sxx = raw_xx - n * mx * mx
+    syy = raw_yy - n * my * my
+    sxy = window_sums(xs * ys, lo, end) - n * mx * my
+    return n, mx + cx, my + cy, sxx, syy, sxy, raw_xx, raw_yy
+
+
+def ols_beta_at(
+    asset_returns: FloatArray,
+    market_returns: FloatArray,
+    ends: IntArray,
+    *,
+    window: int,
+    history: int | None = None,
+    min_observations: int = MIN_OBSERVATIONS,
+) -> BetaResult:
+    """``ols_beta`` over the last ``window`` rows up to each row of ``ends`` (within the
+    last ``history`` rows, when given), for every series at once: (dates, series).
+
+    Row T's estimate uses rows max(T + 1 - window, T + 1 - history, 0)..T only."""
+    y = np.asarray(asset_returns, dtype=np.float64)
+    if y.ndim == 1:
+        y = y[:, None]
+    x = np.asarray(market_returns, dtype=np.float64).reshape(-1, 1)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"asset rows {y.shape[0]} != market rows {x.shape[0]}")
+    t = np.asarray(ends, dtype=np.intp)
+    end = t + 1
+    lo = np.maximum(0, end - window)
+    if history is not None:
+        lo = np.maximum(lo, end - history)
+    used = np.isfinite(y) & np.isfinite(x)
+    if t.size == 1:
+        a, b = int(lo[0]), int(end[0])
+        n, x_bar, y_bar, sxx, syy, sxy, raw_xx, raw_yy = _centred_one_window(
+            x[a:b], y[a:b], used[a:b]
+        )
+    else:
+        n, x_bar, y_bar, sxx, syy, sxy, raw_xx, raw_yy = _centred_windows(x, y, used, lo, end)
+    count = np.rint(n).astype(np.int64)
 
     with np.errstate(divide="ignore", invalid="ignore"):
         beta = sxy / sxx
@@ -80,23 +200,17 @@ def ols_beta(
         # Rounding can push a perfect fit's SSR a hair below zero.
         ssr = np.maximum(syy - beta * sxy, 0.0)
         r_squared = np.clip(1.0 - ssr / syy, 0.0, 1.0)
-        dof = n - 2
+        dof = count - 2
         std_error = np.sqrt(ssr / np.maximum(dof, 1) / sxx)
         t_stat = beta / std_error
     p_value = 2.0 * stats.t.sf(np.abs(t_stat), np.maximum(dof, 1))
     # A perfect fit (std_error 0) has |t| = inf: p = 0, which t.sf already gives.
 
-    reasons: list[str | None] = []
-    for count, vx, vy in zip(n.tolist(), sxx.tolist(), syy.tolist(), strict=True):
-        if count < min_observations:
-            reasons.append(f"{count} aligned daily returns, fewer than {min_observations}")
-        elif vx <= 0:
-            reasons.append("market returns have no variance in the window")
-        elif vy <= 0:
-            reasons.append("price did not move in the window (zero return variance)")
-        else:
-            reasons.append(None)
-    invalid = np.array([r is not None for r in reasons], dtype=bool)
+    reason = np.zeros(count.shape, dtype=np.int8)
+    reason[syy <= _RELATIVE_TOLERANCE * raw_yy] = _SERIES_FLAT
+    reason[sxx <= _RELATIVE_TOLERANCE * raw_xx] = _MARKET_FLAT
+    reason[count < min_observations] = _TOO_FEW
+    invalid = reason != 0
     for arr in (beta, alpha, r_squared, std_error, p_value, t_stat):
         arr[invalid] = np.nan
     return BetaResult(
@@ -106,6 +220,7 @@ def ols_beta(
         std_error=std_error,
         p_value=p_value,
         t_stat=t_stat,
-        observations=n.astype(np.int64),
-        skip_reason=reasons,
+        observations=count,
+        reason_code=reason,
+        min_observations=min_observations,
     )

@@ -23,15 +23,16 @@ Denominators (stated once, also in the README):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from app.risk.beta import BetaResult, ols_beta
-from app.risk.concentration import Concentration, concentration, sector_exposure
-from app.risk.returns import FloatArray, portfolio_returns, simple_returns
-from app.risk.volatility import VolatilityResult, volatility_metrics
+from app.risk.beta import BetaResult, ols_beta_at
+from app.risk.concentration import Concentration, concentration_of_net, sector_exposure_of_net
+from app.risk.returns import FloatArray, simple_returns
+from app.risk.volatility import HarResult, VolatilityResult, volatility_at
 
 DEFAULT_BETA_WINDOW = 90
 
@@ -62,6 +63,141 @@ class BookRisk:
     portfolio: PortfolioFigures
 
 
+@dataclass(frozen=True)
+class BookRiskDates:
+    """``BookRisk`` at many dates: series figures (dates, series), portfolio figures per date."""
+
+    series_betas: BetaResult
+    series_volatility: VolatilityResult
+    portfolio: list[PortfolioFigures]
+
+
+def _diagonal(v: VolatilityResult) -> VolatilityResult:
+    """Date k's figures of column k: (dates, dates) -> (dates, 1)."""
+    k = np.arange(v.realized_vol_21d.shape[0])
+
+    def d(a: Any) -> Any:
+        return a[k, k][:, None]
+
+    har = HarResult(*(d(getattr(v.har, f.name)) for f in fields(HarResult)))
+    return VolatilityResult(
+        realized_vol_21d=d(v.realized_vol_21d),
+        realized_vol_63d=d(v.realized_vol_63d),
+        har=har,
+        trend_code=d(v.trend_code),
+        trend_strength=d(v.trend_strength),
+        percentile=d(v.percentile),
+        observations=d(v.observations),
+    )
+
+
+def analyse_book_dates(
+    prices: FloatArray,
+    market_prices: FloatArray,
+    series_symbols: Sequence[str],
+    ends: NDArray[np.intp],
+    position_series: Sequence[NDArray[np.intp]],
+    exposures: Sequence[FloatArray],
+    equity: float | None,
+    sectors: Mapping[str, str | None],
+    *,
+    beta_window: int = DEFAULT_BETA_WINDOW,
+    history: int | None = None,
+) -> BookRiskDates:
+    """``analyse_book`` at each price row of ``ends`` (ascending), in one pass.
+
+    prices: (days, series) closes on the market's calendar, NaN where missing. Date k is
+    computed on rows max(0, ends[k] - history)..ends[k] (all rows up to it without a
+    ``history`` cap), exactly as ``analyse_book`` on that slice; ``position_series[k]``
+    and ``exposures[k]`` are its book (see ``analyse_book``).
+    """
+    returns = simple_returns(prices)
+    market = simple_returns(np.asarray(market_prices, dtype=np.float64).reshape(-1, 1))[:, 0]
+    t = np.asarray(ends, dtype=np.intp) - 1  # the last return row of each date
+    betas = ols_beta_at(returns, market, t, window=beta_window, history=history)
+    vols = volatility_at(returns, t, history=history)
+
+    dates = t.size
+    series = returns.shape[1]
+    weights = np.zeros((series, dates))
+    held = np.zeros((series, dates))
+    books = []
+    for k in range(dates):
+        e = np.asarray(exposures[k], dtype=np.float64)
+        cols = np.asarray(position_series[k], dtype=np.intp)
+        priced = np.isfinite(e)
+        e_priced = np.where(priced, e, 0.0)
+        gross = float(np.abs(e_priced).sum())
+        by_equity = equity is not None and np.isfinite(equity) and equity > 0
+        denominator = float(equity) if by_equity else gross  # type: ignore[arg-type]
+        if gross > 0 and denominator > 0:
+            # Each position contributes its series' return; one series held twice counts twice.
+            np.add.at(weights[:, k], cols, e_priced / denominator)
+            held[cols, k] = 1.0
+        books.append((e, cols, priced, e_priced, gross, denominator, bool(by_equity)))
+
+    # The return series of each date's holdings over the whole history: column k is
+    # sum_i E_i(k) r_i,t / D(k); a day on which no held series has a return is NaN.
+    finite = np.isfinite(returns)
+    port = np.where(finite, returns, 0.0) @ weights
+    port[(finite.astype(np.float64) @ held) == 0] = np.nan
+    direct_fit = ols_beta_at(port, market, t, window=beta_window, history=history)
+    direct_k = np.arange(dates)
+    port_vol = _diagonal(volatility_at(port, t, history=history))
+
+    sector_of = [sectors.get(s) for s in series_symbols]
+    figures = []
+    for k, (e, cols, priced, e_priced, gross, denominator, by_equity) in enumerate(books):
+        pos_beta = betas.beta[k, cols]
+        has_beta = priced & np.isfinite(pos_beta)
+        covered_gross = float(np.abs(e_priced[has_beta]).sum())
+        coverage = covered_gross / gross if gross > 0 else 0.0
+        weighted = r2 = direct = None
+        min_obs: int | None = None
+        vol: VolatilityResult | None = None
+        if gross > 0 and denominator > 0:
+            if covered_gross > 0:
+                weighted = float((e_priced[has_beta] * pos_beta[has_beta]).sum() / denominator)
+                weighted /= coverage
+                r2_pos = betas.r_squared[k, cols][has_beta]
+                r2 = float((np.abs(e_priced[has_beta]) * r2_pos).sum() / covered_gross)
+                min_obs = int(betas.observations[k, cols][has_beta].min())
+            if direct_fit.reason_code[k, direct_k[k]] == 0:
+                direct = float(direct_fit.beta[k, k])
+            if port_vol.observations[k, 0] > 0:
+                vol = port_vol.at(k)
+        # Lots net per symbol, and a position's symbol here is its series' (options count
+        # on their underlying): net per series column, in first-held order.
+        held_cols = cols[priced]
+        order = np.unique(held_cols, return_index=True)[1]
+        present = held_cols[np.sort(order)]
+        net = np.asarray(
+            np.bincount(held_cols, weights=e[priced], minlength=series)[present], dtype=np.float64
+        )
+        names = [series_symbols[i] for i in present.tolist()]
+        figures.append(
+            PortfolioFigures(
+                market_beta_weighted=weighted,
+                market_beta_r_squared=r2,
+                market_beta_observations=min_obs,
+                market_beta_direct=direct,
+                beta_coverage=coverage,
+                denominator=denominator,
+                denominator_is_equity=by_equity,
+                concentration=concentration_of_net(names, net),
+                sector_exposure=sector_exposure_of_net(
+                    [sector_of[i] for i in present.tolist()], net
+                ),
+                volatility=vol,
+                gross_exposure=gross,
+                net_exposure=float(e_priced.sum()),
+                long_exposure=float(e_priced[e_priced > 0].sum()),
+                short_exposure=float(e_priced[e_priced < 0].sum()),
+            )
+        )
+    return BookRiskDates(series_betas=betas, series_volatility=vols, portfolio=figures)
+
+
 def analyse_book(
     prices: FloatArray,
     market_prices: FloatArray,
@@ -80,55 +216,20 @@ def analyse_book(
     exposures: signed exposure per position (NaN when it has no price: left out of
     every portfolio figure and of coverage's denominator alike).
     """
-    returns = simple_returns(prices)
-    market = simple_returns(np.asarray(market_prices, dtype=np.float64).reshape(-1, 1))[:, 0]
-    betas = ols_beta(returns[-beta_window:], market[-beta_window:])
-    vols = volatility_metrics(returns)
-
-    e = np.asarray(exposures, dtype=np.float64)
-    priced = np.isfinite(e)
-    e_priced = np.where(priced, e, 0.0)
-    gross = float(np.abs(e_priced).sum())
-    denominator_is_equity = equity is not None and np.isfinite(equity) and equity > 0
-    denominator = float(equity) if denominator_is_equity else gross  # type: ignore[arg-type]
-
-    pos_beta = betas.beta[position_series]
-    has_beta = priced & np.isfinite(pos_beta)
-    covered_gross = float(np.abs(e_priced[has_beta]).sum())
-    coverage = covered_gross / gross if gross > 0 else 0.0
-
-    weighted = r2 = direct = None
-    min_obs: int | None = None
-    port_vol: VolatilityResult | None = None
-    if gross > 0 and denominator > 0:
-        if covered_gross > 0:
-            weighted = float((e_priced[has_beta] * pos_beta[has_beta]).sum() / denominator)
-            weighted /= coverage
-            r2_pos = betas.r_squared[position_series][has_beta]
-            r2 = float((np.abs(e_priced[has_beta]) * r2_pos).sum() / covered_gross)
-            min_obs = int(betas.observations[position_series][has_beta].min())
-        # Each position contributes its series' return; one series held twice counts twice.
-        port = portfolio_returns(returns[:, position_series], e_priced, denominator)
-        direct_fit = ols_beta(port[-beta_window:], market[-beta_window:])
-        direct = float(direct_fit.beta[0]) if direct_fit.valid[0] else None
-        if np.isfinite(port).any():
-            port_vol = volatility_metrics(port)
-
-    held_symbols = [series_symbols[i] for i in position_series[priced].tolist()]
-    figures = PortfolioFigures(
-        market_beta_weighted=weighted,
-        market_beta_r_squared=r2,
-        market_beta_observations=min_obs,
-        market_beta_direct=direct,
-        beta_coverage=coverage,
-        denominator=denominator,
-        denominator_is_equity=bool(denominator_is_equity),
-        concentration=concentration(held_symbols, e[priced]),
-        sector_exposure=sector_exposure(held_symbols, e[priced], sectors),
-        volatility=port_vol,
-        gross_exposure=gross,
-        net_exposure=float(e_priced.sum()),
-        long_exposure=float(e_priced[e_priced > 0].sum()),
-        short_exposure=float(e_priced[e_priced < 0].sum()),
+    p = np.asarray(prices, dtype=np.float64)
+    dated = analyse_book_dates(
+        p,
+        market_prices,
+        series_symbols,
+        np.array([p.shape[0] - 1], dtype=np.intp),
+        [np.asarray(position_series, dtype=np.intp)],
+        [np.asarray(exposures, dtype=np.float64)],
+        equity,
+        sectors,
+        beta_window=beta_window,
     )
-    return BookRisk(series_betas=betas, series_volatility=vols, portfolio=figures)
+    return BookRisk(
+        series_betas=dated.series_betas.at(0),
+        series_volatility=dated.series_volatility.at(0),
+        portfolio=dated.portfolio[0],
+    )

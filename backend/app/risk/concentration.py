@@ -49,11 +49,10 @@ def net_by_symbol(symbols: Sequence[str], exposures: FloatArray) -> dict[str, fl
     return net
 
 
-def concentration(symbols: Sequence[str], exposures: FloatArray) -> Concentration | None:
-    """HHI, effective N and top-N weights; None when the book has no exposure at all."""
-    net = net_by_symbol(symbols, exposures)
-    names = list(net)
-    absolute = np.abs(np.array([net[s] for s in names], dtype=np.float64))
+def concentration_of_net(names: Sequence[str], net: FloatArray) -> Concentration | None:
+    """HHI, effective N and top-N weights of a book already netted per symbol (``net[i]``
+    is ``names[i]``'s signed exposure); None when it has no exposure at all."""
+    absolute = np.abs(np.asarray(net, dtype=np.float64))
     gross = float(absolute.sum())
     if not np.isfinite(gross) or gross <= 0:
         return None
@@ -66,9 +65,28 @@ def concentration(symbols: Sequence[str], exposures: FloatArray) -> Concentratio
         effective_num_positions=HHI_SCALE / hhi,
         top_3=min(float(ranked[:3].sum()), 1.0),
         top_10=min(float(ranked[:10].sum()), 1.0),
-        weights={names[i]: float(weights[i]) for i in order.tolist()},
+        weights=dict(zip([names[i] for i in order.tolist()], ranked.tolist(), strict=True)),
         gross_exposure=gross,
     )
+
+
+def concentration(symbols: Sequence[str], exposures: FloatArray) -> Concentration | None:
+    """HHI, effective N and top-N weights; None when the book has no exposure at all."""
+    net = net_by_symbol(symbols, exposures)
+    return concentration_of_net(list(net), np.array(list(net.values()), dtype=np.float64))
+
+
+def sector_exposure_of_net(sectors: Sequence[str | None], net: FloatArray) -> dict[str, float]:
+    """``sector_exposure`` of a book netted per symbol (``sectors[i]``: symbol i's sector)."""
+    values = np.asarray(net, dtype=np.float64)
+    gross = float(np.abs(values).sum())
+    if gross <= 0:
+        return {}
+    out: dict[str, float] = {}
+    for sector, value in zip(sectors, (values / gross).tolist(), strict=True):
+        if sector is not None:
+            out[sector] = out.get(sector, 0.0) + value
+    return dict(sorted(out.items()))
 
 
 def sector_exposure(
@@ -76,15 +94,9 @@ def sector_exposure(
 ) -> dict[str, float]:
     """GICS sector -> signed net exposure / gross exposure (see the module docstring)."""
     net = net_by_symbol(symbols, exposures)
-    gross = sum(abs(v) for v in net.values())
-    if gross <= 0:
-        return {}
-    out: dict[str, float] = {}
-    for symbol, value in net.items():
-        sector = sectors.get(symbol)
-        if sector is not None:
-            out[sector] = out.get(sector, 0.0) + value / gross
-    return dict(sorted(out.items()))
+    return sector_exposure_of_net(
+        [sectors.get(s) for s in net], np.array(list(net.values()), dtype=np.float64)
+    )
 
 
 Weight = TypeVar("Weight", float, Decimal)

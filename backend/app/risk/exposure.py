@@ -21,11 +21,15 @@ def is_option(position_type: str) -> bool:
     return position_type in OPTION_TYPES
 
 
-def signed_exposure(position_type: str, quantity: float, price: float) -> float:
-    """Signed exposure in currency units (see the module docstring)."""
+def exposure_factor(position_type: str) -> float:
+    """Signed exposure per unit of |quantity| x price: the sign times the multiplier."""
     try:
         sign = _SIGN[position_type]
     except KeyError:
         raise ValueError(f"unknown position type {position_type!r}") from None
-    multiplier = OPTION_MULTIPLIER if is_option(position_type) else 1.0
-    return sign * abs(quantity) * multiplier * price
+    return sign * (OPTION_MULTIPLIER if is_option(position_type) else 1.0)
+
+
+def signed_exposure(position_type: str, quantity: float, price: float) -> float:
+    """Signed exposure in currency units (see the module docstring)."""
+    return exposure_factor(position_type) * abs(quantity) * price

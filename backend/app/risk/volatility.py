@@ -75,7 +75,7 @@ References
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from numpy.typing import NDArray
@@ -84,8 +84,8 @@ from app.risk.returns import (
     TRADING_DAYS_PER_YEAR,
     FloatArray,
     annualise_vol,
-    rolling_nanmean,
 )
+from app.risk.windows import IntArray, prefix_sums, range_extreme, window_sums
 
 SHORT_WINDOW = 21
 LONG_WINDOW = 63
@@ -122,14 +122,7 @@ def _as_2d(returns: FloatArray) -> FloatArray:
 def rolling_realized_vol(returns: FloatArray, window: int) -> FloatArray:
     """Annualised realized vol of the trailing ``window`` days at every row; (days, series)."""
     r = _as_2d(returns)
-    needed = min_count(window)
-    mean = rolling_nanmean(r, window, needed)
-    mean_sq = rolling_nanmean(r * r, window, needed)
-    count = rolling_nanmean(np.isfinite(r).astype(np.float64), window, 1) * window
-    with np.errstate(invalid="ignore", divide="ignore"):
-        var = (mean_sq - mean * mean) * count / (count - 1)
-    # Cancellation can leave -1e-20 for a flat series.
-    return annualise_vol(np.maximum(var, 0.0))
+    return _Moments.of(r).realized_vol(np.arange(r.shape[0], dtype=np.intp), window)
 
 
 def realized_vol(returns: FloatArray, window: int) -> FloatArray:
@@ -137,12 +130,14 @@ def realized_vol(returns: FloatArray, window: int) -> FloatArray:
     r = _as_2d(returns)
     if r.shape[0] < window:
         return np.full(r.shape[1], np.nan)
-    last: FloatArray = rolling_realized_vol(r[-window:], window)[-1]
+    last: FloatArray = _Moments.of(r).realized_vol(np.array([r.shape[0] - 1]), window)[0]
     return last
 
 
 @dataclass(frozen=True)
 class HarResult:
+    """HAR figures per series, shape (series,) or (dates, series)."""
+
     vol_daily: FloatArray
     vol_weekly: FloatArray
     vol_monthly: FloatArray
@@ -150,31 +145,17 @@ class HarResult:
     r_squared: FloatArray
     """In-sample R^2 of the vol-scale fit."""
     coefficients: FloatArray
-    """(series, 4): b0, b_d, b_w, b_m on the daily vol scale (sqrt of daily variance)."""
+    """(..., series, 4): b0, b_d, b_w, b_m on the daily vol scale (sqrt of daily variance)."""
     samples: NDArray[np.int64]
     filtered: NDArray[np.bool_]
     """True where the insanity filter replaced the model's forecast by the fallback."""
-    skip_reason: list[str | None]
-    """Why ``expected_vol`` is NaN for a series (None where there is a forecast)."""
+    reason_code: NDArray[np.int8]
+    """Index into HAR_SKIP_REASONS: why ``expected_vol`` is NaN (0 where there is one)."""
 
-
-def har_components(returns: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """RV_d, RV_w, RV_m (daily variance units) at every row; each (days, series)."""
-    rv = _as_2d(returns) ** 2
-    return (
-        rv,
-        rolling_nanmean(rv, HAR_WEEK, min_count(HAR_WEEK)),
-        rolling_nanmean(rv, HAR_MONTH, min_count(HAR_MONTH)),
-    )
-
-
-def har_target(returns: FloatArray, horizon: int = FORECAST_HORIZON) -> FloatArray:
-    """Mean rv over the next ``horizon`` days, aligned to the forecasting day; NaN at the end."""
-    rv = _as_2d(returns) ** 2
-    trailing = rolling_nanmean(rv, horizon, min_count(horizon))
-    target = np.full(rv.shape, np.nan)
-    target[:-horizon] = trailing[horizon:]
-    return target
+    @property
+    def skip_reason(self) -> list[str | None]:
+        """Why ``expected_vol`` is NaN for each series (one-date results)."""
+        return [HAR_SKIP_REASONS[c] for c in self.reason_code.tolist()]
 
 
 @dataclass(frozen=True)
@@ -188,16 +169,6 @@ class HarRows:
     """(days, series): sqrt(mean rv of the next ``horizon`` days); NaN for the last rows."""
     usable: NDArray[np.bool_]
     """(days, series): every component and the target exist, so the row is a sample."""
-
-
-def har_rows(returns: FloatArray, horizon: int = FORECAST_HORIZON) -> HarRows:
-    """The regressors, target and sample mask of every row of ``returns``."""
-    r = _as_2d(returns)
-    d, w, m = har_components(r)
-    x = np.stack([np.ones_like(d), np.sqrt(d), np.sqrt(w), np.sqrt(m)])
-    y = np.sqrt(har_target(r, horizon))
-    usable = np.isfinite(x).all(axis=0) & np.isfinite(y)
-    return HarRows(x=x, y=y, usable=usable)
 
 
 HAR_PAIRS = tuple((i, j) for i in range(4) for j in range(i, 4))
@@ -214,14 +185,6 @@ def _symmetric(pair_sums: FloatArray) -> FloatArray:
 
 def _masked(rows: HarRows) -> tuple[FloatArray, FloatArray]:
     return np.where(rows.usable, rows.x, 0.0), np.where(rows.usable, rows.y, 0.0)
-
-
-def har_cross_products(rows: HarRows) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Each row's x_i x_j (10, days, series; HAR_PAIRS order), x y (4, days, series) and y^2
-    (days, series), zero on rows that are not samples: summed over a set of rows they give
-    that set's X'X, X'y and y'y."""
-    x, y = _masked(rows)
-    return np.stack([x[i] * x[j] for i, j in HAR_PAIRS]), x * y, y * y
 
 
 @dataclass(frozen=True)
@@ -243,8 +206,7 @@ class HarSums:
 
 
 def har_sums(rows: HarRows) -> HarSums:
-    """HarSums over every usable row (the single-date fit): the sums of
-    har_cross_products over the rows, without materialising the per-row products."""
+    """HarSums over every usable row: X'X, X'y, y'y of the sample rows."""
     x, y = _masked(rows)
     pairs = np.stack([np.einsum("tn,tn->n", x[i], x[j]) for i, j in HAR_PAIRS])
     return HarSums(
@@ -347,6 +309,168 @@ def solve_har(
     )
 
 
+def _differences(prefix: FloatArray, rows: IntArray, window: int) -> FloatArray:
+    """prefix[t + 1] - prefix[t + 1 - window] for each t in ``rows`` (garbage where
+    t + 1 < window: the caller masks those); slices when ``rows`` is a run of rows."""
+    first, last = int(rows[0]), int(rows[-1])
+    if last - first + 1 == rows.size:
+        ends = prefix[first + 1 : last + 2]
+        skip = min(max(0, window - first - 1), rows.size)
+        out = np.empty_like(ends)
+        out[:skip] = np.nan
+        if skip < rows.size:
+            out[skip:] = ends[skip:] - prefix[first + 1 + skip - window : last + 2 - window]
+        return out
+    picked: FloatArray = prefix[rows + 1] - prefix[np.maximum(rows + 1 - window, 0)]
+    return picked
+
+
+def _rolling_from_prefix(
+    sums: FloatArray, counts: FloatArray, rows: IntArray, window: int, needed: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Sum, count and mean over rows t-window+1..t for each t in ``rows``, from prefix sums
+    (P[k] = sum of rows < k); NaN means where the window starts before the first row or
+    holds fewer than ``needed`` finite values."""
+    total = _differences(sums, rows, window)
+    count = _differences(counts, rows, window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+    short = (rows + 1 - window < 0).reshape(-1, *([1] * (count.ndim - 1)))
+    mean[(count < needed) | short] = np.nan
+    return total, count, mean
+
+
+@dataclass(frozen=True)
+class _Moments:
+    """Prefix sums of a returns array's finite values, squares and counts: every rolling
+    figure of this module is a difference of two of their rows."""
+
+    finite: NDArray[np.bool_]
+    r: FloatArray
+    rv: FloatArray
+    n: FloatArray
+
+    @classmethod
+    def of(cls, returns: FloatArray) -> _Moments:
+        finite = np.isfinite(returns)
+        r0 = np.where(finite, returns, 0.0)
+        return cls(finite, prefix_sums(r0), prefix_sums(r0 * r0), prefix_sums(finite.astype(float)))
+
+    def realized_vol(self, rows: IntArray, window: int) -> FloatArray:
+        """Annualised realized vol of the ``window`` days up to each of ``rows``."""
+        total, count, mean = _rolling_from_prefix(self.r, self.n, rows, window, min_count(window))
+        squares = _differences(self.rv, rows, window)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            var = (squares - total * mean) / (count - 1)
+        var[~np.isfinite(mean)] = np.nan
+        # Cancellation can leave -1e-20 for a flat series.
+        return annualise_vol(np.maximum(var, 0.0))
+
+
+def _har_panel(returns: FloatArray, moments: _Moments, horizon: int) -> HarRows:
+    """The HAR regressors, target and sample mask of every row (see ``har_rows``), from
+    the shared prefix sums: one pass over the history for all three rolling means."""
+    days = returns.shape[0]
+    rows = np.arange(days, dtype=np.intp)
+    w = _rolling_from_prefix(moments.rv, moments.n, rows, HAR_WEEK, min_count(HAR_WEEK))[2]
+    m = _rolling_from_prefix(moments.rv, moments.n, rows, HAR_MONTH, min_count(HAR_MONTH))[2]
+    target_mean = (
+        m
+        if horizon == HAR_MONTH
+        else _rolling_from_prefix(moments.rv, moments.n, rows, horizon, min_count(horizon))[2]
+    )
+    x = np.empty((4, *returns.shape))
+    x[0] = 1.0
+    np.abs(returns, out=x[1])  # sqrt(RV_d) = |r|; NaN where there is no return
+    np.sqrt(w, out=x[2])
+    np.sqrt(m, out=x[3])
+    y = np.full(returns.shape, np.nan)
+    y[:-horizon] = np.sqrt(target_mean[horizon:])
+    usable = np.isfinite(x[1:]).all(axis=0) & np.isfinite(y)
+    return HarRows(x=x, y=y, usable=usable)
+
+
+def har_rows(returns: FloatArray, horizon: int = FORECAST_HORIZON) -> HarRows:
+    """The regressors, target and sample mask of every row of ``returns``."""
+    r = _as_2d(returns)
+    return _har_panel(r, _Moments.of(r), horizon)
+
+
+def _har_at(
+    rows: HarRows,
+    ends: IntArray,
+    starts: IntArray,
+    horizon: int,
+    min_samples: int,
+) -> tuple[HarSolution, FloatArray]:
+    """Fit and forecast at each row of ``ends`` on the sample rows starts+20..end-horizon
+    (no lookahead: only targets that end on or before the date), one normal-equation
+    system per (date, series)."""
+    days = rows.y.shape[0]
+    lo = np.minimum(starts + HAR_MONTH - 1, days)
+    hi = ends - horizon
+    end = np.maximum(hi + 1, lo)  # exclusive; an empty sample sums to zero
+    # Only the sample rows of some date take part.
+    a, b = int(lo.min()), max(int(end.max()), int(lo.min()))
+    lo, hi, end = lo - a, hi - a, end - a
+    usable = rows.usable[a:b]
+    x = [np.where(usable, rows.x[i, a:b], 0.0) for i in range(1, 4)]
+    y = np.where(usable, rows.y[a:b], 0.0)
+
+    def dot(u: FloatArray, v: FloatArray) -> FloatArray:
+        if lo.size == 1:  # one sample: summed in place, no per-row products kept
+            one: FloatArray = np.einsum("tn,tn->n", u[lo[0] : end[0]], v[lo[0] : end[0]])[None]
+            return one
+        return window_sums(u * v, lo, end)
+
+    count = window_sums(usable.astype(float), lo, end)
+    firsts = [window_sums(v, lo, end) for v in x]
+    xtx = np.empty((*count.shape, 4, 4))
+    xtx[..., 0, 0] = count
+    for i in range(3):
+        xtx[..., 0, i + 1] = xtx[..., i + 1, 0] = firsts[i]
+        for j in range(i, 3):
+            xtx[..., i + 1, j + 1] = xtx[..., j + 1, i + 1] = dot(x[i], x[j])
+    xty = np.empty((*count.shape, 4))
+    xty[..., 0] = window_sums(y, lo, end)
+    for i in range(3):
+        xty[..., i + 1] = dot(x[i], y)
+    sums = HarSums(
+        xtx=xtx,
+        xty=xty,
+        yty=dot(y, y),
+        y_min=range_extreme(np.where(usable, rows.y[a:b], np.inf), lo, hi, largest=False),
+        y_max=range_extreme(np.where(usable, rows.y[a:b], -np.inf), lo, hi, largest=True),
+    )
+    x_last = np.moveaxis(rows.x[:, ends], 0, -1)  # (dates, series, 4)
+    # The last day's components exist in the window only if its 21 days lie inside it.
+    x_last[ends - starts < HAR_MONTH - 1] = np.nan
+    return solve_har(sums, x_last, min_samples=min_samples), x_last
+
+
+def _har_result(solution: HarSolution, x_last: FloatArray) -> HarResult:
+    sqrt_year = math.sqrt(TRADING_DAYS_PER_YEAR)
+    return HarResult(
+        vol_daily=x_last[..., 1] * sqrt_year,
+        vol_weekly=x_last[..., 2] * sqrt_year,
+        vol_monthly=x_last[..., 3] * sqrt_year,
+        expected_vol=solution.forecast * sqrt_year,
+        r_squared=solution.r_squared,
+        coefficients=solution.coefficients,
+        samples=solution.samples,
+        filtered=solution.filtered,
+        reason_code=solution.reason_code,
+    )
+
+
+def _window_starts(ends: IntArray, history: int | None) -> IntArray:
+    if history is None:
+        return np.zeros_like(ends)
+    if history < 1:
+        raise ValueError(f"history must be positive, got {history}")
+    return np.maximum(0, ends + 1 - history)
+
+
 def har_forecast(
     returns: FloatArray,
     *,
@@ -358,21 +482,10 @@ def har_forecast(
     r = _as_2d(returns)
     if r.shape[0] == 0:
         raise ValueError("no returns")
-    rows = har_rows(r, horizon)
-    last = rows.x[:, -1].T  # (series, 4)
-    solution = solve_har(har_sums(rows), last, min_samples=min_samples)
-    sqrt_year = math.sqrt(TRADING_DAYS_PER_YEAR)
-    return HarResult(
-        vol_daily=last[:, 1] * sqrt_year,
-        vol_weekly=last[:, 2] * sqrt_year,
-        vol_monthly=last[:, 3] * sqrt_year,
-        expected_vol=solution.forecast * sqrt_year,
-        r_squared=solution.r_squared,
-        coefficients=solution.coefficients,
-        samples=solution.samples,
-        filtered=solution.filtered,
-        skip_reason=[HAR_SKIP_REASONS[c] for c in solution.reason_code.tolist()],
-    )
+    ends = np.array([r.shape[0] - 1], dtype=np.intp)
+    solution, x_last = _har_at(har_rows(r, horizon), ends, ends * 0, horizon, min_samples)
+    result = _har_result(solution, x_last)
+    return HarResult(*(getattr(result, f.name)[0] for f in fields(HarResult)))
 
 
 @dataclass(frozen=True)
@@ -390,35 +503,6 @@ class HarForecasts:
     """Index into HAR_SKIP_REASONS."""
 
 
-def _prefix(a: FloatArray) -> FloatArray:
-    """P[k] = sum of rows < k along axis 0; P has one more row than ``a``."""
-    return np.concatenate([np.zeros((1, *a.shape[1:])), np.cumsum(a, axis=0)])
-
-
-def _range_extreme(
-    values: FloatArray, lo: NDArray[np.intp], hi: NDArray[np.intp], *, largest: bool
-) -> FloatArray:
-    """min (or max) of values[lo[k]..hi[k]] (inclusive) along axis 0 for every k, from a
-    sparse table of power-of-two blocks: O(days log days) whatever the ranges' lengths.
-    Empty ranges (hi < lo) give +inf for a min, -inf for a max."""
-    reduce = np.maximum if largest else np.minimum
-    empty = -np.inf if largest else np.inf
-    out = np.full((lo.size, *values.shape[1:]), empty)
-    nonempty = hi >= lo
-    length = np.where(nonempty, hi - lo + 1, 1)
-    level = np.floor(np.log2(length)).astype(np.intp)
-    table = values
-    for k in range(int(level.max(initial=0)) + 1):
-        if k:
-            half = 1 << (k - 1)
-            table = reduce(table[:-half], table[half:])  # row i: rows i..i+2^k-1
-        pick = np.flatnonzero(nonempty & (level == k))
-        if pick.size:
-            width = 1 << k
-            out[pick] = reduce(table[lo[pick]], table[hi[pick] - width + 1])
-    return out
-
-
 def har_forecast_all_dates(
     returns: FloatArray,
     first_row: int,
@@ -433,34 +517,13 @@ def har_forecast_all_dates(
     The per-row cross-products are summed once into prefix sums; date T's normal
     equations are the difference of two prefix sums over its sample rows s+20..T-horizon
     (the first row whose components fit in the window, the last whose target ends on or
-    before T: no lookahead). Memory is O(days x series x 10).
-    """
+    before T: no lookahead)."""
     r = _as_2d(returns)
     days = r.shape[0]
     if not 0 <= first_row < days:
         raise ValueError(f"first_row {first_row} outside 0..{days - 1}")
-    if history is not None and history < 1:
-        raise ValueError(f"history must be positive, got {history}")
-    rows = har_rows(r, horizon)
-    xx, xy, yy = har_cross_products(rows)
     t = np.arange(first_row, days, dtype=np.intp)
-    start = np.zeros_like(t) if history is None else np.maximum(0, t + 1 - history)
-    lo = np.minimum(start + HAR_MONTH - 1, days)
-    hi = t - horizon
-    end = np.maximum(hi + 1, lo)  # exclusive; an empty sample sums to zero
-
-    def window(per_row: FloatArray, axis: int) -> FloatArray:
-        prefix = _prefix(np.moveaxis(per_row, axis, 0))
-        return prefix[end] - prefix[lo]
-
-    sums = HarSums(
-        xtx=_symmetric(np.moveaxis(window(xx, 1), 0, 1)),  # (dates, 10, series) -> (10, ..)
-        xty=np.moveaxis(window(xy, 1), 1, -1),  # (dates, 4, series) -> (dates, series, 4)
-        yty=window(yy, 0),
-        y_min=_range_extreme(np.where(rows.usable, rows.y, np.inf), lo, hi, largest=False),
-        y_max=_range_extreme(np.where(rows.usable, rows.y, -np.inf), lo, hi, largest=True),
-    )
-    solution = solve_har(sums, np.moveaxis(rows.x[:, t], 0, -1), min_samples=min_samples)
+    solution, _ = _har_at(har_rows(r, horizon), t, _window_starts(t, history), horizon, min_samples)
     return HarForecasts(
         rows=t,
         expected_vol=solution.forecast * math.sqrt(TRADING_DAYS_PER_YEAR),
@@ -472,12 +535,10 @@ def har_forecast_all_dates(
     )
 
 
-def vol_trend(short_vol: FloatArray, long_vol: FloatArray) -> tuple[list[str | None], FloatArray]:
-    """Trend label and strength per series from the short/long realized-vol ratio.
-
-    See the module docstring for the rule. None/NaN where either vol is missing; two
-    zero vols (a flat price) are 'stable' with strength 0.
-    """
+def _trend_codes(
+    short_vol: FloatArray, long_vol: FloatArray
+) -> tuple[NDArray[np.int8], FloatArray]:
+    """Index into TRENDS (-1: no trend) and strength, for arrays of any shape."""
     s = np.asarray(short_vol, dtype=np.float64)
     lv = np.asarray(long_vol, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -486,18 +547,46 @@ def vol_trend(short_vol: FloatArray, long_vol: FloatArray) -> tuple[list[str | N
     log_ratio = np.where(both_zero, 0.0, log_ratio)
     strength = np.clip(np.abs(log_ratio) / math.log(TREND_FULL_STRENGTH_RATIO), 0.0, 1.0)
     up = math.log(1.0 + TREND_THRESHOLD)
-    labels: list[str | None] = []
-    for value in log_ratio.tolist():
-        if not math.isfinite(value):
-            labels.append(None)
-        elif value >= up - 1e-12:
-            labels.append("increasing")
-        elif value <= -up + 1e-12:
-            labels.append("decreasing")
-        else:
-            labels.append("stable")
-    strength = np.where(np.isfinite(log_ratio), strength, np.nan)
-    return labels, strength
+    codes = np.full(log_ratio.shape, TRENDS.index("stable"), dtype=np.int8)
+    codes[log_ratio >= up - 1e-12] = TRENDS.index("increasing")
+    codes[log_ratio <= -up + 1e-12] = TRENDS.index("decreasing")
+    known = np.isfinite(log_ratio)
+    codes[~known] = -1
+    return codes, np.where(known, strength, np.nan)
+
+
+def trend_label(code: int) -> str | None:
+    return None if code < 0 else TRENDS[code]
+
+
+def vol_trend(short_vol: FloatArray, long_vol: FloatArray) -> tuple[list[str | None], FloatArray]:
+    """Trend label and strength per series from the short/long realized-vol ratio.
+
+    See the module docstring for the rule. None/NaN where either vol is missing; two
+    zero vols (a flat price) are 'stable' with strength 0.
+    """
+    codes, strength = _trend_codes(short_vol, long_vol)
+    return [trend_label(c) for c in codes.tolist()], strength
+
+
+def _percentiles(
+    rolling_vol: FloatArray, ends: IntArray, first_valid: IntArray, lookback: int, min_history: int
+) -> FloatArray:
+    """vol_percentile at each date over rows max(first_valid, end - lookback + 1)..end."""
+    out = np.full((ends.size, rolling_vol.shape[1]), np.nan)
+    for k, (t, a) in enumerate(zip(ends.tolist(), first_valid.tolist(), strict=True)):
+        window = rolling_vol[max(a, t - lookback + 1) : t + 1]
+        if window.shape[0] == 0:
+            continue
+        current = window[-1]
+        valid = np.isfinite(window)
+        count = valid.sum(axis=0)
+        at_or_below = (window <= current).sum(axis=0)  # NaN compares False
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pct = at_or_below / count
+        pct[(count < min_history) | ~np.isfinite(current)] = np.nan
+        out[k] = pct
+    return out
 
 
 def vol_percentile(
@@ -507,27 +596,94 @@ def vol_percentile(
     min_history: int = MIN_PERCENTILE_HISTORY,
 ) -> FloatArray:
     """Share of the last ``lookback`` rolling vols (today included) at or below today's."""
-    v = _as_2d(rolling_vol)[-lookback:]
-    current = v[-1]
-    valid = np.isfinite(v)
-    count = valid.sum(axis=0)
-    at_or_below = (valid & (v <= current)).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pct: FloatArray = at_or_below / count
-    pct[(count < min_history) | ~np.isfinite(current)] = np.nan
+    v = _as_2d(rolling_vol)
+    last = np.array([v.shape[0] - 1], dtype=np.intp)
+    pct: FloatArray = _percentiles(v, last, last * 0, lookback, min_history)[0]
     return pct
 
 
 @dataclass(frozen=True)
 class VolatilityResult:
+    """Every volatility figure per series, shape (series,) or (dates, series)."""
+
     realized_vol_21d: FloatArray
     realized_vol_63d: FloatArray
     har: HarResult
-    trend: list[str | None]
+    trend_code: NDArray[np.int8]
+    """Index into TRENDS; -1 where there is no trend (a vol is missing)."""
     trend_strength: FloatArray
     percentile: FloatArray
     observations: NDArray[np.int64]
     """Finite daily returns in the history the figures were computed from."""
+
+    def at(self, k: int) -> VolatilityResult:
+        """Date ``k`` of a (dates, series) result, as a (series,) one."""
+        return VolatilityResult(
+            realized_vol_21d=self.realized_vol_21d[k],
+            realized_vol_63d=self.realized_vol_63d[k],
+            har=HarResult(*(getattr(self.har, f.name)[k] for f in fields(HarResult))),
+            trend_code=self.trend_code[k],
+            trend_strength=self.trend_strength[k],
+            percentile=self.percentile[k],
+            observations=self.observations[k],
+        )
+
+    @property
+    def trend(self) -> list[str | None]:
+        """Trend label of each series (one-date results)."""
+        return [trend_label(c) for c in self.trend_code.tolist()]
+
+
+def volatility_at(
+    returns: FloatArray,
+    ends: IntArray,
+    *,
+    history: int | None = None,
+    horizon: int = FORECAST_HORIZON,
+) -> VolatilityResult:
+    """``volatility_metrics(returns[s:T + 1])`` for each row T of ``ends`` (ascending), with
+    s = max(0, T + 1 - history): every series at every date in one pass, (dates, series).
+
+    A date's figures use its window's rows only: a rolling figure whose days start before
+    s is missing, as it would be on the window alone."""
+    r = _as_2d(returns)
+    t = np.asarray(ends, dtype=np.intp)
+    if r.shape[0] == 0 or t.size == 0 or t.min() < 0 or t.max() >= r.shape[0]:
+        raise ValueError("no returns at the dates asked")
+    starts = _window_starts(t, history)
+    # Only the rows a window reaches (the earliest start on) take part.
+    base = int(starts.min())
+    r = r[base:]
+    t, starts = t - base, starts - base
+    moments = _Moments.of(r)
+
+    def inside(window: int) -> NDArray[np.bool_]:
+        return np.asarray(t - starts >= window - 1)[:, None]
+
+    first = int(max(starts.min(), t.min() - PERCENTILE_LOOKBACK + 1))
+    span = np.arange(first, int(t.max()) + 1, dtype=np.intp)
+    rolling = moments.realized_vol(span, SHORT_WINDOW)  # row i: span[i]
+    vol_21 = np.where(inside(SHORT_WINDOW), rolling[t - first], np.nan)
+    vol_63 = np.where(inside(LONG_WINDOW), moments.realized_vol(t, LONG_WINDOW), np.nan)
+    codes, strength = _trend_codes(vol_21, vol_63)
+    percentile = _percentiles(
+        rolling,
+        t - first,
+        starts + SHORT_WINDOW - 1 - first,  # earlier rolling vols reach before the window
+        PERCENTILE_LOOKBACK,
+        MIN_PERCENTILE_HISTORY,
+    )
+    solution, x_last = _har_at(_har_panel(r, moments, horizon), t, starts, horizon, MIN_HAR_SAMPLES)
+    observations = moments.n[t + 1] - moments.n[starts]
+    return VolatilityResult(
+        realized_vol_21d=vol_21,
+        realized_vol_63d=vol_63,
+        har=_har_result(solution, x_last),
+        trend_code=codes,
+        trend_strength=strength,
+        percentile=percentile,
+        observations=np.rint(observations).astype(np.int64),
+    )
 
 
 def volatility_metrics(returns: FloatArray) -> VolatilityResult:
@@ -535,16 +691,4 @@ def volatility_metrics(returns: FloatArray) -> VolatilityResult:
     r = _as_2d(returns)
     if r.shape[0] == 0:
         raise ValueError("no returns")
-    rolling_21 = rolling_realized_vol(r, SHORT_WINDOW)
-    vol_21 = rolling_21[-1]
-    vol_63 = realized_vol(r, LONG_WINDOW)
-    trend, strength = vol_trend(vol_21, vol_63)
-    return VolatilityResult(
-        realized_vol_21d=vol_21,
-        realized_vol_63d=vol_63,
-        har=har_forecast(r),
-        trend=trend,
-        trend_strength=strength,
-        percentile=vol_percentile(rolling_21),
-        observations=np.isfinite(r).sum(axis=0).astype(np.int64),
-    )
+    return volatility_at(r, np.array([r.shape[0] - 1], dtype=np.intp)).at(0)

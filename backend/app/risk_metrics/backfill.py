@@ -1,30 +1,61 @@
-"""A date range of one portfolio: inputs loaded once, dates computed and stored in chunks.
+"""A date range of one portfolio: inputs loaded once, all dates computed in one vectorised
+pass, stored in chunks of whole dates.
 
-Every date is computed by :func:`app.risk_metrics.engine.compute_portfolio_date`, the
-function the single-date run uses, and stored with
+The figures come from :func:`app.risk_metrics.engine.compute_portfolio_dates`, the
+function the single-date run uses too (over its one date), and are stored with
 :func:`app.risk_metrics.repository.store_portfolio_dates` (COPY), one transaction per
 chunk of whole dates: a run stopped at any point leaves whole dates only, and a re-run
-replaces them with the same rows.
+replaces them with the same rows. Dates are computed a pass at a time (a few chunks,
+fewer for large books), so memory stays flat however long the range.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Callable, Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
+from typing import Any
 
-from app.benchmarks.repository import weights_on_or_before
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.benchmarks.repository import BenchmarkWeights, weights_on_or_before
 from app.core.db import AsyncSessionLocal
 from app.core.types import DEFAULT_BENCHMARK
 from app.market_data.repository import MissingMarketDataError, PriceHistory, sectors_of
-from app.portfolios.repository import ANY_OWNER, active_positions, get_portfolio
+from app.portfolios.repository import (
+    ANY_OWNER,
+    HeldPosition,
+    HeldSpan,
+    get_portfolio,
+    positions_held_between,
+)
 from app.risk_metrics import repository
-from app.risk_metrics.engine import PortfolioRiskSummary, compute_portfolio_date
+from app.risk_metrics.engine import (
+    PortfolioDateFigures,
+    PortfolioRiskSummary,
+    compute_portfolio_dates,
+)
 
 CHUNK_DATES = 21
-"""Dates stored per transaction: large enough that round trips stop mattering, small
-enough that Ctrl-C stops soon and a chunk's rows stay a few MB at 5,000 positions."""
+"""Fewest dates stored per transaction (the default for large books)."""
+
+CHUNK_ROWS = 105_000
+"""Position-dates per transaction by default (21 dates at 5,000 positions; a whole year
+of a 21-position book): large enough that round trips stop mattering, small enough that
+Ctrl-C stops within a second or so and a chunk's rows stay a few MB."""
+
+
+def default_chunk_dates(positions: int) -> int:
+    """Dates per transaction for a book of ``positions`` (see CHUNK_ROWS)."""
+    return max(CHUNK_DATES, CHUNK_ROWS // max(positions, 1))
+
+
+PASS_CELLS = 250_000
+"""Series x dates computed per pass (a multiple of the chunk): every figure array of a
+pass is this size, whatever the range's length."""
 
 
 @dataclass
@@ -37,74 +68,178 @@ class ChunkStored:
     failures: list[tuple[date, str]] = field(default_factory=list)
 
 
+def pass_dates(series: int, chunk_dates: int) -> int:
+    """Dates per compute pass for a book of ``series`` price series."""
+    chunks = max(1, PASS_CELLS // max(series, 1) // chunk_dates)
+    return chunks * chunk_dates
+
+
+async def _benchmarks_on(dates: Sequence[date]) -> list[BenchmarkWeights | None]:
+    """The default benchmark's weights on or before each date (one query per weights
+    date that the range uses, not per date)."""
+    if not dates:
+        return []
+    found: list[BenchmarkWeights | None] = []
+    async with AsyncSessionLocal() as session:
+        latest = await weights_on_or_before(session, DEFAULT_BENCHMARK, asof=dates[-1])
+        known: dict[date, BenchmarkWeights] = {}
+        if latest is not None:
+            known[latest.asof_date] = latest
+        for day in reversed(dates):
+            usable = [d for d in known if d <= day]
+            if usable:
+                found.append(known[max(usable)])
+                continue
+            weights = await weights_on_or_before(session, DEFAULT_BENCHMARK, asof=day)
+            if weights is not None:
+                known[weights.asof_date] = weights
+            found.append(weights)
+    found.reverse()
+    return found
+
+
+def _held_by_date(spans: Sequence[HeldSpan], dates: Sequence[date]) -> list[list[HeldPosition]]:
+    """The positions held on each date; consecutive dates with the same book share one
+    list (the engine then builds its arrays once)."""
+    # A position's state changes on its entry date, its exit date and the day after its
+    # expiration (held_on's rule): between two such days the list is the same.
+    changes = sorted(
+        {s.entry_date for s in spans}
+        | {s.exit_date for s in spans if s.exit_date is not None}
+        | {s.expiration_date + timedelta(days=1) for s in spans if s.expiration_date is not None}
+    )
+    out: list[list[HeldPosition]] = []
+    previous: date | None = None
+    for day in dates:
+        after = bisect_right(changes, previous) if previous is not None else 0
+        if previous is None or (after < len(changes) and changes[after] <= day):
+            current = [s.position for s in spans if s.held_on(day)]
+        out.append(current)
+        previous = day
+    return out
+
+
 async def backfill_portfolio(
     portfolio_id: uuid.UUID,
     dates: Sequence[date],
     history: PriceHistory,
     beta_window: int,
     *,
-    chunk_dates: int = CHUNK_DATES,
+    chunk_dates: int | None = None,
     on_chunk: Callable[[ChunkStored], None] = lambda chunk: None,
     stop: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Compute and store ``dates`` of one portfolio; ``stop()`` is asked after each chunk."""
+    """Compute and store ``dates`` (ascending) of one portfolio, ``chunk_dates`` per
+    transaction (default: :func:`default_chunk_dates`); ``stop()`` is asked after each
+    chunk."""
+    if not dates:
+        return
     async with AsyncSessionLocal() as session:
         # Operator work: computed for every live portfolio, whoever owns it.
         portfolio = await get_portfolio(session, portfolio_id, owner=ANY_OWNER)
-        held = {day: await active_positions(session, portfolio.id, day) for day in dates}
-        series = sorted({p.series_symbol for positions in held.values() for p in positions})
-        sectors = await sectors_of(session, series)
-        benchmarks = {
-            day: await weights_on_or_before(session, DEFAULT_BENCHMARK, asof=day) for day in dates
-        }
+        spans = await positions_held_between(session, portfolio.id, dates[0], dates[-1])
+        sectors = await sectors_of(session, sorted({s.position.series_symbol for s in spans}))
+    benchmarks = await _benchmarks_on(dates)
     equity = float(portfolio.equity_balance) if portfolio.equity_balance is not None else None
+    held = _held_by_date(spans, dates)
+    if chunk_dates is None:
+        chunk_dates = default_chunk_dates(max((len(h) for h in held), default=0))
+    per_pass = pass_dates(len({s.position.series_symbol for s in spans}), chunk_dates)
 
-    for first in range(0, len(dates), chunk_dates):
-        chunk = ChunkStored(portfolio.id, portfolio.name, [])
-        stored_dates: list[date] = []
-        beta_rows, vol_rows, snapshots = [], [], []
-        for day in dates[first : first + chunk_dates]:
-            try:
-                figures = compute_portfolio_date(
-                    portfolio.id,
-                    portfolio.name,
-                    equity,
-                    day,
-                    held[day],
-                    history,
-                    sectors,
-                    benchmarks[day],
-                    beta_window,
-                )
-            except MissingMarketDataError as exc:
-                chunk.failures.append((day, str(exc)))
-                continue
-            stored_dates.append(day)
-            beta_rows.extend(figures.beta_rows)
-            vol_rows.extend(figures.vol_rows)
-            snapshots.append(figures.snapshot)
-            chunk.summaries.append(figures.summary)
-        if stored_dates:
-            async with AsyncSessionLocal() as session, session.begin():
-                await repository.store_portfolio_dates(
-                    session,
-                    portfolio.id,
-                    stored_dates,
-                    beta_window,
-                    beta_rows,
-                    vol_rows,
-                    snapshots,
-                )
-        on_chunk(chunk)
-        if stop():
-            return
+    def compute(first: int) -> list[PortfolioDateFigures | MissingMarketDataError]:
+        span = slice(first, first + per_pass)
+        return compute_portfolio_dates(
+            portfolio.id,
+            portfolio.name,
+            equity,
+            dates[span],
+            held[span],
+            history,
+            sectors,
+            benchmarks[span],
+            beta_window,
+        )
+
+    async def store(
+        first: int, computed: list[PortfolioDateFigures | MissingMarketDataError]
+    ) -> bool:
+        """Store a pass chunk by chunk; False once ``stop()`` asks to stop."""
+        for start in range(0, len(computed), chunk_dates):
+            chunk = ChunkStored(portfolio.id, portfolio.name, [])
+            stored_dates: list[date] = []
+            beta_rows: list[tuple[Any, ...]] = []
+            vol_rows: list[tuple[Any, ...]] = []
+            snapshots = []
+            for day, figures in zip(
+                dates[first + start : first + start + chunk_dates],
+                computed[start : start + chunk_dates],
+                strict=True,
+            ):
+                if isinstance(figures, MissingMarketDataError):
+                    chunk.failures.append((day, str(figures)))
+                    continue
+                stored_dates.append(day)
+                beta_rows.extend(figures.beta_rows)
+                vol_rows.extend(figures.vol_rows)
+                snapshots.append(figures.snapshot)
+                chunk.summaries.append(figures.summary)
+            if stored_dates:
+                async with AsyncSession(bind=connection) as session, session.begin():
+                    await repository.store_portfolio_dates(
+                        session,
+                        portfolio.id,
+                        stored_dates,
+                        beta_window,
+                        beta_rows,
+                        vol_rows,
+                        snapshots,
+                    )
+            on_chunk(chunk)
+            if stop():
+                return False
+        return True
+
+    # One connection for the portfolio's chunks, one transaction each.
+    async with AsyncSessionLocal() as probe:
+        engine = probe.bind
+    assert isinstance(engine, AsyncEngine)
+    async with engine.connect() as connection:
+        await _store_passes(compute, store, len(dates), per_pass)
 
 
-def _ignore_sigint() -> None:
-    # Workers finish their portfolio; the parent decides when to stop (Ctrl-C there).
+async def _store_passes(
+    compute: Callable[[int], list[PortfolioDateFigures | MissingMarketDataError]],
+    store: Callable[
+        [int, list[PortfolioDateFigures | MissingMarketDataError]], Coroutine[Any, Any, bool]
+    ],
+    days: int,
+    per_pass: int,
+) -> None:
+    """Compute pass after pass in a thread while the previous pass is stored: the
+    database works on one core, numpy on the other."""
+    storing: asyncio.Task[bool] | None = None
+    try:
+        for first in range(0, days, per_pass):
+            computed = await asyncio.to_thread(compute, first)
+            if storing is not None and not await storing:
+                return
+            storing = asyncio.create_task(store(first, computed))
+    finally:
+        if storing is not None:
+            await storing  # a chunk in flight is committed (or fails) whole
+
+
+_stop_event: Any = None
+"""The parent's stop flag (a multiprocessing Event), in a worker process."""
+
+
+def worker_initializer(stop_event: Any = None) -> None:
+    """Set up a worker: Ctrl-C is the parent's to handle (it sets ``stop_event``)."""
     import signal
 
+    global _stop_event
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _stop_event = stop_event
 
 
 def backfill_in_worker(
@@ -112,12 +247,12 @@ def backfill_in_worker(
     dates: Sequence[date],
     history: PriceHistory,
     beta_window: int,
-    chunk_dates: int = CHUNK_DATES,
+    chunk_dates: int | None = None,
 ) -> list[ChunkStored]:
-    """:func:`backfill_portfolio` in a worker process (its own event loop and engine)."""
-    import asyncio
-
+    """:func:`backfill_portfolio` in a worker process (its own event loop and engine); it
+    stops after the chunk being stored once the parent sets the stop event."""
     chunks: list[ChunkStored] = []
+    event = _stop_event
     asyncio.run(
         backfill_portfolio(
             portfolio_id,
@@ -126,9 +261,7 @@ def backfill_in_worker(
             beta_window,
             chunk_dates=chunk_dates,
             on_chunk=chunks.append,
+            stop=lambda: event is not None and event.is_set(),
         )
     )
     return chunks
-
-
-worker_initializer = _ignore_sigint

@@ -21,26 +21,31 @@ from __future__ import annotations
 
 import logging
 import uuid
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.benchmarks.repository import BenchmarkWeights, weights_on_or_before
 from app.core.types import DEFAULT_BENCHMARK
 from app.market_data.repository import (
+    MARKET_INDEX,
+    MissingMarketDataError,
     PriceHistory,
     load_price_history,
     sectors_of,
 )
 from app.models import Portfolio
 from app.portfolios.repository import ANY_OWNER, HeldPosition, active_positions, get_portfolio
-from app.risk.book import DEFAULT_BETA_WINDOW, BookRisk, analyse_book
+from app.risk.book import DEFAULT_BETA_WINDOW, PortfolioFigures, analyse_book_dates
 from app.risk.concentration import active_weights
-from app.risk.exposure import signed_exposure
+from app.risk.exposure import exposure_factor
+from app.risk.returns import FloatArray
 from app.risk.volatility import HAR_HISTORY_DAYS
 from app.risk_metrics import repository
 from app.risk_metrics.rows import (
@@ -86,9 +91,115 @@ class PortfolioDateFigures:
     """The rows one portfolio-date stores, and what the calculation did."""
 
     summary: PortfolioRiskSummary
-    beta_rows: list[dict[str, Any]]
-    vol_rows: list[dict[str, Any]]
+    beta_rows: list[tuple[Any, ...]]
+    """Records in app.risk_metrics.rows.BETA_RECORD order."""
+    vol_rows: list[tuple[Any, ...]]
+    """Records in app.risk_metrics.rows.VOL_RECORD order."""
     snapshot: dict[str, Any]
+
+
+def compute_portfolio_dates(
+    portfolio_id: uuid.UUID,
+    portfolio_name: str,
+    equity: float | None,
+    dates: Sequence[date],
+    positions: Sequence[Sequence[HeldPosition]],
+    history: PriceHistory,
+    sectors: Mapping[str, str | None],
+    benchmarks: Sequence[BenchmarkWeights | None],
+    beta_window: int,
+) -> list[PortfolioDateFigures | MissingMarketDataError]:
+    """Every figure of one portfolio on each of ``dates`` (ascending; ``positions[k]`` and
+    ``benchmarks[k]`` are date k's) from loaded inputs, in one vectorised pass (no
+    database): the single-date run and the range run both go through here.
+
+    Date k's figures are those of the last ``HISTORY_DAYS`` + 1 trading days of prices on
+    or before it; a date before the first market price gets the error instead."""
+    out: list[PortfolioDateFigures | MissingMarketDataError] = []
+    ends = np.array([bisect_right(history.dates, day) - 1 for day in dates], dtype=np.intp)
+    computable = [k for k in range(len(dates)) if ends[k] >= 1]
+    series = sorted({p.series_symbol for k in computable for p in positions[k]})
+    column_of_symbol = {s: j for j, s in enumerate(history.symbols)}
+    column_of = {s: j for j, s in enumerate(series)}
+    results: dict[int, PortfolioDateFigures] = {}
+    if computable:
+        # Only the rows some date's window reaches take part.
+        first = max(0, int(ends[computable].min()) - HISTORY_DAYS)
+        last = int(ends[computable].max()) + 1
+        prices = history.closes[first:last][:, [column_of_symbol[s] for s in series]]
+        market = history.market[first:last]
+        rows = ends[computable] - first
+        # The last row with a price of each series, at every row (-1: none yet).
+        seen = np.where(np.isfinite(prices), np.arange(prices.shape[0])[:, None], -1)
+        last_priced = np.maximum.accumulate(seen, axis=0) if prices.size else seen
+        position_series, exposures, skips, ids = [], [], [], []
+        # Dates that hold the same list (the range run passes one list while the book does
+        # not change) share its arrays: per-position Python work once per book, not per date.
+        built: tuple[object, NDArray[np.intp], FloatArray, list[uuid.UUID]] | None = None
+        factor_of: dict[str, float] = {}
+        for k, row in zip(computable, rows.tolist(), strict=True):
+            held = positions[k]
+            if built is None or built[0] is not held:
+                cols = np.array([column_of[p.series_symbol] for p in held], dtype=np.intp)
+                for p in held:
+                    if p.position_type not in factor_of:
+                        factor_of[p.position_type] = exposure_factor(p.position_type)
+                size = np.array(
+                    [factor_of[p.position_type] * abs(p.quantity) for p in held], dtype=np.float64
+                )
+                built = (held, cols, size, [p.id for p in held])
+            _, cols, size, held_ids = built
+            priced_row = last_priced[row, cols] if held else np.zeros(0, dtype=np.intp)
+            in_window = priced_row >= max(0, row - HISTORY_DAYS)
+            closes = prices[np.maximum(priced_row, 0), cols] if held else np.zeros(0)
+            exposures.append(np.where(in_window, size * closes, np.nan))
+            position_series.append(cols)
+            ids.append(held_ids)
+            skips.append(
+                [
+                    (held[i].symbol, f"no {held[i].series_symbol} price on or before {dates[k]}")
+                    for i in np.flatnonzero(~in_window).tolist()
+                ]
+            )
+        book = analyse_book_dates(
+            prices,
+            market,
+            series,
+            rows,
+            position_series,
+            exposures,
+            equity,
+            {s: sectors.get(s) for s in series},
+            beta_window=beta_window,
+            history=HISTORY_DAYS,
+        )
+        for n, k in enumerate(computable):
+            day, held = dates[k], positions[k]
+            summary = PortfolioRiskSummary(portfolio_id, portfolio_name, day)
+            summary.positions = len(held)
+            summary.skipped.extend(skips[n])
+            betas = book.series_betas.at(n)
+            vols = book.series_volatility.at(n)
+            figures = book.portfolio[n]
+            beta_rows = position_beta_rows(betas, held, position_series[n], day, summary.skipped)
+            vol_rows = position_volatility_rows(
+                vols, held, position_series[n], day, summary.skipped
+            )
+            snapshot = snapshot_row(figures, portfolio_id, day, len(held), summary.skipped)
+            benchmark = benchmarks[k]
+            weights = {s: float(w) for s, w in benchmark.by_sector().items()} if benchmark else None
+            _summarise(summary, figures, weights, len(beta_rows), len(vol_rows))
+            results[k] = PortfolioDateFigures(summary, beta_rows, vol_rows, snapshot)
+    for k, day in enumerate(dates):
+        if k in results:
+            out.append(results[k])
+        elif ends[k] < 0:
+            out.append(MissingMarketDataError(f"no {MARKET_INDEX} price on or before {day}"))
+        else:
+            out.append(
+                MissingMarketDataError(f"no {MARKET_INDEX} return on or before {day}: one price")
+            )
+    return out
 
 
 def compute_portfolio_date(
@@ -102,54 +213,21 @@ def compute_portfolio_date(
     benchmark: BenchmarkWeights | None,
     beta_window: int,
 ) -> PortfolioDateFigures:
-    """Every figure of one portfolio on ``calc_date`` from loaded inputs (no database):
-    the single-date run and the range run both go through here."""
-    summary = PortfolioRiskSummary(portfolio_id, portfolio_name, calc_date)
-    summary.positions = len(positions)
-    series = sorted({p.series_symbol for p in positions})
-    window = history.until(calc_date, HISTORY_DAYS + 1)
-
-    columns = [window.column(s) for s in series]
-    prices = window.closes[:, columns]
-    column_of = {s: j for j, s in enumerate(series)}
-    position_series = np.array([column_of[p.series_symbol] for p in positions], dtype=np.intp)
-    exposures = np.full(len(positions), np.nan)
-    for i, p in enumerate(positions):
-        closes = prices[:, position_series[i]]
-        finite_rows = np.flatnonzero(np.isfinite(closes))
-        if finite_rows.size:
-            exposures[i] = signed_exposure(p.position_type, p.quantity, closes[finite_rows[-1]])
-        else:
-            summary.skipped.append(
-                (p.symbol, f"no {p.series_symbol} price on or before {calc_date}")
-            )
-
-    book = analyse_book(
-        prices,
-        window.market,
-        series,
-        position_series,
-        exposures,
-        equity,
-        {s: sectors.get(s) for s in series},
-        beta_window=beta_window,
-    )
-    beta_rows = position_beta_rows(
-        book.series_betas,
-        positions,
-        position_series,
+    """:func:`compute_portfolio_dates` for one date (MissingMarketDataError raised)."""
+    (figures,) = compute_portfolio_dates(
         portfolio_id,
-        calc_date,
+        portfolio_name,
+        equity,
+        [calc_date],
+        [positions],
+        history,
+        sectors,
+        [benchmark],
         beta_window,
-        summary.skipped,
     )
-    vol_rows = position_volatility_rows(
-        book.series_volatility, positions, position_series, calc_date, summary.skipped
-    )
-    snapshot = snapshot_row(book, portfolio_id, calc_date, len(positions), summary.skipped)
-    weights = {s: float(w) for s, w in benchmark.by_sector().items()} if benchmark else None
-    _summarise(summary, book, weights, len(beta_rows), len(vol_rows))
-    return PortfolioDateFigures(summary, beta_rows, vol_rows, snapshot)
+    if isinstance(figures, MissingMarketDataError):
+        raise figures
+    return figures
 
 
 def _equity(portfolio: Portfolio) -> float | None:
@@ -206,12 +284,11 @@ async def calculate_portfolio_risk(
 
 def _summarise(
     summary: PortfolioRiskSummary,
-    book: BookRisk,
+    fig: PortfolioFigures,
     benchmark: dict[str, float] | None,
     betas_written: int,
     vols_written: int,
 ) -> None:
-    fig = book.portfolio
     summary.betas_written = betas_written
     summary.volatility_written = vols_written
     summary.beta_coverage = fig.beta_coverage

@@ -21,8 +21,9 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.pagination import RowPage, keyset_page
-from app.core.repository import api_columns, upsert
+from app.core.repository import api_columns
 from app.core.types import DateRange
+from app.market_data.repository import MARKET_INDEX
 from app.models import (
     Portfolio,
     PortfolioSnapshot,
@@ -40,7 +41,7 @@ from app.portfolios.repository import (
     visible_portfolio_rows,
 )
 from app.risk.book import DEFAULT_BETA_WINDOW
-from app.risk_metrics.rows import METHOD
+from app.risk_metrics.rows import BETA_FIGURES, BETA_RECORD, METHOD, VOL_FIGURES, VOL_RECORD
 
 # API reads: Core selects over the tables' columns (no ORM statement compilation or object
 # loading), with the ownership check folded into the page query; only an empty page costs a
@@ -182,78 +183,6 @@ async def snapshot_risk_history(
 # --- writes -------------------------------------------------------------------------
 
 
-async def upsert_position_betas(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Bulk upsert on (portfolio_id, position_id, calc_date, method, window_days)."""
-    if not rows:
-        return
-    stmt = upsert(
-        PositionMarketBeta,
-        constraint="uq_position_market_betas_calc",
-        update=(
-            "beta",
-            "alpha",
-            "r_squared",
-            "std_error",
-            "p_value",
-            "observations",
-            "market_index",
-        ),
-    )
-    await session.execute(stmt, rows)
-
-
-async def upsert_position_volatility(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Bulk upsert on (position_id, calculation_date)."""
-    if not rows:
-        return
-    stmt = upsert(
-        PositionVolatility,
-        constraint="uq_position_volatility_position_date",
-        update=[c for c in rows[0] if c not in ("position_id", "calculation_date")],
-    )
-    await session.execute(stmt, rows)
-
-
-async def upsert_snapshot(session: AsyncSession, row: dict[str, Any]) -> None:
-    """Create the (portfolio, date) snapshot or update only its risk columns."""
-    stmt = upsert(
-        PortfolioSnapshot,
-        constraint="uq_portfolio_snapshots_portfolio_date",
-        update=SNAPSHOT_RISK_COLUMNS,
-    )
-    await session.execute(stmt.values(row))
-
-
-async def delete_stale_rows(
-    session: AsyncSession,
-    portfolio_id: uuid.UUID,
-    calc_date: date,
-    beta_window: int,
-    beta_rows: list[dict[str, Any]],
-    vol_rows: list[dict[str, Any]],
-) -> None:
-    """Remove the portfolio-date's betas and vols that ``beta_rows``/``vol_rows`` no longer hold."""
-    kept_betas = [r["position_id"] for r in beta_rows]
-    await session.execute(
-        delete(PositionMarketBeta).where(
-            PositionMarketBeta.portfolio_id == portfolio_id,
-            PositionMarketBeta.calc_date == calc_date,
-            PositionMarketBeta.method == METHOD,
-            PositionMarketBeta.window_days == beta_window,
-            PositionMarketBeta.position_id.not_in(kept_betas),
-        )
-    )
-    kept_vols = [r["position_id"] for r in vol_rows]
-    portfolio_positions = select(Position.id).where(Position.portfolio_id == portfolio_id)
-    await session.execute(
-        delete(PositionVolatility).where(
-            PositionVolatility.calculation_date == calc_date,
-            PositionVolatility.position_id.in_(portfolio_positions),
-            PositionVolatility.position_id.not_in(kept_vols),
-        )
-    )
-
-
 @dataclass(frozen=True)
 class RemovedFigures:
     """What :func:`delete_risk_figures` removed."""
@@ -295,24 +224,24 @@ async def delete_risk_figures(
 
 # --- COPY writes of many portfolio-dates --------------------------------------------
 
-_BETA_COLUMNS = (
-    "portfolio_id",
-    "position_id",
-    "calc_date",
-    "beta",
-    "alpha",
-    "r_squared",
-    "std_error",
-    "p_value",
-    "observations",
-    "window_days",
-    "method",
-    "market_index",
+# Position figures travel as float8 (NaN for NULL) into temporary tables (keyed, so the
+# stale-row delete probes them instead of scanning them per row) and become NUMERIC in the
+# set-based INSERT: the server rounds each to its column's scale, so a figure is
+# stored the same whichever run wrote it. Every identifier spliced into SQL below is a
+# constant of this module; values are parameters or COPY data.
+_BETA_TEMP = (
+    "CREATE TEMP TABLE IF NOT EXISTS tmp_position_market_betas (position_id uuid,"
+    " calc_date date, beta float8, alpha float8, r_squared float8, std_error float8,"
+    " p_value float8, observations integer, PRIMARY KEY (position_id, calc_date))"
+    " ON COMMIT DELETE ROWS"
 )
-_VOL_COLUMNS = tuple(
-    c.name
-    for c in PositionVolatility.__table__.columns
-    if c.name not in ("id", "created_at", "updated_at")
+_VOL_TEMP = (
+    "CREATE TEMP TABLE IF NOT EXISTS tmp_position_volatility (position_id uuid,"
+    " calculation_date date, realized_vol_21d float8, realized_vol_63d float8,"
+    " vol_daily float8, vol_weekly float8, vol_monthly float8, expected_vol_21d float8,"
+    " vol_trend_strength float8, vol_percentile float8, model_r_squared float8,"
+    " vol_trend text, observations integer, PRIMARY KEY (position_id, calculation_date))"
+    " ON COMMIT DELETE ROWS"
 )
 _SNAPSHOT_KEY = ("portfolio_id", "calculation_date")
 _SNAPSHOT_VALUATION = (
@@ -325,9 +254,12 @@ _SNAPSHOT_VALUATION = (
 _SNAPSHOT_COLUMNS = (*_SNAPSHOT_KEY, *_SNAPSHOT_VALUATION, *SNAPSHOT_RISK_COLUMNS)
 
 
+def _nulled(column: str) -> str:
+    return f"NULLIF({column}, 'NaN')"
+
+
 def _copy_value(value: Any) -> Any:
-    # Floats go as their shortest repr, the text a bound parameter sends, so the column's
-    # rounding is the same whichever way a figure is written; JSONB as JSON text.
+    # Floats go as their shortest repr, the text a bound parameter sends; JSONB as JSON text.
     if isinstance(value, float):
         return Decimal(repr(value))
     if isinstance(value, dict):
@@ -335,15 +267,12 @@ def _copy_value(value: Any) -> Any:
     return value
 
 
-async def _copy(
-    pg: Any, temp: str, like: str, columns: Sequence[str], rows: list[dict[str, Any]]
+async def _fill(
+    pg: Any, create: str, temp: str, columns: Sequence[str], records: list[Any]
 ) -> None:
-    await pg.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {temp} (LIKE {like} INCLUDING DEFAULTS) ON COMMIT DROP"
-    )
+    await pg.execute(create)
     await pg.execute(f"TRUNCATE {temp}")
-    if rows:
-        records = [tuple(_copy_value(r.get(c)) for c in columns) for r in rows]
+    if records:
         await pg.copy_records_to_table(temp, records=records, columns=list(columns))
 
 
@@ -352,31 +281,41 @@ async def store_portfolio_dates(
     portfolio_id: uuid.UUID,
     calc_dates: Sequence[date],
     beta_window: int,
-    beta_rows: list[dict[str, Any]],
-    vol_rows: list[dict[str, Any]],
+    beta_rows: list[tuple[Any, ...]],
+    vol_rows: list[tuple[Any, ...]],
     snapshot_rows: list[dict[str, Any]],
 ) -> None:
     """Store the figures of one portfolio on ``calc_dates``: each table's rows COPYed into
     a temporary table, then one set-based upsert and one stale-row delete per table, so
     the dates' stored rows are exactly these (as a re-run of each date would leave them).
+    ``beta_rows`` / ``vol_rows`` are records in rows.BETA_RECORD / rows.VOL_RECORD order.
     Runs in the caller's transaction (a chunk of whole dates)."""
-    # Every identifier spliced into SQL below is a constant of this module; values are
-    # parameters or COPY data.
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     pg: Any = raw.driver_connection  # the asyncpg connection of this transaction
     # SQLAlchemy's asyncpg adapter opens the transaction on its first statement; the raw
-    # statements below must run inside it (ON COMMIT DROP, and all-or-nothing).
+    # statements below must run inside it (all-or-nothing). The temporary tables live as
+    # long as the connection and are emptied at each commit (and here: a transaction may
+    # store twice), so a connection that stores many chunks creates them once.
     await connection.execute(select(1))
     assert pg.is_in_transaction()
     days = list(calc_dates)
 
-    await _copy(pg, "tmp_position_market_betas", "position_market_betas", _BETA_COLUMNS, beta_rows)
-    beta_updates = ", ".join(f"{c} = excluded.{c}" for c in (*_BETA_COLUMNS[3:9], "market_index"))
-    cols = ", ".join(_BETA_COLUMNS)
+    await _fill(pg, _BETA_TEMP, "tmp_position_market_betas", BETA_RECORD, beta_rows)
+    figures = ", ".join(_nulled(c) for c in BETA_FIGURES)
+    beta_updates = ", ".join(
+        f"{c} = excluded.{c}" for c in (*BETA_FIGURES, "observations", "market_index")
+    )
     await pg.execute(
-        f"INSERT INTO position_market_betas ({cols}) SELECT {cols} FROM tmp_position_market_betas"  # noqa: S608 (identifiers are module constants)
-        f" ON CONFLICT ON CONSTRAINT uq_position_market_betas_calc DO UPDATE SET {beta_updates}"
+        "INSERT INTO position_market_betas (portfolio_id, position_id, calc_date,"  # noqa: S608 (identifiers are module constants)
+        f" {', '.join(BETA_FIGURES)}, observations, window_days, method, market_index)"
+        f" SELECT $1, position_id, calc_date, {figures}, observations, $2, $3, $4"
+        " FROM tmp_position_market_betas"
+        f" ON CONFLICT ON CONSTRAINT uq_position_market_betas_calc DO UPDATE SET {beta_updates}",
+        portfolio_id,
+        beta_window,
+        METHOD,
+        MARKET_INDEX,
     )
     await pg.execute(
         "DELETE FROM position_market_betas b WHERE b.portfolio_id = $1"
@@ -389,13 +328,15 @@ async def store_portfolio_dates(
         beta_window,
     )
 
-    await _copy(pg, "tmp_position_volatility", "position_volatility", _VOL_COLUMNS, vol_rows)
-    cols = ", ".join(_VOL_COLUMNS)
+    await _fill(pg, _VOL_TEMP, "tmp_position_volatility", VOL_RECORD, vol_rows)
+    names = ", ".join(VOL_RECORD)
+    values = ", ".join(_nulled(c) if c in VOL_FIGURES else c for c in VOL_RECORD)
     vol_updates = ", ".join(
-        f"{c} = excluded.{c}" for c in _VOL_COLUMNS if c not in ("position_id", "calculation_date")
+        f"{c} = excluded.{c}" for c in VOL_RECORD if c not in ("position_id", "calculation_date")
     )
     await pg.execute(
-        f"INSERT INTO position_volatility ({cols}) SELECT {cols} FROM tmp_position_volatility"  # noqa: S608 (identifiers are module constants)
+        f"INSERT INTO position_volatility ({names}) SELECT {values}"  # noqa: S608 (identifiers are module constants)
+        " FROM tmp_position_volatility"
         " ON CONFLICT ON CONSTRAINT uq_position_volatility_position_date"
         f" DO UPDATE SET {vol_updates}"
     )
@@ -409,8 +350,16 @@ async def store_portfolio_dates(
         days,
     )
 
-    await _copy(
-        pg, "tmp_portfolio_snapshots", "portfolio_snapshots", _SNAPSHOT_COLUMNS, snapshot_rows
+    snapshot_records = [
+        tuple(_copy_value(r.get(c)) for c in _SNAPSHOT_COLUMNS) for r in snapshot_rows
+    ]
+    await _fill(
+        pg,
+        "CREATE TEMP TABLE IF NOT EXISTS tmp_portfolio_snapshots"
+        " (LIKE portfolio_snapshots INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
+        "tmp_portfolio_snapshots",
+        _SNAPSHOT_COLUMNS,
+        snapshot_records,
     )
     cols = ", ".join(_SNAPSHOT_COLUMNS)
     risk_updates = ", ".join(f"{c} = excluded.{c}" for c in SNAPSHOT_RISK_COLUMNS)

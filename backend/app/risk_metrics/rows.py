@@ -1,8 +1,10 @@
 """Rows for the risk tables, built from the figures of app.risk.
 
-Each builder returns plain dicts ready for a bulk upsert. Precision is never restated
-here: :func:`app.core.repository.fit_numeric` reads it from the model, stores what a
-column cannot hold as NULL, and the builder reports each figure that did not fit (or a
+The position builders return records for the COPY writes (tuples in
+:data:`BETA_RECORD` / :data:`VOL_RECORD` order), built from arrays; the snapshot builder
+a dict. Precision is never restated here: :func:`fit_arrays` and
+:func:`app.core.repository.fit_numeric` read it from the model, store what a column
+cannot hold as NULL, and the builder reports each figure that did not fit (or a
 row skipped because a NOT NULL figure did not) in ``skipped`` with its reason.
 """
 
@@ -15,13 +17,21 @@ from datetime import date
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from app.core.repository import fit_numeric, numeric_columns
-from app.market_data.repository import MARKET_INDEX
 from app.models import PortfolioSnapshot, PositionMarketBeta, PositionVolatility
 from app.risk.beta import BetaResult
-from app.risk.book import BookRisk
-from app.risk.volatility import COVERAGE, SHORT_WINDOW, VolatilityResult, min_count
+from app.risk.book import PortfolioFigures
+from app.risk.returns import FloatArray
+from app.risk.volatility import (
+    COVERAGE,
+    HAR_SKIP_REASONS,
+    SHORT_WINDOW,
+    VolatilityResult,
+    min_count,
+    trend_label,
+)
 
 METHOD = "OLS_SIMPLE"
 """position_market_betas.method of every row this engine writes."""
@@ -41,46 +51,106 @@ def _numeric_type(model: Any, column: str) -> str:
     return f"NUMERIC({precision},{scale})"
 
 
+def fit_arrays(
+    model: Any, values: dict[str, FloatArray]
+) -> tuple[dict[str, FloatArray], dict[str, NDArray[np.bool_]]]:
+    """``fit_numeric`` for columns of figures at once: each array with NaN where its NUMERIC
+    column cannot hold the value, and where a finite value overflowed."""
+    limits = numeric_columns(model.__table__)
+    fitted: dict[str, FloatArray] = {}
+    overflowed: dict[str, NDArray[np.bool_]] = {}
+    for name, array in values.items():
+        precision, scale = limits[name]
+        finite_values = np.isfinite(array)
+        with np.errstate(invalid="ignore"):
+            fits = finite_values & (np.abs(np.round(array, scale)) < 10.0 ** (precision - scale))
+        fitted[name] = np.where(fits, array, np.nan)
+        overflowed[name] = finite_values & ~fits
+    return fitted, overflowed
+
+
+BETA_FIGURES = ("beta", "alpha", "r_squared", "std_error", "p_value")
+BETA_RECORD = ("position_id", "calc_date", *BETA_FIGURES, "observations")
+"""position_market_betas columns of a record (the rest are the run's constants); a float
+figure is NaN where the column stores NULL."""
+
+VOL_FIGURES = (
+    "realized_vol_21d",
+    "realized_vol_63d",
+    "vol_daily",
+    "vol_weekly",
+    "vol_monthly",
+    "expected_vol_21d",
+    "vol_trend_strength",
+    "vol_percentile",
+    "model_r_squared",
+)
+VOL_RECORD = ("position_id", "calculation_date", *VOL_FIGURES, "vol_trend", "observations")
+"""position_volatility columns of a record; a float figure is NaN where it is NULL."""
+
+
+class _Symbols:
+    """positions[i].symbol, looked up only for the positions a reason names."""
+
+    def __init__(self, positions: Sequence[Any]) -> None:
+        self._positions = positions
+
+    def __getitem__(self, i: int) -> str:
+        symbol: str = self._positions[i].symbol
+        return symbol
+
+
+def _report_overflow(
+    skipped: Skipped,
+    symbols: _Symbols,
+    overflowed: dict[str, NDArray[np.bool_]],
+    kept: NDArray[np.bool_],
+) -> None:
+    for name, mask in overflowed.items():
+        for i in np.flatnonzero(mask & kept).tolist():
+            skipped.append((symbols[i], f"{name} does not fit its column"))
+
+
 def position_beta_rows(
     b: BetaResult,
     positions: Sequence[Any],
     position_series: np.ndarray,
-    portfolio_id: uuid.UUID,
     calc_date: date,
-    beta_window: int,
     skipped: Skipped,
-) -> list[dict[str, Any]]:
-    """position_market_betas rows for ``positions`` (each reads series ``position_series[i]``
-    of ``b``); a position without a storable beta gets no row and a reason."""
-    rows = []
-    for p, j in zip(positions, position_series.tolist(), strict=True):
-        if b.skip_reason[j] is not None:
-            skipped.append((p.symbol, f"beta: {b.skip_reason[j]}"))
-            continue
-        row, overflowed = fit_numeric(
-            PositionMarketBeta,
-            {
-                "portfolio_id": portfolio_id,
-                "position_id": p.id,
-                "calc_date": calc_date,
-                "beta": finite(b.beta[j]),
-                "alpha": finite(b.alpha[j]),
-                "r_squared": finite(b.r_squared[j]),
-                "std_error": finite(b.std_error[j]),
-                "p_value": finite(b.p_value[j]),
-                "observations": int(b.observations[j]),
-                "window_days": beta_window,
-                "method": METHOD,
-                "market_index": MARKET_INDEX,
-            },
+    *,
+    ids: Sequence[uuid.UUID] | None = None,
+) -> list[tuple[Any, ...]]:
+    """position_market_betas records (:data:`BETA_RECORD`) for ``positions`` (each reads
+    series ``position_series[i]`` of the one-date ``b``); a position without a storable
+    beta gets no row and a reason."""
+    if not positions:
+        return []
+    cols = np.asarray(position_series, dtype=np.intp)
+    symbols = _Symbols(positions)
+    fitted, overflowed = fit_arrays(
+        PositionMarketBeta, {name: getattr(b, name)[cols] for name in BETA_FIGURES}
+    )
+    estimated = b.reason_code[cols] == 0
+    kept = estimated & np.isfinite(fitted["beta"])
+    for i in np.flatnonzero(~estimated).tolist():
+        skipped.append((symbols[i], f"beta: {b.reason(int(cols[i]))}"))
+    kind = _numeric_type(PositionMarketBeta, "beta")
+    for i in np.flatnonzero(estimated & ~kept).tolist():
+        skipped.append((symbols[i], f"beta {float(b.beta[cols[i]]):.4g} exceeds {kind}"))
+    overflowed.pop("beta")
+    _report_overflow(skipped, symbols, overflowed, kept)
+    keep = np.flatnonzero(kept)
+    all_ids = ids if ids is not None else [p.id for p in positions]
+    kept_ids = [all_ids[i] for i in keep.tolist()]
+    return list(
+        zip(
+            kept_ids,
+            [calc_date] * len(kept_ids),
+            *(fitted[name][keep].tolist() for name in BETA_FIGURES),
+            b.observations[cols][keep].tolist(),
+            strict=True,
         )
-        if row["beta"] is None:
-            kind = _numeric_type(PositionMarketBeta, "beta")
-            skipped.append((p.symbol, f"beta {float(b.beta[j]):.4g} exceeds {kind}"))
-            continue
-        skipped.extend((p.symbol, f"{name} does not fit its column") for name in overflowed)
-        rows.append(row)
-    return rows
+    )
 
 
 def position_volatility_rows(
@@ -89,46 +159,60 @@ def position_volatility_rows(
     position_series: np.ndarray,
     calc_date: date,
     skipped: Skipped,
-) -> list[dict[str, Any]]:
-    """position_volatility rows; a position without a 21-day vol gets none."""
-    rows = []
-    for p, j in zip(positions, position_series.tolist(), strict=True):
-        row, overflowed = fit_numeric(
-            PositionVolatility,
-            {
-                "position_id": p.id,
-                "calculation_date": calc_date,
-                "realized_vol_21d": finite(v.realized_vol_21d[j]),
-                "realized_vol_63d": finite(v.realized_vol_63d[j]),
-                "vol_daily": finite(v.har.vol_daily[j]),
-                "vol_weekly": finite(v.har.vol_weekly[j]),
-                "vol_monthly": finite(v.har.vol_monthly[j]),
-                "expected_vol_21d": finite(v.har.expected_vol[j]),
-                "vol_trend": v.trend[j],
-                "vol_trend_strength": finite(v.trend_strength[j]),
-                "vol_percentile": finite(v.percentile[j]),
-                "observations": int(v.observations[j]),
-                "model_r_squared": finite(v.har.r_squared[j]),
-            },
+    *,
+    ids: Sequence[uuid.UUID] | None = None,
+) -> list[tuple[Any, ...]]:
+    """position_volatility records (:data:`VOL_RECORD`); a position without a 21-day vol
+    gets none."""
+    if not positions:
+        return []
+    cols = np.asarray(position_series, dtype=np.intp)
+    symbols = _Symbols(positions)
+    har = v.har
+    fitted, overflowed = fit_arrays(
+        PositionVolatility,
+        {
+            "realized_vol_21d": v.realized_vol_21d[cols],
+            "realized_vol_63d": v.realized_vol_63d[cols],
+            "vol_daily": har.vol_daily[cols],
+            "vol_weekly": har.vol_weekly[cols],
+            "vol_monthly": har.vol_monthly[cols],
+            "expected_vol_21d": har.expected_vol[cols],
+            "vol_trend_strength": v.trend_strength[cols],
+            "vol_percentile": v.percentile[cols],
+            "model_r_squared": har.r_squared[cols],
+        },
+    )
+    kept = np.isfinite(fitted["realized_vol_21d"])
+    reason = (
+        f"volatility: fewer than {min_count(SHORT_WINDOW)} of the last "
+        f"{SHORT_WINDOW} returns ({COVERAGE:.0%} needed)"
+    )
+    for i in np.flatnonzero(~kept).tolist():
+        skipped.append((symbols[i], reason))
+    codes = har.reason_code[cols]
+    for i in np.flatnonzero(kept & ~np.isfinite(har.expected_vol[cols])).tolist():
+        skipped.append((symbols[i], f"expected_vol_21d: {HAR_SKIP_REASONS[codes[i]]}"))
+    overflowed.pop("realized_vol_21d")
+    _report_overflow(skipped, symbols, overflowed, kept)
+    keep = np.flatnonzero(kept)
+    all_ids = ids if ids is not None else [p.id for p in positions]
+    kept_ids = [all_ids[i] for i in keep.tolist()]
+    trends = [trend_label(c) for c in v.trend_code[cols][keep].tolist()]
+    return list(
+        zip(
+            kept_ids,
+            [calc_date] * len(kept_ids),
+            *(fitted[name][keep].tolist() for name in VOL_FIGURES),
+            trends,
+            v.observations[cols][keep].tolist(),
+            strict=True,
         )
-        if row["realized_vol_21d"] is None:
-            skipped.append(
-                (
-                    p.symbol,
-                    f"volatility: fewer than {min_count(SHORT_WINDOW)} of the last "
-                    f"{SHORT_WINDOW} returns ({COVERAGE:.0%} needed)",
-                )
-            )
-            continue
-        if not math.isfinite(v.har.expected_vol[j]):
-            skipped.append((p.symbol, f"expected_vol_21d: {v.har.skip_reason[j]}"))
-        skipped.extend((p.symbol, f"{name} does not fit its column") for name in overflowed)
-        rows.append(row)
-    return rows
+    )
 
 
 def snapshot_row(
-    book: BookRisk,
+    fig: PortfolioFigures,
     portfolio_id: uuid.UUID,
     calc_date: date,
     num_positions: int,
@@ -136,7 +220,6 @@ def snapshot_row(
 ) -> dict[str, Any]:
     """The (portfolio, date) portfolio_snapshots row: valuation columns (used only when
     the row is created) and the risk columns (always written)."""
-    fig = book.portfolio
     conc = fig.concentration
     vol = fig.volatility
     row, overflowed = fit_numeric(
@@ -162,12 +245,14 @@ def snapshot_row(
             "realized_volatility_21d": finite(vol.realized_vol_21d[0]) if vol else None,
             "realized_volatility_63d": finite(vol.realized_vol_63d[0]) if vol else None,
             "expected_volatility_21d": finite(vol.har.expected_vol[0]) if vol else None,
-            "volatility_trend": vol.trend[0] if vol else None,
+            "volatility_trend": trend_label(int(vol.trend_code[0])) if vol else None,
             "volatility_percentile": finite(vol.percentile[0]) if vol else None,
         },
     )
     if vol is not None and not math.isfinite(vol.har.expected_vol[0]):
-        skipped.append(("expected_volatility_21d", str(vol.har.skip_reason[0])))
+        skipped.append(
+            ("expected_volatility_21d", str(HAR_SKIP_REASONS[int(vol.har.reason_code[0])]))
+        )
     skipped.extend(
         (name, f"{name} does not fit {_numeric_type(PortfolioSnapshot, name)}")
         for name in overflowed

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from app.risk.beta import MIN_OBSERVATIONS, ols_beta
+from app.risk.beta import MIN_OBSERVATIONS, ols_beta, ols_beta_at
 
 
 def _market(rng: np.random.Generator, days: int) -> np.ndarray:
@@ -126,3 +126,22 @@ def test_one_bad_series_does_not_disturb_the_others() -> None:
 def test_mismatched_lengths_are_rejected() -> None:
     with pytest.raises(ValueError, match="rows"):
         ols_beta(np.zeros((10, 2)), np.zeros(9))
+
+
+def test_betas_at_many_dates_equal_ols_beta_on_each_window() -> None:
+    rng = np.random.default_rng(11)
+    x = _market(rng, 260)
+    y = np.column_stack([0.8 * x, -1.2 * x, 0.3 * x]) + rng.normal(0, 0.01, (260, 3))
+    y[100:130, 1] = np.nan  # a gap: fewer observations, then too few
+    y[200:, 2] = 0.0  # stops moving: a flat window later on
+    ends = np.arange(20, 260)
+    many = ols_beta_at(y, x, ends, window=90, history=150)
+    for k, t in enumerate(ends.tolist()):
+        lo = max(0, t + 1 - 90)
+        one = ols_beta(y[lo : t + 1], x[lo : t + 1])
+        assert many.reason_code[k].tolist() == one.reason_code.tolist(), t
+        assert many.observations[k].tolist() == one.observations.tolist(), t
+        for name in ("beta", "alpha", "r_squared", "std_error", "p_value"):
+            np.testing.assert_allclose(
+                getattr(many, name)[k], getattr(one, name), rtol=1e-9, atol=1e-12, err_msg=name
+            )

@@ -20,6 +20,7 @@ from app.risk.volatility import (
     solve_har,
     vol_percentile,
     vol_trend,
+    volatility_at,
     volatility_metrics,
 )
 
@@ -294,3 +295,26 @@ def test_percentile_counts_vols_at_or_below_today_in_the_last_252_days() -> None
 def test_percentile_needs_63_days_of_history() -> None:
     assert np.isnan(vol_percentile(np.arange(62.0)[:, None])[0])
     assert vol_percentile(np.arange(63.0)[:, None])[0] == pytest.approx(1.0)
+
+
+def test_every_figure_at_many_dates_equals_volatility_metrics_on_each_window() -> None:
+    r = _returns(13, days=330, series=3)
+    r[150:156, 0] = np.nan  # a gap: windows around it miss days
+    r[-40:, 2] = 0.0  # stops moving: zero vols, a flat HAR sample
+    ends = np.arange(0, 330)
+    many = volatility_at(r, ends, history=260)
+    for k, t in enumerate(ends.tolist()):
+        one = volatility_metrics(r[max(0, t + 1 - 260) : t + 1])
+        at = many.at(k)
+        assert at.trend == one.trend and at.har.skip_reason == one.har.skip_reason, t
+        assert at.observations.tolist() == one.observations.tolist(), t
+        for got, want in (
+            (at.realized_vol_21d, one.realized_vol_21d),
+            (at.realized_vol_63d, one.realized_vol_63d),
+            (at.trend_strength, one.trend_strength),
+            (at.percentile, one.percentile),
+            (at.har.vol_monthly, one.har.vol_monthly),
+            (at.har.expected_vol, one.har.expected_vol),
+            (at.har.r_squared, one.har.r_squared),
+        ):
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=str(t))

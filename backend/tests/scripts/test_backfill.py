@@ -1,6 +1,12 @@
 """A --from/--to run stores exactly what date-by-date runs store, through COPY, in whole
-dates; it resumes idempotently, stops cleanly on Ctrl-C and gives the same rows with
---jobs 2."""
+dates; it resumes idempotently, gives the same rows with --jobs 2, and stops cleanly on
+Ctrl-C (with one worker or two).
+
+The data is the smallest book that exercises every case of the all-dates pass: positions
+entering, leaving and expiring inside the range, two lots and an option on one series, a
+series with holes, one whose prices stop, one too young for a HAR fit, one that lists in
+the middle of the range, benchmark weights that change mid-range, a portfolio without
+equity and an empty one."""
 
 from __future__ import annotations
 
@@ -9,20 +15,44 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date
+import uuid
+from datetime import date, timedelta
 
+import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.config import BACKEND_DIR
-from app.market_data.demo import DEMO_END
+from app.models import (
+    BenchmarkSectorWeight,
+    DailyPrice,
+    Portfolio,
+    Position,
+    SecurityProfile,
+)
+from tests.support.cli import run_script
 from tests.support.databases import TestDatabase, subprocess_env
-from tests.support.processes import run_python
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
-FROM = "2025-09-10"  # 28 trading days to DEMO_END: several chunks of 7
-TO = DEMO_END.isoformat()
+END = date(2025, 10, 17)
+DAYS = 200  # trading days of prices: enough for betas and HAR fits, not for every series
+
+
+def _calendar() -> list[date]:
+    days: list[date] = []
+    day = END
+    while len(days) < DAYS:
+        if day.weekday() < 5:
+            days.append(day)
+        day -= timedelta(days=1)
+    return days[::-1]
+
+
+CALENDAR = _calendar()
+FROM, TO = CALENDAR[-12], CALENDAR[-1]  # 12 dates: chunks of 5, 5 and 2
+MID = CALENDAR[-6]
 
 # Every stored column except ids and timestamps, as text: equal text is equal to the
 # column's scale (NUMERIC prints all its decimals).
@@ -31,10 +61,11 @@ SELECT 'b', portfolio_id::text, position_id::text, calc_date::text, concat_ws('|
   alpha, r_squared, std_error, p_value, observations, window_days, method, market_index)
 FROM position_market_betas
 UNION ALL
-SELECT 'v', '', position_id::text, calculation_date::text, concat_ws('|', realized_vol_21d,
-  realized_vol_63d, vol_daily, vol_weekly, vol_monthly, expected_vol_21d, vol_trend,
-  vol_trend_strength, vol_percentile, observations, model_r_squared)
-FROM position_volatility
+SELECT 'v', p.portfolio_id::text, position_id::text, calculation_date::text,
+  concat_ws('|', realized_vol_21d, realized_vol_63d, vol_daily, vol_weekly, vol_monthly,
+  expected_vol_21d, vol_trend, vol_trend_strength, vol_percentile, v.observations,
+  model_r_squared)
+FROM position_volatility v JOIN positions p ON p.id = v.position_id
 UNION ALL
 SELECT 's', portfolio_id::text, '', calculation_date::text,
   (to_jsonb(s) - 'id' - 'created_at' - 'updated_at')::text
@@ -42,30 +73,10 @@ FROM portfolio_snapshots s
 ORDER BY 1, 2, 3, 4
 """
 
-_DATE_BY_DATE = """
-import asyncio, sys
-from datetime import date
-from app.core.db import AsyncSessionLocal
-from app.risk_metrics.batch import dates_to_run, portfolios_to_run
-from app.risk_metrics.engine import calculate_portfolio_risk
-
-async def main() -> None:
-    async with AsyncSessionLocal() as session:
-        portfolios = await portfolios_to_run(session)
-        days = await dates_to_run(
-            session, date.fromisoformat(sys.argv[1]), date.fromisoformat(sys.argv[2]),
-            single=False,
-        )
-    for portfolio_id, _ in portfolios:
-        for day in days:
-            async with AsyncSessionLocal() as session, session.begin():
-                await calculate_portfolio_risk(session, portfolio_id, day)
-
-asyncio.run(main())
-"""
+Dump = list[tuple[object, ...]]
 
 
-def _sql(database: TestDatabase, sql: str) -> list[tuple[object, ...]]:
+def _sql(database: TestDatabase, sql: str) -> Dump:
     engine = create_engine(database.sync_url)
     try:
         with engine.begin() as conn:
@@ -75,72 +86,192 @@ def _sql(database: TestDatabase, sql: str) -> list[tuple[object, ...]]:
         engine.dispose()
 
 
-def _cli(database: TestDatabase, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_python(
-        ["scripts/calculate_risk_metrics.py", *args], subprocess_env(database), timeout=600
-    )
+def _prices() -> dict[str, list[tuple[date, float]]]:
+    rng = np.random.default_rng(7)
+    market = rng.normal(0.0004, 0.01, DAYS) * np.exp(np.cumsum(rng.normal(0, 0.05, DAYS)))
+    out = {"SPY": 400 * np.cumprod(1 + market)}
+    for symbol, beta in {"AAA": 1.3, "BBB": 0.7, "CCC": -0.2, "DDD": 1.0, "EEE": 0.5}.items():
+        out[symbol] = 50 * np.cumprod(1 + beta * market + rng.normal(0, 0.012, DAYS))
+    kept: dict[str, list[tuple[date, float]]] = {}
+    for symbol, closes in out.items():
+        rows = list(zip(CALENDAR, np.round(closes, 6).tolist(), strict=True))
+        if symbol == "BBB":  # holes through the whole history
+            rows = [r for i, r in enumerate(rows) if i % 4 != 1]
+        elif symbol == "CCC":  # no price in the last 75 days: no vol, no beta
+            rows = rows[:-75]
+        elif symbol == "DDD":  # 75 days old: betas, but too young for HAR or percentile
+            rows = rows[-75:]
+        elif symbol == "EEE":  # lists inside the range: no price on its first dates
+            rows = rows[-8:]
+        kept[symbol] = rows
+    return kept
+
+
+def _seed(database: TestDatabase) -> None:
+    engine = create_engine(database.sync_url)
+    long_ago = CALENDAR[0]
+    with engine.begin() as conn:
+        conn.execute(
+            pg_insert(DailyPrice),
+            [
+                {"symbol": s, "date": d, "close": p, "source": "DEMO"}
+                for s, rows in _prices().items()
+                for d, p in rows
+            ],
+        )
+        sectors = {"AAA": "Information Technology", "BBB": "Energy", "CCC": "Utilities"}
+        conn.execute(
+            pg_insert(SecurityProfile),
+            [
+                {"symbol": s, "sector": sectors.get(s), "is_etf": s == "SPY", "source": "DEMO"}
+                for s in ("SPY", "AAA", "BBB", "CCC", "DDD", "EEE")
+            ],
+        )
+        conn.execute(
+            pg_insert(BenchmarkSectorWeight),
+            [
+                {"benchmark_code": "SP500", "asof_date": day, "sector": sector, "weight": w}
+                for day, weights in (
+                    (CALENDAR[0], {"Information Technology": 0.5, "Energy": 0.5}),
+                    (MID, {"Information Technology": 0.3, "Energy": 0.3, "Utilities": 0.4}),
+                )
+                for sector, w in weights.items()
+            ],
+        )
+        with_equity, without, empty = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        conn.execute(
+            pg_insert(Portfolio),
+            [
+                {"id": with_equity, "name": "Book", "equity_balance": 100_000},
+                {"id": without, "name": "No equity", "equity_balance": None},
+                {"id": empty, "name": "Empty", "equity_balance": None},
+            ],
+        )
+        position = {
+            "entry_price": 50,
+            "entry_date": long_ago,
+            "position_type": "LONG",
+            "underlying_symbol": None,
+            "exit_date": None,
+            "expiration_date": None,
+        }
+        conn.execute(
+            pg_insert(Position),
+            [
+                {**position, "portfolio_id": with_equity, "symbol": "AAA", "quantity": 300},
+                {**position, "portfolio_id": with_equity, "symbol": "AAA", "quantity": 100},
+                {
+                    **position,
+                    "portfolio_id": with_equity,
+                    "symbol": "AAA251010C00050000",
+                    "underlying_symbol": "AAA",
+                    "position_type": "LC",
+                    "quantity": 2,
+                    "expiration_date": CALENDAR[-9],  # expires inside the range
+                },
+                {
+                    **position,
+                    "portfolio_id": with_equity,
+                    "symbol": "BBB",
+                    "position_type": "SHORT",
+                    "quantity": -400,
+                },
+                {**position, "portfolio_id": with_equity, "symbol": "CCC", "quantity": 200},
+                {
+                    **position,
+                    "portfolio_id": with_equity,
+                    "symbol": "DDD",
+                    "quantity": 150,
+                    "entry_date": MID,  # bought inside the range
+                },
+                {
+                    **position,
+                    "portfolio_id": with_equity,
+                    "symbol": "EEE",
+                    "quantity": 100,
+                    "exit_date": CALENDAR[-2],  # sold before the last date
+                },
+                {**position, "portfolio_id": without, "symbol": "AAA", "quantity": 10},
+                {
+                    **position,
+                    "portfolio_id": without,
+                    "symbol": "BBB",
+                    "position_type": "SHORT",
+                    "quantity": 20,
+                },
+            ],
+        )
+    engine.dispose()
+
+
+def _cli(database: TestDatabase, *args: str) -> None:
+    run = run_script("calculate_risk_metrics", *args, env=subprocess_env(database))
+    assert run.code == 0, run.output
+
+
+def _range(database: TestDatabase, start: date, end: date, *args: str) -> Dump:
+    _cli(database, "--from", start.isoformat(), "--to", end.isoformat(), *args)
+    return _sql(database, _DUMP)
 
 
 def _forget_figures(database: TestDatabase) -> None:
     _sql(database, "TRUNCATE position_market_betas, position_volatility, portfolio_snapshots")
 
 
-def _with_gaps(database: TestDatabase) -> None:
-    # Missing prices: a stock without its last week, one with holes through the range,
-    # one without a price at all in the last 40 days (no vol, no beta for it at the end).
-    held = _sql(
-        database,
-        "SELECT DISTINCT coalesce(underlying_symbol, symbol) FROM positions"
-        " WHERE coalesce(underlying_symbol, symbol) <> 'SPY' ORDER BY 1 LIMIT 3",
-    )
-    (a,), (b,), (c,) = held
-    _sql(
-        database,
-        f"DELETE FROM daily_prices WHERE (symbol = '{a}' AND date > '2025-10-10')"  # noqa: S608
-        f" OR (symbol = '{b}' AND extract(day FROM date)::int % 3 = 0)"
-        f" OR (symbol = '{c}' AND date > '2025-08-20')",
-    )
-
-
-@pytest.mark.parametrize("gaps", [False, True], ids=["demo", "gaps"])
-def test_a_range_run_stores_every_column_as_date_by_date_runs_do(
-    database: TestDatabase, gaps: bool
-) -> None:
-    assert run_python(["scripts/demo_data.py"], subprocess_env(database)).returncode == 0
-    if gaps:
-        _with_gaps(database)
-    ranged = _cli(database, "--from", FROM, "--to", TO, "--chunk-dates", "7")
-    assert ranged.returncode == 0, ranged.stderr
-    by_range = _sql(database, _DUMP)
-    assert len({r[3] for r in by_range}) == 28
+def test_a_range_run_stores_every_column_as_date_by_date_runs_do(database: TestDatabase) -> None:
+    _seed(database)
+    by_range = _range(database, FROM, TO, "--chunk-dates", "5")
+    assert len({r[3] for r in by_range}) == 12
 
     _forget_figures(database)
-    one_by_one = run_python(["-c", _DATE_BY_DATE, FROM, TO], subprocess_env(database))
-    assert one_by_one.returncode == 0, one_by_one.stderr
+    for day in CALENDAR[-12:]:
+        _cli(database, "--date", day.isoformat())
     assert _sql(database, _DUMP) == by_range
 
+    # The cases the data was built for are in what was compared: (betas, vols, HAR
+    # forecasts, percentiles) stored per position over the 12 dates.
+    figures = _sql(
+        database,
+        "SELECT p.symbol, p.quantity::int,"
+        " (SELECT count(*) FROM position_market_betas b WHERE b.position_id = p.id),"
+        " count(v.id), count(v.expected_vol_21d), count(v.vol_percentile)"
+        " FROM positions p LEFT JOIN position_volatility v ON v.position_id = p.id"
+        " WHERE p.portfolio_id = (SELECT id FROM portfolios WHERE name = 'Book')"
+        " GROUP BY p.id",
+    )
+    counts = {(symbol, qty): tuple(rest) for symbol, qty, *rest in figures}
+    assert counts[("AAA", 300)] == counts[("AAA", 100)] == (12, 12, 12, 12)
+    assert counts[("AAA251010C00050000", 2)] == (4, 4, 4, 4)  # held until it expired
+    assert counts[("BBB", -400)] == (12, 0, 0, 0)  # holes: a beta, too few days for a vol
+    assert counts[("CCC", 200)] == (0, 0, 0, 0)  # prices stopped: no beta, no vol
+    assert counts[("DDD", 150)] == (6, 6, 0, 0)  # bought mid-range, young: NULLs
+    assert counts[("EEE", 100)] == (0, 0, 0, 0)  # listed inside the range, then sold
+    exposures = _sql(
+        database,
+        "SELECT count(DISTINCT gross_exposure), bool_and(sector_exposure ? 'Utilities')"
+        " FROM portfolio_snapshots s JOIN portfolios p ON p.id = s.portfolio_id"
+        " WHERE p.name = 'Book'",
+    )
+    assert exposures == [(12, True)]  # stale CCC price still counts as exposure
+
     # A re-run of the range over stored figures changes nothing (idempotent).
-    again = _cli(database, "--from", FROM, "--to", TO)
-    assert again.returncode == 0, again.stderr
-    assert _sql(database, _DUMP) == by_range
+    assert _range(database, FROM, TO) == by_range
 
 
 def test_jobs_2_stores_the_same_rows_as_jobs_1(database: TestDatabase) -> None:
-    assert run_python(["scripts/demo_data.py"], subprocess_env(database)).returncode == 0
-    assert _cli(database, "--from", FROM, "--to", TO).returncode == 0
-    one_job = _sql(database, _DUMP)
+    _seed(database)
+    one_job = _range(database, FROM, TO)
     _forget_figures(database)
-    two_jobs = _cli(database, "--from", FROM, "--to", TO, "--jobs", "2")
-    assert two_jobs.returncode == 0, two_jobs.stderr
-    assert _sql(database, _DUMP) == one_job
+    assert _range(database, FROM, TO, "--jobs", "2", "--chunk-dates", "4") == one_job
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
 def test_ctrl_c_stops_after_a_chunk_leaving_whole_dates_and_a_rerun_completes(
-    database: TestDatabase,
+    database: TestDatabase, jobs: str
 ) -> None:
-    assert run_python(["scripts/demo_data.py"], subprocess_env(database)).returncode == 0
-    assert _cli(database, "--from", FROM, "--to", TO).returncode == 0
-    complete = _sql(database, _DUMP)
+    _seed(database)
+    start = CALENDAR[-60]
+    complete = _range(database, start, TO)
     _forget_figures(database)
 
     child = subprocess.Popen(
@@ -148,11 +279,13 @@ def test_ctrl_c_stops_after_a_chunk_leaving_whole_dates_and_a_rerun_completes(
             sys.executable,
             "scripts/calculate_risk_metrics.py",
             "--from",
-            "2024-01-02",
+            start.isoformat(),
             "--to",
-            TO,
+            TO.isoformat(),
             "--chunk-dates",
-            "5",
+            "1",
+            "--jobs",
+            jobs,
         ],
         cwd=BACKEND_DIR,
         env=subprocess_env(database),
@@ -163,23 +296,22 @@ def test_ctrl_c_stops_after_a_chunk_leaving_whole_dates_and_a_rerun_completes(
     deadline = time.monotonic() + 120
     while _sql(database, "SELECT count(*) FROM portfolio_snapshots") == [(0,)]:
         assert child.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+        time.sleep(0.02)
     os.kill(child.pid, signal.SIGINT)
     _, stderr = child.communicate(timeout=120)
     assert child.returncode == 130, stderr
+    assert stderr.strip().count("\n") == 0, stderr  # one line
     assert "whole portfolio-dates stored" in stderr and "Traceback" not in stderr
-    # Whole dates only: every stored portfolio-date has all its rows (21 positions each).
-    partial = _sql(
-        database,
-        "SELECT s.portfolio_id, s.calculation_date FROM portfolio_snapshots s"
-        " WHERE (SELECT count(*) FROM position_market_betas b WHERE b.portfolio_id ="
-        " s.portfolio_id AND b.calc_date = s.calculation_date) <> s.num_positions",
-    )
-    assert partial == []
-    stored = _sql(database, "SELECT count(*) FROM portfolio_snapshots")[0][0]
-    assert 0 < stored < 3 * 450  # type: ignore[operator]
 
-    rerun = _cli(database, "--from", FROM, "--to", TO)
-    assert rerun.returncode == 0, rerun.stderr
-    dump = _sql(database, _DUMP)
-    assert [r for r in dump if date.fromisoformat(str(r[3])) >= date(2025, 9, 10)] == complete
+    # Whole dates only: each stored portfolio-date holds exactly its rows of a full run.
+    stored = _sql(database, _DUMP)
+    days = {(r[1], r[3]) for r in stored if r[0] == "s"}
+    assert 0 < len(days) < 3 * 60
+
+    def of_stored_days(dump: Dump) -> Dump:
+        return [r for r in dump if (r[1], r[3]) in days]
+
+    assert of_stored_days(stored) == of_stored_days(complete)
+    assert len(of_stored_days(complete)) == len(stored)
+
+    assert _range(database, start, TO) == complete
