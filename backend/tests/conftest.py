@@ -45,6 +45,22 @@ def _clear_settings_cache() -> None:
 _clear_settings_cache()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the project's modules once, before any worker or child process starts.
+
+    Python reads bytecode even where PYTHONDONTWRITEBYTECODE keeps it from writing any;
+    without this, every CLI, Alembic and uvicorn child would compile app/ from source.
+    """
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller did it
+        return
+    import compileall
+
+    from app.config import BACKEND_DIR
+
+    for package in ("app", "scripts", "alembic"):
+        compileall.compile_dir(BACKEND_DIR / package, quiet=1)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     source = (
         os.environ.get("TEST_DATABASE_URL") and "TEST_DATABASE_URL"
