@@ -44,8 +44,8 @@ def _servers_for(pgdata: Path) -> list[psutil.Process]:
 
 
 @pytest.mark.slow
-def test_upgrade_head_runs_on_embedded_postgres_and_stops_it(tmp_path: Path) -> None:
-    pgdata = tmp_path / "pgdata"
+def test_upgrade_head_runs_on_embedded_postgres_and_stops_it(embedded_tmp_path: Path) -> None:
+    pgdata = embedded_tmp_path / "pgdata"
     upgrade = _run(["-m", "alembic", "upgrade", "head"], pgdata)
     assert upgrade.returncode == 0, upgrade.stderr
     notices = [line for line in upgrade.stderr.splitlines() if "embedded PostgreSQL" in line]
@@ -75,8 +75,8 @@ def test_offline_sql_needs_no_database(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_server_left_by_a_killed_process_is_reused_then_stopped(tmp_path: Path) -> None:
-    pgdata = tmp_path / "pgdata"
+def test_server_left_by_a_killed_process_is_reused_then_stopped(embedded_tmp_path: Path) -> None:
+    pgdata = embedded_tmp_path / "pgdata"
     killed = _run(
         [
             "-c",
@@ -98,10 +98,10 @@ def test_server_left_by_a_killed_process_is_reused_then_stopped(tmp_path: Path) 
 
 
 @pytest.mark.slow
-def test_uvicorn_on_embedded_postgres_stops_it_on_sigterm(tmp_path: Path) -> None:
-    pgdata = tmp_path / "pgdata"
+def test_uvicorn_on_embedded_postgres_stops_it_on_sigterm(embedded_tmp_path: Path) -> None:
+    pgdata = embedded_tmp_path / "pgdata"
     assert _run(["-m", "alembic", "upgrade", "head"], pgdata).returncode == 0
-    with uvicorn_app(_env(pgdata), tmp_path / "uvicorn.log") as base:
+    with uvicorn_app(_env(pgdata), embedded_tmp_path / "uvicorn.log") as base:
         db_health = httpx.get(f"{base}/health/db", timeout=30)
         assert db_health.status_code == 200, db_health.text
         assert _servers_for(pgdata), "the app should be running on the embedded server"
@@ -169,9 +169,9 @@ def test_a_directory_owned_by_someone_else_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_directory_gone_under_its_running_server_is_named_and_that_server_stopped(
-    tmp_path: Path,
+    embedded_tmp_path: Path,
 ) -> None:
-    pgdata = tmp_path / "pgdata"
+    pgdata = embedded_tmp_path / "pgdata"
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -193,7 +193,7 @@ def test_a_directory_gone_under_its_running_server_is_named_and_that_server_stop
         assert len(running) == 1
         # Moved away rather than deleted: the server keeps running (its lock file moved
         # with it) instead of noticing within a minute and stopping by itself.
-        pgdata.rename(tmp_path / "moved")
+        pgdata.rename(embedded_tmp_path / "moved")
         with pytest.raises(EmbeddedDataDirError) as raised:
             embedded_server_url(pgdata, announce=False)
         assert str(raised.value).startswith(

@@ -51,8 +51,10 @@ def _get(base: str, path: str, token: str | None) -> httpx.Response:
     return httpx.get(f"{base}{path}", headers=headers, timeout=30)
 
 
-def test_demo_user_reads_its_portfolios_and_a_second_user_sees_none(tmp_path: Path) -> None:
-    pgdata = tmp_path / ".pgdata" / "main"
+def test_demo_user_reads_its_portfolios_and_a_second_user_sees_none(
+    embedded_tmp_path: Path,
+) -> None:
+    pgdata = embedded_tmp_path / ".pgdata" / "main"
     env = _env(pgdata)
     _ok(run_python(["-m", "alembic", "upgrade", "head"], env))
     demo = _ok(run_python(["scripts/demo_data.py"], env))
@@ -62,7 +64,7 @@ def test_demo_user_reads_its_portfolios_and_a_second_user_sees_none(tmp_path: Pa
     second = _ok(run_python(["scripts/manage_users.py", "create", "second@example.com"], env))
     second_password = _password_in(second)
 
-    log = tmp_path / "uvicorn.log"
+    log = embedded_tmp_path / "uvicorn.log"
     with uvicorn_app(env, log) as base:
         token = _token(base, "demo@example.com", demo_password)
         assert _get(base, "/api/v1/me", token).json()["email"] == "demo@example.com"
@@ -86,10 +88,10 @@ def test_demo_user_reads_its_portfolios_and_a_second_user_sees_none(tmp_path: Pa
     key = key_file.read_text().strip()
 
     # The key was kept: a restarted app accepts the token it issued before.
-    with uvicorn_app(env, tmp_path / "uvicorn-2.log") as base:
+    with uvicorn_app(env, embedded_tmp_path / "uvicorn-2.log") as base:
         assert _get(base, "/api/v1/me", token).status_code == 200
 
-    server_output = log.read_text() + (tmp_path / "uvicorn-2.log").read_text()
+    server_output = log.read_text() + (embedded_tmp_path / "uvicorn-2.log").read_text()
     for secret in (token, other, key, demo_password, second_password):
         assert secret not in server_output
     assert key not in demo + second
