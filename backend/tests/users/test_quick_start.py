@@ -1,6 +1,7 @@
 """The README's sign-in path on the embedded default, as a user runs it: migrate, load the
 demo, start uvicorn, sign in as the demo user and read its portfolios; a second user sees
-none of them. No AUTH_SECRET_KEY is set: the key is generated beside the data directory."""
+none of them; uvicorn stopped by SIGTERM stops the embedded server. No AUTH_SECRET_KEY is
+set: the key is generated beside the data directory."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import os
 import re
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
 
-from tests.support.processes import run_python, uvicorn_app
+from tests.support.processes import embedded_servers_for, run_python, uvicorn_app
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -66,6 +68,9 @@ def test_demo_user_reads_its_portfolios_and_a_second_user_sees_none(
 
     log = embedded_tmp_path / "uvicorn.log"
     with uvicorn_app(env, log) as base:
+        db_health = _get(base, "/health/db", None)
+        assert db_health.status_code == 200, db_health.text
+        assert embedded_servers_for(pgdata), "the app should be running on the embedded server"
         token = _token(base, "demo@example.com", demo_password)
         assert _get(base, "/api/v1/me", token).json()["email"] == "demo@example.com"
         for portfolio_id in portfolio_ids:
@@ -82,6 +87,13 @@ def test_demo_user_reads_its_portfolios_and_a_second_user_sees_none(
                 assert response.status_code == 404
                 assert response.json() == {"detail": f"unknown portfolio {portfolio_id}"}
             assert _get(base, f"/api/v1/portfolios/{portfolio_id}/risk", None).status_code == 401
+
+    # uvicorn re-raises SIGTERM after shutdown (no atexit hooks): the lifespan must have
+    # let go of the embedded server, the last user of it.
+    deadline = time.monotonic() + 15
+    while embedded_servers_for(pgdata) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert embedded_servers_for(pgdata) == []
 
     key_file = pgdata.with_name("main.auth_secret_key")
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
