@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from app.core.db import release_embedded_servers
+from tests.support.cli import CliRun, run_script
 from tests.support.processes import embedded_servers_for, run_python, uvicorn_app
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -27,7 +29,7 @@ def _env(pgdata: Path) -> dict[str, str]:
     return env
 
 
-def _ok(result: subprocess.CompletedProcess[str]) -> str:
+def _ok(result: subprocess.CompletedProcess[str] | CliRun) -> str:
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -59,12 +61,18 @@ def test_demo_user_reads_its_portfolios_and_a_second_user_sees_none(
     pgdata = embedded_tmp_path / ".pgdata" / "main"
     env = _env(pgdata)
     _ok(run_python(["-m", "alembic", "upgrade", "head"], env))
-    demo = _ok(run_python(["scripts/demo_data.py"], env))
+    # The two scripts by their main() in this process (each has its child-process test in
+    # tests/scripts), on the same embedded server; then this process lets go of it.
+    try:
+        demo = _ok(run_script("demo_data", env=env))
+        second = _ok(run_script("manage_users", "create", "second@example.com", env=env))
+    finally:
+        release_embedded_servers()
     demo_password = _password_in(demo)
     portfolio_ids = UUID.findall(demo)
     assert len(portfolio_ids) == 3
-    second = _ok(run_python(["scripts/manage_users.py", "create", "second@example.com"], env))
     second_password = _password_in(second)
+    assert embedded_servers_for(pgdata) == []
 
     log = embedded_tmp_path / "uvicorn.log"
     with uvicorn_app(env, log) as base:
