@@ -33,7 +33,10 @@ from tests.support.databases import TestDatabase, subprocess_env
 from tests.support.factories import make_portfolio
 from tests.support.processes import run_python, uvicorn_app
 
-pytestmark = pytest.mark.skipif(chromium_executable() is None, reason=NO_CHROMIUM)
+pytestmark = [
+    pytest.mark.skipif(chromium_executable() is None, reason=NO_CHROMIUM),
+    pytest.mark.slow,  # uvicorn and Chromium are child processes
+]
 
 ARTIFACTS = BACKEND_DIR / "tests" / "artifacts"
 CALCULATED_FROM = "2025-10-08"  # a short range: eight trading days up to DEMO_END

@@ -236,6 +236,7 @@ def test_ctrl_c_mid_run_says_what_was_kept_in_one_line_and_keeps_it(
     ]
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_the_script_is_still_importing_is_one_line() -> None:
     code = (
         "import app.core.interrupts\n"

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from app.core.db import release_embedded_servers
 from tests.support.cli import CliRun, run_script
@@ -55,6 +56,7 @@ def _get(base: str, path: str, token: str | None) -> httpx.Response:
     return httpx.get(f"{base}{path}", headers=headers, timeout=30)
 
 
+@pytest.mark.slow
 def test_demo_user_reads_its_portfolios_and_a_second_user_sees_none(
     embedded_tmp_path: Path,
 ) -> None:
