@@ -8,7 +8,10 @@ under test may still commit: its commits release savepoints).
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -43,6 +46,22 @@ def _clear_settings_cache() -> None:
 
 
 _clear_settings_cache()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the project's modules once, before any worker or child process starts.
+
+    Python reads bytecode even where PYTHONDONTWRITEBYTECODE keeps it from writing any;
+    without this, every CLI, Alembic and uvicorn child would compile app/ from source.
+    """
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller did it
+        return
+    import compileall
+
+    from app.config import BACKEND_DIR
+
+    for package in ("app", "scripts", "alembic"):
+        compileall.compile_dir(BACKEND_DIR / package, quiet=1)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -90,6 +109,24 @@ def empty_database_pair(pg_server: PostgresServer) -> Iterator[tuple[TestDatabas
     yield first, second
     pg_server.drop_database(first.name)
     pg_server.drop_database(second.name)
+
+
+@pytest.fixture
+def embedded_tmp_path() -> Iterator[Path]:
+    """A new directory for an embedded server's data (and its neighbours), removed after
+    the test; for tests that start a server, instead of ``tmp_path``.
+
+    Not under pytest's temporary root: every pytest run that starts on the machine makes
+    /tmp/pytest-of-<user> private to that user again (mode 0700), and as root the embedded
+    server runs as the ``pgserver`` user, which then can no longer reach its own data
+    directory (initdb: "Permission denied"; pg_ctl: no pgdata/log). The wheel opens the
+    parents of a data directory once, at start; this directory's stay open.
+    """
+    path = Path(tempfile.mkdtemp(prefix="rm-embedded-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
 
 from app.risk.returns import FloatArray
 from app.risk.windows import IntArray, window_sums
@@ -203,8 +202,13 @@ def ols_beta_at(
         dof = count - 2
         std_error = np.sqrt(ssr / np.maximum(dof, 1) / sxx)
         t_stat = beta / std_error
-    p_value = 2.0 * stats.t.sf(np.abs(t_stat), np.maximum(dof, 1))
-    # A perfect fit (std_error 0) has |t| = inf: p = 0, which t.sf already gives.
+    # Imported here: SciPy costs every process that imports the API or a script (through
+    # app.risk.book) most of a second at start-up, and only this line needs it.
+    from scipy.special import stdtr
+
+    # Two-sided: P(|T| > |t|) = 2 * CDF(-|t|) of Student's t with dof degrees of freedom.
+    p_value = 2.0 * stdtr(np.maximum(dof, 1), -np.abs(t_stat))
+    # A perfect fit (std_error 0) has |t| = inf: p = 0, which stdtr already gives.
 
     reason = np.zeros(count.shape, dtype=np.int8)
     reason[syy <= _RELATIVE_TOLERANCE * raw_yy] = _SERIES_FLAT

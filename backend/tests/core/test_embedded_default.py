@@ -1,5 +1,6 @@
 """With DATABASE_URL unset, commands start an embedded PostgreSQL and leave none behind;
-a data directory the server cannot use is named, with what to do, and starts nothing."""
+a data directory the server cannot use is named, with what to do, and starts nothing.
+(uvicorn on the embedded server, stopped by SIGTERM: tests/users/test_quick_start.py.)"""
 
 from __future__ import annotations
 
@@ -7,17 +8,15 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 
 from app.config import BACKEND_DIR
 from app.core.db import EmbeddedDataDirError, embedded_server_url
 from tests.support.cli import run_script, script_env
-from tests.support.processes import run_python, uvicorn_app
+from tests.support.processes import embedded_servers_for, run_python
 from tests.test_spec_snippets import snippet_containing
 
 
@@ -34,18 +33,9 @@ def _run(args: list[str], pgdata: Path) -> subprocess.CompletedProcess[str]:
     return run_python(args, _env(pgdata))
 
 
-def _servers_for(pgdata: Path) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(attrs=("name", "cmdline")):
-        cmdline = proc.info["cmdline"] or []
-        if proc.info["name"] == "postgres" and str(pgdata) in " ".join(cmdline):
-            found.append(proc)
-    return found
-
-
 @pytest.mark.slow
-def test_upgrade_head_runs_on_embedded_postgres_and_stops_it(tmp_path: Path) -> None:
-    pgdata = tmp_path / "pgdata"
+def test_upgrade_head_runs_on_embedded_postgres_and_stops_it(embedded_tmp_path: Path) -> None:
+    pgdata = embedded_tmp_path / "pgdata"
     upgrade = _run(["-m", "alembic", "upgrade", "head"], pgdata)
     assert upgrade.returncode == 0, upgrade.stderr
     notices = [line for line in upgrade.stderr.splitlines() if "embedded PostgreSQL" in line]
@@ -54,13 +44,13 @@ def test_upgrade_head_runs_on_embedded_postgres_and_stops_it(tmp_path: Path) -> 
         "empty database)"
     ]
     assert (pgdata / "PG_VERSION").exists()
-    assert _servers_for(pgdata) == []
+    assert embedded_servers_for(pgdata) == []
 
     # A second process finds the same data: the schema persisted.
     check = _run(["-c", snippet_containing("New tables created")], pgdata)
     assert check.returncode == 0, check.stderr
     assert check.stdout.splitlines()[0] == "New tables created: 3/3"
-    assert _servers_for(pgdata) == []
+    assert embedded_servers_for(pgdata) == []
 
 
 @pytest.mark.slow
@@ -75,8 +65,8 @@ def test_offline_sql_needs_no_database(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_server_left_by_a_killed_process_is_reused_then_stopped(tmp_path: Path) -> None:
-    pgdata = tmp_path / "pgdata"
+def test_server_left_by_a_killed_process_is_reused_then_stopped(embedded_tmp_path: Path) -> None:
+    pgdata = embedded_tmp_path / "pgdata"
     killed = _run(
         [
             "-c",
@@ -88,28 +78,13 @@ def test_server_left_by_a_killed_process_is_reused_then_stopped(tmp_path: Path) 
         pgdata,
     )
     assert killed.returncode == -9
-    orphans = _servers_for(pgdata)
+    orphans = embedded_servers_for(pgdata)
     assert orphans, "the killed process should have left its server running"
 
     after = _run(["-m", "alembic", "upgrade", "head"], pgdata)
     assert after.returncode == 0, after.stderr
     psutil.wait_procs(orphans, timeout=10)
-    assert _servers_for(pgdata) == []
-
-
-@pytest.mark.slow
-def test_uvicorn_on_embedded_postgres_stops_it_on_sigterm(tmp_path: Path) -> None:
-    pgdata = tmp_path / "pgdata"
-    assert _run(["-m", "alembic", "upgrade", "head"], pgdata).returncode == 0
-    with uvicorn_app(_env(pgdata), tmp_path / "uvicorn.log") as base:
-        db_health = httpx.get(f"{base}/health/db", timeout=30)
-        assert db_health.status_code == 200, db_health.text
-        assert _servers_for(pgdata), "the app should be running on the embedded server"
-    # uvicorn re-raises SIGTERM after shutdown (no atexit hooks): the lifespan must let go.
-    deadline = time.monotonic() + 15
-    while _servers_for(pgdata) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _servers_for(pgdata) == []
+    assert embedded_servers_for(pgdata) == []
 
 
 def _contents(path: Path) -> list[tuple[str, int, int]]:
@@ -122,10 +97,10 @@ def _refused(pgdata: Path) -> str:
     """The message embedded_server_url gives for ``pgdata``; no server may run before or
     after, and nothing in the directory may change."""
     before = _contents(pgdata)
-    assert _servers_for(pgdata) == []
+    assert embedded_servers_for(pgdata) == []
     with pytest.raises(EmbeddedDataDirError) as raised:
         embedded_server_url(pgdata, announce=False)
-    assert _servers_for(pgdata) == []
+    assert embedded_servers_for(pgdata) == []
     assert _contents(pgdata) == before
     return str(raised.value)
 
@@ -169,9 +144,9 @@ def test_a_directory_owned_by_someone_else_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_directory_gone_under_its_running_server_is_named_and_that_server_stopped(
-    tmp_path: Path,
+    embedded_tmp_path: Path,
 ) -> None:
-    pgdata = tmp_path / "pgdata"
+    pgdata = embedded_tmp_path / "pgdata"
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -189,18 +164,18 @@ def test_a_directory_gone_under_its_running_server_is_named_and_that_server_stop
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "up\n"
-        running = _servers_for(pgdata)
+        running = embedded_servers_for(pgdata)
         assert len(running) == 1
         # Moved away rather than deleted: the server keeps running (its lock file moved
         # with it) instead of noticing within a minute and stopping by itself.
-        pgdata.rename(tmp_path / "moved")
+        pgdata.rename(embedded_tmp_path / "moved")
         with pytest.raises(EmbeddedDataDirError) as raised:
             embedded_server_url(pgdata, announce=False)
         assert str(raised.value).startswith(
             f"the embedded data directory {pgdata} was deleted while its server was running "
             f"(pid {running[0].pid}); that server is now stopped"
         )
-        assert _servers_for(pgdata) == []
+        assert embedded_servers_for(pgdata) == []
         assert not pgdata.exists()
     finally:
         holder.kill()
@@ -220,4 +195,4 @@ def test_the_clis_say_it_in_one_line_and_start_nothing(tmp_path: Path) -> None:
     assert demo.code == 2
     assert demo.stderr.startswith(f"error: {pgdata} was made by PostgreSQL '15'")
     assert len(demo.stderr.splitlines()) == 1
-    assert _servers_for(pgdata) == []
+    assert embedded_servers_for(pgdata) == []

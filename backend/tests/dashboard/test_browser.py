@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,11 +28,15 @@ from app.market_data.demo import DEMO_EMAIL, DEMO_END
 from app.users import service as users
 from tests.support.auth import token_for
 from tests.support.browser import NO_CHROMIUM, GuardedPage, chromium_executable, guarded_page
+from tests.support.cli import run_script, script_env
 from tests.support.databases import TestDatabase, subprocess_env
 from tests.support.factories import make_portfolio
 from tests.support.processes import run_python, uvicorn_app
 
-pytestmark = pytest.mark.skipif(chromium_executable() is None, reason=NO_CHROMIUM)
+pytestmark = [
+    pytest.mark.skipif(chromium_executable() is None, reason=NO_CHROMIUM),
+    pytest.mark.slow,  # uvicorn and Chromium are child processes
+]
 
 ARTIFACTS = BACKEND_DIR / "tests" / "artifacts"
 CALCULATED_FROM = "2025-10-08"  # a short range: eight trading days up to DEMO_END
@@ -53,25 +58,25 @@ class Server:
     demo_id: uuid.UUID
 
 
+@pytest.fixture(scope="module")
+def demo_with_risk(database: TestDatabase) -> None:
+    """The demo and a short calculated range, by the scripts' main() in this process (their
+    child-process runs are tested in tests/scripts)."""
+    env = script_env(database.env_url)
+    demo = run_script("demo_data", env=env)
+    assert demo.code == 0, demo.stderr
+    calculated = run_script(
+        "calculate_risk_metrics", "--from", CALCULATED_FROM, "--to", DEMO_END.isoformat(), env=env
+    )
+    assert calculated.code == 0, calculated.stderr
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def filled_database(database: TestDatabase, engine: AsyncEngine) -> AsyncIterator[uuid.UUID]:
+async def filled_database(
+    database: TestDatabase, engine: AsyncEngine, demo_with_risk: None
+) -> AsyncIterator[uuid.UUID]:
     """The demo, a short calculated range, the demo user's password set through the
     users service, and a second user owning one portfolio with no snapshot."""
-    env = subprocess_env(database)
-    demo = run_python(["scripts/demo_data.py"], env)
-    assert demo.returncode == 0, demo.stderr
-    calculated = run_python(
-        [
-            "scripts/calculate_risk_metrics.py",
-            "--from",
-            CALCULATED_FROM,
-            "--to",
-            DEMO_END.isoformat(),
-        ],
-        env,
-        timeout=600,
-    )
-    assert calculated.returncode == 0, calculated.stderr
     async with AsyncSession(engine, expire_on_commit=False) as session:
         demo_user = (await users.set_password(session, DEMO_EMAIL, DEMO_PASSWORD)).user
         second = (await users.create_user(session, SECOND_EMAIL, SECOND_PASSWORD)).user
@@ -404,11 +409,18 @@ def test_screenshot_script_writes_a_png_of_the_dashboard(
     assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert DEMO_PASSWORD not in result.stdout + result.stderr
 
-    wrong = run_python(
-        [*script, "--output", str(tmp_path / "no.png")],
-        subprocess_env(database),
-        stdin="wrong password\n",
-    )
+    # main() in this process, on a thread of its own: Playwright's sync API refuses to
+    # start on a thread where it already runs (this module's browser).
+    with ThreadPoolExecutor(1) as thread:
+        wrong = thread.submit(
+            run_script,
+            "dashboard_screenshot",
+            *script[1:],
+            "--output",
+            str(tmp_path / "no.png"),
+            env=script_env(database.env_url),
+            stdin="wrong password\n",
+        ).result()
     assert wrong.returncode == 2
     assert "Wrong email or password" in wrong.stderr
     assert not (tmp_path / "no.png").exists()

@@ -6,20 +6,15 @@ Revisions are found by slug, so later revisions keep these tests valid.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-
 import pytest
 from alembic import command
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from app.config import BACKEND_DIR
 from tests.support import catalog
-from tests.support.databases import TestDatabase, alembic_config, subprocess_env
+from tests.support.databases import TestDatabase, alembic_config
+from tests.support.migration_faults import kill_upgrade_during_index_build
 from tests.support.revisions import current_revision, migrate_to, revision_for, script_directory
 from tests.support.schema_state import (
     alembic_cli,
@@ -27,7 +22,6 @@ from tests.support.schema_state import (
     invalid_indexes,
     open_transaction,
     table_checksum,
-    wait_for,
 )
 
 USERS = "create_users"
@@ -226,62 +220,17 @@ def test_owner_downgrade_blocked_by_a_reader_fails_fast_and_leaves_it_whole(
         assert not catalog.table_exists(conn, "users")
 
 
-_BUILD_WAITING = text(
-    """
-    SELECT p.pid, c.relname AS index_name
-    FROM pg_stat_progress_create_index p
-    JOIN pg_class c ON c.oid = p.index_relid
-    WHERE p.datname = current_database() AND p.command = 'CREATE INDEX CONCURRENTLY'
-      AND p.phase LIKE 'waiting for old snapshots%'
-    """
-)
-
-
+@pytest.mark.slow
 def test_owner_index_build_killed_midway_is_rebuilt_by_a_rerun(
     empty_database: TestDatabase,
 ) -> None:
     db = empty_database
     migrate_to(db.sync_url, _before(OWNER))
     _seed_portfolios(db)
-    # An open snapshot on another table: the concurrent build has to wait for it before
-    # marking the index valid, so the kill lands mid-build every time.
-    with (
-        open_transaction(db, "SELECT count(*) FROM positions", isolation_level="REPEATABLE READ"),
-        connect(db) as watcher,
-    ):
-        migration = subprocess.Popen(
-            [sys.executable, "-m", "alembic", "upgrade", "head"],
-            cwd=BACKEND_DIR,
-            env=subprocess_env(db, MIGRATION_LOCK_TIMEOUT="5min"),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-
-            def build_waiting() -> object:
-                row = watcher.execute(_BUILD_WAITING).first()
-                watcher.rollback()
-                if row is None and migration.poll() is not None:
-                    raise AssertionError(f"migration exited ({migration.returncode}) early")
-                return row
-
-            build = wait_for(build_waiting, what="the concurrent index build to wait")
-            assert build.index_name == "ix_portfolios_owner_id"
-            os.kill(migration.pid, signal.SIGKILL)
-        finally:
-            migration.kill()
-            migration.wait(timeout=30)
-
-        def build_gone() -> bool:
-            alive = watcher.execute(
-                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": build.pid}
-            ).scalar_one()
-            watcher.rollback()
-            return alive == 0
-
-        wait_for(build_gone, what="the killed migration's server session to end")
-        assert invalid_indexes(watcher) == ["ix_portfolios_owner_id"]
-        assert current_revision(db.sync_url) == _before(OWNER)
+    killed = kill_upgrade_during_index_build(db)
+    assert killed.index_name == "ix_portfolios_owner_id"
+    assert killed.invalid_after == ["ix_portfolios_owner_id"]
+    assert current_revision(db.sync_url) == _before(OWNER)
 
     rerun = alembic_cli(db, "upgrade", "head")
     assert rerun.returncode == 0, rerun.stderr

@@ -8,17 +8,12 @@ so later revisions keep these tests valid.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-
 import pytest
 from sqlalchemy import text
 
-from app.config import BACKEND_DIR
 from tests.support import catalog
-from tests.support.databases import TestDatabase, subprocess_env
+from tests.support.databases import TestDatabase
+from tests.support.migration_faults import kill_upgrade_during_index_build
 from tests.support.revisions import current_revision, migrate_to, revision_for, script_directory
 from tests.support.schema_state import (
     alembic_cli,
@@ -28,7 +23,6 @@ from tests.support.schema_state import (
     open_transaction,
     schema_fingerprint,
     table_checksum,
-    wait_for,
 )
 from tests.support.spec_schema import BASELINE_SLUG, BASELINE_TABLES, SPEC_REVISIONS
 
@@ -109,68 +103,16 @@ def test_downgrade_blocked_by_long_transaction_fails_fast_names_lock_and_resumes
         assert_schema_at(conn, None)
 
 
-_BUILD_WAITING = text(
-    """
-    SELECT p.pid, p.phase, c.relname AS index_name
-    FROM pg_stat_progress_create_index p
-    JOIN pg_class c ON c.oid = p.index_relid
-    WHERE p.datname = current_database() AND p.command = 'CREATE INDEX CONCURRENTLY'
-      AND p.phase LIKE 'waiting for old snapshots%'
-    """
-)
-
-
 @pytest.mark.slow
 def test_killed_during_concurrent_index_build_rerun_finishes_without_invalid_index(
     empty_database: TestDatabase,
 ) -> None:
     db = empty_database
     migrate_to(db.sync_url, revision_for("add_market_beta_to_snapshots").down_revision)  # type: ignore[arg-type]
-    env = subprocess_env(db, MIGRATION_LOCK_TIMEOUT="5min")
-
-    # An open snapshot on another table: the concurrent build of idx_snapshots_beta has to
-    # wait for it before marking the index valid, so the kill lands mid-build every time.
-    with (
-        open_transaction(db, "SELECT count(*) FROM positions", isolation_level="REPEATABLE READ"),
-        connect(db) as watcher,
-    ):
-        migration = subprocess.Popen(
-            [sys.executable, "-m", "alembic", "upgrade", "head"],
-            cwd=BACKEND_DIR,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-
-            def build_waiting() -> object:
-                row = watcher.execute(_BUILD_WAITING).first()
-                watcher.rollback()
-                if row is None and migration.poll() is not None:
-                    raise AssertionError(f"migration exited ({migration.returncode}) early")
-                return row
-
-            build = wait_for(build_waiting, what="the concurrent index build to wait")
-            assert build.index_name == "idx_snapshots_beta"
-            os.kill(migration.pid, signal.SIGKILL)
-        finally:
-            migration.kill()
-            migration.wait(timeout=30)
-
-        # The server notices the dead client and ends the build, even though the snapshot
-        # it waits for is still open: no orphaned build is left to block the re-run.
-        def build_gone() -> bool:
-            alive = watcher.execute(
-                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": build.pid}
-            ).scalar_one()
-            watcher.rollback()
-            return alive == 0
-
-        wait_for(build_gone, what="the killed migration's server session to end")
-        assert invalid_indexes(watcher) == ["idx_snapshots_beta"]
-        assert (
-            current_revision(db.sync_url) == revision_for("create_position_market_betas").revision
-        )
+    killed = kill_upgrade_during_index_build(db)
+    assert killed.index_name == "idx_snapshots_beta"
+    assert killed.invalid_after == ["idx_snapshots_beta"]
+    assert current_revision(db.sync_url) == revision_for("create_position_market_betas").revision
 
     rerun = alembic_cli(db, "upgrade", "head")
     assert rerun.returncode == 0, rerun.stderr

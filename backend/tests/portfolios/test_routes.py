@@ -17,8 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.models import DailyPrice, PortfolioSnapshot, PositionMarketBeta, PositionVolatility
-from tests.support.api import api_client
-from tests.support.auth import bearer
+from tests.support.api import signed_in
 from tests.support.factories import make_portfolio, make_position, make_user
 
 MAR_3, MAR_5, MAR_10 = date(2025, 3, 3), date(2025, 3, 5), date(2025, 3, 10)
@@ -129,7 +128,7 @@ async def seed(seed_session: AsyncSession) -> Seed:
 @pytest_asyncio.fixture(loop_scope="session")
 async def client(app: FastAPI, seed: Seed) -> AsyncIterator[httpx.AsyncClient]:
     """Signed in as the owner of the seeded portfolios."""
-    async with api_client(app, bearer(seed.owner)) as http:
+    async with signed_in(app, seed.owner) as http:
         yield http
 
 
@@ -157,7 +156,7 @@ async def test_the_list_holds_the_callers_live_portfolios_by_name_then_id(
 
 
 async def test_another_user_sees_only_their_own_portfolios(app: FastAPI, seed: Seed) -> None:
-    async with api_client(app, bearer(seed.other)) as other:
+    async with signed_in(app, seed.other) as other:
         listed = await other.get("/api/v1/portfolios")
         assert listed.json() == {
             "items": [
@@ -179,7 +178,7 @@ async def test_a_user_without_portfolios_gets_an_empty_list(
 ) -> None:
     nobody = await make_user(seed_session, "nobody@example.com")
     await seed_session.commit()
-    async with api_client(app, bearer(nobody.id)) as http:
+    async with signed_in(app, nobody.id) as http:
         assert (await http.get("/api/v1/portfolios")).json() == {"items": []}
 
 
@@ -340,7 +339,7 @@ async def test_a_nan_close_is_no_price_and_a_huge_exposure_keeps_its_cents(
     db.add(DailyPrice(symbol="BIG", date=MAR_10, close=Decimal("999999999999.999999")))
     db.add(PortfolioSnapshot(portfolio_id=portfolio.id, calculation_date=MAR_10))
     await db.commit()
-    async with api_client(app, bearer(user.id)) as http:
+    async with signed_in(app, user.id) as http:
         response = await http.get(f"/api/v1/portfolios/{portfolio.id}/positions")
     assert response.status_code == 200, response.text
     items = _by_symbol(response.json())

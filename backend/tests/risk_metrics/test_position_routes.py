@@ -16,8 +16,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import PositionVolatility
-from tests.support.api import api_client
-from tests.support.auth import bearer
+from tests.support.api import signed_in
 from tests.support.factories import make_portfolio, make_position, make_user
 
 FIRST_DAY = date(2025, 1, 1)
@@ -63,7 +62,7 @@ async def seed(seed_session: AsyncSession) -> Seed:
 @pytest_asyncio.fixture(loop_scope="session")
 async def client(app: FastAPI, seed: Seed) -> AsyncIterator[httpx.AsyncClient]:
     """Signed in as the owner of the seeded positions."""
-    async with api_client(app, bearer(seed.owner)) as http:
+    async with signed_in(app, seed.owner) as http:
         yield http
 
 

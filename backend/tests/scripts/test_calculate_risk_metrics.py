@@ -4,6 +4,7 @@ one end-to-end run as a child process."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -15,10 +16,33 @@ from app.market_data.demo import DEMO_END
 from app.risk.volatility import TRENDS
 from app.risk_metrics.engine import HISTORY_DAYS
 from tests.support.cli import CliRun, run_script, script, script_env
-from tests.support.databases import TestDatabase, subprocess_env
+from tests.support.databases import PostgresServer, TestDatabase, subprocess_env
 from tests.support.processes import run_python
 
-pytestmark = pytest.mark.usefixtures("clean_tables")
+
+@pytest.fixture(scope="module")
+def demo(database: TestDatabase) -> None:
+    """The demo's portfolios and prices, loaded once for the module: the scripts compute
+    from them, and each test's figures are removed after it (``no_figures_left``)."""
+    loaded = _script(database, "demo_data.py")
+    assert loaded.code == 0, loaded.stderr
+
+
+@pytest.fixture(autouse=True)
+def no_figures_left(database: TestDatabase) -> Iterator[None]:
+    yield
+    _rows_update(
+        database, "TRUNCATE position_market_betas, position_volatility, portfolio_snapshots"
+    )
+
+
+@pytest.fixture
+def database_without_prices(
+    pg_server: PostgresServer, migrated_template: str
+) -> Iterator[TestDatabase]:
+    db = pg_server.create_database("rm_test", template=migrated_template)
+    yield db
+    pg_server.drop_database(db.name)
 
 
 def _script(database: TestDatabase, name: str, *args: str, **env: str) -> CliRun:
@@ -46,10 +70,10 @@ def _table_state(database: TestDatabase) -> list[tuple[object, ...]]:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("demo")
 def test_demo_then_calculate_fills_every_table_with_values_in_range_and_rerun_is_idempotent(
     database: TestDatabase,
 ) -> None:
-    assert _script(database, "demo_data.py").code == 0
     # End to end, as a user runs it: a child process.
     result = run_python(
         ["scripts/calculate_risk_metrics.py", "--date", DEMO_END.isoformat()],
@@ -110,10 +134,10 @@ def test_demo_then_calculate_fills_every_table_with_values_in_range_and_rerun_is
     assert _table_state(database) == before
 
 
+@pytest.mark.usefixtures("demo")
 def test_a_date_range_covers_trading_days_and_one_portfolio_can_be_chosen(
     database: TestDatabase,
 ) -> None:
-    assert _script(database, "demo_data.py").code == 0
     (portfolio_id,) = _rows(database, "SELECT id FROM portfolios WHERE name = 'Demo Growth Tech'")[
         0
     ]
@@ -154,8 +178,8 @@ def test_bad_arguments_are_usage_errors(
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("demo")
 def test_unknown_portfolio_is_a_usage_error_that_writes_nothing(database: TestDatabase) -> None:
-    assert _script(database, "demo_data.py").code == 0
     result = _script(
         database,
         "calculate_risk_metrics.py",
@@ -169,7 +193,10 @@ def test_unknown_portfolio_is_a_usage_error_that_writes_nothing(database: TestDa
     assert _rows(database, "SELECT count(*) FROM portfolio_snapshots") == [(0,)]
 
 
-def test_without_prices_it_is_a_data_error_and_nothing_is_written(database: TestDatabase) -> None:
+def test_without_prices_it_is_a_data_error_and_nothing_is_written(
+    database_without_prices: TestDatabase,
+) -> None:
+    database = database_without_prices
     engine = create_engine(database.sync_url)
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO portfolios (name) VALUES ('No prices')"))
@@ -180,10 +207,10 @@ def test_without_prices_it_is_a_data_error_and_nothing_is_written(database: Test
     assert _rows(database, "SELECT count(*) FROM portfolio_snapshots") == [(0,)]
 
 
+@pytest.mark.usefixtures("demo")
 def test_ctrl_c_mid_run_says_what_was_kept_in_one_line_and_keeps_it(
     database: TestDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert _script(database, "demo_data.py").code == 0
     cli = script("calculate_risk_metrics")
     calculate = cli.calculate_portfolio_risk
     calls = 0
@@ -209,6 +236,7 @@ def test_ctrl_c_mid_run_says_what_was_kept_in_one_line_and_keeps_it(
     ]
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_the_script_is_still_importing_is_one_line() -> None:
     code = (
         "import app.core.interrupts\n"
@@ -221,10 +249,10 @@ def test_ctrl_c_while_the_script_is_still_importing_is_one_line() -> None:
     assert result.stderr == "interrupted while starting: nothing was written\n"
 
 
+@pytest.mark.usefixtures("demo")
 def test_json_output_has_each_portfolio_and_its_over_and_underweights(
     database: TestDatabase,
 ) -> None:
-    assert _script(database, "demo_data.py").code == 0
     result = _script(
         database, "calculate_risk_metrics.py", "--date", DEMO_END.isoformat(), "--json"
     )
@@ -241,8 +269,8 @@ def test_json_output_has_each_portfolio_and_its_over_and_underweights(
         assert portfolio["largest_underweight"]["active_weight"] < 0
 
 
+@pytest.mark.usefixtures("demo")
 def test_summary_fits_80_columns_without_cutting_a_cell(database: TestDatabase) -> None:
-    assert _script(database, "demo_data.py").code == 0
     result = _script(database, "calculate_risk_metrics.py", "--date", DEMO_END.isoformat())
     assert result.code == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -277,10 +305,10 @@ def test_an_unmigrated_database_says_how_to_migrate(empty_database: TestDatabase
         (["--from", "2030-01-01", "--to", "2030-02-01"], "--from 2030-01-01"),
     ],
 )
+@pytest.mark.usefixtures("demo")
 def test_a_date_after_the_last_spy_price_is_refused_and_nothing_is_written(
     database: TestDatabase, args: list[str], named: str
 ) -> None:
-    assert _script(database, "demo_data.py").returncode == 0
     result = _script(database, "calculate_risk_metrics.py", *args)
     assert result.returncode == 1
     assert named in result.stderr
@@ -306,10 +334,10 @@ def _figures_by_date(database: TestDatabase) -> dict[date, list[tuple[object, ..
     return by_date
 
 
+@pytest.mark.usefixtures("demo")
 def test_delete_removes_the_figures_of_the_dates_given_and_nothing_else(
     database: TestDatabase,
 ) -> None:
-    assert _script(database, "demo_data.py").returncode == 0
     week = [date(2025, 10, d) for d in (13, 14, 15, 16, 17)]
     computed = _script(
         database, "calculate_risk_metrics.py", "--from", "2025-10-13", "--to", "2025-10-17"
@@ -377,10 +405,10 @@ def test_delete_removes_the_figures_of_the_dates_given_and_nothing_else(
     assert left[week[4]] == before[week[4]]
 
 
+@pytest.mark.usefixtures("demo")
 def test_delete_of_an_unknown_portfolio_is_a_usage_error_that_removes_nothing(
     database: TestDatabase,
 ) -> None:
-    assert _script(database, "demo_data.py").returncode == 0
     assert _script(database, "calculate_risk_metrics.py", "--date", "2025-10-17").returncode == 0
     before = _table_state(database)
     result = _script(

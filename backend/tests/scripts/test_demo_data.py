@@ -123,7 +123,7 @@ def _owners(database: TestDatabase) -> list[tuple[str, str]]:
 def test_demo_portfolios_belong_to_the_demo_user_whose_password_is_shown_once(
     database: TestDatabase,
 ) -> None:
-    first = _run(database)
+    first = run_script("demo_data", env=script_env(database.env_url))
     assert first.returncode == 0, first.stderr
     owners = _owners(database)
     assert [email for _, email in owners] == [DEMO_EMAIL] * 3
@@ -132,7 +132,7 @@ def test_demo_portfolios_belong_to_the_demo_user_whose_password_is_shown_once(
     shown = [line for line in first.stdout.splitlines() if "password" in line]
     assert len(shown) == 1 and shown[0].startswith(f"Created user {DEMO_EMAIL}")
 
-    again = _run(database)
+    again = run_script("demo_data", env=script_env(database.env_url))
     assert again.returncode == 0, again.stderr
     assert "password" not in again.stdout
     assert _owners(database) == owners

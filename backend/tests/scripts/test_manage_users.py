@@ -1,14 +1,14 @@
-"""scripts/manage_users.py end to end: accounts, passwords from stdin or generated once,
-exit codes, and no AUTH_SECRET_KEY needed (an operator tool)."""
+"""scripts/manage_users.py: accounts, passwords from stdin or generated once, exit codes,
+and no AUTH_SECRET_KEY needed (an operator tool). One test runs it as a child process;
+the others call its main() in this process (tests/support/cli.py)."""
 
 from __future__ import annotations
-
-import subprocess
 
 import pytest
 from pwdlib import PasswordHash
 from sqlalchemy import create_engine, text
 
+from tests.support.cli import CliRun, run_script, script_env
 from tests.support.databases import TestDatabase, subprocess_env
 from tests.support.processes import run_python
 
@@ -18,12 +18,10 @@ PASSWORD = "a long passphrase from stdin"
 _hashes = PasswordHash.recommended()
 
 
-def _cli(
-    database: TestDatabase, *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
+def _cli(database: TestDatabase, *args: str, stdin: str | None = None) -> CliRun:
     # No signing key in the environment: the users CLI must not need one.
-    env = subprocess_env(database, AUTH_SECRET_KEY="")
-    return run_python(["scripts/manage_users.py", *args], env, stdin=stdin)
+    env = script_env(database.env_url, AUTH_SECRET_KEY="")
+    return run_script("manage_users", *args, env=env, stdin=stdin)
 
 
 def _user(database: TestDatabase, email: str) -> tuple[str, bool] | None:
@@ -39,9 +37,13 @@ def _user(database: TestDatabase, email: str) -> tuple[str, bool] | None:
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_create_reads_one_line_of_stdin_and_never_prints_it(database: TestDatabase) -> None:
-    result = _cli(
-        database, "create", "Ann@Example.com", "--password-stdin", stdin=f"{PASSWORD}\nignored\n"
+    # End to end: a child process reading its real standard input, with no signing key.
+    result = run_python(
+        ["scripts/manage_users.py", "create", "Ann@Example.com", "--password-stdin"],
+        subprocess_env(database, AUTH_SECRET_KEY=""),
+        stdin=f"{PASSWORD}\nignored\n",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("created user Ann@Example.com (")

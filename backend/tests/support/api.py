@@ -7,8 +7,9 @@ its own database, dropped afterwards) instead of using the rolled-back ``session
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
 import pytest_asyncio
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.main import create_app
+from tests.support.auth import bearer
 from tests.support.databases import TestDatabase
 
 
@@ -31,12 +33,18 @@ async def api_client(
     app: FastAPI, headers: Mapping[str, str] | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client talking to ``app`` in-process; ``headers`` go with every request
-    (``tests.support.auth.bearer(user_id)`` to be signed in)."""
+    (``signed_in`` for a signed-in one)."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://testserver", headers=headers
     ) as http:
         yield http
+
+
+def signed_in(app: FastAPI, user_id: uuid.UUID) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    """An in-process client signed in as ``user_id``: every request carries a bearer token
+    the app under test accepts (``tests.support.auth``)."""
+    return api_client(app, bearer(user_id))
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -97,14 +97,32 @@ def _logging_restored() -> Iterator[None]:
         stamina.instrumentation.set_on_retry_hooks(list(hooks))
 
 
-def run_main(main: Callable[[list[str]], int], args: list[str], env: Mapping[str, str]) -> CliRun:
-    """``main(args)`` with ``env`` set, stdout and stderr captured; an argparse exit is a
-    return code like any other, and an exception that escapes is what the interpreter
-    would make of it: a traceback on stderr and exit code 1."""
+@contextlib.contextmanager
+def _stdin(text: str | None) -> Iterator[None]:
+    """``text`` as standard input (an empty one when None, as a child with no input)."""
+    saved = sys.stdin
+    sys.stdin = io.StringIO(text or "")
+    try:
+        yield
+    finally:
+        sys.stdin = saved
+
+
+def run_main(
+    main: Callable[[list[str]], int],
+    args: list[str],
+    env: Mapping[str, str],
+    *,
+    stdin: str | None = None,
+) -> CliRun:
+    """``main(args)`` with ``env`` set, ``stdin`` as standard input, stdout and stderr
+    captured; an argparse exit is a return code like any other, and an exception that
+    escapes is what the interpreter would make of it: a traceback on stderr and exit 1."""
     stdout, stderr = io.StringIO(), io.StringIO()
     with (
         _environment(env),
         _logging_restored(),
+        _stdin(stdin),
         contextlib.redirect_stdout(stdout),
         contextlib.redirect_stderr(stderr),
     ):
@@ -118,9 +136,9 @@ def run_main(main: Callable[[list[str]], int], args: list[str], env: Mapping[str
     return CliRun(code, stdout.getvalue(), stderr.getvalue())
 
 
-def run_script(name: str, *args: str, env: Mapping[str, str]) -> CliRun:
+def run_script(name: str, *args: str, env: Mapping[str, str], stdin: str | None = None) -> CliRun:
     """``python scripts/<name>.py <args>``, in this process."""
-    return run_main(script(name).main, list(args), env)
+    return run_main(script(name).main, list(args), env, stdin=stdin)
 
 
 def run_alembic(*args: str, env: Mapping[str, str]) -> CliRun:
