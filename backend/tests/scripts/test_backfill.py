@@ -258,6 +258,7 @@ def test_a_range_run_stores_every_column_as_date_by_date_runs_do(database: TestD
     assert _range(database, FROM, TO) == by_range
 
 
+@pytest.mark.slow  # worker processes
 def test_jobs_2_stores_the_same_rows_as_jobs_1(database: TestDatabase) -> None:
     _seed(database)
     one_job = _range(database, FROM, TO)
@@ -265,6 +266,7 @@ def test_jobs_2_stores_the_same_rows_as_jobs_1(database: TestDatabase) -> None:
     assert _range(database, FROM, TO, "--jobs", "2", "--chunk-dates", "4") == one_job
 
 
+@pytest.mark.slow  # a child process, interrupted
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_ctrl_c_stops_after_a_chunk_leaving_whole_dates_and_a_rerun_completes(
     database: TestDatabase, jobs: str
