@@ -133,37 +133,28 @@ class HeldPosition:
     quantity: float
 
 
-def held_on(portfolio_id: uuid.UUID, day: date) -> list[ColumnElement[bool]]:
-    """WHERE clauses: the portfolio's positions held at the close of ``day``: entered on or
-    before it, not exited or expired before it, not deleted."""
+def held_between(portfolio_id: uuid.UUID, start: date, end: date) -> list[ColumnElement[bool]]:
+    """WHERE clauses: the portfolio's positions held at the close of some day in [start, end]:
+    entered on or before ``end``, not exited or expired before ``start``, not deleted."""
     return [
         Position.portfolio_id == portfolio_id,
         live(Position),
-        Position.entry_date <= day,
-        or_(Position.exit_date.is_(None), Position.exit_date > day),
-        or_(Position.expiration_date.is_(None), Position.expiration_date >= day),
+        Position.entry_date <= end,
+        or_(Position.exit_date.is_(None), Position.exit_date > start),
+        or_(Position.expiration_date.is_(None), Position.expiration_date >= start),
     ]
+
+
+def held_on(portfolio_id: uuid.UUID, day: date) -> list[ColumnElement[bool]]:
+    """WHERE clauses: the portfolio's positions held at the close of ``day``."""
+    return held_between(portfolio_id, day, day)
 
 
 async def active_positions(
     session: AsyncSession, portfolio_id: uuid.UUID, day: date
 ) -> list[HeldPosition]:
     """Positions held at the close of ``day`` (see :func:`held_on`), by symbol."""
-    rows = await session.execute(
-        select(
-            Position.id,
-            Position.symbol,
-            Position.underlying_symbol,
-            Position.position_type,
-            Position.quantity,
-        )
-        .where(*held_on(portfolio_id, day))
-        .order_by(Position.symbol, Position.id)
-    )
-    return [
-        HeldPosition(pid, symbol, underlying or symbol, ptype, float(qty))
-        for pid, symbol, underlying, ptype, qty in rows
-    ]
+    return [span.position for span in await positions_held_between(session, portfolio_id, day, day)]
 
 
 @dataclass(frozen=True)
@@ -200,13 +191,7 @@ async def positions_held_between(
             Position.exit_date,
             Position.expiration_date,
         )
-        .where(
-            Position.portfolio_id == portfolio_id,
-            live(Position),
-            Position.entry_date <= end,
-            or_(Position.exit_date.is_(None), Position.exit_date > start),
-            or_(Position.expiration_date.is_(None), Position.expiration_date >= start),
-        )
+        .where(*held_between(portfolio_id, start, end))
         .order_by(Position.symbol, Position.id)
     )
     return [
