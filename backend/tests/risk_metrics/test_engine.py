@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.repository import storable
+from app.market_data.demo import demo_calendar
 from app.market_data.repository import MissingMarketDataError
 from app.models import (
     BenchmarkSectorWeight,
@@ -37,13 +38,7 @@ SECTOR = {"AAA": "Information Technology", "BBB": "Energy", "CCC": "Utilities", 
 
 
 def _calendar() -> list[date]:
-    days: list[date] = []
-    day = CALC
-    while len(days) < DAYS:
-        if day.weekday() < 5:
-            days.append(day)
-        day -= timedelta(days=1)
-    return days[::-1]
+    return demo_calendar(CALC, DAYS)  # the last DAYS weekdays up to CALC
 
 
 def _series() -> dict[str, np.ndarray]:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import pytest
@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.config import BACKEND_DIR
+from app.market_data.demo import demo_calendar
 from app.models import (
     BenchmarkSectorWeight,
     DailyPrice,
@@ -41,13 +42,7 @@ DAYS = 200  # trading days of prices: enough for betas and HAR fits, not for eve
 
 
 def _calendar() -> list[date]:
-    days: list[date] = []
-    day = END
-    while len(days) < DAYS:
-        if day.weekday() < 5:
-            days.append(day)
-        day -= timedelta(days=1)
-    return days[::-1]
+    return demo_calendar(END, DAYS)  # the last DAYS weekdays up to END
 
 
 CALENDAR = _calendar()
