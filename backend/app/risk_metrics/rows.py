@@ -100,6 +100,16 @@ class _Symbols:
         return symbol
 
 
+def _kept_ids(
+    kept: NDArray[np.bool_], positions: Sequence[Any], ids: Sequence[uuid.UUID] | None
+) -> tuple[NDArray[np.intp], list[uuid.UUID]]:
+    """The indexes of the kept positions and their ids (``ids`` if given, else each
+    position's ``.id``)."""
+    keep = np.flatnonzero(kept)
+    all_ids = ids if ids is not None else [p.id for p in positions]
+    return keep, [all_ids[i] for i in keep.tolist()]
+
+
 def _report_overflow(
     skipped: Skipped,
     symbols: _Symbols,
@@ -139,9 +149,7 @@ def position_beta_rows(
         skipped.append((symbols[i], f"beta {float(b.beta[cols[i]]):.4g} exceeds {kind}"))
     overflowed.pop("beta")
     _report_overflow(skipped, symbols, overflowed, kept)
-    keep = np.flatnonzero(kept)
-    all_ids = ids if ids is not None else [p.id for p in positions]
-    kept_ids = [all_ids[i] for i in keep.tolist()]
+    keep, kept_ids = _kept_ids(kept, positions, ids)
     return list(
         zip(
             kept_ids,
@@ -195,9 +203,7 @@ def position_volatility_rows(
         skipped.append((symbols[i], f"expected_vol_21d: {HAR_SKIP_REASONS[codes[i]]}"))
     overflowed.pop("realized_vol_21d")
     _report_overflow(skipped, symbols, overflowed, kept)
-    keep = np.flatnonzero(kept)
-    all_ids = ids if ids is not None else [p.id for p in positions]
-    kept_ids = [all_ids[i] for i in keep.tolist()]
+    keep, kept_ids = _kept_ids(kept, positions, ids)
     trends = [trend_label(c) for c in v.trend_code[cols][keep].tolist()]
     return list(
         zip(
