@@ -37,6 +37,9 @@ os.environ["DATABASE_URL"] = "postgresql://tests-must-not-use-settings@127.0.0.1
 os.environ["FMP_API_KEY"] = ""
 # The app needs a signing key when DATABASE_URL is set (child processes inherit it).
 os.environ["AUTH_SECRET_KEY"] = TEST_SIGNING_KEY
+# Argon2 at its cheapest, here and in child processes: each production-cost hash takes
+# 0.1-0.25 s of CPU, and the suite makes hundreds. Production's profile is tested on its own.
+os.environ["PASSWORD_HASH_PROFILE"] = "CHEAPEST"
 
 
 def _clear_settings_cache() -> None:
