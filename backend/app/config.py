@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BACKEND_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_EMBEDDED_PGDATA = BACKEND_DIR / ".pgdata" / "main"
+PasswordHashProfile = Literal["RFC_9106_LOW_MEMORY", "CHEAPEST"]
+"""Names of argon2-cffi parameter profiles (``argon2.profiles``) a password hash may use."""
 _ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[^/\s:\[\]]+)(:\d{1,5})?/?")
 
 
@@ -47,6 +49,13 @@ class Settings(BaseSettings):
     # don't need it). Read through app.core.security only.
     auth_secret_key: SecretStr | None = Field(default=None, alias="AUTH_SECRET_KEY")
     auth_token_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30, alias="AUTH_TOKEN_MINUTES")
+    # The argon2-cffi parameter profile of new password hashes. The default is the library's
+    # own (RFC 9106 low-memory: 64 MiB, 3 passes, 0.1-0.25 s a hash). CHEAPEST is for tests
+    # only: it makes every password guess as cheap as a test's hash. A stored hash made with
+    # another profile is re-hashed at its user's next sign-in.
+    password_hash_profile: PasswordHashProfile = Field(
+        default="RFC_9106_LOW_MEMORY", alias="PASSWORD_HASH_PROFILE"
+    )
 
     # The API's connection pool, per worker process. Defaults fit 2 workers on 2 cores next
     # to PostgreSQL: 10 connections each keep the CPUs busy (a request holds one for a few

@@ -1,8 +1,8 @@
 """Passwords, access tokens, and the key that signs the tokens.
 
-- Passwords are hashed with argon2id (pwdlib over argon2-cffi, with the library's
-  recommended parameters); a stored hash made with older parameters is re-hashed at the
-  next successful sign-in.
+- Passwords are hashed with argon2id (pwdlib over argon2-cffi, with the parameters of
+  ``PASSWORD_HASH_PROFILE``: by default the library's recommended ones); a stored hash made
+  with other parameters is re-hashed at the next successful sign-in.
 - Access tokens are JWTs (PyJWT, HS256) carrying the user id (``sub``), ``iat`` and
   ``exp``. They prove who signed in and until when; whether that user may still act is
   checked against the database on every request (a disabled user's tokens stop working).
@@ -27,12 +27,13 @@ from functools import cache
 from pathlib import Path
 
 import jwt
+from argon2 import Parameters, profiles
 from pwdlib import PasswordHash
 from pwdlib.exceptions import UnknownHashError
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pydantic import SecretStr
 
-from app.config import Settings
+from app.config import PasswordHashProfile, Settings, get_settings
 from app.core.errors import (
     EXIT_USAGE_ERROR,
     AppError,
@@ -57,7 +58,11 @@ KEY_HINT = (
     "holding it can sign in as any user; changing it signs everyone out)"
 )
 
-_passwords = PasswordHash((Argon2Hasher(),))
+PASSWORD_HASH_PROFILES: dict[PasswordHashProfile, Parameters] = {
+    "RFC_9106_LOW_MEMORY": profiles.RFC_9106_LOW_MEMORY,
+    "CHEAPEST": profiles.CHEAPEST,
+}
+"""argon2-cffi's profiles by the names ``PASSWORD_HASH_PROFILE`` accepts."""
 
 
 # ---------------------------------------------------------------------- passwords
@@ -83,21 +88,39 @@ def generate_password() -> str:
     return secrets.token_urlsafe(GENERATED_PASSWORD_BYTES)
 
 
+@cache
+def _password_hash(profile: PasswordHashProfile) -> PasswordHash:
+    p = PASSWORD_HASH_PROFILES[profile]
+    hasher = Argon2Hasher(
+        time_cost=p.time_cost,
+        memory_cost=p.memory_cost,
+        parallelism=p.parallelism,
+        hash_len=p.hash_len,
+        salt_len=p.salt_len,
+        type=p.type,
+    )
+    return PasswordHash((hasher,))
+
+
+def _passwords() -> PasswordHash:
+    return _password_hash(get_settings().password_hash_profile)
+
+
 def hash_password(password: str) -> str:
     """Blocking (argon2 is deliberately slow): call it in a worker thread from async code."""
     check_new_password(password)
-    return _passwords.hash(password)
+    return _passwords().hash(password)
 
 
 @cache
-def _dummy_hash() -> str:
-    return _passwords.hash(secrets.token_urlsafe(GENERATED_PASSWORD_BYTES))
+def _dummy_hash(profile: PasswordHashProfile) -> str:
+    return _password_hash(profile).hash(secrets.token_urlsafe(GENERATED_PASSWORD_BYTES))
 
 
 def prepare_dummy_hash() -> None:
     """Compute the stand-in hash now (app start-up), so the first sign-in with an unknown
     email costs what every other one does."""
-    _dummy_hash()
+    _dummy_hash(get_settings().password_hash_profile)
 
 
 def verify_password(password: str, password_hash: str | None) -> tuple[bool, str | None]:
@@ -111,10 +134,11 @@ def verify_password(password: str, password_hash: str | None) -> tuple[bool, str
     if len(password) > PASSWORD_MAX_LENGTH:
         return False, None
     try:
+        profile = get_settings().password_hash_profile
         if password_hash is None:
-            _passwords.verify(password, _dummy_hash())
+            _password_hash(profile).verify(password, _dummy_hash(profile))
             return False, None
-        return _passwords.verify_and_update(password, password_hash)
+        return _password_hash(profile).verify_and_update(password, password_hash)
     except (UnknownHashError, ValueError):  # a corrupt stored hash; unencodable input
         logger.warning("password check failed on a hash pwdlib cannot read")
         return False, None

@@ -40,6 +40,8 @@ FAST = Settings(
     DB_STATEMENT_TIMEOUT=0.5,
 )
 SECRET = "pw-7b1e-never-shown"
+HELD_LOCK = 7_151_001
+"""An advisory lock key: a probe request waits on it for as long as the test holds it."""
 
 OpenApp = Callable[..., Awaitable[tuple[FastAPI, httpx.AsyncClient]]]
 
@@ -49,6 +51,12 @@ def _with_probe_routes(app: FastAPI) -> FastAPI:
     async def sleep(session: SessionDep, seconds: float) -> dict[str, str]:
         await session.execute(text("SELECT pg_sleep(:s)"), {"s": seconds})
         return {"status": "slept"}
+
+    @app.get("/probe/wait-for-lock")
+    async def wait_for_lock(session: SessionDep) -> dict[str, str]:
+        # Blocks while the test holds HELD_LOCK; the lock goes with the request's transaction.
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": HELD_LOCK})
+        return {"status": "locked"}
 
     @app.get("/probe/backend-pid")
     async def backend_pid(session: SessionDep) -> dict[str, int]:
@@ -192,7 +200,7 @@ async def test_connection_terminated_by_the_server_is_503_never_500(
     )
     pid = (await client.get("/probe/backend-pid")).json()["pid"]
     sleeping = asyncio.create_task(client.get("/probe/sleep", params={"seconds": 20}))
-    await _until_sleeping(engine, pid)
+    await _until_running(engine, pid, "pg_sleep")
     async with engine.connect() as admin:
         await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     response = await sleeping
@@ -324,12 +332,15 @@ async def test_exhausted_pool_is_a_prompt_503(
     settings = FAST.model_copy(update={"db_pool_size": 1, "db_statement_timeout": 30})
     _app, client = await open_app(database.async_url, settings)
     pid = (await client.get("/probe/backend-pid")).json()["pid"]
-    holder = asyncio.create_task(client.get("/probe/sleep", params={"seconds": 3}))
-    await _until_sleeping(engine, pid)  # the only connection is now busy
-    response = await client.get(portfolio_path)
-    assert_unavailable(response, "no database connection became free in time")
-    # The health check has its own connection: the database itself is fine.
-    assert (await client.get("/health/db")).status_code == 200
+    async with engine.connect() as lock_holder:
+        await lock_holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": HELD_LOCK})
+        holder = asyncio.create_task(client.get("/probe/wait-for-lock"))
+        await _until_running(engine, pid, "pg_advisory_xact_lock")  # the only connection
+        response = await client.get(portfolio_path)
+        assert_unavailable(response, "no database connection became free in time")
+        # The health check has its own connection: the database itself is fine.
+        assert (await client.get("/health/db")).status_code == 200
+        await lock_holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": HELD_LOCK})
     assert (await holder).status_code == 200
     assert (await client.get(portfolio_path)).status_code == 200
 
@@ -347,18 +358,18 @@ async def test_statement_past_the_time_limit_is_503_and_the_connection_is_reused
     assert (await client.get("/probe/backend-pid")).json()["pid"] == before
 
 
-async def _until_sleeping(engine: AsyncEngine, pid: int) -> None:
-    """Wait until backend ``pid`` runs the probe's pg_sleep."""
+async def _until_running(engine: AsyncEngine, pid: int, call: str) -> None:
+    """Wait until backend ``pid`` runs the probe's ``call`` (pg_sleep, a lock wait)."""
     async with engine.connect() as admin:
         for _ in range(200):
             query = await admin.scalar(
                 text("SELECT query FROM pg_stat_activity WHERE pid = :pid AND state = 'active'"),
                 {"pid": pid},
             )
-            if query and "pg_sleep" in query:
+            if query and call in query:
                 return
             await asyncio.sleep(0.05)
-    raise AssertionError(f"backend {pid} never started sleeping")
+    raise AssertionError(f"backend {pid} never started {call}")
 
 
 async def _sql(db: TestDatabase, statement: str) -> None:

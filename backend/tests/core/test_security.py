@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,11 +12,12 @@ from types import SimpleNamespace
 
 import jwt
 import pytest
+from argon2 import extract_parameters, profiles
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pydantic import SecretStr
 
-from app.config import Settings
+from app.config import Settings, get_settings
 from app.core import security
 from app.core.cli import describe_failure
 from app.core.errors import ConfigurationError, NotAuthenticatedError
@@ -47,10 +49,28 @@ def test_a_password_verifies_against_its_hash_and_nothing_else() -> None:
     assert verify_password("correct horse battery", "not a hash") == (False, None)
 
 
-def test_a_hash_made_with_weaker_parameters_is_replaced_at_the_next_sign_in() -> None:
+@pytest.fixture
+def production_profile(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """PASSWORD_HASH_PROFILE unset, as in production (the tests' conftest sets CHEAPEST)."""
+    monkeypatch.delenv("PASSWORD_HASH_PROFILE")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_the_tests_hash_with_the_cheapest_profile() -> None:
+    assert extract_parameters(hash_password("correct horse")) == profiles.CHEAPEST
+
+
+@pytest.mark.usefixtures("production_profile")
+def test_by_default_hashes_use_argon2s_recommended_parameters_and_replace_weaker_ones() -> None:
+    assert get_settings().password_hash_profile == "RFC_9106_LOW_MEMORY"
     old = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8192),)).hash("correct horse")
     matches, new_hash = verify_password("correct horse", old)
     assert matches and new_hash is not None and new_hash != old
+    # argon2-cffi's recommendation: RFC 9106's low-memory choice (64 MiB, 3 passes, 4 lanes).
+    assert extract_parameters(new_hash) == profiles.get_default_parameters()
+    assert extract_parameters(new_hash) == profiles.RFC_9106_LOW_MEMORY
     assert verify_password("correct horse", new_hash) == (True, None)
 
 

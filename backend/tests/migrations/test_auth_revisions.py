@@ -26,7 +26,7 @@ from tests.support.schema_state import (
 
 USERS = "create_users"
 OWNER = "add_owner_to_portfolios"
-FAST_LOCK_TIMEOUT = "1s"
+FAST_LOCK_TIMEOUT = "250ms"  # long enough for an unblocked lock, short to wait out
 LONG_READER = "SELECT count(*) FROM portfolios"
 PORTFOLIO_COLUMNS = ["id", "name", "description", "currency", "equity_balance", "deleted_at"]
 
