@@ -8,9 +8,10 @@
   first request succeeds after the database is back.
 
 Each client sends its next request when the last one returns (closed loop), following
-``next_cursor`` through every page of the paginated lists. The server is uvicorn with N
-workers, started here on 127.0.0.1 against a throwaway database (see perf/scratch.py)
-filled with the demo data, the example S&P 500 weights and calculated risk figures.
+``next_cursor`` through every page of the paginated lists. The server is
+``python -m app.serve`` (uvicorn, one listening socket per worker) with N workers, started
+here on 127.0.0.1 against a throwaway database (see perf/scratch.py) filled with the demo
+data, the example S&P 500 weights and calculated risk figures.
 
 Usage (from the repository root)::
 
@@ -309,21 +310,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def server_command(app_dir: Path) -> list[str]:
+    """How the checkout at ``app_dir`` is served (without address and workers)."""
+    bin_dir = (
+        Path(sys.executable).parent if app_dir == BACKEND_DIR else app_dir.parent / ".venv" / "bin"
+    )
+    if (app_dir / "app" / "serve.py").exists():
+        return [str(bin_dir / "python"), "-m", "app.serve"]
+    return [str(bin_dir / "uvicorn"), "app.main:app"]
+
+
 @contextmanager
 def uvicorn_server(
     database_url: URL, args: argparse.Namespace, log: Path
 ) -> Iterator[tuple[str, psutil.Process]]:
-    """uvicorn serving ``app.main:app`` from ``--app-dir`` (default: this checkout's
-    backend/), with that checkout's own environment (``<app-dir>/../.venv``)."""
+    """The API served from ``--app-dir`` (default: this checkout's backend/), with that
+    checkout's own environment (``<app-dir>/../.venv``): by ``python -m app.serve`` as the
+    README says to run it, or ``uvicorn app.main:app`` for a checkout without app/serve.py."""
     port = free_port()
-    app_dir: Path = args.app_dir
-    uvicorn = (
-        Path(sys.executable).with_name("uvicorn")
-        if app_dir == BACKEND_DIR
-        else app_dir.parent / ".venv" / "bin" / "uvicorn"
-    )
-    command_line = [str(uvicorn), "app.main:app", "--host", LOOPBACK, "--port", str(port)]
+    command_line = [*server_command(args.app_dir), "--host", LOOPBACK, "--port", str(port)]
     command_line += ["--workers", str(args.workers), *args.uvicorn_arg]
+    app_dir: Path = args.app_dir
     with log.open("w") as out:
         server = subprocess.Popen(
             command_line, cwd=app_dir, env=child_env(database_url), stdout=out, stderr=out
@@ -334,14 +341,14 @@ def uvicorn_server(
         deadline = time.monotonic() + 60
         while True:
             if server.poll() is not None:
-                raise SystemExit(f"uvicorn exited early:\n{log.read_text()}")
+                raise SystemExit(f"the server exited early:\n{log.read_text()}")
             try:
                 if httpx.get(f"{base}/health", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise SystemExit(f"uvicorn never answered:\n{log.read_text()}")
+                raise SystemExit(f"the server never answered:\n{log.read_text()}")
             time.sleep(0.2)
         time.sleep(0.5 * workers)  # every worker up, not only the first
         yield base, psutil.Process(server.pid)
@@ -581,7 +588,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="ARG",
-        help="passed to uvicorn (repeatable), e.g. --uvicorn-arg=--no-access-log",
+        help="passed to the server command (repeatable), e.g. --uvicorn-arg=--no-access-log",
     )
     parser.add_argument(
         "--app-dir",
