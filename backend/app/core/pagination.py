@@ -100,5 +100,6 @@ async def keyset_page(
         last = items[-1]
         day_key, id_key = day_column.key, id_column.key
         assert day_key is not None and id_key is not None  # a column, not an expression
-        next_cursor = Cursor(getattr(last, day_key), getattr(last, id_key)).encode()
+        last_id = getattr(last, id_key)  # a UUID, or its text (app.core.repository.api_columns)
+        next_cursor = Cursor(getattr(last, day_key), uuid.UUID(str(last_id))).encode()
     return RowPage(items, next_cursor)
