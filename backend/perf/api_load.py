@@ -361,11 +361,10 @@ def uvicorn_server(
             server.wait()
 
 
-@contextmanager
-def calculation(database_url: URL, data: DataSet, log: Path) -> Iterator[list[int]]:
-    """The risk calculation over the loaded dates, restarted whenever it ends; yields the
-    list of its runs' exit codes (filled as they end)."""
-    args = [
+def calculation_command(data: DataSet, nice: int) -> list[str]:
+    """The risk calculation over the loaded dates, at CPU priority ``nice`` (0: as any
+    process; the README runs a calculation beside a serving API under ``nice``)."""
+    command = [
         sys.executable,
         "scripts/calculate_risk_metrics.py",
         "--from",
@@ -373,6 +372,14 @@ def calculation(database_url: URL, data: DataSet, log: Path) -> Iterator[list[in
         "--to",
         data.calc_dates[-1].isoformat(),
     ]
+    return ["nice", "-n", str(nice), *command] if nice else command
+
+
+@contextmanager
+def calculation(database_url: URL, data: DataSet, log: Path, nice: int) -> Iterator[list[int]]:
+    """:func:`calculation_command`, restarted whenever it ends; yields the list of its
+    runs' exit codes (filled as they end)."""
+    args = calculation_command(data, nice)
     codes: list[int] = []
     stop = False
 
@@ -484,6 +491,11 @@ def summarise(name: str, tally: Tally, elapsed: float, extra: dict[str, Any]) ->
     }
 
 
+def shown(command: list[str]) -> str:
+    """A command line as a reader would type it: programs by name, not by path."""
+    return " ".join(Path(part).name if Path(part).is_absolute() else part for part in command)
+
+
 def print_report(out: Console, title: str, phases: list[dict[str, Any]]) -> None:
     table = Table(title=title, title_justify="left")
     for col in ("Phase", "Requests", "req/s", "p50 ms", "p99 ms", "max ms", "Statuses"):
@@ -509,7 +521,10 @@ def print_report(out: Console, title: str, phases: list[dict[str, Any]]) -> None
             f"machine load {phase['machine_load_average']:.1f}",
         ]
         if "calculation_runs" in phase:
-            notes.append(f"calculation runs finished: {phase['calculation_runs']}")
+            notes.append(
+                f"calculation runs finished: {phase['calculation_runs']} of "
+                f"`{phase['calculation_command']}`"
+            )
         if "outage" in phase:
             o = phase["outage"]
             notes.append(
@@ -596,6 +611,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=BACKEND_DIR,
         help="backend/ of another checkout to serve instead (e.g. an older commit, to "
         "compare on the same machine and data); its ../.venv must be synced",
+    )
+    parser.add_argument(
+        "--calculation-nice",
+        type=int,
+        default=10,
+        metavar="N",
+        help="CPU priority of the calculation phase's run (nice -n N), as the README runs a "
+        "calculation beside a serving API; 0: not lowered (default %(default)s)",
     )
     parser.add_argument("--goal-p99", type=float, default=1000.0, help="ms; 0 = no goal")
     parser.add_argument("--quick", action="store_true", help="small and short: a smoke run")
@@ -706,9 +729,11 @@ def run_phase(
 ) -> dict[str, Any]:
     base, server, headers = target.base, target.server, target.headers
     if name == "calculation":
-        with calculation(db_url, data, logs / "calculation.log") as codes:
+        log = logs / "calculation.log"
+        with calculation(db_url, data, log, args.calculation_nice) as codes:
             time.sleep(0.5)  # let it start before measuring
             _, summary = measure(name, base, server, db_url, data, args, headers)
+        summary["calculation_command"] = shown(calculation_command(data, args.calculation_nice))
         summary["calculation_runs"] = len(codes)
         summary["calculation_exit_codes"] = sorted(set(codes))
         return summary
@@ -790,8 +815,11 @@ def main(argv: list[str] | None = None) -> int:
                 ):
                     phases.append(run_phase("outage", target, db_url, data, args, logs))
 
+    server_command_line = shown(
+        [*server_command(args.app_dir), "--workers", str(args.workers), *args.uvicorn_arg]
+    )
     title = (
-        f"API under load: {args.workers} worker(s), {args.clients} closed-loop clients, "
+        f"API under load: `{server_command_line}`, {args.clients} closed-loop clients, "
         f"{args.duration:.0f} s per phase, {os.cpu_count()} cores"
         + ("" if args.app_dir == BACKEND_DIR else f", serving {args.app_dir}")
     )
@@ -804,6 +832,7 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": args.duration,
         "cores": os.cpu_count(),
         "load_average": os.getloadavg(),
+        "server_command": server_command_line,
         "uvicorn_args": args.uvicorn_arg,
         "app_dir": str(args.app_dir),
         "quick": args.quick,
