@@ -1,9 +1,9 @@
 """Serve the API with worker processes that share the load: ``uv run python -m app.serve``.
 
 ``uvicorn --workers N`` binds one listening socket in its parent and every worker accepts
-from it. Linux wakes the worker that waited last first, and that worker accepts every
-connection pending at the time: a burst of new keep-alive connections all lands on one
-worker (200 of 200 in the load benchmark) while the other cores idle. Here every worker
+from it; a worker that wakes for it accepts every connection pending at the time, so a burst
+of new keep-alive connections can all land on one worker (200 of 200 in two of three runs of
+the load benchmark) while the other cores idle. Here every worker
 binds its own socket on the address with ``SO_REUSEPORT`` and the kernel spreads new
 connections over them by a hash of the client's address and port. uvicorn's supervisor
 still starts, health-checks and restarts the workers; one worker is plain uvicorn.
