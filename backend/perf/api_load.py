@@ -8,9 +8,10 @@
   first request succeeds after the database is back.
 
 Each client sends its next request when the last one returns (closed loop), following
-``next_cursor`` through every page of the paginated lists. The server is uvicorn with N
-workers, started here on 127.0.0.1 against a throwaway database (see perf/scratch.py)
-filled with the demo data, the example S&P 500 weights and calculated risk figures.
+``next_cursor`` through every page of the paginated lists. The server is
+``python -m app.serve`` (uvicorn, one listening socket per worker) with N workers, started
+here on 127.0.0.1 against a throwaway database (see perf/scratch.py) filled with the demo
+data, the example S&P 500 weights and calculated risk figures.
 
 Usage (from the repository root)::
 
@@ -309,21 +310,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def server_command(app_dir: Path) -> list[str]:
+    """How the checkout at ``app_dir`` is served (without address and workers)."""
+    bin_dir = (
+        Path(sys.executable).parent if app_dir == BACKEND_DIR else app_dir.parent / ".venv" / "bin"
+    )
+    if (app_dir / "app" / "serve.py").exists():
+        return [str(bin_dir / "python"), "-m", "app.serve"]
+    return [str(bin_dir / "uvicorn"), "app.main:app"]
+
+
 @contextmanager
 def uvicorn_server(
     database_url: URL, args: argparse.Namespace, log: Path
 ) -> Iterator[tuple[str, psutil.Process]]:
-    """uvicorn serving ``app.main:app`` from ``--app-dir`` (default: this checkout's
-    backend/), with that checkout's own environment (``<app-dir>/../.venv``)."""
+    """The API served from ``--app-dir`` (default: this checkout's backend/), with that
+    checkout's own environment (``<app-dir>/../.venv``): by ``python -m app.serve`` as the
+    README says to run it, or ``uvicorn app.main:app`` for a checkout without app/serve.py."""
     port = free_port()
-    app_dir: Path = args.app_dir
-    uvicorn = (
-        Path(sys.executable).with_name("uvicorn")
-        if app_dir == BACKEND_DIR
-        else app_dir.parent / ".venv" / "bin" / "uvicorn"
-    )
-    command_line = [str(uvicorn), "app.main:app", "--host", LOOPBACK, "--port", str(port)]
+    command_line = [*server_command(args.app_dir), "--host", LOOPBACK, "--port", str(port)]
     command_line += ["--workers", str(args.workers), *args.uvicorn_arg]
+    app_dir: Path = args.app_dir
     with log.open("w") as out:
         server = subprocess.Popen(
             command_line, cwd=app_dir, env=child_env(database_url), stdout=out, stderr=out
@@ -334,14 +341,14 @@ def uvicorn_server(
         deadline = time.monotonic() + 60
         while True:
             if server.poll() is not None:
-                raise SystemExit(f"uvicorn exited early:\n{log.read_text()}")
+                raise SystemExit(f"the server exited early:\n{log.read_text()}")
             try:
                 if httpx.get(f"{base}/health", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise SystemExit(f"uvicorn never answered:\n{log.read_text()}")
+                raise SystemExit(f"the server never answered:\n{log.read_text()}")
             time.sleep(0.2)
         time.sleep(0.5 * workers)  # every worker up, not only the first
         yield base, psutil.Process(server.pid)
@@ -354,11 +361,10 @@ def uvicorn_server(
             server.wait()
 
 
-@contextmanager
-def calculation(database_url: URL, data: DataSet, log: Path) -> Iterator[list[int]]:
-    """The risk calculation over the loaded dates, restarted whenever it ends; yields the
-    list of its runs' exit codes (filled as they end)."""
-    args = [
+def calculation_command(data: DataSet, nice: int) -> list[str]:
+    """The risk calculation over the loaded dates, at CPU priority ``nice`` (0: as any
+    process; the README runs a calculation beside a serving API under ``nice``)."""
+    command = [
         sys.executable,
         "scripts/calculate_risk_metrics.py",
         "--from",
@@ -366,6 +372,14 @@ def calculation(database_url: URL, data: DataSet, log: Path) -> Iterator[list[in
         "--to",
         data.calc_dates[-1].isoformat(),
     ]
+    return ["nice", "-n", str(nice), *command] if nice else command
+
+
+@contextmanager
+def calculation(database_url: URL, data: DataSet, log: Path, nice: int) -> Iterator[list[int]]:
+    """:func:`calculation_command`, restarted whenever it ends; yields the list of its
+    runs' exit codes (filled as they end)."""
+    args = calculation_command(data, nice)
     codes: list[int] = []
     stop = False
 
@@ -477,6 +491,11 @@ def summarise(name: str, tally: Tally, elapsed: float, extra: dict[str, Any]) ->
     }
 
 
+def shown(command: list[str]) -> str:
+    """A command line as a reader would type it: programs by name, not by path."""
+    return " ".join(Path(part).name if Path(part).is_absolute() else part for part in command)
+
+
 def print_report(out: Console, title: str, phases: list[dict[str, Any]]) -> None:
     table = Table(title=title, title_justify="left")
     for col in ("Phase", "Requests", "req/s", "p50 ms", "p99 ms", "max ms", "Statuses"):
@@ -502,7 +521,10 @@ def print_report(out: Console, title: str, phases: list[dict[str, Any]]) -> None
             f"machine load {phase['machine_load_average']:.1f}",
         ]
         if "calculation_runs" in phase:
-            notes.append(f"calculation runs finished: {phase['calculation_runs']}")
+            notes.append(
+                f"calculation runs finished: {phase['calculation_runs']} of "
+                f"`{phase['calculation_command']}`"
+            )
         if "outage" in phase:
             o = phase["outage"]
             notes.append(
@@ -581,7 +603,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="ARG",
-        help="passed to uvicorn (repeatable), e.g. --uvicorn-arg=--no-access-log",
+        help="passed to the server command (repeatable), e.g. --uvicorn-arg=--no-access-log",
     )
     parser.add_argument(
         "--app-dir",
@@ -589,6 +611,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=BACKEND_DIR,
         help="backend/ of another checkout to serve instead (e.g. an older commit, to "
         "compare on the same machine and data); its ../.venv must be synced",
+    )
+    parser.add_argument(
+        "--calculation-nice",
+        type=int,
+        default=10,
+        metavar="N",
+        help="CPU priority of the calculation phase's run (nice -n N), as the README runs a "
+        "calculation beside a serving API; 0: not lowered (default %(default)s)",
     )
     parser.add_argument("--goal-p99", type=float, default=1000.0, help="ms; 0 = no goal")
     parser.add_argument("--quick", action="store_true", help="small and short: a smoke run")
@@ -699,9 +729,11 @@ def run_phase(
 ) -> dict[str, Any]:
     base, server, headers = target.base, target.server, target.headers
     if name == "calculation":
-        with calculation(db_url, data, logs / "calculation.log") as codes:
+        log = logs / "calculation.log"
+        with calculation(db_url, data, log, args.calculation_nice) as codes:
             time.sleep(0.5)  # let it start before measuring
             _, summary = measure(name, base, server, db_url, data, args, headers)
+        summary["calculation_command"] = shown(calculation_command(data, args.calculation_nice))
         summary["calculation_runs"] = len(codes)
         summary["calculation_exit_codes"] = sorted(set(codes))
         return summary
@@ -783,8 +815,11 @@ def main(argv: list[str] | None = None) -> int:
                 ):
                     phases.append(run_phase("outage", target, db_url, data, args, logs))
 
+    server_command_line = shown(
+        [*server_command(args.app_dir), "--workers", str(args.workers), *args.uvicorn_arg]
+    )
     title = (
-        f"API under load: {args.workers} worker(s), {args.clients} closed-loop clients, "
+        f"API under load: `{server_command_line}`, {args.clients} closed-loop clients, "
         f"{args.duration:.0f} s per phase, {os.cpu_count()} cores"
         + ("" if args.app_dir == BACKEND_DIR else f", serving {args.app_dir}")
     )
@@ -797,6 +832,7 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": args.duration,
         "cores": os.cpu_count(),
         "load_average": os.getloadavg(),
+        "server_command": server_command_line,
         "uvicorn_args": args.uvicorn_arg,
         "app_dir": str(args.app_dir),
         "quick": args.quick,

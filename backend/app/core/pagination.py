@@ -11,13 +11,14 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, Select, tuple_
+from sqlalchemy import ColumnElement, Date, Integer, Select, Uuid, bindparam, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import InvalidQueryError
@@ -75,30 +76,58 @@ class RowPage(Generic[RowT]):
     next_cursor: str | None
 
 
+# Bound parameters of the page statements (named apart from any query's own).
+_PAGE_ROWS = "page_rows"
+_AFTER_DAY = "page_after_day"
+_AFTER_ID = "page_after_id"
+
+
+@lru_cache(maxsize=64)
+def _page_statements(
+    stmt: Select[Any], day_column: ColumnElement[date], id_column: ColumnElement[uuid.UUID]
+) -> tuple[Select[Any], Select[Any], bool]:
+    """The first-page and next-page statements of ``stmt`` (with the page size and the
+    cursor as bound parameters), and whether it selects one entity. Built once per query:
+    a request then builds no SQL and computes no cache key (SQLAlchemy remembers a
+    statement's key), about 0.2 ms of a page's CPU."""
+    newest_first = (day_column.desc(), id_column.desc())
+    rows = bindparam(_PAGE_ROWS, type_=Integer)  # one row beyond the page: is there a next?
+    first = stmt.order_by(*newest_first).limit(rows)
+    after = tuple_(day_column, id_column) < tuple_(
+        bindparam(_AFTER_DAY, type_=Date), bindparam(_AFTER_ID, type_=Uuid)
+    )
+    following = stmt.where(after).order_by(*newest_first).limit(rows)
+    return first, following, len(stmt.column_descriptions) == 1
+
+
 async def keyset_page(
     session: AsyncSession,
     stmt: Select[Any],
     day_column: ColumnElement[date],
     id_column: ColumnElement[uuid.UUID],
     *,
+    params: Mapping[str, Any],
     limit: int,
     cursor: str | None,
 ) -> RowPage[Any]:
+    """One page of ``stmt``, newest first. ``stmt`` is a query built once (not per request),
+    its values bound parameters given in ``params``."""
     if limit < 1:
         raise InvalidQueryError("limit must be at least 1")
+    first, following, one_entity = _page_statements(stmt, day_column, id_column)
+    values = {**params, _PAGE_ROWS: limit + 1}
     if cursor is not None:
         after = Cursor.decode(cursor)
-        stmt = stmt.where(tuple_(day_column, id_column) < tuple_(after.day, after.id))
-    # One row beyond the page tells whether there is a next page.
-    stmt = stmt.order_by(day_column.desc(), id_column.desc()).limit(limit + 1)
-    result = await session.execute(stmt)
+        values |= {_AFTER_DAY: after.day, _AFTER_ID: after.id}
+    result = await session.execute(first if cursor is None else following, values)
     # One entity selected: its ORM objects; several columns (a join): named rows.
-    rows = result.scalars().all() if len(stmt.column_descriptions) == 1 else result.all()
+    rows = result.scalars().all() if one_entity else result.all()
     items = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
         last = items[-1]
         day_key, id_key = day_column.key, id_column.key
         assert day_key is not None and id_key is not None  # a column, not an expression
-        next_cursor = Cursor(getattr(last, day_key), getattr(last, id_key)).encode()
+        last_id = getattr(last, id_key)  # a UUID, or its text (app.core.repository.api_columns)
+        next_cursor = Cursor(getattr(last, day_key), uuid.UUID(str(last_id))).encode()
     return RowPage(items, next_cursor)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Exists, Row, exists, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Exists, Row, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import NotFoundError
@@ -60,15 +60,18 @@ portfolios_c = Portfolio.__table__.c
 positions_c = Position.__table__.c
 
 
-def visible_portfolio_rows(owner: Owner) -> list[ColumnElement[bool]]:
-    """:func:`visible_portfolios` over the ``portfolios`` table's columns, for Core selects."""
+def visible_portfolio_rows(owner: Owner | BindParameter[uuid.UUID]) -> list[ColumnElement[bool]]:
+    """:func:`visible_portfolios` over the ``portfolios`` table's columns, for Core selects
+    (``owner`` may be a bound parameter, in a query built once)."""
     clauses: list[ColumnElement[bool]] = [portfolios_c.deleted_at.is_(None)]
     if owner is not ANY_OWNER:
         clauses.append(portfolios_c.owner_id == owner)
     return clauses
 
 
-def portfolio_is_visible(portfolio_id: uuid.UUID, owner: Owner) -> Exists:
+def portfolio_is_visible(
+    portfolio_id: uuid.UUID | BindParameter[uuid.UUID], owner: Owner | BindParameter[uuid.UUID]
+) -> Exists:
     """EXISTS: the portfolio is visible to ``owner``. Uncorrelated, so a query that filters
     on it checks ownership once, in the same round trip as the rows it reads."""
     return exists().where(portfolios_c.id == portfolio_id, *visible_portfolio_rows(owner))

@@ -16,7 +16,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, Select, delete, func, or_, select, update
+from sqlalchemy import Date, Row, Select, Uuid, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,11 +59,33 @@ def _with_symbol(table: type[PositionMarketBeta] | type[PositionVolatility]) -> 
     )
 
 
+# The page queries are built once per combination of filters, with bound parameters.
+_PORTFOLIO_ID = bindparam("portfolio_id", type_=Uuid)
+_POSITION_ID = bindparam("position_id", type_=Uuid)
+_OWNER = bindparam("owner", type_=Uuid)
+
+
+@cache
+def _market_betas_query(as_of: bool) -> Select[Any]:
+    t = PositionMarketBeta.__table__.c
+    stmt = _with_symbol(PositionMarketBeta).where(
+        t.portfolio_id == _PORTFOLIO_ID, portfolio_is_visible(_PORTFOLIO_ID, _OWNER)
+    )
+    if as_of:
+        latest = (
+            select(func.max(t.calc_date))
+            .where(t.portfolio_id == _PORTFOLIO_ID, t.calc_date <= bindparam("as_of", type_=Date))
+            .scalar_subquery()
+        )
+        stmt = stmt.where(t.calc_date == latest)
+    return stmt
+
+
 async def portfolio_market_betas(
     session: AsyncSession,
     portfolio_id: uuid.UUID,
     *,
-    owner: Owner,
+    owner: uuid.UUID,
     as_of: date | None = None,
     limit: int,
     cursor: str | None = None,
@@ -74,27 +96,44 @@ async def portfolio_market_betas(
     no such date), the same "as of" meaning as every other ``date`` parameter.
     """
     t = PositionMarketBeta.__table__.c
-    stmt = _with_symbol(PositionMarketBeta).where(
-        t.portfolio_id == portfolio_id, portfolio_is_visible(portfolio_id, owner)
+    page = await keyset_page(
+        session,
+        _market_betas_query(as_of is not None),
+        t.calc_date,
+        t.id,
+        params={"portfolio_id": portfolio_id, "owner": owner, "as_of": as_of},
+        limit=limit,
+        cursor=cursor,
     )
-    if as_of is not None:
-        latest = (
-            select(func.max(t.calc_date))
-            .where(t.portfolio_id == portfolio_id, t.calc_date <= as_of)
-            .scalar_subquery()
-        )
-        stmt = stmt.where(t.calc_date == latest)
-    page = await keyset_page(session, stmt, t.calc_date, t.id, limit=limit, cursor=cursor)
     if not page.items:
         await require_portfolio(session, portfolio_id, owner=owner)
     return page
+
+
+@cache
+def _volatility_query(start: bool, end: bool) -> Select[Any]:
+    t = PositionVolatility.__table__.c
+    stmt = (
+        _with_symbol(PositionVolatility)
+        .join(Portfolio.__table__, portfolios_c.id == _positions.portfolio_id)
+        .where(
+            t.position_id == _POSITION_ID,
+            _positions.deleted_at.is_(None),
+            *visible_portfolio_rows(_OWNER),
+        )
+    )
+    if start:
+        stmt = stmt.where(t.calculation_date >= bindparam("start", type_=Date))
+    if end:
+        stmt = stmt.where(t.calculation_date <= bindparam("end", type_=Date))
+    return stmt
 
 
 async def position_volatility(
     session: AsyncSession,
     position_id: uuid.UUID,
     *,
-    owner: Owner,
+    owner: uuid.UUID,
     start: date | None = None,
     end: date | None = None,
     limit: int,
@@ -103,20 +142,15 @@ async def position_volatility(
     """The position's stored volatility rows in [start, end], newest first, with its symbol."""
     DateRange(start, end)
     t = PositionVolatility.__table__.c
-    stmt = (
-        _with_symbol(PositionVolatility)
-        .join(Portfolio.__table__, portfolios_c.id == _positions.portfolio_id)
-        .where(
-            t.position_id == position_id,
-            _positions.deleted_at.is_(None),
-            *visible_portfolio_rows(owner),
-        )
+    page = await keyset_page(
+        session,
+        _volatility_query(start is not None, end is not None),
+        t.calculation_date,
+        t.id,
+        params={"position_id": position_id, "owner": owner, "start": start, "end": end},
+        limit=limit,
+        cursor=cursor,
     )
-    if start is not None:
-        stmt = stmt.where(t.calculation_date >= start)
-    if end is not None:
-        stmt = stmt.where(t.calculation_date <= end)
-    page = await keyset_page(session, stmt, t.calculation_date, t.id, limit=limit, cursor=cursor)
     if not page.items:
         await require_position(session, position_id, owner=owner)
     return page
