@@ -38,6 +38,7 @@ from app.risk_metrics.engine import (
     PortfolioRiskSummary,
     compute_portfolio_dates,
 )
+from app.risk_metrics.rows import BETA_FIGURES, VOL_FIGURES, FigureRows
 
 CHUNK_DATES = 21
 """Fewest dates stored per transaction (the default for large books)."""
@@ -167,8 +168,8 @@ async def backfill_portfolio(
         for start in range(0, len(computed), chunk_dates):
             chunk = ChunkStored(portfolio.id, portfolio.name, [])
             stored_dates: list[date] = []
-            beta_rows: list[tuple[Any, ...]] = []
-            vol_rows: list[tuple[Any, ...]] = []
+            beta_rows: list[FigureRows] = []
+            vol_rows: list[FigureRows] = []
             snapshots = []
             for day, figures in zip(
                 dates[first + start : first + start + chunk_dates],
@@ -179,8 +180,8 @@ async def backfill_portfolio(
                     chunk.failures.append((day, str(figures)))
                     continue
                 stored_dates.append(day)
-                beta_rows.extend(figures.beta_rows)
-                vol_rows.extend(figures.vol_rows)
+                beta_rows.append(figures.beta_rows)
+                vol_rows.append(figures.vol_rows)
                 snapshots.append(figures.snapshot)
                 chunk.summaries.append(figures.summary)
             if stored_dates:
@@ -190,8 +191,8 @@ async def backfill_portfolio(
                         portfolio.id,
                         stored_dates,
                         beta_window,
-                        beta_rows,
-                        vol_rows,
+                        FigureRows.concat(beta_rows, len(BETA_FIGURES)),
+                        FigureRows.concat(vol_rows, len(VOL_FIGURES)),
                         snapshots,
                     )
             on_chunk(chunk)

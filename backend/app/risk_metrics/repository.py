@@ -16,6 +16,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Row, Select, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,7 +42,15 @@ from app.portfolios.repository import (
     visible_portfolio_rows,
 )
 from app.risk.book import DEFAULT_BETA_WINDOW
-from app.risk_metrics.rows import BETA_FIGURES, BETA_RECORD, METHOD, VOL_FIGURES, VOL_RECORD
+from app.risk.volatility import TRENDS
+from app.risk_metrics.rows import (
+    BETA_FIGURES,
+    BETA_RECORD,
+    METHOD,
+    VOL_FIGURES,
+    VOL_RECORD,
+    FigureRows,
+)
 
 # API reads: Core selects over the tables' columns (no ORM statement compilation or object
 # loading), with the ownership check folded into the page query; only an empty page costs a
@@ -224,11 +233,12 @@ async def delete_risk_figures(
 
 # --- COPY writes of many portfolio-dates --------------------------------------------
 
-# Position figures travel as float8 (NaN for NULL) into temporary tables (keyed, so the
-# stale-row delete probes them instead of scanning them per row) and become NUMERIC in the
-# set-based INSERT: the server rounds each to its column's scale, so a figure is
-# stored the same whichever run wrote it. Every identifier spliced into SQL below is a
-# constant of this module; values are parameters or COPY data.
+# Position figures travel as float8 (NaN for NULL) in PostgreSQL's binary COPY format,
+# built column by column with numpy (no Python object per row or value), into temporary
+# tables (keyed, so the stale-row delete probes them instead of scanning them per row),
+# and become NUMERIC in the set-based INSERT: the server rounds each to its column's
+# scale, so a figure is stored the same whichever run wrote it. Every identifier spliced
+# into SQL below is a constant of this module; values are parameters or COPY data.
 _BETA_TEMP = (
     "CREATE TEMP TABLE IF NOT EXISTS tmp_position_market_betas (position_id uuid,"
     " calc_date date, beta float8, alpha float8, r_squared float8, std_error float8,"
@@ -240,7 +250,7 @@ _VOL_TEMP = (
     " calculation_date date, realized_vol_21d float8, realized_vol_63d float8,"
     " vol_daily float8, vol_weekly float8, vol_monthly float8, expected_vol_21d float8,"
     " vol_trend_strength float8, vol_percentile float8, model_r_squared float8,"
-    " vol_trend text, observations integer, PRIMARY KEY (position_id, calculation_date))"
+    " vol_trend smallint, observations integer, PRIMARY KEY (position_id, calculation_date))"
     " ON COMMIT DELETE ROWS"
 )
 _SNAPSHOT_KEY = ("portfolio_id", "calculation_date")
@@ -252,6 +262,32 @@ _SNAPSHOT_VALUATION = (
     "num_positions",
 )
 _SNAPSHOT_COLUMNS = (*_SNAPSHOT_KEY, *_SNAPSHOT_VALUATION, *SNAPSHOT_RISK_COLUMNS)
+
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension
+_COPY_TRAILER = b"\xff\xff"
+
+
+def binary_copy(rows: FigureRows) -> bytes:
+    """``rows`` in PostgreSQL's binary COPY format, as the temporary tables' columns
+    (uuid, date, float8 figures, [smallint trend,] integer observations). Every field has
+    a fixed size (a NULL figure is NaN until the INSERT), so the whole buffer is one
+    numpy record array."""
+    parts: list[tuple[str, np.ndarray, str]] = [
+        ("id", rows.position_id, "V16"),
+        ("day", rows.calc_date, ">i4"),
+        *((f"f{i}", rows.figures[:, i], ">f8") for i in range(rows.figures.shape[1])),
+        *([("trend", rows.trend, ">i2")] if rows.trend.size else []),  # volatility rows
+        ("obs", rows.observations, ">i4"),
+    ]
+    layout = [("fields", ">i2")]
+    for name, _, kind in parts:
+        layout += [(f"{name}_size", ">i4"), (name, kind)]
+    out = np.empty(len(rows), dtype=np.dtype(layout))
+    out["fields"] = len(parts)
+    for name, values, kind in parts:
+        out[f"{name}_size"] = np.dtype(kind).itemsize
+        out[name] = values
+    return _COPY_HEADER + out.tobytes() + _COPY_TRAILER
 
 
 def _nulled(column: str) -> str:
@@ -267,13 +303,9 @@ def _copy_value(value: Any) -> Any:
     return value
 
 
-async def _fill(
-    pg: Any, create: str, temp: str, columns: Sequence[str], records: list[Any]
-) -> None:
+async def _refill(pg: Any, create: str, temp: str) -> None:
     await pg.execute(create)
     await pg.execute(f"TRUNCATE {temp}")
-    if records:
-        await pg.copy_records_to_table(temp, records=records, columns=list(columns))
 
 
 async def store_portfolio_dates(
@@ -281,15 +313,17 @@ async def store_portfolio_dates(
     portfolio_id: uuid.UUID,
     calc_dates: Sequence[date],
     beta_window: int,
-    beta_rows: list[tuple[Any, ...]],
-    vol_rows: list[tuple[Any, ...]],
+    beta_rows: FigureRows,
+    vol_rows: FigureRows,
     snapshot_rows: list[dict[str, Any]],
 ) -> None:
     """Store the figures of one portfolio on ``calc_dates``: each table's rows COPYed into
     a temporary table, then one set-based upsert and one stale-row delete per table, so
     the dates' stored rows are exactly these (as a re-run of each date would leave them).
-    ``beta_rows`` / ``vol_rows`` are records in rows.BETA_RECORD / rows.VOL_RECORD order.
-    Runs in the caller's transaction (a chunk of whole dates)."""
+    ``beta_rows`` / ``vol_rows`` hold rows.BETA_RECORD / rows.VOL_RECORD columns. Stale
+    rows go first: on dates stored for the first time there are none, and the delete
+    costs one index probe instead of a pass over the rows just written. Runs in the
+    caller's transaction (a chunk of whole dates)."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     pg: Any = raw.driver_connection  # the asyncpg connection of this transaction
@@ -301,7 +335,24 @@ async def store_portfolio_dates(
     assert pg.is_in_transaction()
     days = list(calc_dates)
 
-    await _fill(pg, _BETA_TEMP, "tmp_position_market_betas", BETA_RECORD, beta_rows)
+    await _refill(pg, _BETA_TEMP, "tmp_position_market_betas")
+    if len(beta_rows):
+        await pg.copy_to_table(
+            "tmp_position_market_betas",
+            source=memoryview(binary_copy(beta_rows)),  # bytes would be a path
+            columns=list(BETA_RECORD),
+            format="binary",
+        )
+    await pg.execute(
+        "DELETE FROM position_market_betas b WHERE b.portfolio_id = $1"
+        " AND b.calc_date = ANY($2::date[]) AND b.method = $3 AND b.window_days = $4"
+        " AND NOT EXISTS (SELECT 1 FROM tmp_position_market_betas t"
+        " WHERE t.position_id = b.position_id AND t.calc_date = b.calc_date)",
+        portfolio_id,
+        days,
+        METHOD,
+        beta_window,
+    )
     figures = ", ".join(_nulled(c) for c in BETA_FIGURES)
     beta_updates = ", ".join(
         f"{c} = excluded.{c}" for c in (*BETA_FIGURES, "observations", "market_index")
@@ -317,29 +368,15 @@ async def store_portfolio_dates(
         METHOD,
         MARKET_INDEX,
     )
-    await pg.execute(
-        "DELETE FROM position_market_betas b WHERE b.portfolio_id = $1"
-        " AND b.calc_date = ANY($2::date[]) AND b.method = $3 AND b.window_days = $4"
-        " AND NOT EXISTS (SELECT 1 FROM tmp_position_market_betas t"
-        " WHERE t.position_id = b.position_id AND t.calc_date = b.calc_date)",
-        portfolio_id,
-        days,
-        METHOD,
-        beta_window,
-    )
 
-    await _fill(pg, _VOL_TEMP, "tmp_position_volatility", VOL_RECORD, vol_rows)
-    names = ", ".join(VOL_RECORD)
-    values = ", ".join(_nulled(c) if c in VOL_FIGURES else c for c in VOL_RECORD)
-    vol_updates = ", ".join(
-        f"{c} = excluded.{c}" for c in VOL_RECORD if c not in ("position_id", "calculation_date")
-    )
-    await pg.execute(
-        f"INSERT INTO position_volatility ({names}) SELECT {values}"  # noqa: S608 (identifiers are module constants)
-        " FROM tmp_position_volatility"
-        " ON CONFLICT ON CONSTRAINT uq_position_volatility_position_date"
-        f" DO UPDATE SET {vol_updates}"
-    )
+    await _refill(pg, _VOL_TEMP, "tmp_position_volatility")
+    if len(vol_rows):
+        await pg.copy_to_table(
+            "tmp_position_volatility",
+            source=memoryview(binary_copy(vol_rows)),
+            columns=list(VOL_RECORD),
+            format="binary",
+        )
     await pg.execute(
         "DELETE FROM position_volatility v USING positions p"
         " WHERE p.id = v.position_id AND p.portfolio_id = $1"
@@ -349,18 +386,36 @@ async def store_portfolio_dates(
         portfolio_id,
         days,
     )
+    names = ", ".join(VOL_RECORD)
+    # The trend travels as its index into TRENDS; -1 (no trend) indexes past the array: NULL.
+    values = ", ".join(
+        _nulled(c) if c in VOL_FIGURES else "($1::text[])[vol_trend + 1]" if c == "vol_trend" else c
+        for c in VOL_RECORD
+    )
+    vol_updates = ", ".join(
+        f"{c} = excluded.{c}" for c in VOL_RECORD if c not in ("position_id", "calculation_date")
+    )
+    await pg.execute(
+        f"INSERT INTO position_volatility ({names}) SELECT {values}"  # noqa: S608 (identifiers are module constants)
+        " FROM tmp_position_volatility"
+        " ON CONFLICT ON CONSTRAINT uq_position_volatility_position_date"
+        f" DO UPDATE SET {vol_updates}",
+        list(TRENDS),
+    )
 
     snapshot_records = [
         tuple(_copy_value(r.get(c)) for c in _SNAPSHOT_COLUMNS) for r in snapshot_rows
     ]
-    await _fill(
+    await _refill(
         pg,
         "CREATE TEMP TABLE IF NOT EXISTS tmp_portfolio_snapshots"
         " (LIKE portfolio_snapshots INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
         "tmp_portfolio_snapshots",
-        _SNAPSHOT_COLUMNS,
-        snapshot_records,
     )
+    if snapshot_records:
+        await pg.copy_records_to_table(
+            "tmp_portfolio_snapshots", records=snapshot_records, columns=list(_SNAPSHOT_COLUMNS)
+        )
     cols = ", ".join(_SNAPSHOT_COLUMNS)
     risk_updates = ", ".join(f"{c} = excluded.{c}" for c in SNAPSHOT_RISK_COLUMNS)
     await pg.execute(
