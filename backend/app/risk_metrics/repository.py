@@ -318,12 +318,17 @@ async def store_portfolio_dates(
     snapshot_rows: list[dict[str, Any]],
 ) -> None:
     """Store the figures of one portfolio on ``calc_dates``: each table's rows COPYed into
-    a temporary table, then one set-based upsert and one stale-row delete per table, so
-    the dates' stored rows are exactly these (as a re-run of each date would leave them).
-    ``beta_rows`` / ``vol_rows`` hold rows.BETA_RECORD / rows.VOL_RECORD columns. Stale
-    rows go first: on dates stored for the first time there are none, and the delete
-    costs one index probe instead of a pass over the rows just written. Runs in the
-    caller's transaction (a chunk of whole dates)."""
+    a temporary table, then one set-based insert per table, so the dates' stored rows are
+    exactly these (as a re-run of each date would leave them). ``beta_rows`` /
+    ``vol_rows`` hold rows.BETA_RECORD / rows.VOL_RECORD columns. Runs in the caller's
+    transaction (a chunk of whole dates).
+
+    Dates that hold none of the table's rows yet (a backfill's) get a plain INSERT; when
+    some are stored, rows the run no longer produces are deleted and the insert updates
+    the others (ON CONFLICT), keeping their ids. The upsert's check of every row against
+    the unique index costs 10-25% of the insert (measured), so it is paid only when needed; the
+    transaction first takes an advisory lock per (portfolio, date), so two runs over the
+    same dates take turns and the second sees the first's rows."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     pg: Any = raw.driver_connection  # the asyncpg connection of this transaction
@@ -333,7 +338,13 @@ async def store_portfolio_dates(
     # store twice), so a connection that stores many chunks creates them once.
     await connection.execute(select(1))
     assert pg.is_in_transaction()
-    days = list(calc_dates)
+    days = sorted(set(calc_dates))  # locked in date order: two runs cannot deadlock
+    await pg.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1 || ' ' || d::text, 0))"
+        " FROM unnest($2::date[]) AS d",
+        str(portfolio_id),
+        days,
+    )
 
     await _refill(pg, _BETA_TEMP, "tmp_position_market_betas")
     if len(beta_rows):
@@ -343,16 +354,25 @@ async def store_portfolio_dates(
             columns=list(BETA_RECORD),
             format="binary",
         )
-    await pg.execute(
-        "DELETE FROM position_market_betas b WHERE b.portfolio_id = $1"
-        " AND b.calc_date = ANY($2::date[]) AND b.method = $3 AND b.window_days = $4"
-        " AND NOT EXISTS (SELECT 1 FROM tmp_position_market_betas t"
-        " WHERE t.position_id = b.position_id AND t.calc_date = b.calc_date)",
+    betas_stored = await pg.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM position_market_betas WHERE portfolio_id = $1"
+        " AND calc_date = ANY($2::date[]) AND method = $3 AND window_days = $4)",
         portfolio_id,
         days,
         METHOD,
         beta_window,
     )
+    if betas_stored:
+        await pg.execute(
+            "DELETE FROM position_market_betas b WHERE b.portfolio_id = $1"
+            " AND b.calc_date = ANY($2::date[]) AND b.method = $3 AND b.window_days = $4"
+            " AND NOT EXISTS (SELECT 1 FROM tmp_position_market_betas t"
+            " WHERE t.position_id = b.position_id AND t.calc_date = b.calc_date)",
+            portfolio_id,
+            days,
+            METHOD,
+            beta_window,
+        )
     figures = ", ".join(_nulled(c) for c in BETA_FIGURES)
     beta_updates = ", ".join(
         f"{c} = excluded.{c}" for c in (*BETA_FIGURES, "observations", "market_index")
@@ -362,7 +382,11 @@ async def store_portfolio_dates(
         f" {', '.join(BETA_FIGURES)}, observations, window_days, method, market_index)"
         f" SELECT $1, position_id, calc_date, {figures}, observations, $2, $3, $4"
         " FROM tmp_position_market_betas"
-        f" ON CONFLICT ON CONSTRAINT uq_position_market_betas_calc DO UPDATE SET {beta_updates}",
+        + (
+            f" ON CONFLICT ON CONSTRAINT uq_position_market_betas_calc DO UPDATE SET {beta_updates}"
+            if betas_stored
+            else ""
+        ),
         portfolio_id,
         beta_window,
         METHOD,
@@ -377,15 +401,23 @@ async def store_portfolio_dates(
             columns=list(VOL_RECORD),
             format="binary",
         )
-    await pg.execute(
-        "DELETE FROM position_volatility v USING positions p"
-        " WHERE p.id = v.position_id AND p.portfolio_id = $1"
-        " AND v.calculation_date = ANY($2::date[])"
-        " AND NOT EXISTS (SELECT 1 FROM tmp_position_volatility t"
-        " WHERE t.position_id = v.position_id AND t.calculation_date = v.calculation_date)",
+    vols_stored = await pg.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM position_volatility v JOIN positions p"
+        " ON p.id = v.position_id WHERE p.portfolio_id = $1"
+        " AND v.calculation_date = ANY($2::date[]))",
         portfolio_id,
         days,
     )
+    if vols_stored:
+        await pg.execute(
+            "DELETE FROM position_volatility v USING positions p"
+            " WHERE p.id = v.position_id AND p.portfolio_id = $1"
+            " AND v.calculation_date = ANY($2::date[])"
+            " AND NOT EXISTS (SELECT 1 FROM tmp_position_volatility t"
+            " WHERE t.position_id = v.position_id AND t.calculation_date = v.calculation_date)",
+            portfolio_id,
+            days,
+        )
     names = ", ".join(VOL_RECORD)
     # The trend travels as its index into TRENDS; -1 (no trend) indexes past the array: NULL.
     values = ", ".join(
@@ -398,8 +430,12 @@ async def store_portfolio_dates(
     await pg.execute(
         f"INSERT INTO position_volatility ({names}) SELECT {values}"  # noqa: S608 (identifiers are module constants)
         " FROM tmp_position_volatility"
-        " ON CONFLICT ON CONSTRAINT uq_position_volatility_position_date"
-        f" DO UPDATE SET {vol_updates}",
+        + (
+            " ON CONFLICT ON CONSTRAINT uq_position_volatility_position_date"
+            f" DO UPDATE SET {vol_updates}"
+            if vols_stored
+            else ""
+        ),
         list(TRENDS),
     )
 
