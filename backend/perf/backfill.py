@@ -160,6 +160,7 @@ def _child(args: argparse.Namespace) -> None:
             async with AsyncSessionLocal() as session, session.begin():
                 connection = await session.connection()
                 await connection.execute(text("SELECT 1"))
+                await connection.execute(text("SET LOCAL synchronous_commit = off"))  # as ours
                 raw: Any = (await connection.get_raw_connection()).driver_connection
                 for t, buffer in part:
                     await raw.copy_to_table(t, source=buffer.getbuffer(), format="binary")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.benchmarks.repository import BenchmarkWeights, weights_on_or_before
@@ -196,6 +197,10 @@ async def backfill_portfolio(
             chunk.summaries.append(figures.summary)
         if stored_dates:
             async with AsyncSession(bind=connection) as session, session.begin():
+                # The commit does not wait for its WAL to reach disk: a server crash can
+                # lose the last chunks committed (whole dates, never part of one), and a
+                # re-run stores them again; a backfill needs no more.
+                await session.execute(text("SET LOCAL synchronous_commit = off"))
                 await repository.store_portfolio_dates(
                     session,
                     portfolio.id,
