@@ -86,7 +86,7 @@ from app.risk.returns import (
     FloatArray,
     annualise_vol,
 )
-from app.risk.windows import IntArray, prefix_sums, range_extreme, window_sums
+from app.risk.windows import IntArray, prefix_sums, range_extreme, series_blocks, window_sums
 
 SHORT_WINDOW = 21
 LONG_WINDOW = 63
@@ -640,13 +640,6 @@ class VolatilityResult:
         return [trend_label(c) for c in self.trend_code.tolist()]
 
 
-SERIES_BLOCK = 256
-"""Series computed together. Every figure is per series, and the figures take dozens of
-passes over (days, series) arrays: a block's arrays (a few hundred KB each) stay in a
-core's cache across them, where arrays of thousands of series would go to memory on
-every pass (about 1.6x slower at 5,000 series)."""
-
-
 def volatility_at(
     returns: FloatArray,
     ends: IntArray,
@@ -663,10 +656,7 @@ def volatility_at(
     t = np.asarray(ends, dtype=np.intp)
     if r.shape[0] == 0 or t.size == 0 or t.min() < 0 or t.max() >= r.shape[0]:
         raise ValueError("no returns at the dates asked")
-    blocks = [
-        _volatility_block(r[:, j : j + SERIES_BLOCK], t, history, horizon)
-        for j in range(0, max(r.shape[1], 1), SERIES_BLOCK)
-    ]
+    blocks = [_volatility_block(r[:, j], t, history, horizon) for j in series_blocks(r.shape[1])]
     if len(blocks) == 1:
         return blocks[0]
 

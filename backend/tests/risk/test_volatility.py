@@ -335,7 +335,7 @@ def test_series_computed_in_blocks_get_exactly_the_figures_of_one_block(
     r[10:40, 2] = np.nan  # a block with holes and blocks without go different ways
     ends = np.array([150, 151, 200, 299])
     whole = _figures(volatility_at(r, ends, history=250))
-    monkeypatch.setattr("app.risk.volatility.SERIES_BLOCK", 3)
+    monkeypatch.setattr("app.risk.windows.SERIES_BLOCK", 3)
     blocked = _figures(volatility_at(r, ends, history=250))
     for j in range(r.shape[1]):
         alone = _figures(volatility_at(r[:, [j]], ends, history=250))
