@@ -17,6 +17,7 @@ from sqlalchemy import String, func, literal, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import binary_copy
 from app.core.errors import AppError
 from app.core.repository import upsert
 from app.models import DailyPrice, SecurityProfile
@@ -59,20 +60,8 @@ class PriceHistory:
         )
 
 
-_COPY_HEADER_SIZE = 19
-"""Signature (11 bytes), flags and header-extension length (4 each) of a binary COPY."""
-_PRICE_RECORD = np.dtype(
-    [
-        ("fields", ">i2"),
-        ("column_size", ">i4"),
-        ("column", ">i4"),
-        ("day_size", ">i4"),
-        ("day", ">i4"),
-        ("close_size", ">i4"),
-        ("close", ">f8"),
-    ]
-)
-"""One (column, day, close) record of that COPY: none is NULL, so each has this size."""
+_PRICE_FIELDS = (("column", ">i4"), ("day", ">i4"), ("close", ">f8"))
+"""The (column, day, close) records of the price COPY: none is NULL, so all one size."""
 
 
 def _close() -> object:
@@ -144,13 +133,7 @@ async def load_price_history(
             output=buffer,
             format="binary",
         )
-        data = buffer.getvalue()
-        records = np.frombuffer(
-            data,
-            dtype=_PRICE_RECORD,
-            count=(len(data) - _COPY_HEADER_SIZE - 2) // _PRICE_RECORD.itemsize,  # 2: trailer
-            offset=_COPY_HEADER_SIZE,
-        )
+        records = binary_copy.decode(buffer.getvalue(), _PRICE_FIELDS)
         offsets = np.array([(d - dates[0]).days for d in dates], dtype=np.int64)
         day = records["day"].astype(np.int64)
         row = np.searchsorted(offsets, day)

@@ -16,11 +16,11 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-import numpy as np
 from sqlalchemy import Row, Select, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import binary_copy
 from app.core.pagination import RowPage, keyset_page
 from app.core.repository import api_columns
 from app.core.types import DateRange
@@ -263,31 +263,20 @@ _SNAPSHOT_VALUATION = (
 )
 _SNAPSHOT_COLUMNS = (*_SNAPSHOT_KEY, *_SNAPSHOT_VALUATION, *SNAPSHOT_RISK_COLUMNS)
 
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension
-_COPY_TRAILER = b"\xff\xff"
 
-
-def binary_copy(rows: FigureRows) -> bytes:
-    """``rows`` in PostgreSQL's binary COPY format, as the temporary tables' columns
-    (uuid, date, float8 figures, [smallint trend,] integer observations). Every field has
-    a fixed size (a NULL figure is NaN until the INSERT), so the whole buffer is one
-    numpy record array."""
-    parts: list[tuple[str, np.ndarray, str]] = [
-        ("id", rows.position_id, "V16"),
-        ("day", rows.calc_date, ">i4"),
-        *((f"f{i}", rows.figures[:, i], ">f8") for i in range(rows.figures.shape[1])),
-        *([("trend", rows.trend, ">i2")] if rows.trend.size else []),  # volatility rows
-        ("obs", rows.observations, ">i4"),
-    ]
-    layout = [("fields", ">i2")]
-    for name, _, kind in parts:
-        layout += [(f"{name}_size", ">i4"), (name, kind)]
-    out = np.empty(len(rows), dtype=np.dtype(layout))
-    out["fields"] = len(parts)
-    for name, values, kind in parts:
-        out[f"{name}_size"] = np.dtype(kind).itemsize
-        out[name] = values
-    return _COPY_HEADER + out.tobytes() + _COPY_TRAILER
+def _copy_buffer(rows: FigureRows) -> bytes:
+    """``rows`` as a binary COPY into the temporary tables' columns (uuid, date, float8
+    figures, [smallint trend,] integer observations): every field has a fixed size (a NULL
+    figure is NaN until the INSERT)."""
+    return binary_copy.encode(
+        [
+            ("id", rows.position_id, "V16"),
+            ("day", rows.calc_date, ">i4"),
+            *((f"f{i}", rows.figures[:, i], ">f8") for i in range(rows.figures.shape[1])),
+            *([("trend", rows.trend, ">i2")] if rows.trend.size else []),  # volatility rows
+            ("obs", rows.observations, ">i4"),
+        ]
+    )
 
 
 def _nulled(column: str) -> str:
@@ -350,7 +339,7 @@ async def store_portfolio_dates(
     if len(beta_rows):
         await pg.copy_to_table(
             "tmp_position_market_betas",
-            source=memoryview(binary_copy(beta_rows)),  # bytes would be a path
+            source=memoryview(_copy_buffer(beta_rows)),  # bytes would be a path
             columns=list(BETA_RECORD),
             format="binary",
         )
@@ -397,7 +386,7 @@ async def store_portfolio_dates(
     if len(vol_rows):
         await pg.copy_to_table(
             "tmp_position_volatility",
-            source=memoryview(binary_copy(vol_rows)),
+            source=memoryview(_copy_buffer(vol_rows)),
             columns=list(VOL_RECORD),
             format="binary",
         )
