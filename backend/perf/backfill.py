@@ -5,9 +5,11 @@ Measures, in one run on a throwaway database (perf/scratch.py) migrated to head:
   once, all dates of a pass computed at once by the function single-date runs use too,
   COPY writes per chunk of dates) over D trading days; rows/s, cost per portfolio-date,
   compute vs write split (time in ``compute_portfolio_dates``, which runs in a thread
-  while the previous pass is written, and in ``store_portfolio_dates``), peak RSS;
+  while the previous pass is written, and wall time with a ``store_portfolio_dates`` in
+  flight on any of its connections), peak RSS;
 * limit: a plain ``COPY`` of the same rows into the same tables (indexes, foreign keys,
-  triggers in place), and backfill / limit.
+  triggers in place), sent in the cheapest form there is (the server's own binary COPY
+  output) over as many connections as the backfill writes with; and backfill / limit.
 
 Synthetic prices are generated in the database (generate_series: a market random walk
 and one beta-loaded random walk per position) with enough history for the HAR fit; with
@@ -25,6 +27,7 @@ Prints a table and writes JSON to ``backend/perf/results/``.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import subprocess
@@ -79,14 +82,22 @@ def _child(args: argparse.Namespace) -> None:
     from app.risk_metrics import backfill, repository
     from app.risk_metrics.batch import dates_to_run, portfolios_to_run, shared_history
 
+    # Wall time with at least one chunk being written (chunks go over several connections).
     write_seconds = 0.0
+    writing, since = 0, 0.0
     store = repository.store_portfolio_dates
 
     async def timed_store(*a: Any, **k: Any) -> None:
-        nonlocal write_seconds
-        started = time.perf_counter()
-        await store(*a, **k)
-        write_seconds += time.perf_counter() - started
+        nonlocal write_seconds, writing, since
+        if not writing:
+            since = time.perf_counter()
+        writing += 1
+        try:
+            await store(*a, **k)
+        finally:
+            writing -= 1
+            if not writing:
+                write_seconds += time.perf_counter() - since
 
     # backfill calls repository.store_portfolio_dates through the module: time it there.
     setattr(repository, "store_portfolio_dates", timed_store)  # noqa: B010
@@ -117,34 +128,46 @@ def _child(args: argparse.Namespace) -> None:
         backfill_seconds = time.perf_counter() - started
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-        # The limit: the same rows COPYed straight into the same tables.
-        tables = ("position_market_betas", "position_volatility", "portfolio_snapshots")
+        # The limit: the same rows COPYed straight into the same tables, in the form that
+        # costs the client nothing (the server's own binary COPY output, sent back as is),
+        # over as many connections as the backfill writes with, each its share of the dates.
+        tables = {
+            "position_market_betas": "calc_date",
+            "position_volatility": "calculation_date",
+            "portfolio_snapshots": "calculation_date",
+        }
+        parts = [(days[i :: backfill.WRITERS]) for i in range(backfill.WRITERS)]
+        dumped: list[list[tuple[str, io.BytesIO]]] = [[] for _ in parts]
+        rows: dict[str, int] = {}
         async with AsyncSessionLocal() as session:
             connection = await session.connection()
             pg: Any = (await connection.get_raw_connection()).driver_connection
-            dumped = {t: await pg.fetch(f"SELECT * FROM {t}") for t in tables}  # noqa: S608
-            rows = {t: len(r) for t, r in dumped.items()}
-        async with AsyncSessionLocal() as session:
-            connection = await session.connection()
-            pg = (await connection.get_raw_connection()).driver_connection
+            for t, day_column in tables.items():
+                rows[t] = await pg.fetchval(f"SELECT count(*) FROM {t}")  # noqa: S608
+                for part, part_days in zip(dumped, parts, strict=True):
+                    buffer = io.BytesIO()
+                    await pg.copy_from_query(
+                        f"SELECT * FROM {t} WHERE {day_column} = ANY($1::date[])",  # noqa: S608
+                        part_days,
+                        output=buffer,
+                        format="binary",
+                    )
+                    part.append((t, buffer))
             await pg.execute(f"TRUNCATE {', '.join(tables)}")
             await session.commit()
-        async with AsyncSessionLocal() as session, session.begin():
-            connection = await session.connection()
-            await connection.execute(text("SELECT 1"))
-            pg = (await connection.get_raw_connection()).driver_connection
-            started = time.perf_counter()
-            for t, records in dumped.items():
-                if records:
-                    # JSONB goes as its text, as the engine sends it.
-                    rows_out = [
-                        tuple(json.dumps(v) if isinstance(v, dict) else v for v in r)
-                        for r in records
-                    ]
-                    await pg.copy_records_to_table(
-                        t, records=rows_out, columns=list(records[0].keys())
-                    )
-            copy_seconds = time.perf_counter() - started
+
+        async def copy_part(part: list[tuple[str, io.BytesIO]]) -> None:
+            async with AsyncSessionLocal() as session, session.begin():
+                connection = await session.connection()
+                await connection.execute(text("SELECT 1"))
+                await connection.execute(text("SET LOCAL synchronous_commit = off"))  # as ours
+                raw: Any = (await connection.get_raw_connection()).driver_connection
+                for t, buffer in part:
+                    await raw.copy_to_table(t, source=buffer.getbuffer(), format="binary")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(copy_part(part) for part in dumped))
+        copy_seconds = time.perf_counter() - started
         return {
             "backfill_seconds": backfill_seconds,
             "write_seconds": write_seconds,

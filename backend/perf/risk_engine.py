@@ -46,7 +46,7 @@ from app.risk.beta import ols_beta
 from app.risk.book import analyse_book
 from app.risk.volatility import volatility_metrics
 from app.risk_metrics.repository import store_portfolio_dates
-from app.risk_metrics.rows import position_beta_rows, position_volatility_rows
+from app.risk_metrics.rows import FigureRows, position_beta_rows, position_volatility_rows
 from perf.scratch import (
     RESULTS_DIR,
     alembic_config,
@@ -114,7 +114,7 @@ def reference_loop(returns: np.ndarray, market: np.ndarray, positions: int) -> f
 
 def beta_and_vol_rows(
     betas: Any, vols: Any, position_ids: list[uuid.UUID]
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+) -> tuple[FigureRows, FigureRows]:
     """The rows the engine writes, built by the engine's own row builders."""
     positions = [SimpleNamespace(id=pid, symbol=f"S{j:05d}") for j, pid in enumerate(position_ids)]
     series = np.arange(len(positions))

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.risk.returns import FloatArray
-from app.risk.windows import IntArray, window_sums
+from app.risk.windows import SERIES_BLOCK, IntArray, window_sums
 
 MIN_OBSERVATIONS = 30
 """Below this many aligned daily returns a beta is not estimated (a stated skip)."""
@@ -184,13 +184,19 @@ def ols_beta_at(
     if history is not None:
         lo = np.maximum(lo, end - history)
     used = np.isfinite(y) & np.isfinite(x)
-    if t.size == 1:
-        a, b = int(lo[0]), int(end[0])
-        n, x_bar, y_bar, sxx, syy, sxy, raw_xx, raw_yy = _centred_one_window(
-            x[a:b], y[a:b], used[a:b]
-        )
-    else:
-        n, x_bar, y_bar, sxx, syy, sxy, raw_xx, raw_yy = _centred_windows(x, y, used, lo, end)
+    a, b = int(lo[0]), int(end[0])
+
+    def moments(j: slice) -> tuple[FloatArray, ...]:
+        if t.size == 1:
+            return _centred_one_window(x[a:b], y[a:b, j], used[a:b, j])
+        return _centred_windows(x, y[:, j], used[:, j], lo, end)
+
+    blocks = [
+        moments(slice(j, j + SERIES_BLOCK)) for j in range(0, max(y.shape[1], 1), SERIES_BLOCK)
+    ]
+    n, x_bar, y_bar, sxx, syy, sxy, raw_xx, raw_yy = (
+        np.concatenate(parts, axis=1) for parts in zip(*blocks, strict=True)
+    )
     count = np.rint(n).astype(np.int64)
 
     with np.errstate(divide="ignore", invalid="ignore"):

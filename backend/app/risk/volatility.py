@@ -76,6 +76,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -85,7 +86,7 @@ from app.risk.returns import (
     FloatArray,
     annualise_vol,
 )
-from app.risk.windows import IntArray, prefix_sums, range_extreme, window_sums
+from app.risk.windows import IntArray, prefix_sums, range_extreme, series_blocks, window_sums
 
 SHORT_WINDOW = 21
 LONG_WINDOW = 63
@@ -353,6 +354,11 @@ class _Moments:
     @classmethod
     def of(cls, returns: FloatArray) -> _Moments:
         finite = np.isfinite(returns)
+        if finite.all():  # the usual block: the counts are the row numbers, no masking
+            days = returns.shape[0]
+            rows = np.arange(days + 1, dtype=np.float64)[:, None]
+            counts = np.broadcast_to(rows, (days + 1, *returns.shape[1:]))
+            return cls(finite, prefix_sums(returns), prefix_sums(returns * returns), counts)
         r0 = np.where(finite, returns, 0.0)
         return cls(finite, prefix_sums(r0), prefix_sums(r0 * r0), prefix_sums(finite.astype(float)))
 
@@ -650,6 +656,23 @@ def volatility_at(
     t = np.asarray(ends, dtype=np.intp)
     if r.shape[0] == 0 or t.size == 0 or t.min() < 0 or t.max() >= r.shape[0]:
         raise ValueError("no returns at the dates asked")
+    blocks = [_volatility_block(r[:, j], t, history, horizon) for j in series_blocks(r.shape[1])]
+    if len(blocks) == 1:
+        return blocks[0]
+
+    def joined(name: str, of: list[Any]) -> Any:
+        return np.concatenate([getattr(b, name) for b in of], axis=1)
+
+    hars = [b.har for b in blocks]
+    return VolatilityResult(
+        **{f.name: joined(f.name, blocks) for f in fields(VolatilityResult) if f.name != "har"},
+        har=HarResult(**{f.name: joined(f.name, hars) for f in fields(HarResult)}),
+    )
+
+
+def _volatility_block(
+    r: FloatArray, t: IntArray, history: int | None, horizon: int
+) -> VolatilityResult:
     starts = _window_starts(t, history)
     # Only the rows a window reaches (the earliest start on) take part.
     base = int(starts.min())

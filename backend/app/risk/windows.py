@@ -8,12 +8,30 @@ over the rows), so a year of dates costs one pass over the history instead of on
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from numpy.typing import NDArray
 
 from app.risk.returns import FloatArray
 
 IntArray = NDArray[np.intp]
+
+SERIES_BLOCK = 256
+"""Series computed together (betas, volatility). Every figure is per series, and the
+figures take dozens of passes over (days, series) arrays: a block's arrays (a few hundred
+KB each) stay in a core's cache across them, where arrays of thousands of series would
+go to memory on every pass (about 1.6x slower at 5,000 series), and a pass's transient
+arrays are a block's, not the book's."""
+
+
+def series_blocks(series: int) -> list[slice]:
+    """Column slices of about :data:`SERIES_BLOCK` series (equal widths) covering
+    ``series`` columns. None is one column wide unless there is one column: numpy sums a
+    single column in another order, so its last bits would depend on the blocking."""
+    count = max(1, -(-series // SERIES_BLOCK))
+    bounds = [round(k * series / count) for k in range(count + 1)]
+    return [slice(a, b) for a, b in itertools.pairwise(bounds)]
 
 
 def prefix_sums(a: FloatArray) -> FloatArray:

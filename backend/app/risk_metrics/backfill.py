@@ -15,11 +15,13 @@ import asyncio
 import uuid
 from bisect import bisect_right
 from collections.abc import Callable, Coroutine, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.benchmarks.repository import BenchmarkWeights, weights_on_or_before
 from app.core.db import AsyncSessionLocal
@@ -38,6 +40,7 @@ from app.risk_metrics.engine import (
     PortfolioRiskSummary,
     compute_portfolio_dates,
 )
+from app.risk_metrics.rows import BETA_FIGURES, VOL_FIGURES, FigureRows
 
 CHUNK_DATES = 21
 """Fewest dates stored per transaction (the default for large books)."""
@@ -51,6 +54,13 @@ Ctrl-C stops within a second or so and a chunk's rows stay a few MB."""
 def default_chunk_dates(positions: int) -> int:
     """Dates per transaction for a book of ``positions`` (see CHUNK_ROWS)."""
     return max(CHUNK_DATES, CHUNK_ROWS // max(positions, 1))
+
+
+WRITERS = 2
+"""Connections a portfolio's chunks are written over at once. The server's work per row
+(heap, five index entries, foreign-key checks) bounds a large backfill, and one
+connection is one server process: one core. Each chunk is still its own transaction of
+whole dates (chunks may commit out of order)."""
 
 
 PASS_CELLS = 250_000
@@ -128,10 +138,11 @@ async def backfill_portfolio(
     chunk_dates: int | None = None,
     on_chunk: Callable[[ChunkStored], None] = lambda chunk: None,
     stop: Callable[[], bool] = lambda: False,
+    writers: int = WRITERS,
 ) -> None:
     """Compute and store ``dates`` (ascending) of one portfolio, ``chunk_dates`` per
-    transaction (default: :func:`default_chunk_dates`); ``stop()`` is asked after each
-    chunk."""
+    transaction (default: :func:`default_chunk_dates`) over ``writers`` connections at
+    once; ``stop()`` is asked after each chunk."""
     if not dates:
         return
     async with AsyncSessionLocal() as session:
@@ -160,50 +171,78 @@ async def backfill_portfolio(
             beta_window,
         )
 
-    async def store(
-        first: int, computed: list[PortfolioDateFigures | MissingMarketDataError]
-    ) -> bool:
-        """Store a pass chunk by chunk; False once ``stop()`` asks to stop."""
-        for start in range(0, len(computed), chunk_dates):
-            chunk = ChunkStored(portfolio.id, portfolio.name, [])
-            stored_dates: list[date] = []
-            beta_rows: list[tuple[Any, ...]] = []
-            vol_rows: list[tuple[Any, ...]] = []
-            snapshots = []
-            for day, figures in zip(
-                dates[first + start : first + start + chunk_dates],
-                computed[start : start + chunk_dates],
-                strict=True,
-            ):
-                if isinstance(figures, MissingMarketDataError):
-                    chunk.failures.append((day, str(figures)))
-                    continue
-                stored_dates.append(day)
-                beta_rows.extend(figures.beta_rows)
-                vol_rows.extend(figures.vol_rows)
-                snapshots.append(figures.snapshot)
-                chunk.summaries.append(figures.summary)
-            if stored_dates:
-                async with AsyncSession(bind=connection) as session, session.begin():
-                    await repository.store_portfolio_dates(
-                        session,
-                        portfolio.id,
-                        stored_dates,
-                        beta_window,
-                        beta_rows,
-                        vol_rows,
-                        snapshots,
-                    )
-            on_chunk(chunk)
-            if stop():
-                return False
-        return True
+    async def store_chunk(
+        connection: AsyncConnection,
+        first: int,
+        start: int,
+        computed: list[PortfolioDateFigures | MissingMarketDataError],
+    ) -> ChunkStored:
+        chunk = ChunkStored(portfolio.id, portfolio.name, [])
+        stored_dates: list[date] = []
+        beta_rows: list[FigureRows] = []
+        vol_rows: list[FigureRows] = []
+        snapshots = []
+        for day, figures in zip(
+            dates[first + start : first + start + chunk_dates],
+            computed[start : start + chunk_dates],
+            strict=True,
+        ):
+            if isinstance(figures, MissingMarketDataError):
+                chunk.failures.append((day, str(figures)))
+                continue
+            stored_dates.append(day)
+            beta_rows.append(figures.beta_rows)
+            vol_rows.append(figures.vol_rows)
+            snapshots.append(figures.snapshot)
+            chunk.summaries.append(figures.summary)
+        if stored_dates:
+            async with AsyncSession(bind=connection) as session, session.begin():
+                # The commit does not wait for its WAL to reach disk: a server crash can
+                # lose the last chunks committed (whole dates, never part of one), and a
+                # re-run stores them again; a backfill needs no more.
+                await session.execute(text("SET LOCAL synchronous_commit = off"))
+                await repository.store_portfolio_dates(
+                    session,
+                    portfolio.id,
+                    stored_dates,
+                    beta_window,
+                    FigureRows.concat(beta_rows, len(BETA_FIGURES)),
+                    FigureRows.concat(vol_rows, len(VOL_FIGURES)),
+                    snapshots,
+                )
+        return chunk
 
-    # One connection for the portfolio's chunks, one transaction each.
     async with AsyncSessionLocal() as probe:
         engine = probe.bind
     assert isinstance(engine, AsyncEngine)
-    async with engine.connect() as connection:
+    async with AsyncExitStack() as stack:
+        # ``writers`` connections for the portfolio's chunks, one transaction each.
+        connections = [
+            await stack.enter_async_context(engine.connect()) for _ in range(max(1, writers))
+        ]
+
+        async def store(
+            first: int, computed: list[PortfolioDateFigures | MissingMarketDataError]
+        ) -> bool:
+            """Store a pass, its chunks shared out over the connections; False once
+            ``stop()`` asks to stop (each connection ends after its chunk in flight)."""
+            starts = iter(range(0, len(computed), chunk_dates))  # each chunk taken once
+            stopped = False
+
+            async def write(connection: AsyncConnection) -> None:
+                nonlocal stopped
+                for start in starts:
+                    on_chunk(await store_chunk(connection, first, start, computed))
+                    if stopped or stop():
+                        stopped = True
+                        return
+
+            # A failing chunk cancels the others in flight: their transactions roll back.
+            async with asyncio.TaskGroup() as group:
+                for connection in connections:
+                    group.create_task(write(connection))
+            return not stopped
+
         await _store_passes(compute, store, len(dates), per_pass)
 
 

@@ -49,10 +49,12 @@ from app.risk.returns import FloatArray
 from app.risk.volatility import HAR_HISTORY_DAYS
 from app.risk_metrics import repository
 from app.risk_metrics.rows import (
+    FigureRows,
     finite,
     position_beta_rows,
     position_volatility_rows,
     snapshot_row,
+    uuid_array,
 )
 
 logger = logging.getLogger(__name__)
@@ -91,10 +93,10 @@ class PortfolioDateFigures:
     """The rows one portfolio-date stores, and what the calculation did."""
 
     summary: PortfolioRiskSummary
-    beta_rows: list[tuple[Any, ...]]
-    """Records in app.risk_metrics.rows.BETA_RECORD order."""
-    vol_rows: list[tuple[Any, ...]]
-    """Records in app.risk_metrics.rows.VOL_RECORD order."""
+    beta_rows: FigureRows
+    """app.risk_metrics.rows.BETA_RECORD columns."""
+    vol_rows: FigureRows
+    """app.risk_metrics.rows.VOL_RECORD columns."""
     snapshot: dict[str, Any]
 
 
@@ -135,7 +137,7 @@ def compute_portfolio_dates(
         position_series, exposures, skips, ids = [], [], [], []
         # Dates that hold the same list (the range run passes one list while the book does
         # not change) share its arrays: per-position Python work once per book, not per date.
-        built: tuple[object, NDArray[np.intp], FloatArray, list[uuid.UUID]] | None = None
+        built: tuple[object, NDArray[np.intp], FloatArray, NDArray[np.void]] | None = None
         factor_of: dict[str, float] = {}
         for k, row in zip(computable, rows.tolist(), strict=True):
             held = positions[k]
@@ -147,7 +149,7 @@ def compute_portfolio_dates(
                 size = np.array(
                     [factor_of[p.position_type] * abs(p.quantity) for p in held], dtype=np.float64
                 )
-                built = (held, cols, size, [p.id for p in held])
+                built = (held, cols, size, uuid_array([p.id for p in held]))
             _, cols, size, held_ids = built
             priced_row = last_priced[row, cols] if held else np.zeros(0, dtype=np.intp)
             in_window = priced_row >= max(0, row - HISTORY_DAYS)
@@ -181,9 +183,11 @@ def compute_portfolio_dates(
             betas = book.series_betas.at(n)
             vols = book.series_volatility.at(n)
             figures = book.portfolio[n]
-            beta_rows = position_beta_rows(betas, held, position_series[n], day, summary.skipped)
+            beta_rows = position_beta_rows(
+                betas, held, position_series[n], day, summary.skipped, ids=ids[n]
+            )
             vol_rows = position_volatility_rows(
-                vols, held, position_series[n], day, summary.skipped
+                vols, held, position_series[n], day, summary.skipped, ids=ids[n]
             )
             snapshot = snapshot_row(figures, portfolio_id, day, len(held), summary.skipped)
             benchmark = benchmarks[k]

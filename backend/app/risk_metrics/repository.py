@@ -20,6 +20,7 @@ from sqlalchemy import Date, Row, Select, Uuid, bindparam, delete, func, or_, se
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import binary_copy
 from app.core.pagination import RowPage, keyset_page
 from app.core.repository import api_columns
 from app.core.types import DateRange
@@ -41,7 +42,15 @@ from app.portfolios.repository import (
     visible_portfolio_rows,
 )
 from app.risk.book import DEFAULT_BETA_WINDOW
-from app.risk_metrics.rows import BETA_FIGURES, BETA_RECORD, METHOD, VOL_FIGURES, VOL_RECORD
+from app.risk.volatility import TRENDS
+from app.risk_metrics.rows import (
+    BETA_FIGURES,
+    BETA_RECORD,
+    METHOD,
+    VOL_FIGURES,
+    VOL_RECORD,
+    FigureRows,
+)
 
 # API reads: Core selects over the tables' columns (no ORM statement compilation or object
 # loading), with the ownership check folded into the page query; only an empty page costs a
@@ -258,11 +267,12 @@ async def delete_risk_figures(
 
 # --- COPY writes of many portfolio-dates --------------------------------------------
 
-# Position figures travel as float8 (NaN for NULL) into temporary tables (keyed, so the
-# stale-row delete probes them instead of scanning them per row) and become NUMERIC in the
-# set-based INSERT: the server rounds each to its column's scale, so a figure is
-# stored the same whichever run wrote it. Every identifier spliced into SQL below is a
-# constant of this module; values are parameters or COPY data.
+# Position figures travel as float8 (NaN for NULL) in PostgreSQL's binary COPY format,
+# built column by column with numpy (no Python object per row or value), into temporary
+# tables (keyed, so the stale-row delete probes them instead of scanning them per row),
+# and become NUMERIC in the set-based INSERT: the server rounds each to its column's
+# scale, so a figure is stored the same whichever run wrote it. Every identifier spliced
+# into SQL below is a constant of this module; values are parameters or COPY data.
 _BETA_TEMP = (
     "CREATE TEMP TABLE IF NOT EXISTS tmp_position_market_betas (position_id uuid,"
     " calc_date date, beta float8, alpha float8, r_squared float8, std_error float8,"
@@ -274,7 +284,7 @@ _VOL_TEMP = (
     " calculation_date date, realized_vol_21d float8, realized_vol_63d float8,"
     " vol_daily float8, vol_weekly float8, vol_monthly float8, expected_vol_21d float8,"
     " vol_trend_strength float8, vol_percentile float8, model_r_squared float8,"
-    " vol_trend text, observations integer, PRIMARY KEY (position_id, calculation_date))"
+    " vol_trend smallint, observations integer, PRIMARY KEY (position_id, calculation_date))"
     " ON COMMIT DELETE ROWS"
 )
 _SNAPSHOT_KEY = ("portfolio_id", "calculation_date")
@@ -286,6 +296,21 @@ _SNAPSHOT_VALUATION = (
     "num_positions",
 )
 _SNAPSHOT_COLUMNS = (*_SNAPSHOT_KEY, *_SNAPSHOT_VALUATION, *SNAPSHOT_RISK_COLUMNS)
+
+
+def _copy_buffer(rows: FigureRows) -> bytes:
+    """``rows`` as a binary COPY into the temporary tables' columns (uuid, date, float8
+    figures, [smallint trend,] integer observations): every field has a fixed size (a NULL
+    figure is NaN until the INSERT)."""
+    return binary_copy.encode(
+        [
+            ("id", rows.position_id, "V16"),
+            ("day", rows.calc_date, ">i4"),
+            *((f"f{i}", rows.figures[:, i], ">f8") for i in range(rows.figures.shape[1])),
+            *([("trend", rows.trend, ">i2")] if rows.trend.size else []),  # volatility rows
+            ("obs", rows.observations, ">i4"),
+        ]
+    )
 
 
 def _nulled(column: str) -> str:
@@ -301,13 +326,9 @@ def _copy_value(value: Any) -> Any:
     return value
 
 
-async def _fill(
-    pg: Any, create: str, temp: str, columns: Sequence[str], records: list[Any]
-) -> None:
+async def _refill(pg: Any, create: str, temp: str) -> None:
     await pg.execute(create)
     await pg.execute(f"TRUNCATE {temp}")
-    if records:
-        await pg.copy_records_to_table(temp, records=records, columns=list(columns))
 
 
 async def store_portfolio_dates(
@@ -315,15 +336,22 @@ async def store_portfolio_dates(
     portfolio_id: uuid.UUID,
     calc_dates: Sequence[date],
     beta_window: int,
-    beta_rows: list[tuple[Any, ...]],
-    vol_rows: list[tuple[Any, ...]],
+    beta_rows: FigureRows,
+    vol_rows: FigureRows,
     snapshot_rows: list[dict[str, Any]],
 ) -> None:
     """Store the figures of one portfolio on ``calc_dates``: each table's rows COPYed into
-    a temporary table, then one set-based upsert and one stale-row delete per table, so
-    the dates' stored rows are exactly these (as a re-run of each date would leave them).
-    ``beta_rows`` / ``vol_rows`` are records in rows.BETA_RECORD / rows.VOL_RECORD order.
-    Runs in the caller's transaction (a chunk of whole dates)."""
+    a temporary table, then one set-based insert per table, so the dates' stored rows are
+    exactly these (as a re-run of each date would leave them). ``beta_rows`` /
+    ``vol_rows`` hold rows.BETA_RECORD / rows.VOL_RECORD columns. Runs in the caller's
+    transaction (a chunk of whole dates).
+
+    Dates that hold none of the table's rows yet (a backfill's) get a plain INSERT; when
+    some are stored, rows the run no longer produces are deleted and the insert updates
+    the others (ON CONFLICT), keeping their ids. The upsert's check of every row against
+    the unique index costs 10-25% of the insert (measured), so it is paid only when needed; the
+    transaction first takes an advisory lock per (portfolio, date), so two runs over the
+    same dates take turns and the second sees the first's rows."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     pg: Any = raw.driver_connection  # the asyncpg connection of this transaction
@@ -333,9 +361,41 @@ async def store_portfolio_dates(
     # store twice), so a connection that stores many chunks creates them once.
     await connection.execute(select(1))
     assert pg.is_in_transaction()
-    days = list(calc_dates)
+    days = sorted(set(calc_dates))  # locked in date order: two runs cannot deadlock
+    await pg.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1 || ' ' || d::text, 0))"
+        " FROM unnest($2::date[]) AS d",
+        str(portfolio_id),
+        days,
+    )
 
-    await _fill(pg, _BETA_TEMP, "tmp_position_market_betas", BETA_RECORD, beta_rows)
+    await _refill(pg, _BETA_TEMP, "tmp_position_market_betas")
+    if len(beta_rows):
+        await pg.copy_to_table(
+            "tmp_position_market_betas",
+            source=memoryview(_copy_buffer(beta_rows)),  # bytes would be a path
+            columns=list(BETA_RECORD),
+            format="binary",
+        )
+    betas_stored = await pg.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM position_market_betas WHERE portfolio_id = $1"
+        " AND calc_date = ANY($2::date[]) AND method = $3 AND window_days = $4)",
+        portfolio_id,
+        days,
+        METHOD,
+        beta_window,
+    )
+    if betas_stored:
+        await pg.execute(
+            "DELETE FROM position_market_betas b WHERE b.portfolio_id = $1"
+            " AND b.calc_date = ANY($2::date[]) AND b.method = $3 AND b.window_days = $4"
+            " AND NOT EXISTS (SELECT 1 FROM tmp_position_market_betas t"
+            " WHERE t.position_id = b.position_id AND t.calc_date = b.calc_date)",
+            portfolio_id,
+            days,
+            METHOD,
+            beta_window,
+        )
     figures = ", ".join(_nulled(c) for c in BETA_FIGURES)
     beta_updates = ", ".join(
         f"{c} = excluded.{c}" for c in (*BETA_FIGURES, "observations", "market_index")
@@ -345,56 +405,76 @@ async def store_portfolio_dates(
         f" {', '.join(BETA_FIGURES)}, observations, window_days, method, market_index)"
         f" SELECT $1, position_id, calc_date, {figures}, observations, $2, $3, $4"
         " FROM tmp_position_market_betas"
-        f" ON CONFLICT ON CONSTRAINT uq_position_market_betas_calc DO UPDATE SET {beta_updates}",
+        + (
+            f" ON CONFLICT ON CONSTRAINT uq_position_market_betas_calc DO UPDATE SET {beta_updates}"
+            if betas_stored
+            else ""
+        ),
         portfolio_id,
         beta_window,
         METHOD,
         MARKET_INDEX,
     )
-    await pg.execute(
-        "DELETE FROM position_market_betas b WHERE b.portfolio_id = $1"
-        " AND b.calc_date = ANY($2::date[]) AND b.method = $3 AND b.window_days = $4"
-        " AND NOT EXISTS (SELECT 1 FROM tmp_position_market_betas t"
-        " WHERE t.position_id = b.position_id AND t.calc_date = b.calc_date)",
+
+    await _refill(pg, _VOL_TEMP, "tmp_position_volatility")
+    if len(vol_rows):
+        await pg.copy_to_table(
+            "tmp_position_volatility",
+            source=memoryview(_copy_buffer(vol_rows)),
+            columns=list(VOL_RECORD),
+            format="binary",
+        )
+    vols_stored = await pg.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM position_volatility v JOIN positions p"
+        " ON p.id = v.position_id WHERE p.portfolio_id = $1"
+        " AND v.calculation_date = ANY($2::date[]))",
         portfolio_id,
         days,
-        METHOD,
-        beta_window,
     )
-
-    await _fill(pg, _VOL_TEMP, "tmp_position_volatility", VOL_RECORD, vol_rows)
+    if vols_stored:
+        await pg.execute(
+            "DELETE FROM position_volatility v USING positions p"
+            " WHERE p.id = v.position_id AND p.portfolio_id = $1"
+            " AND v.calculation_date = ANY($2::date[])"
+            " AND NOT EXISTS (SELECT 1 FROM tmp_position_volatility t"
+            " WHERE t.position_id = v.position_id AND t.calculation_date = v.calculation_date)",
+            portfolio_id,
+            days,
+        )
     names = ", ".join(VOL_RECORD)
-    values = ", ".join(_nulled(c) if c in VOL_FIGURES else c for c in VOL_RECORD)
+    # The trend travels as its index into TRENDS; -1 (no trend) indexes past the array: NULL.
+    values = ", ".join(
+        _nulled(c) if c in VOL_FIGURES else "($1::text[])[vol_trend + 1]" if c == "vol_trend" else c
+        for c in VOL_RECORD
+    )
     vol_updates = ", ".join(
         f"{c} = excluded.{c}" for c in VOL_RECORD if c not in ("position_id", "calculation_date")
     )
     await pg.execute(
         f"INSERT INTO position_volatility ({names}) SELECT {values}"  # noqa: S608 (identifiers are module constants)
         " FROM tmp_position_volatility"
-        " ON CONFLICT ON CONSTRAINT uq_position_volatility_position_date"
-        f" DO UPDATE SET {vol_updates}"
-    )
-    await pg.execute(
-        "DELETE FROM position_volatility v USING positions p"
-        " WHERE p.id = v.position_id AND p.portfolio_id = $1"
-        " AND v.calculation_date = ANY($2::date[])"
-        " AND NOT EXISTS (SELECT 1 FROM tmp_position_volatility t"
-        " WHERE t.position_id = v.position_id AND t.calculation_date = v.calculation_date)",
-        portfolio_id,
-        days,
+        + (
+            " ON CONFLICT ON CONSTRAINT uq_position_volatility_position_date"
+            f" DO UPDATE SET {vol_updates}"
+            if vols_stored
+            else ""
+        ),
+        list(TRENDS),
     )
 
     snapshot_records = [
         tuple(_copy_value(r.get(c)) for c in _SNAPSHOT_COLUMNS) for r in snapshot_rows
     ]
-    await _fill(
+    await _refill(
         pg,
         "CREATE TEMP TABLE IF NOT EXISTS tmp_portfolio_snapshots"
         " (LIKE portfolio_snapshots INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
         "tmp_portfolio_snapshots",
-        _SNAPSHOT_COLUMNS,
-        snapshot_records,
     )
+    if snapshot_records:
+        await pg.copy_records_to_table(
+            "tmp_portfolio_snapshots", records=snapshot_records, columns=list(_SNAPSHOT_COLUMNS)
+        )
     cols = ", ".join(_SNAPSHOT_COLUMNS)
     risk_updates = ", ".join(f"{c} = excluded.{c}" for c in SNAPSHOT_RISK_COLUMNS)
     await pg.execute(

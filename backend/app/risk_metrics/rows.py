@@ -1,8 +1,8 @@
 """Rows for the risk tables, built from the figures of app.risk.
 
-The position builders return records for the COPY writes (tuples in
-:data:`BETA_RECORD` / :data:`VOL_RECORD` order), built from arrays; the snapshot builder
-a dict. Precision is never restated here: :func:`fit_arrays` and
+The position builders return the rows for the COPY writes as columns
+(:class:`FigureRows`, :data:`BETA_RECORD` / :data:`VOL_RECORD`); the snapshot builder a
+dict. Precision is never restated here: :func:`fit_arrays` and
 :func:`app.core.repository.fit_numeric` read it from the model, store what a column
 cannot hold as NULL, and the builder reports each figure that did not fit (or a
 row skipped because a NOT NULL figure did not) in ``skipped`` with its reason.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any
 
@@ -100,14 +101,65 @@ class _Symbols:
         return symbol
 
 
-def _kept_ids(
-    kept: NDArray[np.bool_], positions: Sequence[Any], ids: Sequence[uuid.UUID] | None
-) -> tuple[NDArray[np.intp], list[uuid.UUID]]:
-    """The indexes of the kept positions and their ids (``ids`` if given, else each
-    position's ``.id``)."""
+UUID_DTYPE = np.dtype("V16")
+PG_EPOCH = date(2000, 1, 1)
+"""Day 0 of PostgreSQL's binary date."""
+
+
+def uuid_array(ids: Sequence[uuid.UUID]) -> NDArray[np.void]:
+    """UUIDs as one array of their 16 bytes each (the COPY's binary form of a uuid)."""
+    return np.frombuffer(b"".join(u.bytes for u in ids), dtype=UUID_DTYPE)
+
+
+@dataclass(frozen=True)
+class FigureRows:
+    """The rows of one position table, column by column (what the COPY writes): no
+    Python object per row or value."""
+
+    position_id: NDArray[np.void]
+    """16-byte UUIDs (:data:`UUID_DTYPE`)."""
+    calc_date: NDArray[np.int32]
+    """Days since :data:`PG_EPOCH`."""
+    figures: FloatArray
+    """(rows, figures) in the table's FIGURES order; NaN where the column stores NULL."""
+    trend: NDArray[np.int16]
+    """Index into TRENDS, -1 for NULL (position_volatility; empty for betas)."""
+    observations: NDArray[np.int32]
+
+    def __len__(self) -> int:
+        return int(self.position_id.shape[0])
+
+    @staticmethod
+    def concat(parts: Sequence[FigureRows], figures: int) -> FigureRows:
+        if not parts:
+            return FigureRows(
+                np.empty(0, dtype=UUID_DTYPE),
+                np.empty(0, dtype=np.int32),
+                np.empty((0, figures)),
+                np.empty(0, dtype=np.int16),
+                np.empty(0, dtype=np.int32),
+            )
+        return FigureRows(
+            *(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(FigureRows))
+        )
+
+
+def _figure_rows(
+    kept: NDArray[np.bool_],
+    ids: NDArray[np.void],
+    calc_date: date,
+    figures: FloatArray,
+    observations: NDArray[np.int64],
+    trend: NDArray[np.int8] | None = None,
+) -> FigureRows:
     keep = np.flatnonzero(kept)
-    all_ids = ids if ids is not None else [p.id for p in positions]
-    return keep, [all_ids[i] for i in keep.tolist()]
+    return FigureRows(
+        position_id=ids[keep],
+        calc_date=np.full(keep.size, (calc_date - PG_EPOCH).days, dtype=np.int32),
+        figures=figures[:, keep].T,
+        trend=np.empty(0, dtype=np.int16) if trend is None else trend[keep].astype(np.int16),
+        observations=observations[keep].astype(np.int32),
+    )
 
 
 def _report_overflow(
@@ -128,13 +180,14 @@ def position_beta_rows(
     calc_date: date,
     skipped: Skipped,
     *,
-    ids: Sequence[uuid.UUID] | None = None,
-) -> list[tuple[Any, ...]]:
-    """position_market_betas records (:data:`BETA_RECORD`) for ``positions`` (each reads
-    series ``position_series[i]`` of the one-date ``b``); a position without a storable
-    beta gets no row and a reason."""
+    ids: NDArray[np.void] | None = None,
+) -> FigureRows:
+    """position_market_betas rows (:data:`BETA_RECORD`) for ``positions`` (each reads
+    series ``position_series[i]`` of the one-date ``b``; ``ids``: their ids as
+    :func:`uuid_array`, when the caller has them); a position without a storable beta
+    gets no row and a reason."""
     if not positions:
-        return []
+        return FigureRows.concat([], len(BETA_FIGURES))
     cols = np.asarray(position_series, dtype=np.intp)
     symbols = _Symbols(positions)
     fitted, overflowed = fit_arrays(
@@ -149,15 +202,12 @@ def position_beta_rows(
         skipped.append((symbols[i], f"beta {float(b.beta[cols[i]]):.4g} exceeds {kind}"))
     overflowed.pop("beta")
     _report_overflow(skipped, symbols, overflowed, kept)
-    keep, kept_ids = _kept_ids(kept, positions, ids)
-    return list(
-        zip(
-            kept_ids,
-            [calc_date] * len(kept_ids),
-            *(fitted[name][keep].tolist() for name in BETA_FIGURES),
-            b.observations[cols][keep].tolist(),
-            strict=True,
-        )
+    return _figure_rows(
+        kept,
+        uuid_array([p.id for p in positions]) if ids is None else ids,
+        calc_date,
+        np.stack([fitted[name] for name in BETA_FIGURES]),
+        b.observations[cols],
     )
 
 
@@ -168,12 +218,12 @@ def position_volatility_rows(
     calc_date: date,
     skipped: Skipped,
     *,
-    ids: Sequence[uuid.UUID] | None = None,
-) -> list[tuple[Any, ...]]:
-    """position_volatility records (:data:`VOL_RECORD`); a position without a 21-day vol
+    ids: NDArray[np.void] | None = None,
+) -> FigureRows:
+    """position_volatility rows (:data:`VOL_RECORD`); a position without a 21-day vol
     gets none."""
     if not positions:
-        return []
+        return FigureRows.concat([], len(VOL_FIGURES))
     cols = np.asarray(position_series, dtype=np.intp)
     symbols = _Symbols(positions)
     har = v.har
@@ -203,17 +253,13 @@ def position_volatility_rows(
         skipped.append((symbols[i], f"expected_vol_21d: {HAR_SKIP_REASONS[codes[i]]}"))
     overflowed.pop("realized_vol_21d")
     _report_overflow(skipped, symbols, overflowed, kept)
-    keep, kept_ids = _kept_ids(kept, positions, ids)
-    trends = [trend_label(c) for c in v.trend_code[cols][keep].tolist()]
-    return list(
-        zip(
-            kept_ids,
-            [calc_date] * len(kept_ids),
-            *(fitted[name][keep].tolist() for name in VOL_FIGURES),
-            trends,
-            v.observations[cols][keep].tolist(),
-            strict=True,
-        )
+    return _figure_rows(
+        kept,
+        uuid_array([p.id for p in positions]) if ids is None else ids,
+        calc_date,
+        np.stack([fitted[name] for name in VOL_FIGURES]),
+        v.observations[cols],
+        v.trend_code[cols],
     )
 
 

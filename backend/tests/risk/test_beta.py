@@ -145,3 +145,19 @@ def test_betas_at_many_dates_equal_ols_beta_on_each_window() -> None:
             np.testing.assert_allclose(
                 getattr(many, name)[k], getattr(one, name), rtol=1e-9, atol=1e-12, err_msg=name
             )
+
+
+def test_series_computed_in_blocks_get_exactly_the_estimates_of_one_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(11)
+    market = rng.normal(0, 0.01, 200)
+    assets = market[:, None] * rng.uniform(0, 2, 7) + rng.normal(0, 0.01, (200, 7))
+    assets[20:60, 2] = np.nan
+    for ends in (np.array([199]), np.array([120, 150, 199])):
+        whole = ols_beta_at(assets, market, ends, window=90, history=150)
+        monkeypatch.setattr("app.risk.windows.SERIES_BLOCK", 3)
+        blocked = ols_beta_at(assets, market, ends, window=90, history=150)
+        monkeypatch.undo()
+        for name in ("beta", "alpha", "r_squared", "std_error", "p_value", "observations"):
+            np.testing.assert_array_equal(getattr(blocked, name), getattr(whole, name), name)

@@ -4,6 +4,7 @@ filter, the batched forecast, trend and percentile."""
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import statsmodels.api as sm
 from app.risk.volatility import (
     HAR_SKIP_REASONS,
     HarRows,
+    VolatilityResult,
     har_forecast,
     har_forecast_all_dates,
     har_sums,
@@ -318,3 +320,25 @@ def test_every_figure_at_many_dates_equals_volatility_metrics_on_each_window() -
             (at.har.r_squared, one.har.r_squared),
         ):
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=str(t))
+
+
+def _figures(v: VolatilityResult, series: slice = slice(None)) -> dict[str, np.ndarray]:
+    out = {f.name: getattr(v, f.name)[:, series] for f in fields(v) if f.name != "har"}
+    out.update({f"har.{f.name}": getattr(v.har, f.name)[:, series] for f in fields(v.har)})
+    return out
+
+
+def test_series_computed_in_blocks_get_exactly_the_figures_of_one_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    r = _returns(7, series=7)
+    r[10:40, 2] = np.nan  # a block with holes and blocks without go different ways
+    ends = np.array([150, 151, 200, 299])
+    whole = _figures(volatility_at(r, ends, history=250))
+    monkeypatch.setattr("app.risk.windows.SERIES_BLOCK", 3)
+    blocked = _figures(volatility_at(r, ends, history=250))
+    for j in range(r.shape[1]):
+        alone = _figures(volatility_at(r[:, [j]], ends, history=250))
+        for name, values in alone.items():
+            np.testing.assert_array_equal(blocked[name][:, j : j + 1], values, err_msg=name)
+            np.testing.assert_array_equal(whole[name][:, j : j + 1], values, err_msg=name)

@@ -1,6 +1,6 @@
 """A --from/--to run stores exactly what date-by-date runs store, through COPY, in whole
-dates; it resumes idempotently, gives the same rows with --jobs 2, and stops cleanly on
-Ctrl-C (with one worker or two).
+dates; it resumes idempotently, gives the same rows with --jobs 2 and with its chunks
+written over two connections, and stops cleanly on Ctrl-C (with one worker or two).
 
 The data is the smallest book that exercises every case of the all-dates pass: positions
 entering, leaving and expiring inside the range, two lots and an option on one series, a
@@ -251,6 +251,15 @@ def test_a_range_run_stores_every_column_as_date_by_date_runs_do(database: TestD
 
     # A re-run of the range over stored figures changes nothing (idempotent).
     assert _range(database, FROM, TO) == by_range
+
+
+def test_chunks_written_over_two_connections_store_what_one_chunk_stores(
+    database: TestDatabase,
+) -> None:
+    _seed(database)
+    one_chunk = _range(database, FROM, TO, "--chunk-dates", "21")  # one writer at work
+    _forget_figures(database)
+    assert _range(database, FROM, TO, "--chunk-dates", "1") == one_chunk  # 12 over 2
 
 
 @pytest.mark.slow  # worker processes
