@@ -115,12 +115,13 @@ def _centred_one_window(
     # Two passes (means, then centred sums): exact for the one-date run.
     n = used.sum(axis=0)
     n_safe = np.maximum(n, 1)
-    xm = np.where(used, x, 0.0)
-    ym = np.where(used, y, 0.0)
+    every = bool(used.all())  # the usual block: the returns themselves, no masked copies
+    xm = np.where(used, x, 0.0)  # also spreads the market column over the series
+    ym = y if every else np.where(used, y, 0.0)
     x_bar = xm.sum(axis=0) / n_safe
     y_bar = ym.sum(axis=0) / n_safe
-    dx = np.where(used, x - x_bar, 0.0)
-    dy = np.where(used, y - y_bar, 0.0)
+    dx = xm - x_bar if every else np.where(used, x - x_bar, 0.0)
+    dy = y - y_bar if every else np.where(used, y - y_bar, 0.0)
     sxx = (dx * dx).sum(axis=0)
     syy = (dy * dy).sum(axis=0)
     return (

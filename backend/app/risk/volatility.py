@@ -337,7 +337,11 @@ def _rolling_from_prefix(
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / count
     short = (rows + 1 - window < 0).reshape(-1, *([1] * (count.ndim - 1)))
-    mean[(count < needed) | short] = np.nan
+    bad = (count < needed) | short
+    if bad.shape == mean.shape:
+        mean[bad] = np.nan
+    else:  # a counts column (every return finite): whole rows
+        mean[bad[:, 0]] = np.nan
     return total, count, mean
 
 
@@ -350,14 +354,16 @@ class _Moments:
     r: FloatArray
     rv: FloatArray
     n: FloatArray
+    """Prefix counts of finite returns: one column, the row numbers, when all are finite."""
 
     @classmethod
     def of(cls, returns: FloatArray) -> _Moments:
         finite = np.isfinite(returns)
-        if finite.all():  # the usual block: the counts are the row numbers, no masking
-            days = returns.shape[0]
-            rows = np.arange(days + 1, dtype=np.float64)[:, None]
-            counts = np.broadcast_to(rows, (days + 1, *returns.shape[1:]))
+        if finite.all():
+            # The usual block: the counts are the row numbers, one column that broadcasts
+            # against the series, so the windows' counts cost a column, not a block.
+            rows = np.arange(returns.shape[0] + 1, dtype=np.float64)
+            counts = rows.reshape(-1, *([1] * (returns.ndim - 1)))
             return cls(finite, prefix_sums(returns), prefix_sums(returns * returns), counts)
         r0 = np.where(finite, returns, 0.0)
         return cls(finite, prefix_sums(r0), prefix_sums(r0 * r0), prefix_sums(finite.astype(float)))
@@ -420,8 +426,15 @@ def _har_at(
     a, b = int(lo.min()), max(int(end.max()), int(lo.min()))
     lo, hi, end = lo - a, hi - a, end - a
     usable = rows.usable[a:b]
-    x = [np.where(usable, rows.x[i, a:b], 0.0) for i in range(1, 4)]
-    y = np.where(usable, rows.y[a:b], 0.0)
+    y_rows = rows.y[a:b]
+    every = bool(usable.all())
+    if every:  # the usual block: the rows themselves, no masked copies
+        x = [rows.x[i, a:b] for i in range(1, 4)]
+        y, y_low, y_high = y_rows, y_rows, y_rows
+    else:
+        x = [np.where(usable, rows.x[i, a:b], 0.0) for i in range(1, 4)]
+        y = np.where(usable, y_rows, 0.0)
+        y_low, y_high = np.where(usable, y_rows, np.inf), np.where(usable, y_rows, -np.inf)
 
     def dot(u: FloatArray, v: FloatArray) -> FloatArray:
         if lo.size == 1:  # one sample: summed in place, no per-row products kept
@@ -429,7 +442,10 @@ def _har_at(
             return one
         return window_sums(u * v, lo, end)
 
-    count = window_sums(usable.astype(float), lo, end)
+    if every:  # each window's count is its length
+        count = np.repeat((end - lo).astype(np.float64)[:, None], usable.shape[1], axis=1)
+    else:
+        count = window_sums(usable.astype(float), lo, end)
     firsts = [window_sums(v, lo, end) for v in x]
     xtx = np.empty((*count.shape, 4, 4))
     xtx[..., 0, 0] = count
@@ -445,8 +461,8 @@ def _har_at(
         xtx=xtx,
         xty=xty,
         yty=dot(y, y),
-        y_min=range_extreme(np.where(usable, rows.y[a:b], np.inf), lo, hi, largest=False),
-        y_max=range_extreme(np.where(usable, rows.y[a:b], -np.inf), lo, hi, largest=True),
+        y_min=range_extreme(y_low, lo, hi, largest=False),
+        y_max=range_extreme(y_high, lo, hi, largest=True),
     )
     x_last = np.moveaxis(rows.x[:, ends], 0, -1)  # (dates, series, 4)
     # The last day's components exist in the window only if its 21 days lie inside it.
@@ -697,7 +713,7 @@ def _volatility_block(
         MIN_PERCENTILE_HISTORY,
     )
     solution, x_last = _har_at(_har_panel(r, moments, horizon), t, starts, horizon, MIN_HAR_SAMPLES)
-    observations = moments.n[t + 1] - moments.n[starts]
+    observations = np.broadcast_to(moments.n[t + 1] - moments.n[starts], (t.size, r.shape[1]))
     return VolatilityResult(
         realized_vol_21d=vol_21,
         realized_vol_63d=vol_63,
