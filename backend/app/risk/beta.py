@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.risk.returns import FloatArray
-from app.risk.windows import SERIES_BLOCK, IntArray, window_sums
+from app.risk.windows import IntArray, map_blocks, series_blocks, window_sums
 
 MIN_OBSERVATIONS = 30
 """Below this many aligned daily returns a beta is not estimated (a stated skip)."""
@@ -93,6 +93,7 @@ def ols_beta(
     market_returns: FloatArray,
     *,
     min_observations: int = MIN_OBSERVATIONS,
+    threads: int | None = None,
 ) -> BetaResult:
     """OLS of each asset's returns on the market's, using the days where both exist."""
     y = np.asarray(asset_returns, dtype=np.float64)
@@ -105,6 +106,7 @@ def ols_beta(
         np.array([days - 1]),
         window=max(days, 1),
         min_observations=min_observations,
+        threads=threads,
     )
     return result.at(0)
 
@@ -168,6 +170,7 @@ def ols_beta_at(
     window: int,
     history: int | None = None,
     min_observations: int = MIN_OBSERVATIONS,
+    threads: int | None = None,
 ) -> BetaResult:
     """``ols_beta`` over the last ``window`` rows up to each row of ``ends`` (within the
     last ``history`` rows, when given), for every series at once: (dates, series).
@@ -192,9 +195,8 @@ def ols_beta_at(
             return _centred_one_window(x[a:b], y[a:b, j], used[a:b, j])
         return _centred_windows(x, y[:, j], used[:, j], lo, end)
 
-    blocks = [
-        moments(slice(j, j + SERIES_BLOCK)) for j in range(0, max(y.shape[1], 1), SERIES_BLOCK)
-    ]
+    rows = b - a if t.size == 1 else y.shape[0]
+    blocks = map_blocks(moments, series_blocks(y.shape[1], rows), threads)
     n, x_bar, y_bar, sxx, syy, sxy, raw_xx, raw_yy = (
         np.concatenate(parts, axis=1) for parts in zip(*blocks, strict=True)
     )
