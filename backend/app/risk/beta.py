@@ -196,7 +196,7 @@ def ols_beta_at(
         return _centred_windows(x, y[:, j], used[:, j], lo, end)
 
     rows = b - a if t.size == 1 else y.shape[0]
-    blocks = map_blocks(moments, series_blocks(y.shape[1], rows), threads)
+    blocks = map_blocks(moments, series_blocks(y.shape[1], rows, threads), threads)
     n, x_bar, y_bar, sxx, syy, sxy, raw_xx, raw_yy = (
         np.concatenate(parts, axis=1) for parts in zip(*blocks, strict=True)
     )

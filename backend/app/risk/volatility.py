@@ -447,11 +447,10 @@ def _har_sums_at(
     every = bool(usable.all())
     if every:  # the usual block: the rows themselves, no masked copies
         x = [rows.x[i, a:b] for i in range(1, 4)]
-        y, y_low, y_high = y_rows, y_rows, y_rows
+        y = y_rows
     else:
         x = [np.where(usable, rows.x[i, a:b], 0.0) for i in range(1, 4)]
         y = np.where(usable, y_rows, 0.0)
-        y_low, y_high = np.where(usable, y_rows, np.inf), np.where(usable, y_rows, -np.inf)
 
     def dot(u: FloatArray, v: FloatArray) -> FloatArray:
         if lo.size == 1:  # one sample: summed in place, no per-row products kept
@@ -478,8 +477,12 @@ def _har_sums_at(
         xtx=xtx,
         xty=xty,
         yty=dot(y, y),
-        y_min=range_extreme(y_low, lo, hi, largest=False),
-        y_max=range_extreme(y_high, lo, hi, largest=True),
+        y_min=range_extreme(
+            y_rows if every else np.where(usable, y_rows, np.inf), lo, hi, largest=False
+        ),
+        y_max=range_extreme(
+            y_rows if every else np.where(usable, y_rows, -np.inf), lo, hi, largest=True
+        ),
     )
     x_last = np.moveaxis(rows.x[:, ends], 0, -1)  # (dates, series, 4)
     # The last day's components exist in the window only if its 21 days lie inside it.
@@ -690,7 +693,7 @@ def volatility_at(
     t = np.asarray(ends, dtype=np.intp)
     if r.shape[0] == 0 or t.size == 0 or t.min() < 0 or t.max() >= r.shape[0]:
         raise ValueError("no returns at the dates asked")
-    parts = series_blocks(r.shape[1], r.shape[0])
+    parts = series_blocks(r.shape[1], r.shape[0], threads)
     if resolve_threads(threads, len(parts)) == 1:
         # One thread: each block finished while its arrays are still in cache.
         done = [_finish(_volatility_block(r[:, j], t, history, horizon), 1) for j in parts]

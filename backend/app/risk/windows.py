@@ -34,8 +34,9 @@ BLOCK_CELLS = 192_000
 :data:`SERIES_BLOCK` to stay in cache (at 300 days: 640 series, 1.5 MB an array). On
 two threads fewer, wider blocks hand the GIL over less often between array operations
 (5,000 series x 300 days, medians: 256 series 0.059 s, 512 0.048 s, 640 0.042 s, 1,024
-0.068 s, out of cache; one thread 0.062 s from 256 to 768 series). Long histories keep
-:data:`SERIES_BLOCK` (1,000 series x 1,400 days, 63 dates: 0.30 s, 0.55 s at 640)."""
+0.068 s, out of cache). One thread gains nothing from them (0.062 s from 256 to 768
+series) and keeps :data:`SERIES_BLOCK`, as do long histories (1,000 series x 1,400
+days, 63 dates, one thread: 0.30 s, 0.55 s at 640 series)."""
 
 
 SERIES_THREADS = min(2, os.cpu_count() or 1)
@@ -77,12 +78,16 @@ def split_columns(series: int, threads: int | None) -> list[slice]:
     return [slice(a, b) for a, b in itertools.pairwise(bounds)]
 
 
-def series_blocks(series: int, days: int) -> list[slice]:
-    """Column slices of equal widths covering ``series`` columns of ``days`` rows, about
-    :data:`BLOCK_CELLS` cells each but at least :data:`SERIES_BLOCK` series wide. None is
-    one column wide unless there is one column: numpy sums a single column in another
-    order, so its last bits would depend on the blocking."""
-    width = max(SERIES_BLOCK, BLOCK_CELLS // max(days, 1), 1)
+def series_blocks(series: int, days: int, threads: int | None) -> list[slice]:
+    """Column slices of equal widths covering ``series`` columns of ``days`` rows:
+    :data:`SERIES_BLOCK` series wide on one thread, on more about :data:`BLOCK_CELLS`
+    cells when that is wider. None is one column wide unless there is one column: numpy
+    sums a single column in another order, so its last bits would depend on the
+    blocking."""
+    width = SERIES_BLOCK
+    if resolve_threads(threads, series) > 1:
+        width = max(width, BLOCK_CELLS // max(days, 1))
+    width = max(width, 1)
     count = max(1, -(-series // width))
     bounds = [round(k * series / count) for k in range(count + 1)]
     return [slice(a, b) for a, b in itertools.pairwise(bounds)]
