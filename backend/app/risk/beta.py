@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.risk.returns import FloatArray
-from app.risk.windows import SERIES_BLOCK, IntArray, window_sums
+from app.risk.windows import IntArray, map_blocks, series_blocks, window_sums
 
 MIN_OBSERVATIONS = 30
 """Below this many aligned daily returns a beta is not estimated (a stated skip)."""
@@ -93,6 +93,7 @@ def ols_beta(
     market_returns: FloatArray,
     *,
     min_observations: int = MIN_OBSERVATIONS,
+    threads: int | None = None,
 ) -> BetaResult:
     """OLS of each asset's returns on the market's, using the days where both exist."""
     y = np.asarray(asset_returns, dtype=np.float64)
@@ -105,6 +106,7 @@ def ols_beta(
         np.array([days - 1]),
         window=max(days, 1),
         min_observations=min_observations,
+        threads=threads,
     )
     return result.at(0)
 
@@ -115,12 +117,13 @@ def _centred_one_window(
     # Two passes (means, then centred sums): exact for the one-date run.
     n = used.sum(axis=0)
     n_safe = np.maximum(n, 1)
-    xm = np.where(used, x, 0.0)
-    ym = np.where(used, y, 0.0)
+    every = bool(used.all())  # the usual block: the returns themselves, no masked copies
+    xm = np.where(used, x, 0.0)  # also spreads the market column over the series
+    ym = y if every else np.where(used, y, 0.0)
     x_bar = xm.sum(axis=0) / n_safe
     y_bar = ym.sum(axis=0) / n_safe
-    dx = np.where(used, x - x_bar, 0.0)
-    dy = np.where(used, y - y_bar, 0.0)
+    dx = xm - x_bar if every else np.where(used, x - x_bar, 0.0)
+    dy = y - y_bar if every else np.where(used, y - y_bar, 0.0)
     sxx = (dx * dx).sum(axis=0)
     syy = (dy * dy).sum(axis=0)
     return (
@@ -167,6 +170,7 @@ def ols_beta_at(
     window: int,
     history: int | None = None,
     min_observations: int = MIN_OBSERVATIONS,
+    threads: int | None = None,
 ) -> BetaResult:
     """``ols_beta`` over the last ``window`` rows up to each row of ``ends`` (within the
     last ``history`` rows, when given), for every series at once: (dates, series).
@@ -191,9 +195,8 @@ def ols_beta_at(
             return _centred_one_window(x[a:b], y[a:b, j], used[a:b, j])
         return _centred_windows(x, y[:, j], used[:, j], lo, end)
 
-    blocks = [
-        moments(slice(j, j + SERIES_BLOCK)) for j in range(0, max(y.shape[1], 1), SERIES_BLOCK)
-    ]
+    rows = b - a if t.size == 1 else y.shape[0]
+    blocks = map_blocks(moments, series_blocks(y.shape[1], rows, threads), threads)
     n, x_bar, y_bar, sxx, syy, sxy, raw_xx, raw_yy = (
         np.concatenate(parts, axis=1) for parts in zip(*blocks, strict=True)
     )

@@ -103,19 +103,21 @@ def analyse_book_dates(
     *,
     beta_window: int = DEFAULT_BETA_WINDOW,
     history: int | None = None,
+    threads: int | None = None,
 ) -> BookRiskDates:
     """``analyse_book`` at each price row of ``ends`` (ascending), in one pass.
 
     prices: (days, series) closes on the market's calendar, NaN where missing. Date k is
     computed on rows max(0, ends[k] - history)..ends[k] (all rows up to it without a
     ``history`` cap), exactly as ``analyse_book`` on that slice; ``position_series[k]``
-    and ``exposures[k]`` are its book (see ``analyse_book``).
+    and ``exposures[k]`` are its book (see ``analyse_book``). ``threads``: see
+    :data:`app.risk.windows.SERIES_THREADS`.
     """
     returns = simple_returns(prices)
     market = simple_returns(np.asarray(market_prices, dtype=np.float64).reshape(-1, 1))[:, 0]
     t = np.asarray(ends, dtype=np.intp) - 1  # the last return row of each date
-    betas = ols_beta_at(returns, market, t, window=beta_window, history=history)
-    vols = volatility_at(returns, t, history=history)
+    betas = ols_beta_at(returns, market, t, window=beta_window, history=history, threads=threads)
+    vols = volatility_at(returns, t, history=history, threads=threads)
 
     dates = t.size
     series = returns.shape[1]
@@ -141,9 +143,9 @@ def analyse_book_dates(
     finite = np.isfinite(returns)
     port = np.where(finite, returns, 0.0) @ weights
     port[(finite.astype(np.float64) @ held) == 0] = np.nan
-    direct_fit = ols_beta_at(port, market, t, window=beta_window, history=history)
+    direct_fit = ols_beta_at(port, market, t, window=beta_window, history=history, threads=threads)
     direct_k = np.arange(dates)
-    port_vol = _diagonal(volatility_at(port, t, history=history))
+    port_vol = _diagonal(volatility_at(port, t, history=history, threads=threads))
 
     sector_of = [sectors.get(s) for s in series_symbols]
     figures = []

@@ -76,7 +76,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -86,7 +86,16 @@ from app.risk.returns import (
     FloatArray,
     annualise_vol,
 )
-from app.risk.windows import IntArray, prefix_sums, range_extreme, series_blocks, window_sums
+from app.risk.windows import (
+    IntArray,
+    map_blocks,
+    prefix_sums,
+    range_extreme,
+    resolve_threads,
+    series_blocks,
+    split_columns,
+    window_sums,
+)
 
 SHORT_WINDOW = 21
 LONG_WINDOW = 63
@@ -337,7 +346,11 @@ def _rolling_from_prefix(
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / count
     short = (rows + 1 - window < 0).reshape(-1, *([1] * (count.ndim - 1)))
-    mean[(count < needed) | short] = np.nan
+    bad = (count < needed) | short
+    if bad.shape == mean.shape:
+        mean[bad] = np.nan
+    else:  # a counts column (every return finite): whole rows
+        mean[bad[:, 0]] = np.nan
     return total, count, mean
 
 
@@ -350,14 +363,16 @@ class _Moments:
     r: FloatArray
     rv: FloatArray
     n: FloatArray
+    """Prefix counts of finite returns: one column, the row numbers, when all are finite."""
 
     @classmethod
     def of(cls, returns: FloatArray) -> _Moments:
         finite = np.isfinite(returns)
-        if finite.all():  # the usual block: the counts are the row numbers, no masking
-            days = returns.shape[0]
-            rows = np.arange(days + 1, dtype=np.float64)[:, None]
-            counts = np.broadcast_to(rows, (days + 1, *returns.shape[1:]))
+        if finite.all():
+            # The usual block: the counts are the row numbers, one column that broadcasts
+            # against the series, so the windows' counts cost a column, not a block.
+            rows = np.arange(returns.shape[0] + 1, dtype=np.float64)
+            counts = rows.reshape(-1, *([1] * (returns.ndim - 1)))
             return cls(finite, prefix_sums(returns), prefix_sums(returns * returns), counts)
         r0 = np.where(finite, returns, 0.0)
         return cls(finite, prefix_sums(r0), prefix_sums(r0 * r0), prefix_sums(finite.astype(float)))
@@ -412,6 +427,14 @@ def _har_at(
     """Fit and forecast at each row of ``ends`` on the sample rows starts+20..end-horizon
     (no lookahead: only targets that end on or before the date), one normal-equation
     system per (date, series)."""
+    sums, x_last = _har_sums_at(rows, ends, starts, horizon)
+    return solve_har(sums, x_last, min_samples=min_samples), x_last
+
+
+def _har_sums_at(
+    rows: HarRows, ends: IntArray, starts: IntArray, horizon: int
+) -> tuple[HarSums, FloatArray]:
+    """``_har_at``'s normal equations and last-day regressors, before solving."""
     days = rows.y.shape[0]
     lo = np.minimum(starts + HAR_MONTH - 1, days)
     hi = ends - horizon
@@ -420,8 +443,14 @@ def _har_at(
     a, b = int(lo.min()), max(int(end.max()), int(lo.min()))
     lo, hi, end = lo - a, hi - a, end - a
     usable = rows.usable[a:b]
-    x = [np.where(usable, rows.x[i, a:b], 0.0) for i in range(1, 4)]
-    y = np.where(usable, rows.y[a:b], 0.0)
+    y_rows = rows.y[a:b]
+    every = bool(usable.all())
+    if every:  # the usual block: the rows themselves, no masked copies
+        x = [rows.x[i, a:b] for i in range(1, 4)]
+        y = y_rows
+    else:
+        x = [np.where(usable, rows.x[i, a:b], 0.0) for i in range(1, 4)]
+        y = np.where(usable, y_rows, 0.0)
 
     def dot(u: FloatArray, v: FloatArray) -> FloatArray:
         if lo.size == 1:  # one sample: summed in place, no per-row products kept
@@ -429,7 +458,10 @@ def _har_at(
             return one
         return window_sums(u * v, lo, end)
 
-    count = window_sums(usable.astype(float), lo, end)
+    if every:  # each window's count is its length
+        count = np.repeat((end - lo).astype(np.float64)[:, None], usable.shape[1], axis=1)
+    else:
+        count = window_sums(usable.astype(float), lo, end)
     firsts = [window_sums(v, lo, end) for v in x]
     xtx = np.empty((*count.shape, 4, 4))
     xtx[..., 0, 0] = count
@@ -445,13 +477,17 @@ def _har_at(
         xtx=xtx,
         xty=xty,
         yty=dot(y, y),
-        y_min=range_extreme(np.where(usable, rows.y[a:b], np.inf), lo, hi, largest=False),
-        y_max=range_extreme(np.where(usable, rows.y[a:b], -np.inf), lo, hi, largest=True),
+        y_min=range_extreme(
+            y_rows if every else np.where(usable, y_rows, np.inf), lo, hi, largest=False
+        ),
+        y_max=range_extreme(
+            y_rows if every else np.where(usable, y_rows, -np.inf), lo, hi, largest=True
+        ),
     )
     x_last = np.moveaxis(rows.x[:, ends], 0, -1)  # (dates, series, 4)
     # The last day's components exist in the window only if its 21 days lie inside it.
     x_last[ends - starts < HAR_MONTH - 1] = np.nan
-    return solve_har(sums, x_last, min_samples=min_samples), x_last
+    return sums, x_last
 
 
 def _har_result(solution: HarSolution, x_last: FloatArray) -> HarResult:
@@ -646,6 +682,7 @@ def volatility_at(
     *,
     history: int | None = None,
     horizon: int = FORECAST_HORIZON,
+    threads: int | None = None,
 ) -> VolatilityResult:
     """``volatility_metrics(returns[s:T + 1])`` for each row T of ``ends`` (ascending), with
     s = max(0, T + 1 - history): every series at every date in one pass, (dates, series).
@@ -656,10 +693,29 @@ def volatility_at(
     t = np.asarray(ends, dtype=np.intp)
     if r.shape[0] == 0 or t.size == 0 or t.min() < 0 or t.max() >= r.shape[0]:
         raise ValueError("no returns at the dates asked")
-    blocks = [_volatility_block(r[:, j], t, history, horizon) for j in series_blocks(r.shape[1])]
-    if len(blocks) == 1:
-        return blocks[0]
+    parts = series_blocks(r.shape[1], r.shape[0], threads)
+    if resolve_threads(threads, len(parts)) == 1:
+        # One thread: each block finished while its arrays are still in cache.
+        done = [_finish(_volatility_block(r[:, j], t, history, horizon), 1) for j in parts]
+        return done[0] if len(done) == 1 else _joined_results(done)
+    blocks = map_blocks(lambda j: _volatility_block(r[:, j], t, history, horizon), parts, threads)
+    # On threads the rest, per series on (dates, series) arrays, is done once for the
+    # book: per block its operations are too short to release the GIL for long.
 
+    def joined(of: list[Any], name: str) -> Any:
+        return np.concatenate([getattr(x, name) for x in of], axis=1)
+
+    sums = [x.har_sums for x in blocks]
+    return _finish(
+        _BlockFigures(
+            **{f: joined(blocks, f) for f in _BlockFigures._fields if f != "har_sums"},
+            har_sums=HarSums(**{f.name: joined(sums, f.name) for f in fields(HarSums)}),
+        ),
+        threads,
+    )
+
+
+def _joined_results(blocks: list[VolatilityResult]) -> VolatilityResult:
     def joined(name: str, of: list[Any]) -> Any:
         return np.concatenate([getattr(b, name) for b in of], axis=1)
 
@@ -670,9 +726,56 @@ def volatility_at(
     )
 
 
+def _finish(b: _BlockFigures, threads: int | None) -> VolatilityResult:
+    """The figures of a block's (or the joined blocks') sums."""
+    codes, strength = _trend_codes(b.vol_21, b.vol_63)
+    return VolatilityResult(
+        realized_vol_21d=b.vol_21,
+        realized_vol_63d=b.vol_63,
+        har=_har_result(_solve_split(b.har_sums, b.x_last, threads), b.x_last),
+        trend_code=codes,
+        trend_strength=strength,
+        percentile=b.percentile,
+        observations=b.observations,
+    )
+
+
+def _solve_split(sums: HarSums, x_last: FloatArray, threads: int | None) -> HarSolution:
+    """``solve_har`` with the series split over the threads: the 3x3 eigenvalue checks,
+    one LAPACK call per series, are most of its time and release the GIL."""
+    parts = split_columns(x_last.shape[1], threads)
+    if len(parts) == 1:
+        return solve_har(sums, x_last)
+
+    def solve(j: slice) -> HarSolution:
+        return solve_har(
+            HarSums(**{f.name: getattr(sums, f.name)[:, j] for f in fields(HarSums)}),
+            x_last[:, j],
+        )
+
+    solved = map_blocks(solve, parts, threads)
+    return HarSolution(
+        **{
+            f.name: np.concatenate([getattr(x, f.name) for x in solved], axis=1)
+            for f in fields(HarSolution)
+        }
+    )
+
+
+class _BlockFigures(NamedTuple):
+    """What a series block computes from its history: (dates, series[, ...]) arrays."""
+
+    vol_21: FloatArray
+    vol_63: FloatArray
+    percentile: FloatArray
+    har_sums: HarSums
+    x_last: FloatArray
+    observations: NDArray[np.int64]
+
+
 def _volatility_block(
     r: FloatArray, t: IntArray, history: int | None, horizon: int
-) -> VolatilityResult:
+) -> _BlockFigures:
     starts = _window_starts(t, history)
     # Only the rows a window reaches (the earliest start on) take part.
     base = int(starts.min())
@@ -686,9 +789,6 @@ def _volatility_block(
     first = int(max(starts.min(), t.min() - PERCENTILE_LOOKBACK + 1))
     span = np.arange(first, int(t.max()) + 1, dtype=np.intp)
     rolling = moments.realized_vol(span, SHORT_WINDOW)  # row i: span[i]
-    vol_21 = np.where(inside(SHORT_WINDOW), rolling[t - first], np.nan)
-    vol_63 = np.where(inside(LONG_WINDOW), moments.realized_vol(t, LONG_WINDOW), np.nan)
-    codes, strength = _trend_codes(vol_21, vol_63)
     percentile = _percentiles(
         rolling,
         t - first,
@@ -696,22 +796,21 @@ def _volatility_block(
         PERCENTILE_LOOKBACK,
         MIN_PERCENTILE_HISTORY,
     )
-    solution, x_last = _har_at(_har_panel(r, moments, horizon), t, starts, horizon, MIN_HAR_SAMPLES)
-    observations = moments.n[t + 1] - moments.n[starts]
-    return VolatilityResult(
-        realized_vol_21d=vol_21,
-        realized_vol_63d=vol_63,
-        har=_har_result(solution, x_last),
-        trend_code=codes,
-        trend_strength=strength,
+    sums, x_last = _har_sums_at(_har_panel(r, moments, horizon), t, starts, horizon)
+    observations = np.broadcast_to(moments.n[t + 1] - moments.n[starts], (t.size, r.shape[1]))
+    return _BlockFigures(
+        vol_21=np.where(inside(SHORT_WINDOW), rolling[t - first], np.nan),
+        vol_63=np.where(inside(LONG_WINDOW), moments.realized_vol(t, LONG_WINDOW), np.nan),
         percentile=percentile,
+        har_sums=sums,
+        x_last=x_last,
         observations=np.rint(observations).astype(np.int64),
     )
 
 
-def volatility_metrics(returns: FloatArray) -> VolatilityResult:
+def volatility_metrics(returns: FloatArray, *, threads: int | None = None) -> VolatilityResult:
     """Every volatility figure the tables store, for each column of ``returns``."""
     r = _as_2d(returns)
     if r.shape[0] == 0:
         raise ValueError("no returns")
-    return volatility_at(r, np.array([r.shape[0] - 1], dtype=np.intp)).at(0)
+    return volatility_at(r, np.array([r.shape[0] - 1], dtype=np.intp), threads=threads).at(0)

@@ -169,6 +169,7 @@ async def backfill_portfolio(
             sectors,
             benchmarks[span],
             beta_window,
+            threads=1,  # the other core is the writes'
         )
 
     async def store_chunk(

@@ -110,13 +110,16 @@ def compute_portfolio_dates(
     sectors: Mapping[str, str | None],
     benchmarks: Sequence[BenchmarkWeights | None],
     beta_window: int,
+    *,
+    threads: int | None = None,
 ) -> list[PortfolioDateFigures | MissingMarketDataError]:
     """Every figure of one portfolio on each of ``dates`` (ascending; ``positions[k]`` and
     ``benchmarks[k]`` are date k's) from loaded inputs, in one vectorised pass (no
     database): the single-date run and the range run both go through here.
 
     Date k's figures are those of the last ``HISTORY_DAYS`` + 1 trading days of prices on
-    or before it; a date before the first market price gets the error instead."""
+    or before it; a date before the first market price gets the error instead. ``threads``:
+    see :data:`app.risk.windows.SERIES_THREADS`."""
     out: list[PortfolioDateFigures | MissingMarketDataError] = []
     ends = np.array([bisect_right(history.dates, day) - 1 for day in dates], dtype=np.intp)
     computable = [k for k in range(len(dates)) if ends[k] >= 1]
@@ -174,6 +177,7 @@ def compute_portfolio_dates(
             {s: sectors.get(s) for s in series},
             beta_window=beta_window,
             history=HISTORY_DAYS,
+            threads=threads,
         )
         for n, k in enumerate(computable):
             day, held = dates[k], positions[k]

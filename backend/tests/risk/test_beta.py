@@ -157,7 +157,24 @@ def test_series_computed_in_blocks_get_exactly_the_estimates_of_one_block(
     for ends in (np.array([199]), np.array([120, 150, 199])):
         whole = ols_beta_at(assets, market, ends, window=90, history=150)
         monkeypatch.setattr("app.risk.windows.SERIES_BLOCK", 3)
+        monkeypatch.setattr("app.risk.windows.BLOCK_CELLS", 0)
         blocked = ols_beta_at(assets, market, ends, window=90, history=150)
         monkeypatch.undo()
         for name in ("beta", "alpha", "r_squared", "std_error", "p_value", "observations"):
             np.testing.assert_array_equal(getattr(blocked, name), getattr(whole, name), name)
+
+
+def test_series_blocks_on_two_threads_get_exactly_the_estimates_of_one_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(12)
+    market = rng.normal(0, 0.01, 200)
+    assets = market[:, None] * rng.uniform(0, 2, 7) + rng.normal(0, 0.01, (200, 7))
+    assets[20:60, 2] = np.nan
+    monkeypatch.setattr("app.risk.windows.SERIES_BLOCK", 3)
+    monkeypatch.setattr("app.risk.windows.BLOCK_CELLS", 0)
+    for ends in (np.array([199]), np.array([120, 150, 199])):
+        one = ols_beta_at(assets, market, ends, window=90, history=150, threads=1)
+        two = ols_beta_at(assets, market, ends, window=90, history=150, threads=2)
+        for name in ("beta", "alpha", "r_squared", "std_error", "p_value", "observations"):
+            np.testing.assert_array_equal(getattr(two, name), getattr(one, name), name)

@@ -328,6 +328,20 @@ def _figures(v: VolatilityResult, series: slice = slice(None)) -> dict[str, np.n
     return out
 
 
+def test_series_blocks_on_two_threads_get_exactly_the_figures_of_one_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    r = _returns(8, series=7)
+    r[10:40, 2] = np.nan
+    monkeypatch.setattr("app.risk.windows.SERIES_BLOCK", 3)
+    monkeypatch.setattr("app.risk.windows.BLOCK_CELLS", 0)
+    for ends in (np.array([299]), np.array([150, 151, 200, 299])):
+        one = _figures(volatility_at(r, ends, history=250, threads=1))
+        two = _figures(volatility_at(r, ends, history=250, threads=2))
+        for name, values in one.items():
+            np.testing.assert_array_equal(two[name], values, err_msg=name)
+
+
 def test_series_computed_in_blocks_get_exactly_the_figures_of_one_block(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -336,6 +350,7 @@ def test_series_computed_in_blocks_get_exactly_the_figures_of_one_block(
     ends = np.array([150, 151, 200, 299])
     whole = _figures(volatility_at(r, ends, history=250))
     monkeypatch.setattr("app.risk.windows.SERIES_BLOCK", 3)
+    monkeypatch.setattr("app.risk.windows.BLOCK_CELLS", 0)
     blocked = _figures(volatility_at(r, ends, history=250))
     for j in range(r.shape[1]):
         alone = _figures(volatility_at(r[:, [j]], ends, history=250))
