@@ -147,13 +147,19 @@ def test_betas_at_many_dates_equal_ols_beta_on_each_window() -> None:
             )
 
 
-def test_series_computed_in_blocks_get_exactly_the_estimates_of_one_block(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    rng = np.random.default_rng(11)
+def _seven_series_with_a_gap(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A market and seven beta-loaded series over 200 days, one with 40 missing returns."""
+    rng = np.random.default_rng(seed)
     market = rng.normal(0, 0.01, 200)
     assets = market[:, None] * rng.uniform(0, 2, 7) + rng.normal(0, 0.01, (200, 7))
     assets[20:60, 2] = np.nan
+    return market, assets
+
+
+def test_series_computed_in_blocks_get_exactly_the_estimates_of_one_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    market, assets = _seven_series_with_a_gap(11)
     for ends in (np.array([199]), np.array([120, 150, 199])):
         whole = ols_beta_at(assets, market, ends, window=90, history=150)
         monkeypatch.setattr("app.risk.windows.SERIES_BLOCK", 3)
@@ -167,10 +173,7 @@ def test_series_computed_in_blocks_get_exactly_the_estimates_of_one_block(
 def test_series_blocks_on_two_threads_get_exactly_the_estimates_of_one_thread(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    rng = np.random.default_rng(12)
-    market = rng.normal(0, 0.01, 200)
-    assets = market[:, None] * rng.uniform(0, 2, 7) + rng.normal(0, 0.01, (200, 7))
-    assets[20:60, 2] = np.nan
+    market, assets = _seven_series_with_a_gap(12)
     monkeypatch.setattr("app.risk.windows.SERIES_BLOCK", 3)
     monkeypatch.setattr("app.risk.windows.BLOCK_CELLS", 0)
     for ends in (np.array([199]), np.array([120, 150, 199])):
