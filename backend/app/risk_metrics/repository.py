@@ -331,6 +331,20 @@ async def _refill(pg: Any, create: str, temp: str) -> None:
     await pg.execute(f"TRUNCATE {temp}")
 
 
+async def _fill_figures(
+    pg: Any, create: str, temp: str, columns: Sequence[str], rows: FigureRows
+) -> None:
+    """The temporary table ``temp`` holding exactly ``rows``, sent as one binary COPY."""
+    await _refill(pg, create, temp)
+    if len(rows):
+        await pg.copy_to_table(
+            temp,
+            source=memoryview(_copy_buffer(rows)),  # bytes would be a path
+            columns=list(columns),
+            format="binary",
+        )
+
+
 async def store_portfolio_dates(
     session: AsyncSession,
     portfolio_id: uuid.UUID,
@@ -369,14 +383,7 @@ async def store_portfolio_dates(
         days,
     )
 
-    await _refill(pg, _BETA_TEMP, "tmp_position_market_betas")
-    if len(beta_rows):
-        await pg.copy_to_table(
-            "tmp_position_market_betas",
-            source=memoryview(_copy_buffer(beta_rows)),  # bytes would be a path
-            columns=list(BETA_RECORD),
-            format="binary",
-        )
+    await _fill_figures(pg, _BETA_TEMP, "tmp_position_market_betas", BETA_RECORD, beta_rows)
     betas_stored = await pg.fetchval(
         "SELECT EXISTS (SELECT 1 FROM position_market_betas WHERE portfolio_id = $1"
         " AND calc_date = ANY($2::date[]) AND method = $3 AND window_days = $4)",
@@ -416,14 +423,7 @@ async def store_portfolio_dates(
         MARKET_INDEX,
     )
 
-    await _refill(pg, _VOL_TEMP, "tmp_position_volatility")
-    if len(vol_rows):
-        await pg.copy_to_table(
-            "tmp_position_volatility",
-            source=memoryview(_copy_buffer(vol_rows)),
-            columns=list(VOL_RECORD),
-            format="binary",
-        )
+    await _fill_figures(pg, _VOL_TEMP, "tmp_position_volatility", VOL_RECORD, vol_rows)
     vols_stored = await pg.fetchval(
         "SELECT EXISTS (SELECT 1 FROM position_volatility v JOIN positions p"
         " ON p.id = v.position_id WHERE p.portfolio_id = $1"
