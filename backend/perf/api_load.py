@@ -62,11 +62,11 @@ from app.benchmarks.files import load_sector_weights_file
 from app.benchmarks.repository import upsert_sector_weights
 from app.config import BACKEND_DIR
 from app.core.db import ASYNC_DRIVER, create_sessionmaker, with_driver
-from app.market_data.demo import DEMO_EMAIL, DEMO_END, load_demo_data
-from app.market_data.repository import trading_days
 from app.models import Portfolio, Position
+from app.prices.demo import DEMO_EMAIL, DEMO_END, load_demo_data
+from app.prices.repository import trading_days
 from app.risk_metrics.batch import portfolios_to_run, shared_history
-from app.risk_metrics.engine import calculate_portfolio_risk
+from app.risk_metrics.calculation import calculate_portfolio_risk
 from app.users.service import ensure_user, set_password
 from perf.scratch import RESULTS_DIR, alembic_config, describe, server_url, throwaway_database
 from tests.support.tcp_proxy import FaultProxy, fault_proxy

@@ -64,9 +64,9 @@ from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import URL
 
 from app.core.cli import iso_date
+from app.formulas.returns import FloatArray
+from app.formulas.volatility import HAR_HISTORY_DAYS, har_forecast_all_dates
 from app.models import Portfolio, Position
-from app.risk.returns import FloatArray
-from app.risk.volatility import HAR_HISTORY_DAYS, har_forecast_all_dates
 from perf.scratch import describe, server_url, throwaway_database
 from tests.support.processes import run_python
 

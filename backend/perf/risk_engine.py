@@ -3,7 +3,7 @@
 Measures
 * compute: betas (OLS vs SPY over 90 days, full statistics) and volatility (21/63-day
   realized, HAR-RV fit and forecast, trend, percentile) for every position, vectorised
-  (app.risk) - best and median of several repeats;
+  (app.formulas) - best and median of several repeats;
 * reference: the usual per-position loop (statsmodels OLS for the beta and for the HAR
   fit, numpy for the realized vols) on the same data; the ratio is reference / compute;
 * persist: the engine's write of the 5,000 beta rows and 5,000 volatility rows in one
@@ -41,10 +41,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.core.db import ASYNC_DRIVER, create_sessionmaker, with_driver
+from app.formulas.beta import ols_beta
+from app.formulas.book import analyse_book
+from app.formulas.volatility import volatility_metrics
 from app.models import Portfolio, Position
-from app.risk.beta import ols_beta
-from app.risk.book import analyse_book
-from app.risk.volatility import volatility_metrics
 from app.risk_metrics.repository import store_portfolio_dates
 from app.risk_metrics.rows import FigureRows, position_beta_rows, position_volatility_rows
 from perf.scratch import (

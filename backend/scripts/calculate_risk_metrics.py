@@ -65,10 +65,10 @@ from app.core.cli import (
 from app.core.db import AsyncSessionLocal
 from app.core.errors import InvalidQueryError
 from app.core.types import DateRange
-from app.market_data.repository import MissingMarketDataError, PriceHistory, last_trading_day
+from app.formulas.beta import MIN_OBSERVATIONS
+from app.formulas.book import DEFAULT_BETA_WINDOW
 from app.portfolios.repository import PortfolioNotFoundError
-from app.risk.beta import MIN_OBSERVATIONS
-from app.risk.book import DEFAULT_BETA_WINDOW
+from app.prices.repository import MissingMarketDataError, PriceHistory, last_trading_day
 from app.risk_metrics.backfill import (
     CHUNK_DATES,
     CHUNK_ROWS,
@@ -78,7 +78,11 @@ from app.risk_metrics.backfill import (
     worker_initializer,
 )
 from app.risk_metrics.batch import dates_to_run, portfolios_to_run, shared_history
-from app.risk_metrics.engine import HISTORY_DAYS, PortfolioRiskSummary, calculate_portfolio_risk
+from app.risk_metrics.calculation import (
+    HISTORY_DAYS,
+    PortfolioRiskSummary,
+    calculate_portfolio_risk,
+)
 from app.risk_metrics.repository import RemovedFigures, delete_risk_figures
 
 

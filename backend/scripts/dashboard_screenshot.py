@@ -27,7 +27,7 @@ from rich.console import Console
 
 from app.config import BACKEND_DIR
 from app.core.cli import EXIT_DATA_ERROR, EXIT_OK, EXIT_USAGE_ERROR, CommandError, run_command
-from app.market_data.demo import DEMO_EMAIL
+from app.prices.demo import DEMO_EMAIL
 
 DEFAULT_OUTPUT = BACKEND_DIR.parent / "docs" / "dashboard.png"
 # Charts drawn and headline filled: app.js sets data-loaded once a selection has rendered.

@@ -27,7 +27,7 @@ from rich.table import Table
 from app.benchmarks.weights import SectorWeights
 from app.core.cli import EXIT_OK, print_table, run_command
 from app.core.db import AsyncSessionLocal
-from app.market_data.demo import (
+from app.prices.demo import (
     DEMO_EMAIL,
     DEMO_END,
     DemoSummary,

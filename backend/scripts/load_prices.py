@@ -41,14 +41,14 @@ from app.core.errors import InvalidQueryError
 from app.core.input_files import FieldError
 from app.core.types import DateRange
 from app.integrations.fmp.client import FmpClient
-from app.market_data.loaders import (
+from app.prices.loaders import (
     fetch_fmp_prices,
     fetch_fmp_profiles,
     normalise_symbol,
     read_price_csv,
     read_profile_csv,
 )
-from app.market_data.repository import PriceRow, ProfileRow, upsert_prices, upsert_profiles
+from app.prices.repository import PriceRow, ProfileRow, upsert_prices, upsert_profiles
 
 OFFLINE_HINT = "Offline, use --csv/--profiles-csv (or scripts/demo_data.py for synthetic data)."
 

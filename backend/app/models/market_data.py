@@ -13,6 +13,7 @@ from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String, Unique
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.formulas.volatility import TRENDS
 from app.models.base import (
     Base,
     TimestampMixin,
@@ -21,7 +22,6 @@ from app.models.base import (
     non_negative,
     one_of,
 )
-from app.risk.volatility import TRENDS
 
 
 class PositionMarketBeta(UUIDPrimaryKeyMixin, TimestampMixin, Base):

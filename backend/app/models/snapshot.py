@@ -12,6 +12,7 @@ from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String, Unique
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.formulas.volatility import TRENDS
 from app.models.base import (
     Base,
     TimestampMixin,
@@ -20,7 +21,6 @@ from app.models.base import (
     non_negative,
     one_of,
 )
-from app.risk.volatility import TRENDS
 
 RISK = {"risk": True}  # column.info marker for SNAPSHOT_RISK_COLUMNS
 

@@ -11,7 +11,7 @@ from decimal import Context, Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.market_data.repository import last_closes
+from app.formulas.exposure import signed_exposure
 from app.models import Portfolio, Position, User
 from app.portfolios.repository import (
     ANY_OWNER,
@@ -21,7 +21,7 @@ from app.portfolios.repository import (
     latest_snapshot_date,
     require_portfolio,
 )
-from app.risk.exposure import signed_exposure
+from app.prices.repository import last_closes
 from app.risk_metrics.repository import position_betas_on, position_volatility_on
 
 CENTS = Decimal("0.01")

@@ -1,7 +1,7 @@
 """A date range of one portfolio: inputs loaded once, all dates computed in one vectorised
 pass, stored in chunks of whole dates.
 
-The figures come from :func:`app.risk_metrics.engine.compute_portfolio_dates`, the
+The figures come from :func:`app.risk_metrics.calculation.compute_portfolio_dates`, the
 function the single-date run uses too (over its one date), and are stored with
 :func:`app.risk_metrics.repository.store_portfolio_dates` (COPY), one transaction per
 chunk of whole dates: a run stopped at any point leaves whole dates only, and a re-run
@@ -26,7 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from app.benchmarks.repository import BenchmarkWeights, weights_on_or_before
 from app.core.db import AsyncSessionLocal
 from app.core.types import DEFAULT_BENCHMARK
-from app.market_data.repository import MissingMarketDataError, PriceHistory, sectors_of
 from app.portfolios.repository import (
     ANY_OWNER,
     HeldPosition,
@@ -34,8 +33,9 @@ from app.portfolios.repository import (
     get_portfolio,
     positions_held_between,
 )
+from app.prices.repository import MissingMarketDataError, PriceHistory, sectors_of
 from app.risk_metrics import repository
-from app.risk_metrics.engine import (
+from app.risk_metrics.calculation import (
     PortfolioDateFigures,
     PortfolioRiskSummary,
     compute_portfolio_dates,

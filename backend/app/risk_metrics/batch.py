@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.repository import live
-from app.market_data.repository import PriceHistory, load_price_history, trading_days
 from app.models import Position
 from app.portfolios.repository import ANY_OWNER, get_portfolio, list_portfolios
-from app.risk_metrics.engine import HISTORY_DAYS
+from app.prices.repository import PriceHistory, load_price_history, trading_days
+from app.risk_metrics.calculation import HISTORY_DAYS
 
 
 async def portfolios_to_run(

@@ -24,7 +24,8 @@ from app.core import binary_copy
 from app.core.pagination import RowPage, keyset_page
 from app.core.repository import api_columns
 from app.core.types import DateRange
-from app.market_data.repository import MARKET_INDEX
+from app.formulas.book import DEFAULT_BETA_WINDOW
+from app.formulas.volatility import TRENDS
 from app.models import (
     Portfolio,
     PortfolioSnapshot,
@@ -41,8 +42,7 @@ from app.portfolios.repository import (
     require_position,
     visible_portfolio_rows,
 )
-from app.risk.book import DEFAULT_BETA_WINDOW
-from app.risk.volatility import TRENDS
+from app.prices.repository import MARKET_INDEX
 from app.risk_metrics.rows import (
     BETA_FIGURES,
     BETA_RECORD,

@@ -1,4 +1,4 @@
-"""Rows for the risk tables, built from the figures of app.risk.
+"""Rows for the risk tables, built from the figures of app.formulas.
 
 The position builders return the rows for the COPY writes as columns
 (:class:`FigureRows`, :data:`BETA_RECORD` / :data:`VOL_RECORD`); the snapshot builder a
@@ -21,11 +21,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.core.repository import fit_numeric, numeric_columns
-from app.models import PortfolioSnapshot, PositionMarketBeta, PositionVolatility
-from app.risk.beta import BetaResult
-from app.risk.book import PortfolioFigures
-from app.risk.returns import FloatArray
-from app.risk.volatility import (
+from app.formulas.beta import BetaResult
+from app.formulas.book import PortfolioFigures
+from app.formulas.returns import FloatArray
+from app.formulas.volatility import (
     COVERAGE,
     HAR_SKIP_REASONS,
     SHORT_WINDOW,
@@ -33,6 +32,7 @@ from app.risk.volatility import (
     min_count,
     trend_label,
 )
+from app.models import PortfolioSnapshot, PositionMarketBeta, PositionVolatility
 
 METHOD = "OLS_SIMPLE"
 """position_market_betas.method of every row this engine writes."""

@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.benchmarks.repository import require_benchmark, weights_on_or_before
 from app.core.errors import NotFoundError
 from app.core.sectors import UnknownSectorError, to_gics
+from app.formulas.concentration import active_weights as risk_active_weights
 from app.models import BenchmarkSectorWeight, PortfolioSnapshot
 from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
 from app.portfolios.repository import Owner, portfolio_is_visible, require_portfolio
-from app.risk.concentration import active_weights as risk_active_weights
 
 logger = logging.getLogger(__name__)
 

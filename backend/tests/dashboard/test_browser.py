@@ -24,7 +24,7 @@ from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import BACKEND_DIR
-from app.market_data.demo import DEMO_EMAIL, DEMO_END
+from app.prices.demo import DEMO_EMAIL, DEMO_END
 from app.users import service as users
 from tests.support.auth import token_for
 from tests.support.browser import NO_CHROMIUM, GuardedPage, chromium_executable, guarded_page

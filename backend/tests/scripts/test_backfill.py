@@ -24,7 +24,6 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.config import BACKEND_DIR
-from app.market_data.demo import demo_calendar
 from app.models import (
     BenchmarkSectorWeight,
     DailyPrice,
@@ -32,6 +31,7 @@ from app.models import (
     Position,
     SecurityProfile,
 )
+from app.prices.demo import demo_calendar
 from tests.support.cli import run_script
 from tests.support.databases import TestDatabase, subprocess_env
 

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app.core.errors import MIGRATE_HINT
-from app.market_data.demo import DEMO_END
-from app.risk.volatility import TRENDS
-from app.risk_metrics.engine import HISTORY_DAYS
+from app.formulas.volatility import TRENDS
+from app.prices.demo import DEMO_END
+from app.risk_metrics.calculation import HISTORY_DAYS
 from tests.support.cli import CliRun, run_script, script, script_env
 from tests.support.databases import PostgresServer, TestDatabase, subprocess_env
 from tests.support.processes import run_python

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
-from app.market_data.demo import (
+from app.prices.demo import (
     DEMO_DAYS,
     DEMO_EMAIL,
     DEMO_END,

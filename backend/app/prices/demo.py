@@ -36,10 +36,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.benchmarks.files import load_sector_weights_file
 from app.benchmarks.repository import upsert_sector_weights
 from app.benchmarks.weights import SectorWeights
-from app.market_data.repository import PriceRow, ProfileRow, upsert_prices, upsert_profiles
+from app.formulas.exposure import signed_exposure
+from app.formulas.returns import FloatArray
 from app.models import BenchmarkSectorWeight, Portfolio, Position
-from app.risk.exposure import signed_exposure
-from app.risk.returns import FloatArray
+from app.prices.repository import PriceRow, ProfileRow, upsert_prices, upsert_profiles
 
 SEED = 20251017
 DEMO_SOURCE = "DEMO"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from app.risk.volatility import (
+from app.formulas.volatility import (
     HAR_SKIP_REASONS,
     HarRows,
     VolatilityResult,
@@ -333,8 +333,8 @@ def test_series_blocks_on_two_threads_get_exactly_the_figures_of_one_thread(
 ) -> None:
     r = _returns(8, series=7)
     r[10:40, 2] = np.nan
-    monkeypatch.setattr("app.risk.windows.SERIES_BLOCK", 3)
-    monkeypatch.setattr("app.risk.windows.BLOCK_CELLS", 0)
+    monkeypatch.setattr("app.formulas.windows.SERIES_BLOCK", 3)
+    monkeypatch.setattr("app.formulas.windows.BLOCK_CELLS", 0)
     for ends in (np.array([299]), np.array([150, 151, 200, 299])):
         one = _figures(volatility_at(r, ends, history=250, threads=1))
         two = _figures(volatility_at(r, ends, history=250, threads=2))
@@ -349,8 +349,8 @@ def test_series_computed_in_blocks_get_exactly_the_figures_of_one_block(
     r[10:40, 2] = np.nan  # a block with holes and blocks without go different ways
     ends = np.array([150, 151, 200, 299])
     whole = _figures(volatility_at(r, ends, history=250))
-    monkeypatch.setattr("app.risk.windows.SERIES_BLOCK", 3)
-    monkeypatch.setattr("app.risk.windows.BLOCK_CELLS", 0)
+    monkeypatch.setattr("app.formulas.windows.SERIES_BLOCK", 3)
+    monkeypatch.setattr("app.formulas.windows.BLOCK_CELLS", 0)
     blocked = _figures(volatility_at(r, ends, history=250))
     for j in range(r.shape[1]):
         alone = _figures(volatility_at(r[:, [j]], ends, history=250))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from app.risk.book import analyse_book
-from app.risk.exposure import signed_exposure
+from app.formulas.book import analyse_book
+from app.formulas.exposure import signed_exposure
 
 
 def _prices(returns: np.ndarray, start: float = 100.0) -> np.ndarray:

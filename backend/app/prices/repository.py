@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import binary_copy
 from app.core.errors import AppError
 from app.core.repository import upsert
+from app.formulas.returns import FloatArray
 from app.models import DailyPrice, SecurityProfile
-from app.risk.returns import FloatArray
 
 MARKET_INDEX = "SPY"
 """The market series betas regress on and whose trading days form the calendar."""

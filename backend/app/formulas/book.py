@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from app.risk.beta import BetaResult, ols_beta_at
-from app.risk.concentration import Concentration, concentration_of_net, sector_exposure_of_net
-from app.risk.returns import FloatArray, simple_returns
-from app.risk.volatility import HarResult, VolatilityResult, volatility_at
+from app.formulas.beta import BetaResult, ols_beta_at
+from app.formulas.concentration import Concentration, concentration_of_net, sector_exposure_of_net
+from app.formulas.returns import FloatArray, simple_returns
+from app.formulas.volatility import HarResult, VolatilityResult, volatility_at
 
 DEFAULT_BETA_WINDOW = 90
 
@@ -111,7 +111,7 @@ def analyse_book_dates(
     computed on rows max(0, ends[k] - history)..ends[k] (all rows up to it without a
     ``history`` cap), exactly as ``analyse_book`` on that slice; ``position_series[k]``
     and ``exposures[k]`` are its book (see ``analyse_book``). ``threads``: see
-    :data:`app.risk.windows.SERIES_THREADS`.
+    :data:`app.formulas.windows.SERIES_THREADS`.
     """
     returns = simple_returns(prices)
     market = simple_returns(np.asarray(market_prices, dtype=np.float64).reshape(-1, 1))[:, 0]

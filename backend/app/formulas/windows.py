@@ -18,7 +18,7 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from app.risk.returns import FloatArray
+from app.formulas.returns import FloatArray
 
 IntArray = NDArray[np.intp]
 

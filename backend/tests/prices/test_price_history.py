@@ -8,7 +8,7 @@ from decimal import Decimal
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.market_data.repository import PriceRow, load_price_history, upsert_prices
+from app.prices.repository import PriceRow, load_price_history, upsert_prices
 
 
 async def test_panel_keeps_market_days_prefers_adjusted_close_and_leaves_gaps_nan(

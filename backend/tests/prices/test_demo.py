@@ -8,9 +8,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.market_data.demo import DEMO_EMAIL, DEMO_END, DEMO_SOURCE, load_demo_data
-from app.market_data.repository import PriceRow, upsert_prices
 from app.models import DailyPrice
+from app.prices.demo import DEMO_EMAIL, DEMO_END, DEMO_SOURCE, load_demo_data
+from app.prices.repository import PriceRow, upsert_prices
 from app.users.service import ensure_user
 
 

@@ -14,8 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.repository import storable
-from app.market_data.demo import demo_calendar
-from app.market_data.repository import MissingMarketDataError
+from app.formulas.volatility import TRENDS
 from app.models import (
     BenchmarkSectorWeight,
     DailyPrice,
@@ -27,9 +26,10 @@ from app.models import (
     SecurityProfile,
 )
 from app.portfolios.repository import PortfolioNotFoundError
-from app.risk.volatility import TRENDS
-from app.risk_metrics.engine import calculate_portfolio_risk
-from tests.risk.test_volatility import _spikes_then_calm, _variance_har_forecast
+from app.prices.demo import demo_calendar
+from app.prices.repository import MissingMarketDataError
+from app.risk_metrics.calculation import calculate_portfolio_risk
+from tests.formulas.test_volatility import _spikes_then_calm, _variance_har_forecast
 
 DAYS = 320
 CALC = date(2025, 6, 30)

@@ -23,7 +23,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from app.risk.returns import FloatArray
+from app.formulas.returns import FloatArray
 
 HHI_SCALE = 10_000.0
 

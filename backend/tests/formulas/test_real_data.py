@@ -1,4 +1,4 @@
-"""app.risk on real index closes (the S&P 500 and NASDAQ Composite daily data shipped with
+"""app.formulas on real index closes (the S&P 500 and NASDAQ Composite daily data shipped with
 the ``arch`` package, 1999-2018) against independent pandas / statsmodels computations."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from app.risk.book import DEFAULT_BETA_WINDOW, analyse_book
-from app.risk.volatility import har_forecast, volatility_metrics
+from app.formulas.book import DEFAULT_BETA_WINDOW, analyse_book
+from app.formulas.volatility import har_forecast, volatility_metrics
 
 SQRT_252 = math.sqrt(252)
 

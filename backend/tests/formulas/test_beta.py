@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from app.risk.beta import MIN_OBSERVATIONS, ols_beta, ols_beta_at
+from app.formulas.beta import MIN_OBSERVATIONS, ols_beta, ols_beta_at
 
 
 def _market(rng: np.random.Generator, days: int) -> np.ndarray:
@@ -162,8 +162,8 @@ def test_series_computed_in_blocks_get_exactly_the_estimates_of_one_block(
     market, assets = _seven_series_with_a_gap(11)
     for ends in (np.array([199]), np.array([120, 150, 199])):
         whole = ols_beta_at(assets, market, ends, window=90, history=150)
-        monkeypatch.setattr("app.risk.windows.SERIES_BLOCK", 3)
-        monkeypatch.setattr("app.risk.windows.BLOCK_CELLS", 0)
+        monkeypatch.setattr("app.formulas.windows.SERIES_BLOCK", 3)
+        monkeypatch.setattr("app.formulas.windows.BLOCK_CELLS", 0)
         blocked = ols_beta_at(assets, market, ends, window=90, history=150)
         monkeypatch.undo()
         for name in ("beta", "alpha", "r_squared", "std_error", "p_value", "observations"):
@@ -174,8 +174,8 @@ def test_series_blocks_on_two_threads_get_exactly_the_estimates_of_one_thread(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     market, assets = _seven_series_with_a_gap(12)
-    monkeypatch.setattr("app.risk.windows.SERIES_BLOCK", 3)
-    monkeypatch.setattr("app.risk.windows.BLOCK_CELLS", 0)
+    monkeypatch.setattr("app.formulas.windows.SERIES_BLOCK", 3)
+    monkeypatch.setattr("app.formulas.windows.BLOCK_CELLS", 0)
     for ends in (np.array([199]), np.array([120, 150, 199])):
         one = ols_beta_at(assets, market, ends, window=90, history=150, threads=1)
         two = ols_beta_at(assets, market, ends, window=90, history=150, threads=2)

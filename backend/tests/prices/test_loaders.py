@@ -14,15 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import FileArgumentError, FileDataError
 from app.integrations.fmp.client import FmpBadResponseError, FmpClient
-from app.market_data.loaders import (
+from app.models import DailyPrice, SecurityProfile
+from app.prices.loaders import (
     PriceDataError,
     fetch_fmp_prices,
     fetch_fmp_profiles,
     read_price_csv,
     read_profile_csv,
 )
-from app.market_data.repository import upsert_prices, upsert_profiles
-from app.models import DailyPrice, SecurityProfile
+from app.prices.repository import upsert_prices, upsert_profiles
 from tests.support.cli import CliRun, run_script, script_env
 from tests.support.databases import TestDatabase, subprocess_env
 from tests.support.fake_fmp import FakeFmp

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from app.risk.returns import FloatArray
-from app.risk.windows import IntArray, map_blocks, series_blocks, window_sums
+from app.formulas.returns import FloatArray
+from app.formulas.windows import IntArray, map_blocks, series_blocks, window_sums
 
 MIN_OBSERVATIONS = 30
 """Below this many aligned daily returns a beta is not estimated (a stated skip)."""
@@ -212,7 +212,7 @@ def ols_beta_at(
         std_error = np.sqrt(ssr / np.maximum(dof, 1) / sxx)
         t_stat = beta / std_error
     # Imported here: SciPy costs every process that imports the API or a script (through
-    # app.risk.book) most of a second at start-up, and only this line needs it.
+    # app.formulas.book) most of a second at start-up, and only this line needs it.
     from scipy.special import stdtr
 
     # Two-sided: P(|T| > |t|) = 2 * CDF(-|t|) of Student's t with dof degrees of freedom.

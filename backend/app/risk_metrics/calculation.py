@@ -1,4 +1,4 @@
-"""The risk engine: load a portfolio's book for a date, compute (app.risk), persist.
+"""The risk engine: load a portfolio's book for a date, compute (app.formulas), persist.
 
 ``calculate_portfolio_risk`` writes, for one portfolio and calculation date:
 - ``position_market_betas``: one row per held position with a beta (method OLS_SIMPLE,
@@ -33,20 +33,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.benchmarks.repository import BenchmarkWeights, weights_on_or_before
 from app.core.types import DEFAULT_BENCHMARK
-from app.market_data.repository import (
+from app.formulas.book import DEFAULT_BETA_WINDOW, PortfolioFigures, analyse_book_dates
+from app.formulas.concentration import active_weights
+from app.formulas.exposure import exposure_factor
+from app.formulas.returns import FloatArray
+from app.formulas.volatility import HAR_HISTORY_DAYS
+from app.models import Portfolio
+from app.portfolios.repository import ANY_OWNER, HeldPosition, active_positions, get_portfolio
+from app.prices.repository import (
     MARKET_INDEX,
     MissingMarketDataError,
     PriceHistory,
     load_price_history,
     sectors_of,
 )
-from app.models import Portfolio
-from app.portfolios.repository import ANY_OWNER, HeldPosition, active_positions, get_portfolio
-from app.risk.book import DEFAULT_BETA_WINDOW, PortfolioFigures, analyse_book_dates
-from app.risk.concentration import active_weights
-from app.risk.exposure import exposure_factor
-from app.risk.returns import FloatArray
-from app.risk.volatility import HAR_HISTORY_DAYS
 from app.risk_metrics import repository
 from app.risk_metrics.rows import (
     FigureRows,
@@ -61,7 +61,7 @@ logger = logging.getLogger(__name__)
 
 HISTORY_DAYS = HAR_HISTORY_DAYS
 """Trading days of history loaded per calculation when the table has them (~10 years):
-the HAR fit's sample, capped as app.risk.volatility.HAR_HISTORY_DAYS explains. The
+the HAR fit's sample, capped as app.formulas.volatility.HAR_HISTORY_DAYS explains. The
 21/63-day vols, the 252-day percentile and the beta window take their own lengths from
 the end of it."""
 
@@ -119,7 +119,7 @@ def compute_portfolio_dates(
 
     Date k's figures are those of the last ``HISTORY_DAYS`` + 1 trading days of prices on
     or before it; a date before the first market price gets the error instead. ``threads``:
-    see :data:`app.risk.windows.SERIES_THREADS`."""
+    see :data:`app.formulas.windows.SERIES_THREADS`."""
     out: list[PortfolioDateFigures | MissingMarketDataError] = []
     ends = np.array([bisect_right(history.dates, day) - 1 for day in dates], dtype=np.intp)
     computable = [k for k in range(len(dates)) if ends[k] >= 1]

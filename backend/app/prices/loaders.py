@@ -1,6 +1,6 @@
 """Reading end-of-day prices and security profiles from FMP or CSV, validated in full.
 
-Two sources: FMP (``app.integrations.fmp.market_data``) and CSV files for offline installs.
+Two sources: FMP (``app.integrations.fmp.prices``) and CSV files for offline installs.
 Everything is read and validated before anything is written; writes are bulk upserts
 (INSERT ... ON CONFLICT DO UPDATE), so a re-load replaces values and never duplicates.
 
@@ -36,9 +36,9 @@ from app.core.input_files import (
 )
 from app.core.sectors import UnknownSectorError, to_gics
 from app.integrations.fmp.client import FmpClient
-from app.integrations.fmp.market_data import eod_prices, profile
-from app.market_data.repository import PriceRow, ProfileRow
+from app.integrations.fmp.prices import eod_prices, profile
 from app.models import DailyPrice, SecurityProfile
+from app.prices.repository import PriceRow, ProfileRow
 
 logger = logging.getLogger(__name__)
 

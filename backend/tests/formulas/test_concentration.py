@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.risk.concentration import active_weights, concentration, sector_exposure
+from app.formulas.concentration import active_weights, concentration, sector_exposure
 
 
 def test_equal_weights_give_hhi_10000_over_n_and_effective_n_equal_n() -> None:

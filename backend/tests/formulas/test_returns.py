@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.risk.returns import portfolio_returns, rolling_nanmean, simple_returns
-from app.risk.volatility import realized_vol
+from app.formulas.returns import portfolio_returns, rolling_nanmean, simple_returns
+from app.formulas.volatility import realized_vol
 
 
 def test_simple_returns_and_gaps_become_nan_on_both_sides() -> None:

@@ -81,12 +81,12 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from app.risk.returns import (
+from app.formulas.returns import (
     TRADING_DAYS_PER_YEAR,
     FloatArray,
     annualise_vol,
 )
-from app.risk.windows import (
+from app.formulas.windows import (
     IntArray,
     map_blocks,
     prefix_sums,
