@@ -24,7 +24,7 @@ from app.api.errors import install_error_handlers
 from app.api.router import router
 from app.config import Settings, get_settings
 from app.core import db as database
-from app.core import security
+from app.core import embedded_postgres, security
 from app.core.errors import EXIT_USAGE_ERROR, ConfigurationError, database_unavailable
 from app.core.redaction import safe_url
 from app.dashboard.routes import mount_dashboard
@@ -88,7 +88,7 @@ def create_app(database_url: URL | str | None = None, settings: Settings | None 
             await engine.dispose()
             await probe_engine.dispose()
             if database_url is None:
-                await asyncio.to_thread(database.release_embedded_servers)
+                await asyncio.to_thread(embedded_postgres.release_embedded_servers)
 
     # FastAPIOffline: /docs and /redoc load Swagger UI and ReDoc from files shipped in the
     # fastapi-offline package (served under /static-offline-docs), never from a CDN.

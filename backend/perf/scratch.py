@@ -20,7 +20,8 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 
 from app.config import BACKEND_DIR
-from app.core.db import SYNC_DRIVER, embedded_server_url, with_driver
+from app.core.db import SYNC_DRIVER, with_driver
+from app.core.embedded_postgres import embedded_server_url
 from app.core.redaction import safe_url
 from tests.support.databases import PostgresServer, alembic_config
 

@@ -20,7 +20,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, Engine
 
 from app.config import BACKEND_DIR
-from app.core.db import ASYNC_DRIVER, SYNC_DRIVER, embedded_server_url, with_driver
+from app.core.db import ASYNC_DRIVER, SYNC_DRIVER, with_driver
+from app.core.embedded_postgres import embedded_server_url
 
 EMBEDDED_TEST_PGDATA = BACKEND_DIR / ".pgdata" / "tests"
 

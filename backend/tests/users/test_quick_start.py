@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.core.db import release_embedded_servers
+from app.core.embedded_postgres import release_embedded_servers
 from tests.support.cli import CliRun, run_script
 from tests.support.processes import embedded_servers_for, run_python, uvicorn_app
 
