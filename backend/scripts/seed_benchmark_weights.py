@@ -46,26 +46,13 @@ from app.core.cli import (
     run_command,
 )
 from app.core.db import AsyncSessionLocal
-from app.core.redaction import redact, secrets_of
+from app.core.redaction import RedactingFilter, secrets_of
 from app.core.types import DEFAULT_BENCHMARK
 from app.integrations.fmp.client import FmpClient, FmpError, FmpRateLimitError
 
 OFFLINE_HINT = "Without network access use --from-file PATH."
 
 log = logging.getLogger("app.scripts.seed_benchmark_weights")
-
-
-class _RedactingFilter(logging.Filter):
-    """Last line of defence: no log record leaves with a secret in it."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self._secrets = secrets
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage(), self._secrets)
-        record.args = None
-        return True
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -104,7 +91,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _configure_logging(err: Console, verbose: bool, secrets: list[str]) -> None:
     handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    handler.addFilter(_RedactingFilter(secrets))
+    handler.addFilter(RedactingFilter(secrets))
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     logging.getLogger("app").setLevel(logging.DEBUG if verbose else logging.INFO)
     for noisy in ("httpx", "httpcore", "asyncio"):

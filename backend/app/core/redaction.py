@@ -2,11 +2,13 @@
 
 Every message a script prints or a log line writes about an external failure passes
 through :func:`redact` (or :func:`safe_message`), which masks each known secret and any
-``apikey=...`` value a provider echoes back.
+``apikey=...`` value a provider echoes back; a script's log handler carries a
+:class:`RedactingFilter` as the last line of defence.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from urllib.parse import quote_plus
@@ -28,6 +30,19 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
             if quoted != secret:
                 text = text.replace(quoted, MASK)
     return _APIKEY_IN_TEXT.sub(rf"\g<1>{MASK}", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Last line of defence: no log record leaves with a secret in it."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self._secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage(), self._secrets)
+        record.args = None
+        return True
 
 
 def secrets_of(settings: Settings) -> list[str]:
