@@ -10,7 +10,7 @@
 Each client sends its next request when the last one returns (closed loop), following
 ``next_cursor`` through every page of the paginated lists. The server is
 ``python -m app.serve`` (uvicorn, one listening socket per worker) with N workers, started
-here on 127.0.0.1 against a throwaway database (see perf/scratch.py) filled with the demo
+here on 127.0.0.1 against a throwaway database (see devtools/databases.py) filled with the demo
 data, the example S&P 500 weights and calculated risk figures.
 
 Usage (from the repository root)::
@@ -62,22 +62,24 @@ from app.benchmarks.files import load_sector_weights_file
 from app.benchmarks.repository import upsert_sector_weights
 from app.config import BACKEND_DIR
 from app.core.db import ASYNC_DRIVER, create_sessionmaker, with_driver
+from app.core.redaction import safe_url
 from app.models import Portfolio, Position
 from app.prices.demo import DEMO_EMAIL, DEMO_END, load_demo_data
 from app.prices.repository import trading_days
 from app.risk_metrics.batch import portfolios_to_run, shared_history
 from app.risk_metrics.calculation import calculate_portfolio_risk
 from app.users.service import ensure_user, set_password
-from perf.scratch import RESULTS_DIR, alembic_config, describe, server_url, throwaway_database
-from tests.support.tcp_proxy import FaultProxy, fault_proxy
+from devtools.databases import alembic_config, benchmark_server_url, throwaway_database
+from devtools.processes import ServerStartError, http_server
+from devtools.tcp_proxy import FaultProxy, fault_proxy
+from perf import RESULTS_DIR
 
 try:  # the generator's own loop: uvloop when installed (as for the server)
     from uvloop import run as run_loop
 except ImportError:  # pragma: no cover - platforms without uvloop
     from asyncio import run as run_loop  # type: ignore[assignment]
 
-EXAMPLE_WEIGHTS = BACKEND_DIR / "tests" / "support" / "data" / "sp500_weights_example.json"
-LOOPBACK = "127.0.0.1"
+EXAMPLE_WEIGHTS = BACKEND_DIR / "examples" / "sp500_weights_example.json"
 
 
 # -- the data set ---------------------------------------------------------------------------
@@ -302,14 +304,6 @@ def child_env(database_url: URL) -> dict[str, str]:
 _RUN_SIGNING_KEY = secrets.token_urlsafe(48)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
 def server_command(app_dir: Path) -> list[str]:
     """How the checkout at ``app_dir`` is served (without address and workers)."""
     bin_dir = (
@@ -327,38 +321,21 @@ def uvicorn_server(
     """The API served from ``--app-dir`` (default: this checkout's backend/), with that
     checkout's own environment (``<app-dir>/../.venv``): by ``python -m app.serve`` as the
     README says to run it, or ``uvicorn app.main:app`` for a checkout without app/serve.py."""
-    port = free_port()
-    command_line = [*server_command(args.app_dir), "--host", LOOPBACK, "--port", str(port)]
-    command_line += ["--workers", str(args.workers), *args.uvicorn_arg]
-    app_dir: Path = args.app_dir
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            command_line, cwd=app_dir, env=child_env(database_url), stdout=out, stderr=out
-        )
-    workers = args.workers
-    base = f"http://{LOOPBACK}:{port}"
+    started = http_server(
+        server_command(args.app_dir),
+        options=["--workers", str(args.workers), *args.uvicorn_arg],
+        env=child_env(database_url),
+        log=log,
+        cwd=args.app_dir,
+        is_up=lambda health: health.status_code == 200,
+        stop_timeout=30,
+    )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if server.poll() is not None:
-                raise SystemExit(f"the server exited early:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"the server never answered:\n{log.read_text()}")
-            time.sleep(0.2)
-        time.sleep(0.5 * workers)  # every worker up, not only the first
-        yield base, psutil.Process(server.pid)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        with started as (base, server):
+            time.sleep(0.5 * args.workers)  # every worker up, not only the first
+            yield base, psutil.Process(server.pid)
+    except ServerStartError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def calculation_command(data: DataSet, nice: int) -> list[str]:
@@ -779,13 +756,13 @@ class _OutageSchedule:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Console()
-    server = server_url(args.database_url)
+    server = benchmark_server_url(args.database_url)
     logs = RESULTS_DIR / "api_load_logs"
     logs.mkdir(parents=True, exist_ok=True)
     phases: list[dict[str, Any]] = []
     with throwaway_database(server, "bench_api") as sync_url:
         db_url = with_driver(sync_url, ASYNC_DRIVER)
-        with out.status(f"filling a throwaway database on {describe(server)}..."):
+        with out.status(f"filling a throwaway database on {safe_url(server)}..."):
             command.upgrade(alembic_config(sync_url), "head")
             data = asyncio.run(fill(sync_url, args.days))
         out.print(

@@ -1,6 +1,6 @@
 """Backfill throughput: one portfolio of N positions over D trading days, and the COPY limit.
 
-Measures, in one run on a throwaway database (perf/scratch.py) migrated to head:
+Measures, in one run on a throwaway database (devtools/databases.py) migrated to head:
 * backfill: ``calculate_risk_metrics``' range path (app.risk_metrics.backfill: inputs loaded
   once, all dates of a pass computed at once by the function single-date runs use too,
   COPY writes per chunk of dates) over D trading days; rows/s, cost per portfolio-date,
@@ -41,7 +41,9 @@ from rich.table import Table
 from sqlalchemy import create_engine, text
 
 from app.config import BACKEND_DIR
-from perf.scratch import RESULTS_DIR, alembic_config, describe, server_url, throwaway_database
+from app.core.redaction import safe_url
+from devtools.databases import alembic_config, benchmark_server_url, throwaway_database
+from perf import RESULTS_DIR
 
 HISTORY_DAYS = 300
 """Trading days of prices before the first backfilled date (the HAR fit's sample)."""
@@ -205,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     out = Console()
-    server = server_url(args.database_url)
+    server = benchmark_server_url(args.database_url)
     with throwaway_database(server, "bench_backfill") as url:
         command.upgrade(alembic_config(url), "head")
         env = {**os.environ, "DATABASE_URL": url.render_as_string(hide_password=False)}
@@ -245,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         "data": "demo" if args.demo else "synthetic",
         "positions": None if args.demo else args.positions,
         "dates": got["dates"],
-        "server": describe(server),
+        "server": safe_url(server),
         **got,
         "reads_seconds": backfill_s - write_s - got["compute_seconds"],
         "rows_per_second": total_rows / backfill_s,

@@ -64,13 +64,14 @@ from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import URL
 
 from app.core.cli import iso_date
+from app.core.redaction import safe_url
 from app.formulas.returns import FloatArray
 from app.formulas.volatility import HAR_HISTORY_DAYS, har_forecast_all_dates
 from app.models import Portfolio, Position
-from perf.scratch import describe, server_url, throwaway_database
-from tests.support.processes import run_python
+from devtools.databases import benchmark_server_url, throwaway_database
+from devtools.processes import run_python
+from perf import RESULTS_DIR
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 MARKET = "SPY"
 HORIZON = 21
 TWO_YEARS = 504
@@ -407,8 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     names = ["sp500", "nasdaq"] if chosen == "all" else [chosen]
     out = Console() if Console().is_terminal else Console(width=140)
 
-    server = server_url(args.database_url)
-    out.print(f"Throwaway databases on {describe(server)}")
+    server = benchmark_server_url(args.database_url)
+    out.print(f"Throwaway databases on {safe_url(server)}")
     reports = []
     for name in names:
         report = measure(SERIES[name], server, start, end, out)

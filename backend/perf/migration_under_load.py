@@ -51,14 +51,14 @@ from sqlalchemy.engine import URL
 if __package__ in (None, ""):  # run as a file: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from perf.scratch import (
-    RESULTS_DIR,
+from app.core.redaction import safe_url
+from devtools.databases import (
     alembic_config,
+    benchmark_server_url,
     create_database,
-    describe,
     drop_database,
-    server_url,
 )
+from perf import RESULTS_DIR
 
 WRITER_APP = "bench_writer"
 MIGRATION_APP = "bench_migration"
@@ -493,8 +493,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    server = server_url(args.database_url)
-    console.print(f"server: {describe(server)}")
+    server = benchmark_server_url(args.database_url)
+    console.print(f"server: {safe_url(server)}")
     created: list[URL] = []
     results: dict[str, dict[str, Any]] = {}
     try:

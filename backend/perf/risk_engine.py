@@ -15,7 +15,7 @@ Usage (from the repository root)::
     uv run python backend/perf/risk_engine.py
     uv run python backend/perf/risk_engine.py --positions 1000 --reference-positions 200
 
-Persistence runs in a throwaway database (see perf/scratch.py), migrated to head and
+Persistence runs in a throwaway database (see devtools/databases.py), migrated to head and
 dropped afterwards. Prints a table and writes JSON to ``backend/perf/results/``.
 """
 
@@ -41,19 +41,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.core.db import ASYNC_DRIVER, create_sessionmaker, with_driver
+from app.core.redaction import safe_url
 from app.formulas.beta import ols_beta
 from app.formulas.book import analyse_book
 from app.formulas.volatility import volatility_metrics
 from app.models import Portfolio, Position
 from app.risk_metrics.repository import store_portfolio_dates
 from app.risk_metrics.rows import FigureRows, position_beta_rows, position_volatility_rows
-from perf.scratch import (
-    RESULTS_DIR,
-    alembic_config,
-    describe,
-    server_url,
-    throwaway_database,
-)
+from devtools.databases import alembic_config, benchmark_server_url, throwaway_database
+from perf import RESULTS_DIR
 
 BETA_WINDOW = 90
 CALC_DATE = date(2025, 10, 17)
@@ -193,9 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     with out.status(f"statsmodels loop over {ref_n:,} positions..."):
         ref_time = reference_loop(returns, market, ref_n) * args.positions / ref_n
 
-    server = server_url(args.database_url)
+    server = benchmark_server_url(args.database_url)
     with (
-        out.status(f"persisting into a throwaway database on {describe(server)}..."),
+        out.status(f"persisting into a throwaway database on {safe_url(server)}..."),
         throwaway_database(server, "bench_risk") as url,
     ):
         command.upgrade(alembic_config(url), "head")

@@ -32,9 +32,11 @@ from sqlalchemy.engine import URL, Connection
 if __package__ in (None, ""):  # run as a file: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.core.redaction import safe_url
 from app.core.sectors import GICS_SECTORS
 from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
-from perf.scratch import RESULTS_DIR, alembic_config, describe, server_url, throwaway_database
+from devtools.databases import alembic_config, benchmark_server_url, throwaway_database
+from perf import RESULTS_DIR
 
 PORTFOLIOS = 3
 POSITIONS_PER_PORTFOLIO = 21  # 63 positions, the spec's demo data
@@ -245,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.days < 1:
         parser.error("--days must be positive")
-    server = server_url(args.database_url)
-    Console(stderr=True).print(f"server: {describe(server)}")
+    server = benchmark_server_url(args.database_url)
+    Console(stderr=True).print(f"server: {safe_url(server)}")
     with throwaway_database(server, "bench_storage") as url:
         rows = measure(url, args.days)
     Console(width=max(Console().width, 120)).print(render(rows, args.days))

@@ -19,13 +19,13 @@ from alembic import command
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from tests.support.auth import TEST_SIGNING_KEY
-from tests.support.databases import (
+from devtools.databases import (
     PostgresServer,
     TestDatabase,
     alembic_config,
     resolve_server,
 )
+from tests.support.auth import TEST_SIGNING_KEY
 
 # Fixtures shared across test packages: a fake FMP over HTTP, and the app under test.
 pytest_plugins = ("tests.support.fake_fmp", "tests.support.api")

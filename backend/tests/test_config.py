@@ -8,8 +8,8 @@ from pydantic import ValidationError
 from app.config import Settings
 from app.core.db import DatabaseConfigError, with_driver
 from app.core.redaction import safe_url
+from devtools.databases import TestDatabase
 from tests.support.cli import CliRun, run_alembic, script_env
-from tests.support.databases import TestDatabase
 
 SECRET = "s3cr3t-Pa55word"
 

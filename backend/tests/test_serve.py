@@ -15,8 +15,8 @@ import psutil
 import pytest
 
 from app.serve import PerWorkerListener, bind_listener, parse_args
-from tests.support.databases import TestDatabase, subprocess_env
-from tests.support.processes import free_port, uvicorn_app
+from devtools.databases import TestDatabase, subprocess_env
+from devtools.processes import free_port, uvicorn_app
 
 
 def test_a_worker_gets_a_new_reuse_port_listener_of_its_own() -> None:

@@ -14,8 +14,8 @@ import re
 import pytest
 
 from app.config import BACKEND_DIR
+from devtools.databases import TestDatabase
 from tests.support.cli import run_main, script_env
-from tests.support.databases import TestDatabase
 from tests.support.spec_schema import SPEC_REVISIONS, SPEC_TABLES
 
 SPEC = BACKEND_DIR.parent / "docs" / "risk-metrics-migrations.md"

@@ -26,10 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from app.api.deps import SessionDep
 from app.config import Settings
 from app.main import create_app
+from devtools.databases import PostgresServer, TestDatabase, alembic_config
+from devtools.tcp_proxy import FaultProxy, fault_proxy
 from tests.support.auth import bearer, make_signed_in_user
-from tests.support.databases import PostgresServer, TestDatabase, alembic_config
 from tests.support.factories import make_portfolio
-from tests.support.tcp_proxy import FaultProxy, fault_proxy
 
 # Small limits, so each fault shows within a second.
 FAST = Settings(

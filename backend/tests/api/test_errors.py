@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.api.deps import SessionDep
 from app.main import create_app
 from app.models import Portfolio
-from tests.support.databases import TestDatabase
-from tests.support.processes import run_python
+from devtools.databases import TestDatabase
+from devtools.processes import run_python
 
 SECRET = "internal-detail-4f1c"
 

@@ -11,8 +11,8 @@ import pytest_asyncio
 from sqlalchemy import create_engine, text
 
 from app.main import create_app
-from tests.support.databases import PostgresServer, TestDatabase, subprocess_env
-from tests.support.processes import free_port, uvicorn_app
+from devtools.databases import PostgresServer, TestDatabase, subprocess_env
+from devtools.processes import free_port, uvicorn_app
 from tests.support.revisions import chain, migrate_to, revision_for
 
 

@@ -35,8 +35,8 @@ from app.models import (
     PositionMarketBeta,
     PositionVolatility,
 )
+from devtools.databases import TestDatabase
 from tests.support.auth import bearer
-from tests.support.databases import TestDatabase
 from tests.support.factories import make_portfolio, make_position, make_user
 
 CHECKS = [

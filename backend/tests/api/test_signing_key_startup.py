@@ -12,9 +12,9 @@ import pytest
 
 from app import main as app_main
 from app.config import BACKEND_DIR
+from devtools.databases import TestDatabase, subprocess_env
+from devtools.processes import run_python
 from tests.support.cli import CliRun, run_main, script_env
-from tests.support.databases import TestDatabase, subprocess_env
-from tests.support.processes import run_python
 
 SHORT_KEY = "short-but-secret"
 

@@ -25,6 +25,7 @@ from app.benchmarks.weights import (
     compute_sector_weights,
     weights_from_inputs,
 )
+from app.config import BACKEND_DIR
 from app.core.db import create_sessionmaker
 from app.core.errors import FileDataError
 from app.integrations.fmp.client import FmpClient
@@ -447,7 +448,7 @@ def test_row_values_are_what_the_table_stores() -> None:
     ],
 )
 def test_example_files_load_as_the_fake_data_weights(name: str, source: str) -> None:
-    path = Path(__file__).parents[1] / "support" / "data" / name
+    path = BACKEND_DIR / "examples" / name
     weights = load_sector_weights_file(path, benchmark_code="SP500")
     check_rows(as_tuples(weights), expected_sectors(Sp500Data.default()))
     assert weights.data_source == source

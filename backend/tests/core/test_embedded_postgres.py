@@ -15,8 +15,8 @@ import pytest
 
 from app.config import BACKEND_DIR
 from app.core.embedded_postgres import EmbeddedDataDirError, embedded_server_url
+from devtools.processes import embedded_servers_for, run_python
 from tests.support.cli import run_script, script_env
-from tests.support.processes import embedded_servers_for, run_python
 from tests.test_spec_snippets import snippet_containing
 
 

@@ -26,12 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.config import BACKEND_DIR
 from app.prices.demo import DEMO_EMAIL, DEMO_END
 from app.users import service as users
+from devtools.databases import TestDatabase, subprocess_env
+from devtools.processes import run_python, uvicorn_app
 from tests.support.auth import token_for
 from tests.support.browser import NO_CHROMIUM, GuardedPage, chromium_executable, guarded_page
 from tests.support.cli import run_script, script_env
-from tests.support.databases import TestDatabase, subprocess_env
 from tests.support.factories import make_portfolio
-from tests.support.processes import run_python, uvicorn_app
 
 pytestmark = [
     pytest.mark.skipif(chromium_executable() is None, reason=NO_CHROMIUM),

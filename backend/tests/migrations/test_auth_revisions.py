@@ -12,8 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from devtools.databases import TestDatabase, alembic_config
 from tests.support import catalog
-from tests.support.databases import TestDatabase, alembic_config
 from tests.support.migration_faults import kill_upgrade_during_index_build
 from tests.support.revisions import current_revision, migrate_to, revision_for, script_directory
 from tests.support.schema_state import (

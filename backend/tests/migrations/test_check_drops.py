@@ -16,8 +16,8 @@ from sqlalchemy import create_engine, text
 
 from app.migrations.ops import drop_check
 from app.models import Base
+from devtools.databases import TestDatabase
 from tests.support import catalog
-from tests.support.databases import TestDatabase
 from tests.support.revisions import revision_for
 from tests.support.schema_state import alembic_cli, connect
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from app.config import BACKEND_DIR
-from tests.support.databases import TestDatabase, subprocess_env
-from tests.support.processes import run_python
+from devtools.databases import TestDatabase, subprocess_env
+from devtools.processes import run_python
 from tests.support.revisions import chain, current_revision, revision_for, slug_of
 from tests.support.schema_state import alembic_cli
 from tests.support.spec_schema import SPEC_REVISIONS

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from devtools.databases import TestDatabase
 from tests.support import catalog
-from tests.support.databases import TestDatabase
 from tests.support.migration_faults import kill_upgrade_during_index_build
 from tests.support.revisions import current_revision, migrate_to, revision_for, script_directory
 from tests.support.schema_state import (

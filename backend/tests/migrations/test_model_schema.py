@@ -11,7 +11,7 @@ from alembic import command
 from sqlalchemy import create_engine, text
 
 from app.models import Base
-from tests.support.databases import TestDatabase, alembic_config
+from devtools.databases import TestDatabase, alembic_config
 from tests.support.schema_state import connect, schema_definition
 
 

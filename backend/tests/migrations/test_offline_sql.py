@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
+from devtools.databases import TestDatabase
 from tests.support import catalog
-from tests.support.databases import TestDatabase
 from tests.support.revisions import current_revision, migrate_to, revision_for, script_directory
 from tests.support.schema_state import (
     alembic_cli,

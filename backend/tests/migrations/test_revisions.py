@@ -9,8 +9,8 @@ from alembic import command
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 
+from devtools.databases import TestDatabase, alembic_config
 from tests.support import catalog
-from tests.support.databases import TestDatabase, alembic_config
 from tests.support.revisions import (
     chain,
     current_revision,

@@ -23,11 +23,11 @@ from app.prices.loaders import (
     read_profile_csv,
 )
 from app.prices.repository import upsert_prices, upsert_profiles
+from devtools.databases import TestDatabase, subprocess_env
+from devtools.processes import run_python
 from tests.support.cli import CliRun, run_script, script_env
-from tests.support.databases import TestDatabase, subprocess_env
 from tests.support.fake_fmp import FakeFmp
 from tests.support.fake_fmp_market_data import fmp_profile, serve_market_data, weekday_closes
-from tests.support.processes import run_python
 
 PRICES_CSV = """symbol,date,close,adjusted_close,volume
 spy,2025-10-16,660.50,,1000

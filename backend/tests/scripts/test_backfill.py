@@ -32,8 +32,8 @@ from app.models import (
     SecurityProfile,
 )
 from app.prices.demo import demo_calendar
+from devtools.databases import TestDatabase, subprocess_env
 from tests.support.cli import run_script
-from tests.support.databases import TestDatabase, subprocess_env
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

@@ -27,8 +27,8 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from app.core.sectors import GICS_SECTORS, UnknownSectorError, to_gics
+from devtools.databases import TestDatabase
 from tests.support.cli import CliRun, run_script, script_env
-from tests.support.databases import TestDatabase
 
 SETTINGS = settings(
     max_examples=50,

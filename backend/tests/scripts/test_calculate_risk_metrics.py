@@ -15,9 +15,9 @@ from app.core.errors import MIGRATE_HINT
 from app.formulas.volatility import TRENDS
 from app.prices.demo import DEMO_END
 from app.risk_metrics.calculation import HISTORY_DAYS
+from devtools.databases import PostgresServer, TestDatabase, subprocess_env
+from devtools.processes import run_python
 from tests.support.cli import CliRun, run_script, script, script_env
-from tests.support.databases import PostgresServer, TestDatabase, subprocess_env
-from tests.support.processes import run_python
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ from app.prices.demo import (
     demo_calendar,
     generate_prices,
 )
+from devtools.databases import TestDatabase, subprocess_env
+from devtools.processes import run_python
 from tests.support.cli import run_script, script_env
-from tests.support.databases import TestDatabase, subprocess_env
-from tests.support.processes import run_python
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

@@ -8,9 +8,9 @@ import pytest
 from pwdlib import PasswordHash
 from sqlalchemy import create_engine, text
 
+from devtools.databases import TestDatabase, subprocess_env
+from devtools.processes import run_python
 from tests.support.cli import CliRun, run_script, script_env
-from tests.support.databases import TestDatabase, subprocess_env
-from tests.support.processes import run_python
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

@@ -22,9 +22,10 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from app.config import BACKEND_DIR
+from devtools.databases import TestDatabase, subprocess_env
+from devtools.processes import run_python
 from tests.support.benchmark_expectations import check_rows, expected_sectors
 from tests.support.cli import run_script
-from tests.support.databases import TestDatabase, subprocess_env
 from tests.support.fake_fmp import (
     FMP_LABEL,
     STABLE,
@@ -32,7 +33,6 @@ from tests.support.fake_fmp import (
     FakeResponse,
     RecordedRequest,
 )
-from tests.support.processes import run_python
 
 SCRIPT = BACKEND_DIR / "scripts" / "seed_benchmark_weights.py"
 SPEC = BACKEND_DIR.parent / "docs" / "risk-metrics-migrations.md"

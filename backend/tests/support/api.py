@@ -17,8 +17,8 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.main import create_app
+from devtools.databases import TestDatabase
 from tests.support.auth import bearer
-from tests.support.databases import TestDatabase
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from app.config import BACKEND_DIR
-from tests.support.databases import TestDatabase, subprocess_env
+from devtools.databases import TestDatabase, subprocess_env
 from tests.support.schema_state import connect, invalid_indexes, open_transaction, wait_for
 
 _BUILD_WAITING = text(

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import URL
 
 from app.config import BACKEND_DIR
-from tests.support.databases import alembic_config
+from devtools.databases import alembic_config
 
 
 def script_directory() -> ScriptDirectory:

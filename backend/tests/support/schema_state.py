@@ -12,9 +12,9 @@ from typing import TypeVar
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
 
+from devtools.databases import TestDatabase
 from tests.support import catalog
 from tests.support.cli import CliRun, run_alembic, script_env
-from tests.support.databases import TestDatabase
 from tests.support.spec_schema import BASELINE_TABLES, SPEC_REVISIONS, SpecRevision
 
 T = TypeVar("T")

@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from app.core.embedded_postgres import release_embedded_servers
+from devtools.processes import embedded_servers_for, run_python, uvicorn_app
 from tests.support.cli import CliRun, run_script
-from tests.support.processes import embedded_servers_for, run_python, uvicorn_app
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 

@@ -1,8 +1,15 @@
-"""Where the tests' PostgreSQL comes from, and throwaway databases on it.
+"""Where the PostgreSQL server of the tests and of the benchmarks comes from, and throwaway
+databases on it. ``DATABASE_URL`` is never used: it may be real data.
 
-Resolution order: ``TEST_DATABASE_URL`` (a server where we may CREATE DATABASE) ->
-a testcontainers PostgreSQL when a Docker engine answers -> the embedded wheel with its
-data under ``backend/.pgdata/tests``. ``DATABASE_URL`` is never used: it may be real data.
+* Tests (:func:`resolve_server`): ``TEST_DATABASE_URL`` (a server where we may CREATE
+  DATABASE) -> a testcontainers PostgreSQL when a Docker engine answers -> the embedded
+  wheel with its data under ``backend/.pgdata/tests``.
+* Benchmarks (:func:`benchmark_server_url`): ``--database-url`` when given, else
+  ``TEST_DATABASE_URL``, else the embedded wheel under ``backend/.pgdata/bench``.
+
+On that server :class:`PostgresServer` creates databases (empty, or clones of a migrated
+template) and drops them; the database the server's URL names only issues CREATE/DROP
+DATABASE. :func:`alembic_config` binds Alembic to one database.
 """
 
 from __future__ import annotations
@@ -22,12 +29,17 @@ from sqlalchemy.engine import URL, Engine
 from app.config import BACKEND_DIR
 from app.core.db import ASYNC_DRIVER, SYNC_DRIVER, with_driver
 from app.core.embedded_postgres import embedded_server_url
+from app.core.redaction import safe_url
 
 EMBEDDED_TEST_PGDATA = BACKEND_DIR / ".pgdata" / "tests"
+BENCH_PGDATA = BACKEND_DIR / ".pgdata" / "bench"
 
 
 @dataclass(frozen=True)
 class TestDatabase:
+    """A database created on a :class:`PostgresServer` for a test, a test module or a
+    benchmark run."""
+
     __test__ = False  # not a pytest class
 
     name: str
@@ -61,7 +73,7 @@ def _docker_engine_answers() -> bool:
 
 
 class PostgresServer:
-    """A server on which the tests create and drop their own databases."""
+    """A server on which the tests and benchmarks create and drop their own databases."""
 
     def __init__(self, admin_url: URL, source: str) -> None:
         self.admin_url = with_driver(admin_url, SYNC_DRIVER)
@@ -98,6 +110,7 @@ class PostgresServer:
 
 @contextmanager
 def resolve_server() -> Iterator[PostgresServer]:
+    """The tests' server (see the module docstring), for as long as the block runs."""
     if url := os.environ.get("TEST_DATABASE_URL"):
         server = PostgresServer(with_driver(url, SYNC_DRIVER), "TEST_DATABASE_URL")
         yield server
@@ -119,8 +132,8 @@ def resolve_server() -> Iterator[PostgresServer]:
                 f"testcontainers unavailable ({type(exc).__name__}); using embedded",
                 file=sys.stderr,
             )
-    url = embedded_server_url(EMBEDDED_TEST_PGDATA, announce=False)
-    server = PostgresServer(url, f"embedded ({EMBEDDED_TEST_PGDATA})")
+    embedded = embedded_server_url(EMBEDDED_TEST_PGDATA, announce=False)
+    server = PostgresServer(embedded, f"embedded ({EMBEDDED_TEST_PGDATA})")
     yield server
     server.dispose()
 
@@ -141,3 +154,42 @@ def subprocess_env(database: TestDatabase, **extra: str) -> dict[str, str]:
     env["FMP_API_KEY"] = ""
     env.update(extra)
     return env
+
+
+# -- the benchmarks' server -------------------------------------------------------------------
+
+
+def benchmark_server_url(explicit: str | None) -> URL:
+    """The server a benchmark creates its throwaway databases on (see the module docstring)."""
+    if explicit:
+        return with_driver(explicit, SYNC_DRIVER)
+    if from_env := os.environ.get("TEST_DATABASE_URL"):
+        return with_driver(from_env, SYNC_DRIVER)
+    return with_driver(embedded_server_url(BENCH_PGDATA, announce=False), SYNC_DRIVER)
+
+
+def create_database(server: URL, prefix: str, template: str | None = None) -> URL:
+    """A new empty database (or a clone of ``template``) on ``server``; its sync URL."""
+    admin = PostgresServer(server, safe_url(server))
+    try:
+        return admin.create_database(prefix, template).sync_url
+    finally:
+        admin.dispose()
+
+
+def drop_database(server: URL, name: str) -> None:
+    admin = PostgresServer(server, safe_url(server))
+    try:
+        admin.drop_database(name)
+    finally:
+        admin.dispose()
+
+
+@contextmanager
+def throwaway_database(server: URL, prefix: str, template: str | None = None) -> Iterator[URL]:
+    """:func:`create_database` for the block, dropped afterwards; yields its sync URL."""
+    url = create_database(server, prefix, template)
+    try:
+        yield url
+    finally:
+        drop_database(server, str(url.database))
