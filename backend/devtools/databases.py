@@ -18,7 +18,7 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,21 +117,27 @@ def resolve_server() -> Iterator[PostgresServer]:
         server.dispose()
         return
     if _docker_engine_answers():
-        try:
-            from testcontainers.community.postgres import PostgresContainer
+        with ExitStack() as stack:
+            try:
+                from testcontainers.community.postgres import PostgresContainer
 
-            with PostgresContainer("postgres:17-alpine", driver="psycopg2") as container:
+                container = stack.enter_context(
+                    PostgresContainer("postgres:17-alpine", driver="psycopg2")
+                )
+            except Exception as exc:  # no engine after all, image pull refused, ...
+                print(
+                    f"testcontainers unavailable ({type(exc).__name__}); using embedded",
+                    file=sys.stderr,
+                )
+            else:
+                # Outside the try: an error of the tests themselves must not read as
+                # "testcontainers unavailable" (nor be swallowed by it).
                 server = PostgresServer(
                     with_driver(container.get_connection_url(), SYNC_DRIVER), "testcontainers"
                 )
                 yield server
                 server.dispose()
                 return
-        except Exception as exc:  # no engine after all, image pull refused, ...
-            print(
-                f"testcontainers unavailable ({type(exc).__name__}); using embedded",
-                file=sys.stderr,
-            )
     embedded = embedded_server_url(EMBEDDED_TEST_PGDATA, announce=False)
     server = PostgresServer(embedded, f"embedded ({EMBEDDED_TEST_PGDATA})")
     yield server
