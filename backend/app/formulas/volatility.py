@@ -81,6 +81,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from app.formulas.labels import TRENDS
 from app.formulas.returns import (
     TRADING_DAYS_PER_YEAR,
     FloatArray,
@@ -115,8 +116,6 @@ TREND_THRESHOLD = 0.10
 TREND_FULL_STRENGTH_RATIO = 2.0
 COVERAGE = 0.8
 """Share of a window's days that must have a return for the window to count."""
-
-TRENDS = ("increasing", "decreasing", "stable")
 
 
 def min_count(window: int) -> int:

@@ -13,7 +13,7 @@ from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String, Unique
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.formulas.volatility import TRENDS
+from app.formulas.labels import TRENDS
 from app.models.base import (
     Base,
     TimestampMixin,

@@ -25,7 +25,7 @@ from app.core.pagination import RowPage, keyset_page
 from app.core.repository import api_columns
 from app.core.types import DateRange
 from app.formulas.book import DEFAULT_BETA_WINDOW
-from app.formulas.volatility import TRENDS
+from app.formulas.labels import TRENDS
 from app.models import (
     Portfolio,
     PortfolioSnapshot,

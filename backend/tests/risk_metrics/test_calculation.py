@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.repository import storable
-from app.formulas.volatility import TRENDS
+from app.formulas.labels import TRENDS
 from app.models import (
     BenchmarkSectorWeight,
     DailyPrice,

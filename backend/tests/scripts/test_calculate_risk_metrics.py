@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app.core.errors import MIGRATE_HINT
-from app.formulas.volatility import TRENDS
+from app.formulas.labels import TRENDS
 from app.prices.demo import DEMO_END
 from app.risk_metrics.calculation import HISTORY_DAYS
 from devtools.databases import PostgresServer, TestDatabase, subprocess_env
