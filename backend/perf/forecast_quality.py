@@ -65,8 +65,8 @@ from sqlalchemy.engine import URL
 
 from app.core.cli import iso_date
 from app.core.redaction import safe_url
+from app.formulas.har import HAR_HISTORY_DAYS, har_forecast_all_dates
 from app.formulas.returns import FloatArray
-from app.formulas.volatility import HAR_HISTORY_DAYS, har_forecast_all_dates
 from app.models import Portfolio, Position
 from devtools.databases import benchmark_server_url, throwaway_database
 from devtools.processes import run_python

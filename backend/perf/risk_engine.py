@@ -42,9 +42,9 @@ from sqlalchemy.pool import NullPool
 
 from app.core.db import ASYNC_DRIVER, create_sessionmaker, with_driver
 from app.core.redaction import safe_url
-from app.formulas.beta import ols_beta
-from app.formulas.book import analyse_book
-from app.formulas.volatility import volatility_metrics
+from app.formulas.beta import ols_beta_at
+from app.formulas.book import analyse_book_dates
+from app.formulas.volatility import volatility_at
 from app.models import Portfolio, Position
 from app.risk_metrics.repository import store_portfolio_dates
 from app.risk_metrics.rows import FigureRows, position_beta_rows, position_volatility_rows
@@ -66,9 +66,11 @@ def synthetic_returns(positions: int, days: int, seed: int = 1) -> tuple[np.ndar
 
 
 def compute(returns: np.ndarray, market: np.ndarray) -> tuple[Any, Any]:
+    """The series figures of the last day, as the engine computes them for one date."""
+    last = np.array([returns.shape[0] - 1], dtype=np.intp)
     return (
-        ols_beta(returns[-BETA_WINDOW:], market[-BETA_WINDOW:]),
-        volatility_metrics(returns),
+        ols_beta_at(returns, market, last, window=BETA_WINDOW).at(0),
+        volatility_at(returns, last).at(0),
     )
 
 
@@ -82,8 +84,15 @@ def book(returns: np.ndarray, market: np.ndarray) -> Any:
     symbols = [f"S{j:05d}" for j in range(positions)]
     exposures = np.where(np.arange(positions) % 5 == 0, -1000.0, 1000.0)
     sectors = {s: f"Sector {j % 11}" for j, s in enumerate(symbols)}
-    return analyse_book(
-        prices, market_prices, symbols, np.arange(positions), exposures, 1e7, sectors
+    return analyse_book_dates(
+        prices,
+        market_prices,
+        symbols,
+        np.array([prices.shape[0] - 1], dtype=np.intp),
+        [np.arange(positions)],
+        [exposures],
+        1e7,
+        sectors,
     )
 
 

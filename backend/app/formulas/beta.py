@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from app.formulas.blocks import map_blocks, series_blocks
 from app.formulas.returns import FloatArray
-from app.formulas.windows import IntArray, map_blocks, series_blocks, window_sums
+from app.formulas.windows import IntArray, window_sums
 
 MIN_OBSERVATIONS = 30
 """Below this many aligned daily returns a beta is not estimated (a stated skip)."""
@@ -56,10 +57,6 @@ class BetaResult:
     reason_code: NDArray[np.int8]
     min_observations: int = MIN_OBSERVATIONS
 
-    @property
-    def valid(self) -> NDArray[np.bool_]:
-        return np.asarray(self.reason_code == 0)
-
     def reason(self, index: int | tuple[int, int]) -> str | None:
         """Why the estimate at ``index`` is missing (None when there is one)."""
         code = int(self.reason_code[index])
@@ -81,34 +78,6 @@ class BetaResult:
             reason_code=self.reason_code[k],
             min_observations=self.min_observations,
         )
-
-    @property
-    def skip_reason(self) -> list[str | None]:
-        """``reason`` of each series (one-date results)."""
-        return [self.reason(j) for j in range(self.reason_code.shape[-1])]
-
-
-def ols_beta(
-    asset_returns: FloatArray,
-    market_returns: FloatArray,
-    *,
-    min_observations: int = MIN_OBSERVATIONS,
-    threads: int | None = None,
-) -> BetaResult:
-    """OLS of each asset's returns on the market's, using the days where both exist."""
-    y = np.asarray(asset_returns, dtype=np.float64)
-    if y.ndim == 1:
-        y = y[:, None]
-    days = y.shape[0]
-    result = ols_beta_at(
-        y,
-        market_returns,
-        np.array([days - 1]),
-        window=max(days, 1),
-        min_observations=min_observations,
-        threads=threads,
-    )
-    return result.at(0)
 
 
 def _centred_one_window(
@@ -172,8 +141,9 @@ def ols_beta_at(
     min_observations: int = MIN_OBSERVATIONS,
     threads: int | None = None,
 ) -> BetaResult:
-    """``ols_beta`` over the last ``window`` rows up to each row of ``ends`` (within the
-    last ``history`` rows, when given), for every series at once: (dates, series).
+    """OLS of each series' returns on the market's over the last ``window`` rows up to
+    each row of ``ends`` (within the last ``history`` rows, when given), using the days
+    where both exist, for every series at once: (dates, series).
 
     Row T's estimate uses rows max(T + 1 - window, T + 1 - history, 0)..T only."""
     y = np.asarray(asset_returns, dtype=np.float64)

@@ -24,15 +24,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 from app.formulas.beta import BetaResult, ols_beta_at
 from app.formulas.concentration import Concentration, concentration_of_net, sector_exposure_of_net
+from app.formulas.har import HarResult
 from app.formulas.returns import FloatArray, simple_returns
-from app.formulas.volatility import HarResult, VolatilityResult, volatility_at
+from app.formulas.volatility import VolatilityResult, volatility_at
 
 DEFAULT_BETA_WINDOW = 90
 
@@ -57,15 +58,9 @@ class PortfolioFigures:
 
 
 @dataclass(frozen=True)
-class BookRisk:
-    series_betas: BetaResult
-    series_volatility: VolatilityResult
-    portfolio: PortfolioFigures
-
-
-@dataclass(frozen=True)
 class BookRiskDates:
-    """``BookRisk`` at many dates: series figures (dates, series), portfolio figures per date."""
+    """What the engine stores at many dates: series figures (dates, series), the
+    portfolio's figures per date."""
 
     series_betas: BetaResult
     series_volatility: VolatilityResult
@@ -91,6 +86,38 @@ def _diagonal(v: VolatilityResult) -> VolatilityResult:
     )
 
 
+class _Book(NamedTuple):
+    """One date's positions and the denominator of its portfolio figures."""
+
+    e: FloatArray
+    """Signed exposure per position, NaN without a price."""
+    cols: NDArray[np.intp]
+    priced: NDArray[np.bool_]
+    e_priced: FloatArray
+    """``e`` with 0 for a position without a price."""
+    gross: float
+    denominator: float
+    by_equity: bool
+
+
+def _book(exposures: FloatArray, position_series: NDArray[np.intp], equity: float | None) -> _Book:
+    e = np.asarray(exposures, dtype=np.float64)
+    priced = np.isfinite(e)
+    e_priced = np.where(priced, e, 0.0)
+    gross = float(np.abs(e_priced).sum())
+    by_equity = equity is not None and np.isfinite(equity) and equity > 0
+    denominator = float(equity) if by_equity else gross  # type: ignore[arg-type]
+    return _Book(
+        e,
+        np.asarray(position_series, dtype=np.intp),
+        priced,
+        e_priced,
+        gross,
+        denominator,
+        bool(by_equity),
+    )
+
+
 def analyse_book_dates(
     prices: FloatArray,
     market_prices: FloatArray,
@@ -105,13 +132,16 @@ def analyse_book_dates(
     history: int | None = None,
     threads: int | None = None,
 ) -> BookRiskDates:
-    """``analyse_book`` at each price row of ``ends`` (ascending), in one pass.
+    """Betas and volatility per series, and the portfolio's figures, at each price row of
+    ``ends`` (ascending), in one pass.
 
     prices: (days, series) closes on the market's calendar, NaN where missing. Date k is
     computed on rows max(0, ends[k] - history)..ends[k] (all rows up to it without a
-    ``history`` cap), exactly as ``analyse_book`` on that slice; ``position_series[k]``
-    and ``exposures[k]`` are its book (see ``analyse_book``). ``threads``: see
-    :data:`app.formulas.windows.SERIES_THREADS`.
+    ``history`` cap), exactly as on that slice alone. Date k's book: for each position,
+    its column in ``prices`` (``position_series[k]``) and its signed exposure
+    (``exposures[k]``; NaN when it has no price: left out of every portfolio figure and
+    of coverage's denominator alike). ``threads``: see
+    :data:`app.formulas.blocks.SERIES_THREADS`.
     """
     returns = simple_returns(prices)
     market = simple_returns(np.asarray(market_prices, dtype=np.float64).reshape(-1, 1))[:, 0]
@@ -119,32 +149,21 @@ def analyse_book_dates(
     betas = ols_beta_at(returns, market, t, window=beta_window, history=history, threads=threads)
     vols = volatility_at(returns, t, history=history, threads=threads)
 
-    dates = t.size
     series = returns.shape[1]
-    weights = np.zeros((series, dates))
-    held = np.zeros((series, dates))
-    books = []
-    for k in range(dates):
-        e = np.asarray(exposures[k], dtype=np.float64)
-        cols = np.asarray(position_series[k], dtype=np.intp)
-        priced = np.isfinite(e)
-        e_priced = np.where(priced, e, 0.0)
-        gross = float(np.abs(e_priced).sum())
-        by_equity = equity is not None and np.isfinite(equity) and equity > 0
-        denominator = float(equity) if by_equity else gross  # type: ignore[arg-type]
-        if gross > 0 and denominator > 0:
-            # Each position contributes its series' return; one series held twice counts twice.
-            np.add.at(weights[:, k], cols, e_priced / denominator)
-            held[cols, k] = 1.0
-        books.append((e, cols, priced, e_priced, gross, denominator, bool(by_equity)))
-
+    books = [_book(e, cols, equity) for e, cols in zip(exposures, position_series, strict=True)]
     # The return series of each date's holdings over the whole history: column k is
     # sum_i E_i(k) r_i,t / D(k); a day on which no held series has a return is NaN.
+    weights = np.zeros((series, len(books)))
+    held = np.zeros((series, len(books)))
+    for k, book in enumerate(books):
+        if book.gross > 0 and book.denominator > 0:
+            # Each position contributes its series' return; one series held twice counts twice.
+            np.add.at(weights[:, k], book.cols, book.e_priced / book.denominator)
+            held[book.cols, k] = 1.0
     finite = np.isfinite(returns)
     port = np.where(finite, returns, 0.0) @ weights
     port[(finite.astype(np.float64) @ held) == 0] = np.nan
     direct_fit = ols_beta_at(port, market, t, window=beta_window, history=history, threads=threads)
-    direct_k = np.arange(dates)
     port_vol = _diagonal(volatility_at(port, t, history=history, threads=threads))
 
     sector_of = [sectors.get(s) for s in series_symbols]
@@ -164,7 +183,7 @@ def analyse_book_dates(
                 r2_pos = betas.r_squared[k, cols][has_beta]
                 r2 = float((np.abs(e_priced[has_beta]) * r2_pos).sum() / covered_gross)
                 min_obs = int(betas.observations[k, cols][has_beta].min())
-            if direct_fit.reason_code[k, direct_k[k]] == 0:
+            if direct_fit.reason_code[k, k] == 0:
                 direct = float(direct_fit.beta[k, k])
             if port_vol.observations[k, 0] > 0:
                 vol = port_vol.at(k)
@@ -198,40 +217,3 @@ def analyse_book_dates(
             )
         )
     return BookRiskDates(series_betas=betas, series_volatility=vols, portfolio=figures)
-
-
-def analyse_book(
-    prices: FloatArray,
-    market_prices: FloatArray,
-    series_symbols: Sequence[str],
-    position_series: NDArray[np.intp],
-    exposures: FloatArray,
-    equity: float | None,
-    sectors: Mapping[str, str | None],
-    *,
-    beta_window: int = DEFAULT_BETA_WINDOW,
-) -> BookRisk:
-    """Betas and volatility per series, and the portfolio's figures.
-
-    prices: (days, series) closes on the market's calendar, NaN where missing, last row =
-    the calculation date. position_series: for each position, its column in ``prices``.
-    exposures: signed exposure per position (NaN when it has no price: left out of
-    every portfolio figure and of coverage's denominator alike).
-    """
-    p = np.asarray(prices, dtype=np.float64)
-    dated = analyse_book_dates(
-        p,
-        market_prices,
-        series_symbols,
-        np.array([p.shape[0] - 1], dtype=np.intp),
-        [np.asarray(position_series, dtype=np.intp)],
-        [np.asarray(exposures, dtype=np.float64)],
-        equity,
-        sectors,
-        beta_window=beta_window,
-    )
-    return BookRisk(
-        series_betas=dated.series_betas.at(0),
-        series_volatility=dated.series_volatility.at(0),
-        portfolio=dated.portfolio[0],
-    )

@@ -1,7 +1,7 @@
 """Concentration and sector exposure of a book of signed exposures.
 
 Weights (the denominator, stated once): lots are first netted per symbol (the
-underlying's symbol for options), then each symbol's weight is
+underlying's symbol for options; app.formulas.book nets them), then each symbol's weight is
 |net exposure| / sum over symbols of |net exposure|, i.e. a share of the book's gross
 exposure after lots are netted. Weights are in [0, 1] and sum to 1, so top-N sums are in [0, 1] too.
 
@@ -39,16 +39,6 @@ class Concentration:
     gross_exposure: float
 
 
-def net_by_symbol(symbols: Sequence[str], exposures: FloatArray) -> dict[str, float]:
-    """Signed exposure summed per symbol (several lots of one symbol become one holding)."""
-    net: dict[str, float] = {}
-    for symbol, value in zip(
-        symbols, np.asarray(exposures, dtype=np.float64).tolist(), strict=True
-    ):
-        net[symbol] = net.get(symbol, 0.0) + value
-    return net
-
-
 def concentration_of_net(names: Sequence[str], net: FloatArray) -> Concentration | None:
     """HHI, effective N and top-N weights of a book already netted per symbol (``net[i]``
     is ``names[i]``'s signed exposure); None when it has no exposure at all."""
@@ -70,14 +60,10 @@ def concentration_of_net(names: Sequence[str], net: FloatArray) -> Concentration
     )
 
 
-def concentration(symbols: Sequence[str], exposures: FloatArray) -> Concentration | None:
-    """HHI, effective N and top-N weights; None when the book has no exposure at all."""
-    net = net_by_symbol(symbols, exposures)
-    return concentration_of_net(list(net), np.array(list(net.values()), dtype=np.float64))
-
-
 def sector_exposure_of_net(sectors: Sequence[str | None], net: FloatArray) -> dict[str, float]:
-    """``sector_exposure`` of a book netted per symbol (``sectors[i]``: symbol i's sector)."""
+    """GICS sector -> signed net exposure / gross exposure (see the module docstring) of a
+    book already netted per symbol (``net[i]``: symbol i's signed exposure, ``sectors[i]``
+    its sector, None for none)."""
     values = np.asarray(net, dtype=np.float64)
     gross = float(np.abs(values).sum())
     if gross <= 0:
@@ -87,16 +73,6 @@ def sector_exposure_of_net(sectors: Sequence[str | None], net: FloatArray) -> di
         if sector is not None:
             out[sector] = out.get(sector, 0.0) + value
     return dict(sorted(out.items()))
-
-
-def sector_exposure(
-    symbols: Sequence[str], exposures: FloatArray, sectors: Mapping[str, str | None]
-) -> dict[str, float]:
-    """GICS sector -> signed net exposure / gross exposure (see the module docstring)."""
-    net = net_by_symbol(symbols, exposures)
-    return sector_exposure_of_net(
-        [sectors.get(s) for s in net], np.array(list(net.values()), dtype=np.float64)
-    )
 
 
 Weight = TypeVar("Weight", float, Decimal)

@@ -4,16 +4,14 @@ Every windowed figure of the engine (betas, realized vols, the HAR fit) is a sum
 window of rows ending at a calculation date. ``window_sums`` gives them for any number of
 windows: one window is summed directly; several come from one prefix sum (cumulative sum
 over the rows), so a year of dates costs one pass over the history instead of one per date.
+Trailing windows of returns (realized vols, the HAR components) come from the prefix sums
+of ``Moments``; a window counts only when ``COVERAGE`` of its days have a return.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from functools import cache
-from typing import TypeVar
+import math
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,75 +20,13 @@ from app.formulas.returns import FloatArray
 
 IntArray = NDArray[np.intp]
 
-SERIES_BLOCK = 256
-"""Fewest series computed together (betas, volatility). Every figure is per series, and
-the figures take dozens of passes over (days, series) arrays: a block's arrays stay in
-a core's cache across them, where arrays of thousands of series would go to memory on
-every pass (about 1.6x slower at 5,000 series), and a pass's transient arrays are a
-block's, not the book's."""
-
-BLOCK_CELLS = 192_000
-"""Days x series of a block when the history is short enough for wider blocks than
-:data:`SERIES_BLOCK` to stay in cache (at 300 days: 640 series, 1.5 MB an array). On
-two threads fewer, wider blocks hand the GIL over less often between array operations
-(5,000 series x 300 days, medians: 256 series 0.059 s, 512 0.048 s, 640 0.042 s, 1,024
-0.068 s, out of cache). One thread gains nothing from them (0.062 s from 256 to 768
-series) and keeps :data:`SERIES_BLOCK`, as do long histories (1,000 series x 1,400
-days, 63 dates, one thread: 0.30 s, 0.55 s at 640 series)."""
+COVERAGE = 0.8
+"""Share of a window's days that must have a return for the window to count."""
 
 
-SERIES_THREADS = min(2, os.cpu_count() or 1)
-"""Threads that compute series blocks side by side by default. numpy releases the GIL
-inside array operations, and the blocks are independent, so the figures are the same
-bit for bit on any number of threads. A caller that keeps another core busy itself (the
-backfill writes beside its compute thread) passes 1."""
-
-_T = TypeVar("_T")
-
-
-@cache
-def _executor(threads: int) -> ThreadPoolExecutor:
-    # One pool per thread count for the life of the process: starting threads per call
-    # would cost more than a small book's compute.
-    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="risk-blocks")
-
-
-def resolve_threads(threads: int | None, tasks: int) -> int:
-    """Threads that ``tasks`` independent tasks run on: ``threads`` (default
-    :data:`SERIES_THREADS`), at most one per task, at least one."""
-    return max(1, min(SERIES_THREADS if threads is None else threads, tasks))
-
-
-def map_blocks(fn: Callable[[slice], _T], blocks: list[slice], threads: int | None) -> list[_T]:
-    """``[fn(b) for b in blocks]``, on up to ``threads`` threads (default
-    :data:`SERIES_THREADS`); results in the order of ``blocks``."""
-    workers = resolve_threads(threads, len(blocks))
-    if workers == 1:
-        return [fn(b) for b in blocks]
-    return list(_executor(workers).map(fn, blocks))
-
-
-def split_columns(series: int, threads: int | None) -> list[slice]:
-    """``series`` columns in one slice per thread (default :data:`SERIES_THREADS`), for
-    work whose arrays are one row per series, where a block's cache would not pay."""
-    count = resolve_threads(threads, series)
-    bounds = [round(k * series / count) for k in range(count + 1)]
-    return [slice(a, b) for a, b in itertools.pairwise(bounds)]
-
-
-def series_blocks(series: int, days: int, threads: int | None) -> list[slice]:
-    """Column slices of equal widths covering ``series`` columns of ``days`` rows:
-    :data:`SERIES_BLOCK` series wide on one thread, on more about :data:`BLOCK_CELLS`
-    cells when that is wider. None is one column wide unless there is one column: numpy
-    sums a single column in another order, so its last bits would depend on the
-    blocking."""
-    width = SERIES_BLOCK
-    if resolve_threads(threads, series) > 1:
-        width = max(width, BLOCK_CELLS // max(days, 1))
-    width = max(width, 1)
-    count = max(1, -(-series // width))
-    bounds = [round(k * series / count) for k in range(count + 1)]
-    return [slice(a, b) for a, b in itertools.pairwise(bounds)]
+def min_count(window: int) -> int:
+    """Returns a ``window``-day window needs to count: COVERAGE of its days, rounded up."""
+    return math.ceil(COVERAGE * window)
 
 
 def prefix_sums(a: FloatArray) -> FloatArray:
@@ -150,3 +86,74 @@ def range_extreme(values: FloatArray, lo: IntArray, hi: IntArray, *, largest: bo
             width = 1 << k
             out[chosen] = reduce(table[lo[chosen]], table[hi[chosen] - width + 1])
     return out
+
+
+def window_starts(ends: IntArray, history: int | None) -> IntArray:
+    """First row of each date's window of ``history`` rows ending at ``ends`` (row 0
+    without a cap)."""
+    if history is None:
+        return np.zeros_like(ends)
+    if history < 1:
+        raise ValueError(f"history must be positive, got {history}")
+    return np.maximum(0, ends + 1 - history)
+
+
+def prefix_differences(prefix: FloatArray, rows: IntArray, window: int) -> FloatArray:
+    """prefix[t + 1] - prefix[t + 1 - window] for each t in ``rows`` (garbage where
+    t + 1 < window: the caller masks those); slices when ``rows`` is a run of rows."""
+    first, last = int(rows[0]), int(rows[-1])
+    if last - first + 1 == rows.size:
+        ends = prefix[first + 1 : last + 2]
+        skip = min(max(0, window - first - 1), rows.size)
+        out = np.empty_like(ends)
+        out[:skip] = np.nan
+        if skip < rows.size:
+            out[skip:] = ends[skip:] - prefix[first + 1 + skip - window : last + 2 - window]
+        return out
+    picked: FloatArray = prefix[rows + 1] - prefix[np.maximum(rows + 1 - window, 0)]
+    return picked
+
+
+def trailing_sums(
+    sums: FloatArray, counts: FloatArray, rows: IntArray, window: int, needed: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Sum, count and mean over rows t-window+1..t for each t in ``rows``, from prefix sums
+    (P[k] = sum of rows < k); NaN means where the window starts before the first row or
+    holds fewer than ``needed`` finite values."""
+    total = prefix_differences(sums, rows, window)
+    count = prefix_differences(counts, rows, window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+    short = (rows + 1 - window < 0).reshape(-1, *([1] * (count.ndim - 1)))
+    bad = (count < needed) | short
+    if bad.shape == mean.shape:
+        mean[bad] = np.nan
+    else:  # a counts column (every return finite): whole rows
+        mean[bad[:, 0]] = np.nan
+    return total, count, mean
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Prefix sums of a returns array's finite values, squares and counts: every trailing
+    figure of the engine (realized vols, HAR components and targets) is a difference of
+    two of their rows."""
+
+    r: FloatArray
+    """Prefix sums of the returns (a missing one counts 0)."""
+    rv: FloatArray
+    """Prefix sums of the squared returns: the daily realized-variance proxy."""
+    n: FloatArray
+    """Prefix counts of finite returns: one column, the row numbers, when all are finite."""
+
+    @classmethod
+    def of(cls, returns: FloatArray) -> Moments:
+        finite = np.isfinite(returns)
+        if finite.all():
+            # The usual block: the counts are the row numbers, one column that broadcasts
+            # against the series, so the windows' counts cost a column, not a block.
+            rows = np.arange(returns.shape[0] + 1, dtype=np.float64)
+            counts = rows.reshape(-1, *([1] * (returns.ndim - 1)))
+            return cls(prefix_sums(returns), prefix_sums(returns * returns), counts)
+        r0 = np.where(finite, returns, 0.0)
+        return cls(prefix_sums(r0), prefix_sums(r0 * r0), prefix_sums(finite.astype(float)))

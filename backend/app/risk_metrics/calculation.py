@@ -36,8 +36,8 @@ from app.core.types import DEFAULT_BENCHMARK
 from app.formulas.book import DEFAULT_BETA_WINDOW, PortfolioFigures, analyse_book_dates
 from app.formulas.concentration import active_weights
 from app.formulas.exposure import exposure_factor
+from app.formulas.har import HAR_HISTORY_DAYS
 from app.formulas.returns import FloatArray
-from app.formulas.volatility import HAR_HISTORY_DAYS
 from app.models import Portfolio
 from app.portfolios.repository import ANY_OWNER, HeldPosition, active_positions, get_portfolio
 from app.prices.repository import (
@@ -61,7 +61,7 @@ logger = logging.getLogger(__name__)
 
 HISTORY_DAYS = HAR_HISTORY_DAYS
 """Trading days of history loaded per calculation when the table has them (~10 years):
-the HAR fit's sample, capped as app.formulas.volatility.HAR_HISTORY_DAYS explains. The
+the HAR fit's sample, capped as app.formulas.har.HAR_HISTORY_DAYS explains. The
 21/63-day vols, the 252-day percentile and the beta window take their own lengths from
 the end of it."""
 
@@ -119,7 +119,7 @@ def compute_portfolio_dates(
 
     Date k's figures are those of the last ``HISTORY_DAYS`` + 1 trading days of prices on
     or before it; a date before the first market price gets the error instead. ``threads``:
-    see :data:`app.formulas.windows.SERIES_THREADS`."""
+    see :data:`app.formulas.blocks.SERIES_THREADS`."""
     out: list[PortfolioDateFigures | MissingMarketDataError] = []
     ends = np.array([bisect_right(history.dates, day) - 1 for day in dates], dtype=np.intp)
     computable = [k for k in range(len(dates)) if ends[k] >= 1]

@@ -23,15 +23,10 @@ from numpy.typing import NDArray
 from app.core.repository import fit_numeric, numeric_columns
 from app.formulas.beta import BetaResult
 from app.formulas.book import PortfolioFigures
+from app.formulas.har import HAR_SKIP_REASONS
 from app.formulas.returns import FloatArray
-from app.formulas.volatility import (
-    COVERAGE,
-    HAR_SKIP_REASONS,
-    SHORT_WINDOW,
-    VolatilityResult,
-    min_count,
-    trend_label,
-)
+from app.formulas.volatility import SHORT_WINDOW, VolatilityResult, trend_label
+from app.formulas.windows import COVERAGE, min_count
 from app.models import PortfolioSnapshot, PositionMarketBeta, PositionVolatility
 
 METHOD = "OLS_SIMPLE"

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from app.formulas.beta import MIN_OBSERVATIONS, ols_beta, ols_beta_at
+from app.formulas.beta import MIN_OBSERVATIONS, ols_beta_at
+from tests.formulas.helpers import beta_on_last_day
 
 
 def _market(rng: np.random.Generator, days: int) -> np.ndarray:
@@ -19,7 +20,7 @@ def test_matches_statsmodels_ols_within_1e9_for_every_series() -> None:
     true_betas = np.array([-1.2, 0.0, 0.4, 1.0, 2.3])
     y = 0.0002 + x[:, None] * true_betas + rng.normal(0, 0.015, (90, 5))
 
-    result = ols_beta(y, x)
+    result = beta_on_last_day(y, x)
 
     for j in range(y.shape[1]):
         fit = sm.OLS(y[:, j], sm.add_constant(x)).fit()
@@ -30,7 +31,7 @@ def test_matches_statsmodels_ols_within_1e9_for_every_series() -> None:
         assert result.r_squared[j] == pytest.approx(fit.rsquared, abs=1e-9)
         assert result.t_stat[j] == pytest.approx(fit.tvalues[1], rel=1e-9)
         assert result.observations[j] == 90
-        assert result.skip_reason[j] is None
+        assert result.reason(j) is None
 
 
 def test_gaps_use_only_days_where_both_returns_exist_like_statsmodels_on_those_rows() -> None:
@@ -42,7 +43,7 @@ def test_gaps_use_only_days_where_both_returns_exist_like_statsmodels_on_those_r
     x_gappy[[60, 61]] = np.nan
     keep = np.isfinite(y) & np.isfinite(x_gappy)
 
-    result = ols_beta(y, x_gappy)
+    result = beta_on_last_day(y, x_gappy)
     fit = sm.OLS(y[keep], sm.add_constant(x_gappy[keep])).fit()
 
     assert result.observations[0] == keep.sum() == 85
@@ -56,7 +57,7 @@ def test_one_and_a_half_times_market_plus_noise_gives_beta_near_1_5() -> None:
     x = _market(rng, 250)
     y = 1.5 * x + rng.normal(0, 0.004, 250)
 
-    result = ols_beta(y, x)
+    result = beta_on_last_day(y, x)
 
     # Noise sd 0.004 vs market sd 0.011 over 250 days: se(beta) ~ 0.004/(0.011*sqrt(250)) ~ 0.023.
     assert abs(result.beta[0] - 1.5) < 4 * 0.023
@@ -69,7 +70,7 @@ def test_short_position_series_has_negative_beta_of_the_same_size() -> None:
     x = _market(rng, 90)
     y = 1.1 * x + rng.normal(0, 0.01, 90)
 
-    result = ols_beta(np.column_stack([y, -y]), x)
+    result = beta_on_last_day(np.column_stack([y, -y]), x)
 
     assert result.beta[1] == pytest.approx(-result.beta[0], abs=1e-12)
     assert result.r_squared[1] == pytest.approx(result.r_squared[0], abs=1e-12)
@@ -78,7 +79,7 @@ def test_short_position_series_has_negative_beta_of_the_same_size() -> None:
 
 def test_perfect_fit_has_zero_std_error_p_zero_and_r_squared_one() -> None:
     x = _market(np.random.default_rng(1), 60)
-    result = ols_beta(2.0 * x + 0.001, x)
+    result = beta_on_last_day(2.0 * x + 0.001, x)
     assert result.beta[0] == pytest.approx(2.0, abs=1e-12)
     assert result.alpha[0] == pytest.approx(0.001, abs=1e-12)
     assert result.std_error[0] == pytest.approx(0.0, abs=1e-9)
@@ -92,24 +93,24 @@ def test_fewer_than_30_observations_is_skipped_with_a_reason() -> None:
     y = x + rng.normal(0, 0.01, 90)
     y[: 90 - (MIN_OBSERVATIONS - 1)] = np.nan  # 29 usable days
 
-    result = ols_beta(y, x)
+    result = beta_on_last_day(y, x)
 
     assert result.observations[0] == MIN_OBSERVATIONS - 1
-    assert result.skip_reason[0] is not None and "fewer than 30" in result.skip_reason[0]
-    assert np.isnan(result.beta[0]) and not result.valid[0]
+    assert result.reason(0) is not None and "fewer than 30" in result.reason(0)
+    assert np.isnan(result.beta[0]) and result.reason_code[0] != 0
 
 
 def test_exactly_30_observations_is_estimated() -> None:
     rng = np.random.default_rng(2)
     x = _market(rng, 30)
-    result = ols_beta(x + rng.normal(0, 0.01, 30), x)
-    assert result.skip_reason[0] is None and np.isfinite(result.beta[0])
+    result = beta_on_last_day(x + rng.normal(0, 0.01, 30), x)
+    assert result.reason(0) is None and np.isfinite(result.beta[0])
 
 
 def test_constant_price_is_skipped_not_reported_as_beta_zero() -> None:
     x = _market(np.random.default_rng(4), 90)
-    result = ols_beta(np.zeros(90), x)
-    assert result.skip_reason[0] is not None and "did not move" in result.skip_reason[0]
+    result = beta_on_last_day(np.zeros(90), x)
+    assert result.reason(0) is not None and "did not move" in result.reason(0)
     assert np.isnan(result.beta[0])
 
 
@@ -117,18 +118,18 @@ def test_one_bad_series_does_not_disturb_the_others() -> None:
     rng = np.random.default_rng(9)
     x = _market(rng, 90)
     good = 0.7 * x + rng.normal(0, 0.01, 90)
-    result = ols_beta(np.column_stack([good, np.full(90, np.nan), np.zeros(90)]), x)
-    alone = ols_beta(good, x)
+    result = beta_on_last_day(np.column_stack([good, np.full(90, np.nan), np.zeros(90)]), x)
+    alone = beta_on_last_day(good, x)
     assert result.beta[0] == alone.beta[0]
-    assert result.valid.tolist() == [True, False, False]
+    assert (result.reason_code == 0).tolist() == [True, False, False]
 
 
 def test_mismatched_lengths_are_rejected() -> None:
     with pytest.raises(ValueError, match="rows"):
-        ols_beta(np.zeros((10, 2)), np.zeros(9))
+        ols_beta_at(np.zeros((10, 2)), np.zeros(9), np.array([9]), window=10)
 
 
-def test_betas_at_many_dates_equal_ols_beta_on_each_window() -> None:
+def test_betas_at_many_dates_equal_one_date_on_each_window() -> None:
     rng = np.random.default_rng(11)
     x = _market(rng, 260)
     y = np.column_stack([0.8 * x, -1.2 * x, 0.3 * x]) + rng.normal(0, 0.01, (260, 3))
@@ -138,7 +139,7 @@ def test_betas_at_many_dates_equal_ols_beta_on_each_window() -> None:
     many = ols_beta_at(y, x, ends, window=90, history=150)
     for k, t in enumerate(ends.tolist()):
         lo = max(0, t + 1 - 90)
-        one = ols_beta(y[lo : t + 1], x[lo : t + 1])
+        one = beta_on_last_day(y[lo : t + 1], x[lo : t + 1])
         assert many.reason_code[k].tolist() == one.reason_code.tolist(), t
         assert many.observations[k].tolist() == one.observations.tolist(), t
         for name in ("beta", "alpha", "r_squared", "std_error", "p_value"):
@@ -162,8 +163,8 @@ def test_series_computed_in_blocks_get_exactly_the_estimates_of_one_block(
     market, assets = _seven_series_with_a_gap(11)
     for ends in (np.array([199]), np.array([120, 150, 199])):
         whole = ols_beta_at(assets, market, ends, window=90, history=150)
-        monkeypatch.setattr("app.formulas.windows.SERIES_BLOCK", 3)
-        monkeypatch.setattr("app.formulas.windows.BLOCK_CELLS", 0)
+        monkeypatch.setattr("app.formulas.blocks.SERIES_BLOCK", 3)
+        monkeypatch.setattr("app.formulas.blocks.BLOCK_CELLS", 0)
         blocked = ols_beta_at(assets, market, ends, window=90, history=150)
         monkeypatch.undo()
         for name in ("beta", "alpha", "r_squared", "std_error", "p_value", "observations"):
@@ -174,8 +175,8 @@ def test_series_blocks_on_two_threads_get_exactly_the_estimates_of_one_thread(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     market, assets = _seven_series_with_a_gap(12)
-    monkeypatch.setattr("app.formulas.windows.SERIES_BLOCK", 3)
-    monkeypatch.setattr("app.formulas.windows.BLOCK_CELLS", 0)
+    monkeypatch.setattr("app.formulas.blocks.SERIES_BLOCK", 3)
+    monkeypatch.setattr("app.formulas.blocks.BLOCK_CELLS", 0)
     for ends in (np.array([199]), np.array([120, 150, 199])):
         one = ols_beta_at(assets, market, ends, window=90, history=150, threads=1)
         two = ols_beta_at(assets, market, ends, window=90, history=150, threads=2)

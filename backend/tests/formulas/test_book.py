@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from app.formulas.book import analyse_book
 from app.formulas.exposure import signed_exposure
+from tests.formulas.helpers import book_on_last_day
 
 
 def _prices(returns: np.ndarray, start: float = 100.0) -> np.ndarray:
@@ -30,9 +30,7 @@ def test_weighted_beta_is_signed_exposure_over_equity_and_equals_the_direct_regr
     prices, market = _book()
     exposures = np.array([30_000.0, -20_000.0, 40_000.0, 10_000.0])
 
-    result = analyse_book(
-        prices, market, SYMBOLS, np.arange(4), exposures, equity=50_000.0, sectors=SECTORS
-    )
+    result = book_on_last_day(prices, market, SYMBOLS, np.arange(4), exposures, 50_000.0, SECTORS)
     betas = result.series_betas.beta
     fig = result.portfolio
 
@@ -50,7 +48,7 @@ def test_weighted_beta_is_signed_exposure_over_equity_and_equals_the_direct_regr
 def test_direct_beta_matches_statsmodels_on_the_portfolio_return_series() -> None:
     prices, market = _book(seed=3)
     exposures = np.array([10.0, 20.0, -5.0, 7.0])
-    result = analyse_book(prices, market, SYMBOLS, np.arange(4), exposures, 40.0, SECTORS)
+    result = book_on_last_day(prices, market, SYMBOLS, np.arange(4), exposures, 40.0, SECTORS)
     asset_r = prices[1:] / prices[:-1] - 1
     market_r = market[1:] / market[:-1] - 1
     port = asset_r[-90:] @ exposures / 40.0
@@ -63,7 +61,7 @@ def test_exposure_without_beta_is_reported_as_coverage_not_counted_as_beta_zero(
     prices[:-20, 3] = np.nan  # D listed 20 days ago: too short for a beta
     exposures = np.array([30_000.0, 30_000.0, 30_000.0, 10_000.0])
 
-    result = analyse_book(prices, market, SYMBOLS, np.arange(4), exposures, 100_000.0, SECTORS)
+    result = book_on_last_day(prices, market, SYMBOLS, np.arange(4), exposures, 100_000.0, SECTORS)
     betas = result.series_betas.beta
     fig = result.portfolio
 
@@ -78,7 +76,7 @@ def test_missing_equity_falls_back_to_gross_exposure() -> None:
     prices, market = _book()
     exposures = np.array([50.0, 50.0, 0.0, 0.0])
     for equity in (None, 0.0, -5.0):
-        fig = analyse_book(prices, market, SYMBOLS, np.arange(4), exposures, equity, SECTORS)
+        fig = book_on_last_day(prices, market, SYMBOLS, np.arange(4), exposures, equity, SECTORS)
         assert fig.portfolio.denominator == 100.0 and not fig.portfolio.denominator_is_equity
 
 
@@ -88,7 +86,9 @@ def test_two_perfectly_anticorrelated_positions_give_near_zero_portfolio_vol() -
     # Prices whose daily returns are exactly opposite: log-returns would not be, simple are.
     prices = _prices(np.column_stack([a, -a]))
     market = _prices(rng.normal(0, 0.01, (300, 1)))[:, 0]
-    result = analyse_book(prices, market, ["X", "Y"], np.arange(2), np.array([1e6, 1e6]), 2e6, {})
+    result = book_on_last_day(
+        prices, market, ["X", "Y"], np.arange(2), np.array([1e6, 1e6]), 2e6, {}
+    )
     port_vol = result.portfolio.volatility
     assert port_vol is not None
     assert port_vol.realized_vol_21d[0] == pytest.approx(0.0, abs=1e-9)
@@ -106,7 +106,9 @@ def test_two_lots_of_one_series_and_an_option_on_it_share_the_series_figures() -
             signed_exposure("LP", 2, close_b),  # long put: negative, 200 shares' notional
         ]
     )
-    result = analyse_book(prices, market, SYMBOLS, np.array([1, 1, 1]), exposures, None, SECTORS)
+    result = book_on_last_day(
+        prices, market, SYMBOLS, np.array([1, 1, 1]), exposures, None, SECTORS
+    )
     conc = result.portfolio.concentration
     assert conc is not None and conc.weights == {"B": pytest.approx(1.0)}
     # Lots are netted per symbol first: 150 - 200 = -50 shares of B, the whole netted book.
@@ -115,9 +117,32 @@ def test_two_lots_of_one_series_and_an_option_on_it_share_the_series_figures() -
     assert result.portfolio.gross_exposure == pytest.approx(350 * close_b)
 
 
+def test_lots_are_netted_per_symbol_before_concentration_weights() -> None:
+    prices, market = _book()
+    # A in two lots (60 + 20), B short 40, C long 80: netted gross = 80 + 40 + 80 = 200.
+    cols = np.array([0, 1, 0, 2])
+    exposures = np.array([60.0, -40.0, 20.0, 80.0])
+    fig = book_on_last_day(prices, market, SYMBOLS, cols, exposures, None, SECTORS).portfolio
+    assert fig.concentration is not None
+    assert fig.concentration.weights == pytest.approx({"A": 0.4, "C": 0.4, "B": 0.2})
+    assert fig.concentration.gross_exposure == pytest.approx(200.0)
+    assert fig.sector_exposure == pytest.approx({"Energy": 0.2, "Utilities": 0.4})
+
+
+def test_lots_that_net_to_zero_have_no_concentration() -> None:
+    prices, market = _book()
+    book = book_on_last_day(
+        prices, market, SYMBOLS, np.array([0, 0]), np.array([10.0, -10.0]), None, SECTORS
+    )
+    assert book.portfolio.concentration is None and book.portfolio.sector_exposure == {}
+    assert book.portfolio.gross_exposure == 20.0  # per position: the lots do not net here
+
+
 def test_zero_exposure_book_has_no_portfolio_figures() -> None:
     prices, market = _book()
-    fig = analyse_book(prices, market, SYMBOLS, np.arange(4), np.zeros(4), 1e5, SECTORS).portfolio
+    fig = book_on_last_day(
+        prices, market, SYMBOLS, np.arange(4), np.zeros(4), 1e5, SECTORS
+    ).portfolio
     assert fig.market_beta_weighted is None and fig.market_beta_direct is None
     assert fig.concentration is None and fig.volatility is None and fig.sector_exposure == {}
     assert fig.beta_coverage == 0.0

@@ -5,12 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.formulas.concentration import active_weights, concentration, sector_exposure
+from app.formulas.concentration import (
+    active_weights,
+    concentration_of_net,
+    sector_exposure_of_net,
+)
 
 
 def test_equal_weights_give_hhi_10000_over_n_and_effective_n_equal_n() -> None:
     symbols = [f"S{i}" for i in range(20)]
-    result = concentration(symbols, np.full(20, 5_000.0))
+    result = concentration_of_net(symbols, np.full(20, 5_000.0))
     assert result is not None
     assert result.hhi == pytest.approx(500.0)
     assert result.effective_num_positions == pytest.approx(20.0)
@@ -18,11 +22,12 @@ def test_equal_weights_give_hhi_10000_over_n_and_effective_n_equal_n() -> None:
     assert result.top_10 == pytest.approx(0.5)
 
 
-def test_weights_use_absolute_exposure_over_gross_and_lots_are_netted_by_symbol() -> None:
-    # AAPL in two lots (60 + 20), MSFT short 40, XOM long 80: gross = 80 + 40 + 80 = 200.
-    result = concentration(["AAPL", "MSFT", "AAPL", "XOM"], np.array([60.0, -40.0, 20.0, 80.0]))
+def test_weights_use_absolute_net_exposure_over_gross() -> None:
+    # AAPL long 80 (two lots netted by the book), MSFT short 40, XOM long 80: gross = 200.
+    result = concentration_of_net(["AAPL", "MSFT", "XOM"], np.array([80.0, -40.0, 80.0]))
     assert result is not None
     assert result.weights == pytest.approx({"AAPL": 0.4, "XOM": 0.4, "MSFT": 0.2})
+    assert list(result.weights) == ["AAPL", "XOM", "MSFT"]  # largest first, ties in order
     assert result.hhi == pytest.approx((0.16 + 0.16 + 0.04) * 10_000)
     assert result.effective_num_positions == pytest.approx(1 / 0.36)
     assert result.top_3 == pytest.approx(1.0)
@@ -30,7 +35,7 @@ def test_weights_use_absolute_exposure_over_gross_and_lots_are_netted_by_symbol(
 
 
 def test_single_holding_is_fully_concentrated() -> None:
-    result = concentration(["SPY"], np.array([-1_000.0]))
+    result = concentration_of_net(["SPY"], np.array([-1_000.0]))
     assert result is not None
     assert result.hhi == pytest.approx(10_000.0)
     assert result.effective_num_positions == pytest.approx(1.0)
@@ -38,21 +43,16 @@ def test_single_holding_is_fully_concentrated() -> None:
 
 
 def test_zero_exposure_has_no_concentration() -> None:
-    assert concentration(["A", "B"], np.array([0.0, 0.0])) is None
-    assert concentration(["A", "A"], np.array([10.0, -10.0])) is None  # fully netted
-    assert sector_exposure(["A"], np.array([0.0]), {"A": "Energy"}) == {}
+    assert concentration_of_net(["A", "B"], np.array([0.0, 0.0])) is None
+    assert concentration_of_net([], np.zeros(0)) is None
+    assert sector_exposure_of_net(["Energy"], np.array([0.0])) == {}
 
 
 def test_sector_exposure_is_signed_over_gross_and_skips_unclassified_symbols() -> None:
-    sectors = {
-        "AAPL": "Information Technology",
-        "MSFT": "Information Technology",
-        "XOM": "Energy",
-        "SPY": None,
-    }
-    # gross = 60 + 20 + 100 + 20 = 200
-    got = sector_exposure(
-        ["AAPL", "MSFT", "XOM", "SPY"], np.array([60.0, -20.0, 100.0, 20.0]), sectors
+    # AAPL, MSFT, XOM, SPY; gross = 60 + 20 + 100 + 20 = 200
+    got = sector_exposure_of_net(
+        ["Information Technology", "Information Technology", "Energy", None],
+        np.array([60.0, -20.0, 100.0, 20.0]),
     )
     assert got == pytest.approx({"Energy": 0.5, "Information Technology": 0.2})
 

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from app.formulas.book import DEFAULT_BETA_WINDOW, analyse_book
-from app.formulas.volatility import har_forecast, volatility_metrics
+from app.formulas.book import DEFAULT_BETA_WINDOW
+from tests.formulas.helpers import book_on_last_day, volatility_on_last_day
 
 SQRT_252 = math.sqrt(252)
 
@@ -31,7 +31,7 @@ def test_position_beta_on_spy_is_statsmodels_ols_on_the_same_closes(
     closes: pd.DataFrame,
 ) -> None:
     window = closes.loc[:"2008-12-31"].iloc[-(DEFAULT_BETA_WINDOW + 1) :]  # the 2008 crash
-    book = analyse_book(
+    book = book_on_last_day(
         window[["NDX"]].to_numpy(),
         window["SPY"].to_numpy(),
         ["NDX"],
@@ -58,7 +58,7 @@ def test_realized_vol_and_percentile_are_pandas_rolling_std_on_the_real_series(
 ) -> None:
     window = closes.loc["2009-01-01":"2011-12-31", "SPY"]
     returns = window.pct_change().dropna()
-    got = volatility_metrics(returns.to_numpy())
+    got = volatility_on_last_day(returns.to_numpy())
 
     rolling_21 = returns.rolling(21).std(ddof=1) * SQRT_252
     assert got.realized_vol_21d[0] == pytest.approx(rolling_21.iloc[-1], rel=1e-9)
@@ -85,7 +85,7 @@ def test_har_on_real_returns_is_statsmodels_ols_on_the_vol_scale(closes: pd.Data
     )
     sample = design.dropna()
     fit = sm.OLS(sample["y"], sample[["const", "d", "w", "m"]]).fit()
-    got = har_forecast(returns.to_numpy())
+    got = volatility_on_last_day(returns.to_numpy()).har
     np.testing.assert_allclose(got.coefficients[0], fit.params.to_numpy(), rtol=1e-8)
     assert got.r_squared[0] == pytest.approx(fit.rsquared, rel=1e-9)
     assert got.samples[0] == fit.nobs
@@ -121,6 +121,6 @@ def test_the_dates_whose_variance_level_forecast_went_negative_get_a_positive_on
         if history == 504:
             coef = np.linalg.lstsq(x[ok], y[ok], rcond=None)[0]
             assert x[-1] @ coef < 0
-        got = har_forecast(r)
+        got = volatility_on_last_day(r).har
         assert np.isfinite(got.expected_vol[0])
         assert 0.05 < got.expected_vol[0] < 0.5

@@ -1,12 +1,12 @@
-"""Simple returns, rolling means and the portfolio return series."""
+"""Simple returns and the portfolio return series."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from app.formulas.returns import portfolio_returns, rolling_nanmean, simple_returns
-from app.formulas.volatility import realized_vol
+from app.formulas.returns import portfolio_returns, simple_returns
+from tests.formulas.helpers import volatility_on_last_day
 
 
 def test_simple_returns_and_gaps_become_nan_on_both_sides() -> None:
@@ -17,21 +17,6 @@ def test_simple_returns_and_gaps_become_nan_on_both_sides() -> None:
     assert r[3] == pytest.approx(-0.10)
 
 
-def test_rolling_nanmean_matches_a_plain_loop() -> None:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(40, 3))
-    x[[5, 6, 20], 1] = np.nan
-    got = rolling_nanmean(x, 5, 4)
-    for t in range(40):
-        for j in range(3):
-            window = x[max(0, t - 4) : t + 1, j]
-            finite = window[np.isfinite(window)]
-            if t < 4 or finite.size < 4:
-                assert np.isnan(got[t, j])
-            else:
-                assert got[t, j] == pytest.approx(finite.mean(), abs=1e-12)
-
-
 def test_two_perfectly_anticorrelated_positions_have_portfolio_vol_near_zero() -> None:
     rng = np.random.default_rng(1)
     a = rng.normal(0, 0.02, 100)
@@ -39,8 +24,8 @@ def test_two_perfectly_anticorrelated_positions_have_portfolio_vol_near_zero() -
     exposures = np.array([50_000.0, 50_000.0])
 
     port = portfolio_returns(returns, exposures, 100_000.0)
-    port_vol = realized_vol(port, 63)[0]
-    each_vol = realized_vol(returns, 63)
+    port_vol = volatility_on_last_day(port).realized_vol_63d[0]
+    each_vol = volatility_on_last_day(returns).realized_vol_63d
 
     assert port_vol == pytest.approx(0.0, abs=1e-12)
     # ... whereas the exposure-weighted average of the two position vols is far from zero.

@@ -29,7 +29,7 @@ from app.portfolios.repository import PortfolioNotFoundError
 from app.prices.demo import demo_calendar
 from app.prices.repository import MissingMarketDataError
 from app.risk_metrics.calculation import calculate_portfolio_risk
-from tests.formulas.test_volatility import _spikes_then_calm, _variance_har_forecast
+from tests.formulas.test_har import _spikes_then_calm, _variance_har_forecast
 
 DAYS = 320
 CALC = date(2025, 6, 30)
