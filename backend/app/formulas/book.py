@@ -15,7 +15,7 @@ Denominators (stated once, also in the README):
 - ``market_beta_r_squared`` = sum |E_i| r2_i / sum |E_i| over the same positions
   (absolute weights: a short's fit is not a negative fit).
 - ``market_beta_direct`` = OLS beta of the portfolio return series sum_i E_i r_i,t / D
-  on the market's, over the same window.
+  (``holdings_returns``) on the market's, over the same window.
 - Portfolio volatility figures come from that return series (never weighted position
   vols); concentration and sector weights are shares of gross exposure (concentration.py).
 """
@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 from app.formulas.beta import BetaResult, ols_beta_at
 from app.formulas.concentration import Concentration, concentration_of_net, sector_exposure_of_net
 from app.formulas.har import HarResult
-from app.formulas.returns import FloatArray, simple_returns
+from app.formulas.returns import FloatArray, holdings_returns, simple_returns
 from app.formulas.volatility import VolatilityResult, volatility_at
 
 DEFAULT_BETA_WINDOW = 90
@@ -151,18 +151,12 @@ def analyse_book_dates(
 
     series = returns.shape[1]
     books = [_book(e, cols, equity) for e, cols in zip(exposures, position_series, strict=True)]
-    # The return series of each date's holdings over the whole history: column k is
-    # sum_i E_i(k) r_i,t / D(k); a day on which no held series has a return is NaN.
-    weights = np.zeros((series, len(books)))
-    held = np.zeros((series, len(books)))
-    for k, book in enumerate(books):
-        if book.gross > 0 and book.denominator > 0:
-            # Each position contributes its series' return; one series held twice counts twice.
-            np.add.at(weights[:, k], book.cols, book.e_priced / book.denominator)
-            held[book.cols, k] = 1.0
-    finite = np.isfinite(returns)
-    port = np.where(finite, returns, 0.0) @ weights
-    port[(finite.astype(np.float64) @ held) == 0] = np.nan
+    port = holdings_returns(
+        returns,
+        [b.cols for b in books],
+        [b.e_priced for b in books],
+        [b.denominator for b in books],
+    )
     direct_fit = ols_beta_at(port, market, t, window=beta_window, history=history, threads=threads)
     port_vol = _diagonal(volatility_at(port, t, history=history, threads=threads))
 

@@ -1,10 +1,12 @@
-"""Daily simple returns on a trading-day calendar, and a portfolio's return series.
+"""Daily simple returns on a trading-day calendar, and the return series of a book.
 
 Arrays are shaped (days, series): one row per trading day of the market index, one
 column per symbol. A missing price is NaN; it is never filled here.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,22 +42,37 @@ def annualise_vol(daily_variance: FloatArray) -> FloatArray:
     return np.sqrt(np.asarray(daily_variance, dtype=np.float64) * TRADING_DAYS_PER_YEAR)
 
 
-def portfolio_returns(
-    asset_returns: FloatArray, exposures: FloatArray, denominator: float
+def holdings_returns(
+    returns: FloatArray,
+    position_series: Sequence[NDArray[np.intp]],
+    exposures: Sequence[FloatArray],
+    denominators: Sequence[float],
 ) -> FloatArray:
-    """Daily return of today's holdings over the history: sum_i E_i r_i,t / denominator.
+    """Daily return of each date's holdings over the whole history: (days, dates).
 
-    ``exposures`` are signed (shorts negative), so offsetting positions cancel day by day
-    and the resulting volatility reflects correlations (never a weighted sum of position
-    volatilities). A missing return counts as no move that day (the price carried
-    forward); a day on which no held series has a return is NaN.
+    Column k is sum_i E_i r_{s_i,t} / D over date k's positions i, with s_i the position's
+    column in ``returns`` (one series held twice counts twice), E_i its signed exposure
+    and D = ``denominators[k]``. Exposures are signed (shorts negative), so offsetting
+    positions cancel day by day and the series' volatility reflects correlations (never a
+    weighted sum of position volatilities). A position without a price (exposure NaN)
+    moves nothing. A missing return counts as no move that day (the price carried
+    forward); a day on which none of the held series has a return is NaN, and so is every
+    day of a date without exposure or without a positive denominator.
     """
-    r = as_columns(asset_returns)
-    e = np.asarray(exposures, dtype=np.float64)
-    if denominator <= 0 or not np.isfinite(denominator):
-        raise ValueError(f"denominator must be positive, got {denominator}")
+    r = as_columns(returns)
+    dates = len(position_series)
+    weights = np.zeros((r.shape[1], dates))
+    held = np.zeros((r.shape[1], dates))
+    for k, (cols, e, denominator) in enumerate(
+        zip(position_series, exposures, denominators, strict=True)
+    ):
+        priced = np.asarray(e, dtype=np.float64)
+        priced = np.where(np.isfinite(priced), priced, 0.0)
+        if denominator > 0 and (priced != 0).any():
+            columns = np.asarray(cols, dtype=np.intp)
+            np.add.at(weights[:, k], columns, priced / denominator)
+            held[columns, k] = 1.0
     finite = np.isfinite(r)
-    pnl = np.where(finite, r, 0.0) @ e
-    out = pnl / denominator
-    out[~finite.any(axis=1)] = np.nan
+    out: FloatArray = np.where(finite, r, 0.0) @ weights
+    out[(finite.astype(np.float64) @ held) == 0] = np.nan
     return out
