@@ -1,5 +1,5 @@
-"""The VaR/ES backtest statistics against hand-computed examples, and the historical-
-simulation anchor of the backtest script against numpy."""
+"""The VaR/ES backtest statistics against hand-computed examples; the backtest script's
+historical-simulation anchor against numpy and its goal check."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from app.formulas.tail_risk import VAR_METHOD
 from perf.backtesting import (
     acerbi_szekely_z2,
     binomial_cdf,
@@ -20,7 +21,14 @@ from perf.backtesting import (
     transitions,
     zone_bounds,
 )
-from perf.var_backtest import HS_WINDOW, historical_simulation
+from perf.var_backtest import (
+    HS_LABEL,
+    HS_WINDOW,
+    Score,
+    SeriesReport,
+    goal,
+    historical_simulation,
+)
 
 
 def _hits(days: int, at: list[int]) -> np.ndarray:
@@ -128,3 +136,22 @@ def test_historical_simulation_is_numpys_quantiles_of_the_last_252_losses() -> N
         assert hs.es_975[k] == pytest.approx(losses[losses >= q975].mean(), rel=1e-12)
     with pytest.raises(ValueError, match="252 returns before the span"):
         historical_simulation(returns, np.array([100]))
+
+
+def _report(christoffersen_p: float, hs_yellow_or_red: int) -> SeriesReport:
+    report = SeriesReport("sp500", "2001-01-02", "2018-12-31", 4527, 0.5)
+    report.scores = [
+        Score("VaR 95 %", VAR_METHOD, 230, 0.0508, 0.8, 0.7, 0, 383),
+        Score("VaR 95 %", HS_LABEL, 252, 0.0557, 0.09, 0.0, 256, 1193),
+        Score("VaR 99 %", VAR_METHOD, 47, 0.0104, 0.8, christoffersen_p, 0, 412),
+        Score("VaR 99 %", HS_LABEL, 75, 0.0166, 0.0, 0.009, 414, hs_yellow_or_red),
+    ]
+    return report
+
+
+def test_the_goal_needs_every_check() -> None:
+    assert goal(_report(0.099, 1612))["met"]
+    missed = goal(_report(0.049, 1612))
+    assert not missed["met"]
+    assert [c for c, ok in missed["checks"].items() if not ok] == ["99 % Christoffersen p >= 0.05"]
+    assert not goal(_report(0.099, 412))["met"]  # not fewer yellow-or-red windows than HS
