@@ -1,9 +1,11 @@
-"""Small helpers every repository shares: the live-row filter, bulk upserts, and the
-columns a response shows.
+"""What every repository shares: the live-row base of soft-deleted tables, bulk upserts,
+and the columns a response shows.
 
 Soft delete: a row with ``deleted_at`` set is kept for history but is gone for every
-reader. :func:`live` is the one way to say "not deleted" in a query, for any model that
-has the column. (Fitting values to NUMERIC columns: app.core.numeric_fit.)
+reader. :class:`LiveRows` is the one place that says so: a soft-deleted table's reads
+start from its base statement or its ``live`` clause (ORM and Core selects alike), as a
+repository base statement does, and a read that must see deleted rows too says
+``include_deleted=True``.
 """
 
 from __future__ import annotations
@@ -11,18 +13,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
     FromClause,
     Numeric,
+    Select,
     Table,
     Text,
     Uuid,
     cast,
     func,
     literal,
+    select,
 )
 from sqlalchemy.dialects.postgresql import Insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -43,9 +47,29 @@ def table_of(model: type[DeclarativeBase] | Table) -> Table:
     return table
 
 
-def live(model: type[SoftDeletable]) -> ColumnElement[bool]:
-    """WHERE clause: the row of ``model`` is not soft-deleted."""
-    return model.deleted_at.is_(None)
+ModelT = TypeVar("ModelT", bound=SoftDeletable)
+
+
+class LiveRows(Generic[ModelT]):
+    """The reads of one soft-deleted table: its live rows (``deleted_at`` unset).
+
+    ``select()`` is the base statement (the mapped rows, or the columns given, of the live
+    rows); ``live`` is the same filter as a clause, for a join or an EXISTS that reads the
+    table beside another. ``table`` and ``c`` are the table and its columns, which work in
+    ORM and Core selects alike.
+    """
+
+    def __init__(self, model: type[ModelT]) -> None:
+        self.model = model
+        self.table = table_of(model)  # type: ignore[arg-type]
+        self.c = self.table.c
+        self.live: ColumnElement[bool] = self.c.deleted_at.is_(None)
+
+    def select(self, *columns: Any, include_deleted: bool = False) -> Select[Any]:
+        """SELECT ``columns`` (the mapped rows when none are given) FROM the table, of its
+        live rows (of every row with ``include_deleted``)."""
+        stmt = select(*(columns or (self.model,))).select_from(self.table)
+        return stmt if include_deleted else stmt.where(self.live)
 
 
 API_HIDDEN_COLUMNS = frozenset({"created_at", "updated_at"})

@@ -111,12 +111,11 @@ async def _benchmarks_on(dates: Sequence[date]) -> list[BenchmarkWeights | None]
 def _held_by_date(spans: Sequence[HeldSpan], dates: Sequence[date]) -> list[list[HeldPosition]]:
     """The positions held on each date; consecutive dates with the same book share one
     list (the engine then builds its arrays once)."""
-    # A position's state changes on its entry date, its exit date and the day after its
-    # expiration (held_on's rule): between two such days the list is the same.
+    # A position's state changes on its first held day and the day after its last:
+    # between two such days the list is the same.
     changes = sorted(
-        {s.entry_date for s in spans}
-        | {s.exit_date for s in spans if s.exit_date is not None}
-        | {s.expiration_date + timedelta(days=1) for s in spans if s.expiration_date is not None}
+        {s.first_day for s in spans}
+        | {s.last_day + timedelta(days=1) for s in spans if s.last_day is not None}
     )
     out: list[list[HeldPosition]] = []
     previous: date | None = None

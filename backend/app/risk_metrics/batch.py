@@ -5,12 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.repository import live
-from app.models import Position
-from app.portfolios.repository import ANY_OWNER, get_portfolio, list_portfolios
+from app.portfolios.repository import ANY_OWNER, get_portfolio, held_series, list_portfolios
 from app.prices.repository import PriceHistory, load_price_history, trading_days
 from app.risk_metrics.calculation import HISTORY_DAYS
 
@@ -41,11 +38,10 @@ async def shared_history(
     session: AsyncSession, portfolio_ids: list[uuid.UUID], start: date, end: date
 ) -> PriceHistory:
     """Prices of every series the portfolios hold, loaded once for the whole run."""
-    series = await session.scalars(
-        select(func.coalesce(Position.underlying_symbol, Position.symbol))
-        .where(Position.portfolio_id.in_(portfolio_ids), live(Position))
-        .distinct()
-    )
     return await load_price_history(
-        session, list(series), start=start, end=end, rows_before_start=HISTORY_DAYS
+        session,
+        await held_series(session, portfolio_ids),
+        start=start,
+        end=end,
+        rows_before_start=HISTORY_DAYS,
     )

@@ -27,9 +27,7 @@ from app.core.types import DateRange
 from app.formulas.book import DEFAULT_BETA_WINDOW
 from app.formulas.volatility import TRENDS
 from app.models import (
-    Portfolio,
     PortfolioSnapshot,
-    Position,
     PositionMarketBeta,
     PositionVolatility,
 )
@@ -37,10 +35,10 @@ from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
 from app.portfolios.repository import (
     Owner,
     portfolio_is_visible,
-    portfolios_c,
+    positions,
     require_portfolio,
     require_position,
-    visible_portfolio_rows,
+    visible_positions,
 )
 from app.prices.repository import MARKET_INDEX
 from app.risk_metrics.rows import (
@@ -56,15 +54,14 @@ from app.risk_metrics.rows import (
 # loading), with the ownership check folded into the page query; only an empty page costs a
 # second query, to tell "no rows" from "not yours / not there" (404).
 # Decimals come back as their text (app.core.repository.api_columns), ready for a response.
-_positions = Position.__table__.c
 
 
 @cache
 def _with_symbol(table: type[PositionMarketBeta] | type[PositionVolatility]) -> Select[Any]:
     """The columns the API shows of ``table`` plus its position's ``symbol`` (one join).
     Built once per table (a select is immutable: each ``.where`` makes a new one)."""
-    return select(*api_columns(table.__table__), _positions.symbol).join_from(
-        table.__table__, Position.__table__, _positions.id == table.__table__.c.position_id
+    return select(*api_columns(table.__table__), positions.c.symbol).join_from(
+        table.__table__, positions.table, positions.c.id == table.__table__.c.position_id
     )
 
 
@@ -122,14 +119,8 @@ async def portfolio_market_betas(
 @cache
 def _volatility_query(start: bool, end: bool) -> Select[Any]:
     t = PositionVolatility.__table__.c
-    stmt = (
-        _with_symbol(PositionVolatility)
-        .join(Portfolio.__table__, portfolios_c.id == _positions.portfolio_id)
-        .where(
-            t.position_id == _POSITION_ID,
-            _positions.deleted_at.is_(None),
-            *visible_portfolio_rows(_OWNER),
-        )
+    stmt = _with_symbol(PositionVolatility).where(
+        t.position_id == _POSITION_ID, *visible_positions(_OWNER)
     )
     if start:
         stmt = stmt.where(t.calculation_date >= bindparam("start", type_=Date))
@@ -249,11 +240,11 @@ async def delete_risk_figures(
     )
     if portfolio_ids is not None:
         betas = betas.where(PositionMarketBeta.portfolio_id.in_(portfolio_ids))
-        vols = vols.where(
-            PositionVolatility.position_id.in_(
-                select(Position.id).where(Position.portfolio_id.in_(portfolio_ids))
-            )
+        # A deleted position's figures on these dates go with the others.
+        of_portfolios = positions.select(positions.c.id, include_deleted=True).where(
+            positions.c.portfolio_id.in_(portfolio_ids)
         )
+        vols = vols.where(PositionVolatility.position_id.in_(of_portfolios))
         snapshots = snapshots.where(PortfolioSnapshot.portfolio_id.in_(portfolio_ids))
     removed_betas = await session.execute(betas)
     removed_vols = await session.execute(vols)
