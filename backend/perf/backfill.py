@@ -79,13 +79,13 @@ def _child(args: argparse.Namespace) -> None:
     import time
 
     from app.core.db import AsyncSessionLocal
-    from app.risk_metrics import backfill, repository
+    from app.risk_metrics import backfill, store
     from app.risk_metrics.batch import dates_to_run, portfolios_to_run, shared_history
 
     # Wall time with at least one chunk being written (chunks go over several connections).
     write_seconds = 0.0
     writing, since = 0, 0.0
-    store = repository.store_portfolio_dates
+    store_portfolio_dates = store.store_portfolio_dates
 
     async def timed_store(*a: Any, **k: Any) -> None:
         nonlocal write_seconds, writing, since
@@ -93,14 +93,14 @@ def _child(args: argparse.Namespace) -> None:
             since = time.perf_counter()
         writing += 1
         try:
-            await store(*a, **k)
+            await store_portfolio_dates(*a, **k)
         finally:
             writing -= 1
             if not writing:
                 write_seconds += time.perf_counter() - since
 
-    # backfill calls repository.store_portfolio_dates through the module: time it there.
-    setattr(repository, "store_portfolio_dates", timed_store)  # noqa: B010
+    # backfill calls store.store_portfolio_dates through the module: time it there.
+    setattr(store, "store_portfolio_dates", timed_store)  # noqa: B010
     compute_seconds = 0.0
     compute = getattr(backfill, "compute_portfolio_dates")  # noqa: B009
 

@@ -45,8 +45,8 @@ from app.formulas.beta import ols_beta
 from app.formulas.book import analyse_book
 from app.formulas.volatility import volatility_metrics
 from app.models import Portfolio, Position
-from app.risk_metrics.repository import store_portfolio_dates
 from app.risk_metrics.rows import FigureRows, position_beta_rows, position_volatility_rows
+from app.risk_metrics.store import store_portfolio_dates
 from perf.scratch import (
     RESULTS_DIR,
     alembic_config,

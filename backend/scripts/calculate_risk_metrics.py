@@ -83,7 +83,7 @@ from app.risk_metrics.calculation import (
     PortfolioRiskSummary,
     calculate_portfolio_risk,
 )
-from app.risk_metrics.repository import RemovedFigures, delete_risk_figures
+from app.risk_metrics.store import RemovedFigures, delete_risk_figures
 
 
 @dataclass

@@ -3,7 +3,7 @@ pass, stored in chunks of whole dates.
 
 The figures come from :func:`app.risk_metrics.calculation.compute_portfolio_dates`, the
 function the single-date run uses too (over its one date), and are stored with
-:func:`app.risk_metrics.repository.store_portfolio_dates` (COPY), one transaction per
+:func:`app.risk_metrics.store.store_portfolio_dates` (COPY), one transaction per
 chunk of whole dates: a run stopped at any point leaves whole dates only, and a re-run
 replaces them with the same rows. Dates are computed a pass at a time (a few chunks,
 fewer for large books), so memory stays flat however long the range.
@@ -34,7 +34,7 @@ from app.portfolios.repository import (
     positions_held_between,
 )
 from app.prices.repository import MissingMarketDataError, PriceHistory, sectors_of
-from app.risk_metrics import repository
+from app.risk_metrics import store
 from app.risk_metrics.calculation import (
     PortfolioDateFigures,
     PortfolioRiskSummary,
@@ -201,7 +201,7 @@ async def backfill_portfolio(
                 # lose the last chunks committed (whole dates, never part of one), and a
                 # re-run stores them again; a backfill needs no more.
                 await session.execute(text("SET LOCAL synchronous_commit = off"))
-                await repository.store_portfolio_dates(
+                await store.store_portfolio_dates(
                     session,
                     portfolio.id,
                     stored_dates,
@@ -221,7 +221,7 @@ async def backfill_portfolio(
             await stack.enter_async_context(engine.connect()) for _ in range(max(1, writers))
         ]
 
-        async def store(
+        async def store_pass(
             first: int, computed: list[PortfolioDateFigures | MissingMarketDataError]
         ) -> bool:
             """Store a pass, its chunks shared out over the connections; False once
@@ -243,12 +243,12 @@ async def backfill_portfolio(
                     group.create_task(write(connection))
             return not stopped
 
-        await _store_passes(compute, store, len(dates), per_pass)
+        await _store_passes(compute, store_pass, len(dates), per_pass)
 
 
 async def _store_passes(
     compute: Callable[[int], list[PortfolioDateFigures | MissingMarketDataError]],
-    store: Callable[
+    store_pass: Callable[
         [int, list[PortfolioDateFigures | MissingMarketDataError]], Coroutine[Any, Any, bool]
     ],
     days: int,
@@ -262,7 +262,7 @@ async def _store_passes(
             computed = await asyncio.to_thread(compute, first)
             if storing is not None and not await storing:
                 return
-            storing = asyncio.create_task(store(first, computed))
+            storing = asyncio.create_task(store_pass(first, computed))
     finally:
         if storing is not None:
             await storing  # a chunk in flight is committed (or fails) whole
