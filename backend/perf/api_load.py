@@ -65,8 +65,8 @@ from app.core.db import ASYNC_DRIVER, create_sessionmaker, with_driver
 from app.models import Portfolio, Position
 from app.prices.demo import DEMO_EMAIL, DEMO_END, load_demo_data
 from app.prices.repository import trading_days
-from app.risk_metrics.batch import portfolios_to_run, shared_history
 from app.risk_metrics.calculation import calculate_portfolio_risk
+from app.risk_metrics.runs import portfolios_to_run, shared_history
 from app.users.service import ensure_user, set_password
 from perf.scratch import RESULTS_DIR, alembic_config, describe, server_url, throwaway_database
 from tests.support.tcp_proxy import FaultProxy, fault_proxy

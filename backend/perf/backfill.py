@@ -78,9 +78,11 @@ def _child(args: argparse.Namespace) -> None:
     import resource
     import time
 
-    from app.core.db import AsyncSessionLocal
+    from sqlalchemy.pool import NullPool
+
+    from app.core.db import AsyncSessionLocal, create_engine_for
     from app.risk_metrics import backfill, store
-    from app.risk_metrics.batch import dates_to_run, portfolios_to_run, shared_history
+    from app.risk_metrics.runs import dates_to_run, portfolios_to_run, shared_history
 
     # Wall time with at least one chunk being written (chunks go over several connections).
     write_seconds = 0.0
@@ -123,8 +125,10 @@ def _child(args: argparse.Namespace) -> None:
             )
             days = all_days[-args.dates :]
             history = await shared_history(session, portfolios, days[0], days[-1])
+        engine = create_engine_for(poolclass=NullPool)
         for portfolio_id in portfolios:  # as calculate_risk_metrics.py --jobs 1 does
-            await backfill.backfill_portfolio(portfolio_id, days, history, 90)
+            await backfill.backfill_portfolio(engine, portfolio_id, days, history, 90)
+        await engine.dispose()
         backfill_seconds = time.perf_counter() - started
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

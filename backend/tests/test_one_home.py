@@ -35,6 +35,10 @@ HOMES: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
         re.compile(r"precision\s*-\s*scale"),
         ("core/numeric_fit.py",),
     ),
+    "no date after the market index's last price": (
+        re.compile(r"\blast_trading_day\("),
+        ("prices/repository.py", "risk_metrics/runs.py"),
+    ),
 }
 
 
@@ -74,6 +78,7 @@ def test_the_tell_tales_catch_a_second_statement() -> None:
         "portfolio visibility (live, and the owner's)": "clauses.append(t.c.owner_id == owner)",
         "held at the close of a day": "or_(Position.exit_date.is_(None), Position.exit_date > d)",
         "what a NUMERIC(precision, scale) column holds": "limit = 10.0 ** (precision - scale)",
+        "no date after the market index's last price": "last = await last_trading_day(s)",
     }
     assert samples.keys() == HOMES.keys()
     for rule, line in samples.items():

@@ -24,7 +24,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.benchmarks.repository import BenchmarkWeights, weights_on_or_before
-from app.core.db import AsyncSessionLocal
 from app.core.types import DEFAULT_BENCHMARK
 from app.portfolios.repository import (
     ANY_OWNER,
@@ -84,26 +83,27 @@ def pass_dates(series: int, chunk_dates: int) -> int:
     return chunks * chunk_dates
 
 
-async def _benchmarks_on(dates: Sequence[date]) -> list[BenchmarkWeights | None]:
+async def _benchmarks_on(
+    session: AsyncSession, dates: Sequence[date]
+) -> list[BenchmarkWeights | None]:
     """The default benchmark's weights on or before each date (one query per weights
     date that the range uses, not per date)."""
     if not dates:
         return []
     found: list[BenchmarkWeights | None] = []
-    async with AsyncSessionLocal() as session:
-        latest = await weights_on_or_before(session, DEFAULT_BENCHMARK, asof=dates[-1])
-        known: dict[date, BenchmarkWeights] = {}
-        if latest is not None:
-            known[latest.asof_date] = latest
-        for day in reversed(dates):
-            usable = [d for d in known if d <= day]
-            if usable:
-                found.append(known[max(usable)])
-                continue
-            weights = await weights_on_or_before(session, DEFAULT_BENCHMARK, asof=day)
-            if weights is not None:
-                known[weights.asof_date] = weights
-            found.append(weights)
+    latest = await weights_on_or_before(session, DEFAULT_BENCHMARK, asof=dates[-1])
+    known: dict[date, BenchmarkWeights] = {}
+    if latest is not None:
+        known[latest.asof_date] = latest
+    for day in reversed(dates):
+        usable = [d for d in known if d <= day]
+        if usable:
+            found.append(known[max(usable)])
+            continue
+        weights = await weights_on_or_before(session, DEFAULT_BENCHMARK, asof=day)
+        if weights is not None:
+            known[weights.asof_date] = weights
+        found.append(weights)
     found.reverse()
     return found
 
@@ -129,6 +129,7 @@ def _held_by_date(spans: Sequence[HeldSpan], dates: Sequence[date]) -> list[list
 
 
 async def backfill_portfolio(
+    engine: AsyncEngine,
     portfolio_id: uuid.UUID,
     dates: Sequence[date],
     history: PriceHistory,
@@ -139,17 +140,17 @@ async def backfill_portfolio(
     stop: Callable[[], bool] = lambda: False,
     writers: int = WRITERS,
 ) -> None:
-    """Compute and store ``dates`` (ascending) of one portfolio, ``chunk_dates`` per
-    transaction (default: :func:`default_chunk_dates`) over ``writers`` connections at
-    once; ``stop()`` is asked after each chunk."""
+    """Compute and store ``dates`` (ascending) of one portfolio through ``engine``,
+    ``chunk_dates`` per transaction (default: :func:`default_chunk_dates`) over ``writers``
+    connections at once; ``stop()`` is asked after each chunk."""
     if not dates:
         return
-    async with AsyncSessionLocal() as session:
+    async with AsyncSession(engine) as session:
         # Operator work: computed for every live portfolio, whoever owns it.
         portfolio = await get_portfolio(session, portfolio_id, owner=ANY_OWNER)
         spans = await positions_held_between(session, portfolio.id, dates[0], dates[-1])
         sectors = await sectors_of(session, sorted({s.position.series_symbol for s in spans}))
-    benchmarks = await _benchmarks_on(dates)
+        benchmarks = await _benchmarks_on(session, dates)
     equity = float(portfolio.equity_balance) if portfolio.equity_balance is not None else None
     held = _held_by_date(spans, dates)
     if chunk_dates is None:
@@ -212,9 +213,6 @@ async def backfill_portfolio(
                 )
         return chunk
 
-    async with AsyncSessionLocal() as probe:
-        engine = probe.bind
-    assert isinstance(engine, AsyncEngine)
     async with AsyncExitStack() as stack:
         # ``writers`` connections for the portfolio's chunks, one transaction each.
         connections = [
@@ -266,41 +264,3 @@ async def _store_passes(
     finally:
         if storing is not None:
             await storing  # a chunk in flight is committed (or fails) whole
-
-
-_stop_event: Any = None
-"""The parent's stop flag (a multiprocessing Event), in a worker process."""
-
-
-def worker_initializer(stop_event: Any = None) -> None:
-    """Set up a worker: Ctrl-C is the parent's to handle (it sets ``stop_event``)."""
-    import signal
-
-    global _stop_event
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _stop_event = stop_event
-
-
-def backfill_in_worker(
-    portfolio_id: uuid.UUID,
-    dates: Sequence[date],
-    history: PriceHistory,
-    beta_window: int,
-    chunk_dates: int | None = None,
-) -> list[ChunkStored]:
-    """:func:`backfill_portfolio` in a worker process (its own event loop and engine); it
-    stops after the chunk being stored once the parent sets the stop event."""
-    chunks: list[ChunkStored] = []
-    event = _stop_event
-    asyncio.run(
-        backfill_portfolio(
-            portfolio_id,
-            dates,
-            history,
-            beta_window,
-            chunk_dates=chunk_dates,
-            on_chunk=chunks.append,
-            stop=lambda: event is not None and event.is_set(),
-        )
-    )
-    return chunks
