@@ -80,14 +80,16 @@ def _child(args: argparse.Namespace) -> None:
     import resource
     import time
 
-    from app.core.db import AsyncSessionLocal
-    from app.risk_metrics import backfill, repository
-    from app.risk_metrics.batch import dates_to_run, portfolios_to_run, shared_history
+    from sqlalchemy.pool import NullPool
+
+    from app.core.db import AsyncSessionLocal, create_engine_for
+    from app.risk_metrics import backfill, store
+    from app.risk_metrics.runs import dates_to_run, portfolios_to_run, shared_history
 
     # Wall time with at least one chunk being written (chunks go over several connections).
     write_seconds = 0.0
     writing, since = 0, 0.0
-    store = repository.store_portfolio_dates
+    store_portfolio_dates = store.store_portfolio_dates
 
     async def timed_store(*a: Any, **k: Any) -> None:
         nonlocal write_seconds, writing, since
@@ -95,14 +97,14 @@ def _child(args: argparse.Namespace) -> None:
             since = time.perf_counter()
         writing += 1
         try:
-            await store(*a, **k)
+            await store_portfolio_dates(*a, **k)
         finally:
             writing -= 1
             if not writing:
                 write_seconds += time.perf_counter() - since
 
-    # backfill calls repository.store_portfolio_dates through the module: time it there.
-    setattr(repository, "store_portfolio_dates", timed_store)  # noqa: B010
+    # backfill calls store.store_portfolio_dates through the module: time it there.
+    setattr(store, "store_portfolio_dates", timed_store)  # noqa: B010
     compute_seconds = 0.0
     compute = getattr(backfill, "compute_portfolio_dates")  # noqa: B009
 
@@ -125,8 +127,10 @@ def _child(args: argparse.Namespace) -> None:
             )
             days = all_days[-args.dates :]
             history = await shared_history(session, portfolios, days[0], days[-1])
+        engine = create_engine_for(poolclass=NullPool)
         for portfolio_id in portfolios:  # as calculate_risk_metrics.py --jobs 1 does
-            await backfill.backfill_portfolio(portfolio_id, days, history, 90)
+            await backfill.backfill_portfolio(engine, portfolio_id, days, history, 90)
+        await engine.dispose()
         backfill_seconds = time.perf_counter() - started
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

@@ -46,8 +46,8 @@ from app.formulas.beta import ols_beta_at
 from app.formulas.book import analyse_book_dates
 from app.formulas.volatility import volatility_at
 from app.models import Portfolio, Position
-from app.risk_metrics.repository import store_portfolio_dates
 from app.risk_metrics.rows import FigureRows, position_beta_rows, position_volatility_rows
+from app.risk_metrics.store import store_portfolio_dates
 from devtools.databases import alembic_config, benchmark_server_url, throwaway_database
 from perf import RESULTS_DIR
 

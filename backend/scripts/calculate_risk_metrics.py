@@ -29,15 +29,11 @@ import app.core.interrupts  # noqa: F401  (first: Ctrl-C while the rest loads is
 import argparse
 import asyncio
 import logging
-import multiprocessing
-import signal
 import sys
 import uuid
-from collections.abc import Callable
-from concurrent.futures import CancelledError, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from rich import box
 from rich.console import Console
@@ -50,57 +46,40 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import NullPool
 
 from app.core.cli import (
     EXIT_DATA_ERROR,
     EXIT_OK,
-    EXIT_USAGE_ERROR,
-    CommandError,
     iso_date,
     print_json,
     print_table,
     run_command,
     uuid_arg,
 )
-from app.core.db import AsyncSessionLocal
+from app.core.db import create_engine_for
 from app.core.errors import InvalidQueryError
-from app.core.types import DateRange
+from app.core.types import DEFAULT_BENCHMARK, DateRange
 from app.formulas.beta import MIN_OBSERVATIONS
 from app.formulas.book import DEFAULT_BETA_WINDOW
-from app.portfolios.repository import PortfolioNotFoundError
-from app.prices.repository import MissingMarketDataError, PriceHistory, last_trading_day
-from app.risk_metrics.backfill import (
-    CHUNK_DATES,
-    CHUNK_ROWS,
-    ChunkStored,
-    backfill_in_worker,
-    backfill_portfolio,
-    worker_initializer,
-)
-from app.risk_metrics.batch import dates_to_run, portfolios_to_run, shared_history
-from app.risk_metrics.calculation import (
-    HISTORY_DAYS,
-    PortfolioRiskSummary,
-    calculate_portfolio_risk,
-)
-from app.risk_metrics.repository import RemovedFigures, delete_risk_figures
+from app.risk_metrics import runs
+from app.risk_metrics.backfill import CHUNK_DATES, CHUNK_ROWS
+from app.risk_metrics.calculation import HISTORY_DAYS, PortfolioRiskSummary
+from app.risk_metrics.store import RemovedFigures
+
+T = TypeVar("T")
 
 
-@dataclass
-class _Run:
-    summaries: list[PortfolioRiskSummary] = field(default_factory=list)
-    failures: list[tuple[str, date, str]] = field(default_factory=list)
-    interrupted: bool = False
-    """Ctrl-C came: the run stopped after the chunk being stored."""
-
-    def stored_line(self) -> str:
-        if not self.summaries:
-            return "interrupted: nothing stored"
-        days = sorted({s.calc_date for s in self.summaries})
-        return (
-            f"interrupted: {len(self.summaries)} whole portfolio-dates stored "
-            f"({days[0]} .. {days[-1]}); re-run the same command to finish"
-        )
+def _stored_line(run: runs.RunResult) -> str:
+    """What Ctrl-C prints: the whole portfolio-dates kept."""
+    if not run.summaries:
+        return "interrupted: nothing stored"
+    days = sorted({s.calc_date for s in run.summaries})
+    return (
+        f"interrupted: {len(run.summaries)} whole portfolio-dates stored "
+        f"({days[0]} .. {days[-1]}); re-run the same command to finish"
+    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -173,51 +152,28 @@ def _dates(args: argparse.Namespace) -> tuple[date, date]:
     return (args.date, args.date) if args.date is not None else (args.start, args.end)
 
 
-async def _delete(args: argparse.Namespace) -> RemovedFigures:
-    """Remove the figures of the asked dates, all of them or none (one transaction)."""
+async def _with_engine(work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    # NullPool: the run ends with asyncio.run(); pooled connections would outlive its loop.
+    engine = create_engine_for(poolclass=NullPool)
+    try:
+        return await work(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _run(
+    engine: AsyncEngine, args: argparse.Namespace, run: runs.RunResult, err: Console
+) -> None:
     start, end = _dates(args)
-    async with AsyncSessionLocal() as session, session.begin():
-        only = None
-        if args.portfolio is not None:
-            try:
-                only = [p for p, _ in await portfolios_to_run(session, args.portfolio)]
-            except PortfolioNotFoundError as exc:
-                raise CommandError(EXIT_USAGE_ERROR, str(exc)) from None
-        return await delete_risk_figures(session, start, end, only)
-
-
-async def _run(args: argparse.Namespace, run: _Run, err: Console) -> None:
     single = args.date is not None
-    start, end = _dates(args)
-    async with AsyncSessionLocal() as session:
-        try:
-            portfolios = await portfolios_to_run(session, args.portfolio)
-        except PortfolioNotFoundError as exc:
-            raise CommandError(EXIT_USAGE_ERROR, str(exc)) from None
-        last_price = await last_trading_day(session)
-        if last_price is not None and end > last_price:
-            flag, day = ("--date", start) if single else ("--to", end)
-            if start > last_price and not single:
-                flag, day = "--from", start
-            raise CommandError(
-                EXIT_DATA_ERROR,
-                f"{flag} {day} is after the last SPY price ({last_price}): load its prices "
-                "first; nothing written",
-            )
-        if not portfolios:
-            raise CommandError(
-                EXIT_DATA_ERROR, "no portfolios: load some first (scripts/demo_data.py)"
-            )
-        dates = await dates_to_run(session, start, end, single=single)
-        if not dates:
-            raise CommandError(
-                EXIT_DATA_ERROR, f"no trading days (SPY prices) between {start} and {end}"
-            )
-        try:
-            history = await shared_history(session, [p for p, _ in portfolios], start, end)
-        except MissingMarketDataError as exc:
-            raise CommandError(EXIT_DATA_ERROR, str(exc)) from None
-
+    plan = await runs.plan_run(
+        engine,
+        start,
+        end,
+        single=single,
+        only=args.portfolio,
+        names=("--date", "--date") if single else ("--from", "--to"),
+    )
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -227,118 +183,30 @@ async def _run(args: argparse.Namespace, run: _Run, err: Console) -> None:
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
-        task = progress.add_task("portfolio-dates", total=len(portfolios) * len(dates))
-        if single:
-            for portfolio_id, name in portfolios:
-                progress.update(task, description=f"{name[:28]:<28} {start}")
-                await _one(run, portfolio_id, name, start, history, args.window_days)
-                progress.advance(task)
-            return
+        task = progress.add_task("portfolio-dates", total=len(plan.portfolios) * len(plan.dates))
 
-        def stored(chunk: ChunkStored) -> None:
-            run.summaries.extend(chunk.summaries)
-            run.failures.extend((chunk.portfolio_name, d, m) for d, m in chunk.failures)
-            done = len(chunk.summaries) + len(chunk.failures)
-            progress.update(task, description=f"{chunk.portfolio_name[:28]:<28}", advance=done)
+        def show(name: str, day: date | None, settled: int) -> None:
+            label = f"{name[:28]:<28}" + ("" if day is None else f" {day}")
+            progress.update(task, description=label, advance=settled)
 
-        if args.jobs > 1:
-            await _in_workers(run, portfolios, dates, history, args, stored)
-            return
-        # Ctrl-C sets a flag that the loop reads after each stored chunk.
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, lambda: setattr(run, "interrupted", True))
-        try:
-            for portfolio_id, _ in portfolios:
-                await backfill_portfolio(
-                    portfolio_id,
-                    dates,
-                    history,
-                    args.window_days,
-                    chunk_dates=args.chunk_dates,
-                    on_chunk=stored,
-                    stop=lambda: run.interrupted,
-                )
-                if run.interrupted:
-                    break
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)
-
-
-async def _in_workers(
-    run: _Run,
-    portfolios: list[tuple[uuid.UUID, str]],
-    dates: list[date],
-    history: PriceHistory,
-    args: argparse.Namespace,
-    stored: Callable[[ChunkStored], None],
-) -> None:
-    """Portfolios in ``--jobs`` worker processes; each stores its chunks as --jobs 1 does.
-    Ctrl-C starts no more portfolios and makes the running ones stop after their chunk."""
-    context = multiprocessing.get_context("spawn")  # a fresh engine per worker, no shared pool
-    stop_event = context.Event()
-    with ProcessPoolExecutor(
-        args.jobs, mp_context=context, initializer=worker_initializer, initargs=(stop_event,)
-    ) as pool:
-        jobs = [
-            pool.submit(
-                backfill_in_worker,
-                portfolio_id,
-                dates,
-                history,
-                args.window_days,
-                args.chunk_dates,
-            )
-            for portfolio_id, _ in portfolios
-        ]
-
-        def stop() -> None:
-            run.interrupted = True
-            stop_event.set()
-            for job in jobs:
-                job.cancel()  # those not started; the running ones stop after a chunk
-
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, stop)
-        try:
-            for next_done in asyncio.as_completed([asyncio.wrap_future(j) for j in jobs]):
-                try:
-                    chunks = await next_done
-                except (asyncio.CancelledError, CancelledError):
-                    continue
-                for chunk in chunks:
-                    stored(chunk)
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)
-
-
-async def _one(
-    run: _Run,
-    portfolio_id: uuid.UUID,
-    name: str,
-    day: date,
-    history: object,
-    window_days: int,
-) -> None:
-    """One portfolio-date in its own transaction: all of it is stored, or none of it."""
-    try:
-        async with AsyncSessionLocal() as session, session.begin():
-            summary = await calculate_portfolio_risk(
-                session,
-                portfolio_id,
-                day,
-                history=history,  # type: ignore[arg-type]
-                beta_window=window_days,
-            )
-        run.summaries.append(summary)
-    except (MissingMarketDataError, PortfolioNotFoundError) as exc:
-        run.failures.append((name, day, str(exc)))
+        await runs.run_plan(
+            engine,
+            plan,
+            run,
+            beta_window=args.window_days,
+            jobs=args.jobs,
+            chunk_dates=args.chunk_dates,
+            progress=show,
+        )
 
 
 def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _last_by_portfolio(run: _Run) -> list[tuple[PortfolioRiskSummary, list[PortfolioRiskSummary]]]:
+def _last_by_portfolio(
+    run: runs.RunResult,
+) -> list[tuple[PortfolioRiskSummary, list[PortfolioRiskSummary]]]:
     """(summary of the last date, all its summaries) per portfolio, in run order."""
     by_portfolio: dict[uuid.UUID, list[PortfolioRiskSummary]] = {}
     for s in run.summaries:
@@ -350,7 +218,7 @@ def _active(pair: tuple[str, float] | None) -> dict[str, Any] | None:
     return None if pair is None else {"sector": pair[0], "active_weight": pair[1]}
 
 
-def _as_json(run: _Run) -> dict[str, Any]:
+def _as_json(run: runs.RunResult) -> dict[str, Any]:
     code = EXIT_DATA_ERROR if run.failures else EXIT_OK
     return {
         "status": "error" if run.failures else "ok",
@@ -383,7 +251,7 @@ def _as_json(run: _Run) -> dict[str, Any]:
     }
 
 
-def _table(run: _Run) -> Table:
+def _table(run: runs.RunResult) -> Table:
     """One row per portfolio: rows written over the run, figures of its last date."""
     table = Table(title="Risk metrics stored", box=box.SIMPLE_HEAVY, title_justify="left")
     for col in ("Portfolio", "Dates", "Last date", "Positions", "Betas/Vols", "Beta cov."):
@@ -391,7 +259,7 @@ def _table(run: _Run) -> Table:
     for col in ("Beta wtd", "Beta direct", "Vol 21d", "HAR 21d", "HHI", "Skipped"):
         table.add_column(col, justify="right")
     if any(s.largest_overweight for s in run.summaries):
-        table.add_column("Most over / under vs SP500")
+        table.add_column(f"Most over / under vs {DEFAULT_BENCHMARK}")
     for last, items in _last_by_portfolio(run):
         row = [
             last.portfolio_name,
@@ -421,18 +289,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out, err = Console(), Console(stderr=True)
     logging.basicConfig(level=logging.WARNING)
-    run = _Run()
+    run = runs.RunResult()
     return run_command(
         lambda: _report(args, run, out, err),
         err=err,
-        interrupted="interrupted: nothing removed" if args.delete else lambda: run.stored_line(),
+        interrupted="interrupted: nothing removed" if args.delete else lambda: _stored_line(run),
         json_out=out if args.json else None,
     )
 
 
-def _report(args: argparse.Namespace, run: _Run, out: Console, err: Console) -> int:
+def _report(args: argparse.Namespace, run: runs.RunResult, out: Console, err: Console) -> int:
     if args.delete:
-        removed = asyncio.run(_delete(args))
+        start, end = _dates(args)
+        removed: RemovedFigures = asyncio.run(
+            _with_engine(lambda engine: runs.delete_figures(engine, start, end, args.portfolio))
+        )
         if args.json:
             print_json(
                 out,
@@ -447,7 +318,6 @@ def _report(args: argparse.Namespace, run: _Run, out: Console, err: Console) -> 
                 },
             )
             return EXIT_OK
-        start, end = _dates(args)
         span = str(start) if start == end else f"{start} .. {end}"
         scope = f" of portfolio {args.portfolio}" if args.portfolio else ""
         out.print(
@@ -458,7 +328,7 @@ def _report(args: argparse.Namespace, run: _Run, out: Console, err: Console) -> 
             soft_wrap=True,
         )
         return EXIT_OK
-    asyncio.run(_run(args, run, err))
+    asyncio.run(_with_engine(lambda engine: _run(engine, args, run, err)))
     if run.interrupted:
         raise KeyboardInterrupt
     for name, day, message in run.failures:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 
 from app.api.deps import SessionDep
 from app.api.responses import BAD_REQUEST, NOT_FOUND
-from app.benchmarks import repository as benchmark_queries
+from app.benchmarks import repository
 from app.benchmarks.schemas import (
     BenchmarkSectorWeights,
     SectorWeightHistory,
@@ -38,7 +38,7 @@ async def sector_weights(
         date | None, Query(description="YYYY-MM-DD; default: the latest stored date.")
     ] = None,
 ) -> BenchmarkSectorWeights:
-    found = await benchmark_queries.sector_weights(session, code, asof=asof)
+    found = await repository.sector_weights(session, code, asof=asof)
     return BenchmarkSectorWeights(
         benchmark_code=found.benchmark_code,
         asof_date=found.asof_date,
@@ -62,7 +62,7 @@ async def sector_weight_history(
     start: Annotated[date | None, Query(alias="from", description="YYYY-MM-DD, inclusive.")] = None,
     end: Annotated[date | None, Query(alias="to", description="YYYY-MM-DD, inclusive.")] = None,
 ) -> SectorWeightHistory:
-    rows = await benchmark_queries.sector_weight_history(
+    rows = await repository.sector_weight_history(
         session, code, sector=sector, start=start, end=end
     )
     return SectorWeightHistory(

@@ -120,23 +120,7 @@ def compute_sector_weights(
     """
     problems: list[str] = []
     notes: list[str] = []
-
-    sector_of: dict[str, str] = {}
-    company_of: dict[str, str] = {}
-    unknown: dict[str, list[str]] = defaultdict(list)
-    duplicates = [s for s, n in Counter(c.symbol for c in constituents).items() if n > 1]
-    if duplicates:
-        problems.append(f"constituents list these symbols more than once: {_listed(duplicates)}")
-    for row in constituents:
-        try:
-            sector_of[row.symbol] = to_gics(row.sector or "")
-        except UnknownSectorError:
-            unknown[row.sector or "<empty>"].append(row.symbol)
-        company_of[row.symbol] = row.cik or f"symbol:{row.symbol}"
-    for label, symbols in sorted(unknown.items()):
-        problems.append(f"unknown sector label {label!r} for {_listed(symbols)}")
-    if not constituents:
-        problems.append("the constituents list is empty")
+    sector_of, company_of = _sectors_and_companies(constituents, problems)
 
     caps: dict[str, FmpMarketCap] = {}
     unrequested: set[str] = set()
@@ -225,6 +209,30 @@ def compute_sector_weights(
     )
     validate_sector_weights(result)
     return result
+
+
+def _sectors_and_companies(
+    constituents: Sequence[FmpConstituent], problems: list[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Each constituent's GICS sector and company (its cik, else the symbol itself); what
+    is wrong with the list goes to ``problems``."""
+    sector_of: dict[str, str] = {}
+    company_of: dict[str, str] = {}
+    unknown: dict[str, list[str]] = defaultdict(list)
+    duplicates = [s for s, n in Counter(c.symbol for c in constituents).items() if n > 1]
+    if duplicates:
+        problems.append(f"constituents list these symbols more than once: {_listed(duplicates)}")
+    for row in constituents:
+        try:
+            sector_of[row.symbol] = to_gics(row.sector or "")
+        except UnknownSectorError:
+            unknown[row.sector or "<empty>"].append(row.symbol)
+        company_of[row.symbol] = row.cik or f"symbol:{row.symbol}"
+    for label, symbols in sorted(unknown.items()):
+        problems.append(f"unknown sector label {label!r} for {_listed(symbols)}")
+    if not constituents:
+        problems.append("the constituents list is empty")
+    return sector_of, company_of
 
 
 def _date_counts(caps: Mapping[str, FmpMarketCap]) -> dict[date, int]:

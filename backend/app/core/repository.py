@@ -1,33 +1,32 @@
-"""Small helpers every repository shares: the live-row filter, bulk upserts, and fitting
-values to NUMERIC columns.
+"""What every repository shares: the live-row base of soft-deleted tables, bulk upserts,
+and the columns a response shows.
 
 Soft delete: a row with ``deleted_at`` set is kept for history but is gone for every
-reader. :func:`live` is the one way to say "not deleted" in a query, for any model that
-has the column.
-
-Column precision is read from the models (``Numeric(10, 4)`` and so on), so no caller
-restates it: a value a column cannot hold (NaN, infinity, an overflow after rounding) is
-stored as NULL, and the caller is told which columns that happened to.
+reader. :class:`LiveRows` is the one place that says so: a soft-deleted table's reads
+start from its base statement or its ``live`` clause (ORM and Core selects alike), as a
+repository base statement does, and a read that must see deleted rows too says
+``include_deleted=True``.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
     FromClause,
     Numeric,
+    Select,
     Table,
     Text,
     Uuid,
     cast,
     func,
     literal,
+    select,
 )
 from sqlalchemy.dialects.postgresql import Insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -41,9 +40,36 @@ class SoftDeletable(Protocol):
     deleted_at: ClassVar[InstrumentedAttribute[datetime | None]]
 
 
-def live(model: type[SoftDeletable]) -> ColumnElement[bool]:
-    """WHERE clause: the row of ``model`` is not soft-deleted."""
-    return model.deleted_at.is_(None)
+def table_of(model: type[DeclarativeBase] | Table) -> Table:
+    """The ``Table`` of a mapped class (or the table itself)."""
+    table = model if isinstance(model, Table) else model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+ModelT = TypeVar("ModelT", bound=SoftDeletable)
+
+
+class LiveRows(Generic[ModelT]):
+    """The reads of one soft-deleted table: its live rows (``deleted_at`` unset).
+
+    ``select()`` is the base statement (the mapped rows, or the columns given, of the live
+    rows); ``live`` is the same filter as a clause, for a join or an EXISTS that reads the
+    table beside another. ``table`` and ``c`` are the table and its columns, which work in
+    ORM and Core selects alike.
+    """
+
+    def __init__(self, model: type[ModelT]) -> None:
+        self.model = model
+        self.table = table_of(model)  # type: ignore[arg-type]
+        self.c = self.table.c
+        self.live: ColumnElement[bool] = self.c.deleted_at.is_(None)
+
+    def select(self, *columns: Any, include_deleted: bool = False) -> Select[Any]:
+        """SELECT ``columns`` (the mapped rows when none are given) FROM the table, of its
+        live rows (of every row with ``include_deleted``)."""
+        stmt = select(*(columns or (self.model,))).select_from(self.table)
+        return stmt if include_deleted else stmt.where(self.live)
 
 
 API_HIDDEN_COLUMNS = frozenset({"created_at", "updated_at"})
@@ -57,7 +83,7 @@ def api_columns(table: FromClause) -> tuple[ColumnElement[Any], ...]:
     as PostgreSQL's text of it, labelled with the column's name. That text is the value
     exactly, in plain notation with the column's scale ("0.280000"): what
     app.core.types.DecimalString makes of the Decimal, without decoding one per value.
-    A stored 'NaN' (which no writer here stores: see :func:`storable`) is NULL, as a
+    A stored 'NaN' (which no writer here stores: see app.core.numeric_fit) is NULL, as a
     documented decimal cannot be NaN. (A NUMERIC(p, s) column cannot hold infinity.)
     UUID columns are read as their text too (lowercase, hyphenated: what pydantic writes
     of a UUID): asyncpg decodes them to its own UUID subclass, which pydantic's JSON
@@ -77,50 +103,6 @@ def _as_shown(column: ColumnElement[Any]) -> ColumnElement[Any]:
     return column
 
 
-def storable(value: float | None, precision: int, scale: int) -> float | None:
-    """``value`` if a NUMERIC(precision, scale) column can hold it (after rounding), else None."""
-    if value is None or not math.isfinite(value):
-        return None
-    limit = 10.0 ** (precision - scale)
-    return value if abs(round(value, scale)) < limit else None
-
-
-def _table(model: type[DeclarativeBase] | Table) -> Table:
-    table = model if isinstance(model, Table) else model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-@cache
-def numeric_columns(table: Table) -> dict[str, tuple[int, int]]:
-    """(precision, scale) of each NUMERIC column of ``table`` that declares both."""
-    found: dict[str, tuple[int, int]] = {}
-    for column in table.columns:
-        kind = column.type
-        if isinstance(kind, Numeric) and kind.precision is not None and kind.scale is not None:
-            found[column.name] = (kind.precision, kind.scale)
-    return found
-
-
-def fit_numeric(
-    model: type[DeclarativeBase] | Table, row: Mapping[str, Any]
-) -> tuple[dict[str, Any], list[str]]:
-    """``row`` with each float bound for a NUMERIC column replaced by None when the column
-    cannot hold it; also the names of the columns whose finite value overflowed."""
-    limits = numeric_columns(_table(model))
-    fitted = dict(row)
-    overflowed: list[str] = []
-    for name, value in row.items():
-        if name not in limits or value is None or not isinstance(value, float | int):
-            continue
-        value = float(value)
-        kept = storable(value, *limits[name])
-        if kept is None and math.isfinite(value):
-            overflowed.append(name)
-        fitted[name] = kept
-    return fitted, overflowed
-
-
 def upsert(
     model: type[DeclarativeBase] | Table,
     *,
@@ -132,7 +114,7 @@ def upsert(
 
     Execute it with a list of row dicts (one executemany, whatever the number of rows).
     """
-    stmt = pg_insert(_table(model))
+    stmt = pg_insert(table_of(model))
     return stmt.on_conflict_do_update(
         constraint=constraint,
         index_elements=list(index_elements) if index_elements is not None else None,

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from sqlalchemy import BindParameter, ColumnElement, Exists, Row, exists, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Date, Exists, Row, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import NotFoundError
-from app.core.repository import live
+from app.core.repository import LiveRows
 from app.models import Portfolio, PortfolioSnapshot, Position
 
 
@@ -46,27 +46,30 @@ class PositionNotFoundError(NotFoundError):
     """No live position with this id in a portfolio the caller may see."""
 
 
-def visible_portfolios(owner: Owner) -> list[ColumnElement[bool]]:
-    """WHERE clauses: the portfolio is live and, unless ``ANY_OWNER``, owned by ``owner``."""
-    clauses = [live(Portfolio)]
+portfolios = LiveRows(Portfolio)
+"""The live portfolios: every read of the table starts here."""
+positions = LiveRows(Position)
+"""The live positions: every read of the table starts here."""
+
+
+def visible_portfolios(owner: Owner | BindParameter[uuid.UUID]) -> list[ColumnElement[bool]]:
+    """WHERE clauses: the portfolio is live and, unless ``ANY_OWNER``, owned by ``owner``
+    (``owner`` may be a bound parameter, in a query built once). Over the table's columns,
+    so ORM and Core selects alike take them."""
+    clauses = [portfolios.live]
     if owner is not ANY_OWNER:
-        clauses.append(Portfolio.owner_id == owner)
+        clauses.append(portfolios.c.owner_id == owner)
     return clauses
 
 
-# Request-path reads below use the tables' columns (SQLAlchemy Core) rather than the mapped
-# classes: the same SQL, without the ORM's statement compilation and object loading.
-portfolios_c = Portfolio.__table__.c
-positions_c = Position.__table__.c
-
-
-def visible_portfolio_rows(owner: Owner | BindParameter[uuid.UUID]) -> list[ColumnElement[bool]]:
-    """:func:`visible_portfolios` over the ``portfolios`` table's columns, for Core selects
-    (``owner`` may be a bound parameter, in a query built once)."""
-    clauses: list[ColumnElement[bool]] = [portfolios_c.deleted_at.is_(None)]
-    if owner is not ANY_OWNER:
-        clauses.append(portfolios_c.owner_id == owner)
-    return clauses
+def visible_positions(owner: Owner | BindParameter[uuid.UUID]) -> list[ColumnElement[bool]]:
+    """WHERE clauses: the position is live and its portfolio (joined by these clauses) is
+    visible to ``owner``."""
+    return [
+        positions.live,
+        portfolios.c.id == positions.c.portfolio_id,
+        *visible_portfolios(owner),
+    ]
 
 
 def portfolio_is_visible(
@@ -74,7 +77,7 @@ def portfolio_is_visible(
 ) -> Exists:
     """EXISTS: the portfolio is visible to ``owner``. Uncorrelated, so a query that filters
     on it checks ownership once, in the same round trip as the rows it reads."""
-    return exists().where(portfolios_c.id == portfolio_id, *visible_portfolio_rows(owner))
+    return exists().where(portfolios.c.id == portfolio_id, *visible_portfolios(owner))
 
 
 async def require_portfolio(
@@ -89,11 +92,7 @@ async def require_portfolio(
 async def require_position(session: AsyncSession, position_id: uuid.UUID, *, owner: Owner) -> None:
     """PositionNotFoundError unless the position is visible to ``owner`` (as
     :func:`get_position`, without loading it)."""
-    stmt = select(
-        exists()
-        .where(positions_c.id == position_id, positions_c.deleted_at.is_(None))
-        .where(portfolios_c.id == positions_c.portfolio_id, *visible_portfolio_rows(owner))
-    )
+    stmt = select(exists().where(positions.c.id == position_id, *visible_positions(owner)))
     if not await session.scalar(stmt):
         raise PositionNotFoundError(f"unknown position {position_id}")
 
@@ -101,8 +100,8 @@ async def require_position(session: AsyncSession, position_id: uuid.UUID, *, own
 async def get_portfolio(
     session: AsyncSession, portfolio_id: uuid.UUID, *, owner: Owner
 ) -> Portfolio:
-    portfolio = await session.scalar(
-        select(Portfolio).where(Portfolio.id == portfolio_id, *visible_portfolios(owner))
+    portfolio: Portfolio | None = await session.scalar(
+        select(Portfolio).where(portfolios.c.id == portfolio_id, *visible_portfolios(owner))
     )
     if portfolio is None:
         raise PortfolioNotFoundError(f"unknown portfolio {portfolio_id}")
@@ -111,15 +110,13 @@ async def get_portfolio(
 
 async def list_portfolios(session: AsyncSession, *, owner: Owner) -> list[Portfolio]:
     """The visible portfolios, by name."""
-    stmt = select(Portfolio).where(*visible_portfolios(owner)).order_by(Portfolio.name)
+    stmt = select(Portfolio).where(*visible_portfolios(owner)).order_by(portfolios.c.name)
     return list((await session.scalars(stmt)).all())
 
 
 async def get_position(session: AsyncSession, position_id: uuid.UUID, *, owner: Owner) -> Position:
-    position = await session.scalar(
-        select(Position)
-        .join(Portfolio, Portfolio.id == Position.portfolio_id)
-        .where(Position.id == position_id, live(Position), *visible_portfolios(owner))
+    position: Position | None = await session.scalar(
+        select(Position).where(positions.c.id == position_id, *visible_positions(owner))
     )
     if position is None:
         raise PositionNotFoundError(f"unknown position {position_id}")
@@ -136,46 +133,44 @@ class HeldPosition:
     quantity: float
 
 
+# Held on a date, the one statement of the rule: a position is held at the close of each
+# day from its entry date through its last held day, the day before its exit date (sold
+# that day) and its expiration date (held that day), whichever comes first; NULL when it
+# has neither, held still. Readers fetch the two days as values and only compare them.
+first_held_day: ColumnElement[date] = positions.c.entry_date
+last_held_day: ColumnElement[date] = func.least(
+    positions.c.exit_date - 1, positions.c.expiration_date, type_=Date
+)
+
+
 def held_between(portfolio_id: uuid.UUID, start: date, end: date) -> list[ColumnElement[bool]]:
-    """WHERE clauses: the portfolio's positions held at the close of some day in [start, end]:
-    entered on or before ``end``, not exited or expired before ``start``, not deleted."""
+    """WHERE clauses: the portfolio's positions held at the close of some day in [start,
+    end]. (Live rows: the callers read from ``positions.select()``.)"""
     return [
-        Position.portfolio_id == portfolio_id,
-        live(Position),
-        Position.entry_date <= end,
-        or_(Position.exit_date.is_(None), Position.exit_date > start),
-        or_(Position.expiration_date.is_(None), Position.expiration_date >= start),
+        positions.c.portfolio_id == portfolio_id,
+        first_held_day <= end,
+        or_(last_held_day.is_(None), last_held_day >= start),
     ]
-
-
-def held_on(portfolio_id: uuid.UUID, day: date) -> list[ColumnElement[bool]]:
-    """WHERE clauses: the portfolio's positions held at the close of ``day``."""
-    return held_between(portfolio_id, day, day)
 
 
 async def active_positions(
     session: AsyncSession, portfolio_id: uuid.UUID, day: date
 ) -> list[HeldPosition]:
-    """Positions held at the close of ``day`` (see :func:`held_on`), by symbol."""
+    """Positions held at the close of ``day``, by symbol."""
     return [span.position for span in await positions_held_between(session, portfolio_id, day, day)]
 
 
 @dataclass(frozen=True)
 class HeldSpan:
-    """A position and the dates it is held (the rule of :func:`held_on`, for many dates)."""
+    """A position and the days it is held: :data:`first_held_day` through
+    :data:`last_held_day` (None: held still), as the database computed them."""
 
     position: HeldPosition
-    entry_date: date
-    exit_date: date | None
-    expiration_date: date | None
+    first_day: date
+    last_day: date | None
 
     def held_on(self, day: date) -> bool:
-        # The same rule as held_on's WHERE clauses.
-        return (
-            self.entry_date <= day
-            and (self.exit_date is None or self.exit_date > day)
-            and (self.expiration_date is None or self.expiration_date >= day)
-        )
+        return self.first_day <= day and (self.last_day is None or day <= self.last_day)
 
 
 async def positions_held_between(
@@ -183,34 +178,46 @@ async def positions_held_between(
 ) -> list[HeldSpan]:
     """Every live position of the portfolio held on some day in [start, end], by symbol
     (one query; ``HeldSpan.held_on`` tells the days)."""
+    c = positions.c
     rows = await session.execute(
-        select(
-            Position.id,
-            Position.symbol,
-            Position.underlying_symbol,
-            Position.position_type,
-            Position.quantity,
-            Position.entry_date,
-            Position.exit_date,
-            Position.expiration_date,
+        positions.select(
+            c.id,
+            c.symbol,
+            c.underlying_symbol,
+            c.position_type,
+            c.quantity,
+            first_held_day,
+            last_held_day,
         )
         .where(*held_between(portfolio_id, start, end))
-        .order_by(Position.symbol, Position.id)
+        .order_by(c.symbol, c.id)
     )
     return [
-        HeldSpan(
-            HeldPosition(pid, symbol, underlying or symbol, ptype, float(qty)), entry, exit_, expiry
-        )
-        for pid, symbol, underlying, ptype, qty, entry, exit_, expiry in rows
+        HeldSpan(HeldPosition(pid, symbol, underlying or symbol, ptype, float(qty)), first, last)
+        for pid, symbol, underlying, ptype, qty, first, last in rows
     ]
+
+
+async def held_series(session: AsyncSession, portfolio_ids: Sequence[uuid.UUID]) -> list[str]:
+    """The price series (an option's underlying) of every live position of the portfolios,
+    whatever the dates they are held."""
+    c = positions.c
+    stmt = (
+        positions.select(func.coalesce(c.underlying_symbol, c.symbol))
+        .where(c.portfolio_id.in_(portfolio_ids))
+        .distinct()
+    )
+    return list(await session.scalars(stmt))
 
 
 async def held_positions(
     session: AsyncSession, portfolio_id: uuid.UUID, day: date
 ) -> list[Position]:
-    """The Position rows held at the close of ``day`` (see :func:`held_on`), by symbol."""
+    """The Position rows held at the close of ``day``, by symbol."""
     stmt = (
-        select(Position).where(*held_on(portfolio_id, day)).order_by(Position.symbol, Position.id)
+        positions.select()
+        .where(*held_between(portfolio_id, day, day))
+        .order_by(positions.c.symbol, positions.c.id)
     )
     return list((await session.scalars(stmt)).all())
 
@@ -223,13 +230,13 @@ async def portfolio_summaries(
     snapshots = PortfolioSnapshot.__table__.c
     latest = (
         select(func.max(snapshots.calculation_date))
-        .where(snapshots.portfolio_id == portfolios_c.id)
+        .where(snapshots.portfolio_id == portfolios.c.id)
         .scalar_subquery()
     )
     stmt = (
-        select(portfolios_c.id, portfolios_c.name, latest.label("latest_snapshot_date"))
-        .where(*visible_portfolio_rows(owner))
-        .order_by(portfolios_c.name, portfolios_c.id)
+        select(portfolios.c.id, portfolios.c.name, latest.label("latest_snapshot_date"))
+        .where(*visible_portfolios(owner))
+        .order_by(portfolios.c.name, portfolios.c.id)
     )
     return (await session.execute(stmt)).all()
 
@@ -248,9 +255,8 @@ async def latest_snapshot_date(
 
 async def portfolio_counts_by_owner(session: AsyncSession) -> dict[uuid.UUID, int]:
     """Live portfolios per owner (owners with none are absent)."""
+    owner_id = portfolios.c.owner_id
     rows = await session.execute(
-        select(Portfolio.owner_id, func.count())
-        .where(live(Portfolio), Portfolio.owner_id.is_not(None))
-        .group_by(Portfolio.owner_id)
+        portfolios.select(owner_id, func.count()).where(owner_id.is_not(None)).group_by(owner_id)
     )
-    return {owner_id: count for owner_id, count in rows if owner_id is not None}
+    return {owner: count for owner, count in rows if owner is not None}

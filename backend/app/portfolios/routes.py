@@ -11,8 +11,7 @@ import uuid
 
 from app.api.deps import AsOfDate, CurrentUser, SessionDep, signed_in_router
 from app.api.responses import NOT_FOUND
-from app.portfolios import repository as portfolio_rows
-from app.portfolios import service as portfolio_service
+from app.portfolios import repository, service
 from app.portfolios.schemas import (
     HeldPositionRead,
     PortfolioList,
@@ -29,7 +28,7 @@ router = signed_in_router("/portfolios", "portfolios")
     summary="The signed-in user's portfolios, by name, with their latest snapshot date",
 )
 async def list_portfolios(session: SessionDep, user: CurrentUser) -> PortfolioList:
-    rows = await portfolio_rows.portfolio_summaries(session, owner=user.id)
+    rows = await repository.portfolio_summaries(session, owner=user.id)
     return PortfolioList(items=[PortfolioSummary.model_validate(row) for row in rows])
 
 
@@ -47,7 +46,7 @@ async def list_portfolios(session: SessionDep, user: CurrentUser) -> PortfolioLi
 async def portfolio_positions(
     portfolio_id: uuid.UUID, session: SessionDep, user: CurrentUser, on: AsOfDate = None
 ) -> PortfolioPositions:
-    holdings = await portfolio_service.portfolio_holdings(
+    holdings = await service.portfolio_holdings(
         session, portfolio_id, owner=user.id, on_or_before=on
     )
     return PortfolioPositions(

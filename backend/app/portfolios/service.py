@@ -22,7 +22,7 @@ from app.portfolios.repository import (
     require_portfolio,
 )
 from app.prices.repository import last_closes
-from app.risk_metrics.repository import position_betas_on, position_volatility_on
+from app.risk_metrics.queries import position_betas_on, position_volatility_on
 
 CENTS = Decimal("0.01")
 WEIGHT_SCALE = Decimal("0.000001")

@@ -26,19 +26,19 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.benchmarks.files import load_sector_weights_file
 from app.benchmarks.repository import upsert_sector_weights
 from app.benchmarks.weights import SectorWeights
+from app.core.types import DEFAULT_BENCHMARK
 from app.formulas.exposure import signed_exposure
 from app.formulas.returns import FloatArray
-from app.models import BenchmarkSectorWeight, Portfolio, Position
+from app.models import BenchmarkSectorWeight
+from app.portfolios.store import PortfolioFields, PositionFields, put_portfolio, put_positions
 from app.prices.repository import PriceRow, ProfileRow, upsert_prices, upsert_profiles
 
 SEED = 20251017
@@ -279,63 +279,46 @@ async def load_demo_data(session: AsyncSession, *, owner_id: uuid.UUID | None) -
     )
 
     last_close = {s: float(v[-1]) for s, v in prices.items()}
-    portfolio_rows: list[dict[str, Any]] = []
-    position_rows: list[dict[str, Any]] = []
+    portfolio_ids: list[tuple[str, uuid.UUID]] = []
+    positions = 0
     for name, leverage, holdings in PORTFOLIOS:
         pid = _id("portfolio", name)
         gross = sum(
             abs(signed_exposure(ptype, qty, last_close[underlying or symbol]))
             for symbol, underlying, ptype, qty in holdings
         )
-        portfolio_rows.append(
-            {
-                "id": pid,
-                "name": name,
-                "equity_balance": Decimal(f"{gross / leverage:.2f}"),
-                "description": "Synthetic demo portfolio (factor-model prices)",
-                "owner_id": owner_id,
-            }
+        await put_portfolio(
+            session,
+            pid,
+            PortfolioFields(
+                name=name,
+                description="Synthetic demo portfolio (factor-model prices)",
+                equity_balance=Decimal(f"{gross / leverage:.2f}"),
+                owner_id=owner_id,
+            ),
         )
+        book: dict[uuid.UUID, PositionFields] = {}
         for lot, (symbol, underlying, ptype, qty) in enumerate(holdings):
             series = underlying or symbol
-            position_rows.append(
-                {
-                    "id": _id("position", name, symbol, str(lot)),
-                    "portfolio_id": pid,
-                    "symbol": symbol,
-                    "underlying_symbol": underlying,
-                    "position_type": ptype,
-                    "quantity": Decimal(str(qty)),
-                    "entry_price": Decimal(f"{prices[series][-252]:.4f}"),
-                    "entry_date": ENTRY_DATE,
-                    "last_price": Decimal(f"{last_close[series]:.4f}"),
-                    "expiration_date": date(2025, 12, 19) if underlying else None,
-                    "strike_price": Decimal(symbol[-8:]) / 1000 if underlying else None,
-                }
+            book[_id("position", name, symbol, str(lot))] = PositionFields(
+                symbol=symbol,
+                underlying_symbol=underlying,
+                position_type=ptype,
+                quantity=Decimal(str(qty)),
+                entry_price=Decimal(f"{prices[series][-252]:.4f}"),
+                entry_date=ENTRY_DATE,
+                last_price=Decimal(f"{last_close[series]:.4f}"),
+                expiration_date=date(2025, 12, 19) if underlying else None,
+                strike_price=Decimal(symbol[-8:]) / 1000 if underlying else None,
             )
-    pfs = pg_insert(Portfolio)
-    await session.execute(
-        pfs.on_conflict_do_update(
-            index_elements=["id"],
-            set_={
-                c: pfs.excluded[c] for c in ("name", "equity_balance", "description", "owner_id")
-            },
-        ),
-        portfolio_rows,
-    )
-    pos = pg_insert(Position)
-    await session.execute(
-        pos.on_conflict_do_update(
-            index_elements=["id"],
-            set_={c: pos.excluded[c] for c in position_rows[0] if c != "id"},
-        ),
-        position_rows,
-    )
+        await put_positions(session, pid, book)
+        portfolio_ids.append((name, pid))
+        positions += len(book)
     await session.flush()
     return DemoSummary(
-        portfolios=len(portfolio_rows),
-        portfolio_ids=[(row["name"], row["id"]) for row in portfolio_rows],
-        positions=len(position_rows),
+        portfolios=len(portfolio_ids),
+        portfolio_ids=portfolio_ids,
+        positions=positions,
         symbols=len(prices),
         prices=len(price_rows),
         first_date=calendar[0],
@@ -349,7 +332,7 @@ async def load_demo_benchmark_weights(session: AsyncSession) -> tuple[SectorWeig
     Returns the weights and whether they were written: a date that already holds weights
     from another source (a real seed) is left as it is.
     """
-    weights = load_sector_weights_file(DEMO_BENCHMARK_WEIGHTS, benchmark_code="SP500")
+    weights = load_sector_weights_file(DEMO_BENCHMARK_WEIGHTS, benchmark_code=DEFAULT_BENCHMARK)
     c = BenchmarkSectorWeight
     other_source = await session.scalar(
         select(c.data_source)

@@ -3,7 +3,7 @@ pass, stored in chunks of whole dates.
 
 The figures come from :func:`app.risk_metrics.calculation.compute_portfolio_dates`, the
 function the single-date run uses too (over its one date), and are stored with
-:func:`app.risk_metrics.repository.store_portfolio_dates` (COPY), one transaction per
+:func:`app.risk_metrics.store.store_portfolio_dates` (COPY), one transaction per
 chunk of whole dates: a run stopped at any point leaves whole dates only, and a re-run
 replaces them with the same rows. Dates are computed a pass at a time (a few chunks,
 fewer for large books), so memory stays flat however long the range.
@@ -24,7 +24,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.benchmarks.repository import BenchmarkWeights, weights_on_or_before
-from app.core.db import AsyncSessionLocal
 from app.core.types import DEFAULT_BENCHMARK
 from app.portfolios.repository import (
     ANY_OWNER,
@@ -34,7 +33,7 @@ from app.portfolios.repository import (
     positions_held_between,
 )
 from app.prices.repository import MissingMarketDataError, PriceHistory, sectors_of
-from app.risk_metrics import repository
+from app.risk_metrics import store
 from app.risk_metrics.calculation import (
     PortfolioDateFigures,
     PortfolioRiskSummary,
@@ -84,26 +83,27 @@ def pass_dates(series: int, chunk_dates: int) -> int:
     return chunks * chunk_dates
 
 
-async def _benchmarks_on(dates: Sequence[date]) -> list[BenchmarkWeights | None]:
+async def _benchmarks_on(
+    session: AsyncSession, dates: Sequence[date]
+) -> list[BenchmarkWeights | None]:
     """The default benchmark's weights on or before each date (one query per weights
     date that the range uses, not per date)."""
     if not dates:
         return []
     found: list[BenchmarkWeights | None] = []
-    async with AsyncSessionLocal() as session:
-        latest = await weights_on_or_before(session, DEFAULT_BENCHMARK, asof=dates[-1])
-        known: dict[date, BenchmarkWeights] = {}
-        if latest is not None:
-            known[latest.asof_date] = latest
-        for day in reversed(dates):
-            usable = [d for d in known if d <= day]
-            if usable:
-                found.append(known[max(usable)])
-                continue
-            weights = await weights_on_or_before(session, DEFAULT_BENCHMARK, asof=day)
-            if weights is not None:
-                known[weights.asof_date] = weights
-            found.append(weights)
+    latest = await weights_on_or_before(session, DEFAULT_BENCHMARK, asof=dates[-1])
+    known: dict[date, BenchmarkWeights] = {}
+    if latest is not None:
+        known[latest.asof_date] = latest
+    for day in reversed(dates):
+        usable = [d for d in known if d <= day]
+        if usable:
+            found.append(known[max(usable)])
+            continue
+        weights = await weights_on_or_before(session, DEFAULT_BENCHMARK, asof=day)
+        if weights is not None:
+            known[weights.asof_date] = weights
+        found.append(weights)
     found.reverse()
     return found
 
@@ -111,12 +111,11 @@ async def _benchmarks_on(dates: Sequence[date]) -> list[BenchmarkWeights | None]
 def _held_by_date(spans: Sequence[HeldSpan], dates: Sequence[date]) -> list[list[HeldPosition]]:
     """The positions held on each date; consecutive dates with the same book share one
     list (the engine then builds its arrays once)."""
-    # A position's state changes on its entry date, its exit date and the day after its
-    # expiration (held_on's rule): between two such days the list is the same.
+    # A position's state changes on its first held day and the day after its last:
+    # between two such days the list is the same.
     changes = sorted(
-        {s.entry_date for s in spans}
-        | {s.exit_date for s in spans if s.exit_date is not None}
-        | {s.expiration_date + timedelta(days=1) for s in spans if s.expiration_date is not None}
+        {s.first_day for s in spans}
+        | {s.last_day + timedelta(days=1) for s in spans if s.last_day is not None}
     )
     out: list[list[HeldPosition]] = []
     previous: date | None = None
@@ -130,6 +129,7 @@ def _held_by_date(spans: Sequence[HeldSpan], dates: Sequence[date]) -> list[list
 
 
 async def backfill_portfolio(
+    engine: AsyncEngine,
     portfolio_id: uuid.UUID,
     dates: Sequence[date],
     history: PriceHistory,
@@ -140,17 +140,17 @@ async def backfill_portfolio(
     stop: Callable[[], bool] = lambda: False,
     writers: int = WRITERS,
 ) -> None:
-    """Compute and store ``dates`` (ascending) of one portfolio, ``chunk_dates`` per
-    transaction (default: :func:`default_chunk_dates`) over ``writers`` connections at
-    once; ``stop()`` is asked after each chunk."""
+    """Compute and store ``dates`` (ascending) of one portfolio through ``engine``,
+    ``chunk_dates`` per transaction (default: :func:`default_chunk_dates`) over ``writers``
+    connections at once; ``stop()`` is asked after each chunk."""
     if not dates:
         return
-    async with AsyncSessionLocal() as session:
+    async with AsyncSession(engine) as session:
         # Operator work: computed for every live portfolio, whoever owns it.
         portfolio = await get_portfolio(session, portfolio_id, owner=ANY_OWNER)
         spans = await positions_held_between(session, portfolio.id, dates[0], dates[-1])
         sectors = await sectors_of(session, sorted({s.position.series_symbol for s in spans}))
-    benchmarks = await _benchmarks_on(dates)
+        benchmarks = await _benchmarks_on(session, dates)
     equity = float(portfolio.equity_balance) if portfolio.equity_balance is not None else None
     held = _held_by_date(spans, dates)
     if chunk_dates is None:
@@ -202,7 +202,7 @@ async def backfill_portfolio(
                 # lose the last chunks committed (whole dates, never part of one), and a
                 # re-run stores them again; a backfill needs no more.
                 await session.execute(text("SET LOCAL synchronous_commit = off"))
-                await repository.store_portfolio_dates(
+                await store.store_portfolio_dates(
                     session,
                     portfolio.id,
                     stored_dates,
@@ -213,16 +213,13 @@ async def backfill_portfolio(
                 )
         return chunk
 
-    async with AsyncSessionLocal() as probe:
-        engine = probe.bind
-    assert isinstance(engine, AsyncEngine)
     async with AsyncExitStack() as stack:
         # ``writers`` connections for the portfolio's chunks, one transaction each.
         connections = [
             await stack.enter_async_context(engine.connect()) for _ in range(max(1, writers))
         ]
 
-        async def store(
+        async def store_pass(
             first: int, computed: list[PortfolioDateFigures | MissingMarketDataError]
         ) -> bool:
             """Store a pass, its chunks shared out over the connections; False once
@@ -244,12 +241,12 @@ async def backfill_portfolio(
                     group.create_task(write(connection))
             return not stopped
 
-        await _store_passes(compute, store, len(dates), per_pass)
+        await _store_passes(compute, store_pass, len(dates), per_pass)
 
 
 async def _store_passes(
     compute: Callable[[int], list[PortfolioDateFigures | MissingMarketDataError]],
-    store: Callable[
+    store_pass: Callable[
         [int, list[PortfolioDateFigures | MissingMarketDataError]], Coroutine[Any, Any, bool]
     ],
     days: int,
@@ -263,45 +260,7 @@ async def _store_passes(
             computed = await asyncio.to_thread(compute, first)
             if storing is not None and not await storing:
                 return
-            storing = asyncio.create_task(store(first, computed))
+            storing = asyncio.create_task(store_pass(first, computed))
     finally:
         if storing is not None:
             await storing  # a chunk in flight is committed (or fails) whole
-
-
-_stop_event: Any = None
-"""The parent's stop flag (a multiprocessing Event), in a worker process."""
-
-
-def worker_initializer(stop_event: Any = None) -> None:
-    """Set up a worker: Ctrl-C is the parent's to handle (it sets ``stop_event``)."""
-    import signal
-
-    global _stop_event
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _stop_event = stop_event
-
-
-def backfill_in_worker(
-    portfolio_id: uuid.UUID,
-    dates: Sequence[date],
-    history: PriceHistory,
-    beta_window: int,
-    chunk_dates: int | None = None,
-) -> list[ChunkStored]:
-    """:func:`backfill_portfolio` in a worker process (its own event loop and engine); it
-    stops after the chunk being stored once the parent sets the stop event."""
-    chunks: list[ChunkStored] = []
-    event = _stop_event
-    asyncio.run(
-        backfill_portfolio(
-            portfolio_id,
-            dates,
-            history,
-            beta_window,
-            chunk_dates=chunk_dates,
-            on_chunk=chunks.append,
-            stop=lambda: event is not None and event.is_set(),
-        )
-    )
-    return chunks

@@ -8,7 +8,7 @@
 - ``portfolio_snapshots``: the risk columns of the (portfolio, date) row, created when
   missing (its valuation columns are filled only on creation, never overwritten).
 All through COPY into temporary tables and one set-based upsert per table
-(repository.store_portfolio_dates, which the range run uses too); rows of this
+(store.store_portfolio_dates, which the range run uses too); rows of this
 portfolio and date that a re-run no longer produces (a position sold, a beta now
 skipped) are deleted, so a re-run leaves exactly what one run leaves. The caller
 commits (one transaction per portfolio-date).
@@ -47,7 +47,7 @@ from app.prices.repository import (
     load_price_history,
     sectors_of,
 )
-from app.risk_metrics import repository
+from app.risk_metrics import store
 from app.risk_metrics.rows import (
     FigureRows,
     finite,
@@ -278,7 +278,7 @@ async def calculate_portfolio_risk(
         beta_window,
     )
     await session.flush()
-    await repository.store_portfolio_dates(
+    await store.store_portfolio_dates(
         session,
         portfolio.id,
         [calc_date],

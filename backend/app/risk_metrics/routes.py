@@ -25,8 +25,7 @@ from app.api.responses import BAD_REQUEST, NOT_FOUND
 from app.api.wire import json_response, row_dicts
 from app.core.pagination import Page
 from app.core.types import DEFAULT_BENCHMARK, BenchmarkCode
-from app.risk_metrics import repository as risk_rows
-from app.risk_metrics import service as risk_service
+from app.risk_metrics import queries, service
 from app.risk_metrics.schemas import (
     BenchmarkComparison,
     MarketBetaRead,
@@ -60,7 +59,7 @@ async def portfolio_risk(
         ),
     ] = None,
 ) -> PortfolioRisk:
-    found = await risk_service.portfolio_risk(
+    found = await service.portfolio_risk(
         session,
         portfolio_id,
         owner=user.id,
@@ -70,7 +69,7 @@ async def portfolio_risk(
     )
     snap = found.snapshot
     comparison = found.benchmark_comparison
-    risk_columns = {c: getattr(snap, c) for c in risk_rows.SNAPSHOT_FIGURE_COLUMNS}
+    risk_columns = {c: getattr(snap, c) for c in queries.SNAPSHOT_FIGURE_COLUMNS}
     return PortfolioRisk(
         portfolio_id=snap.portfolio_id,
         calculation_date=snap.calculation_date,
@@ -100,7 +99,7 @@ async def portfolio_risk_history(
     start: Annotated[date | None, Query(alias="from", description="YYYY-MM-DD, inclusive.")] = None,
     end: Annotated[date | None, Query(alias="to", description="YYYY-MM-DD, inclusive.")] = None,
 ) -> Response:
-    rows = await risk_rows.snapshot_risk_history(
+    rows = await queries.snapshot_risk_history(
         session, portfolio_id, owner=user.id, start=start, end=end
     )
     return json_response({"portfolio_id": portfolio_id, "points": row_dicts(rows)})
@@ -124,7 +123,7 @@ async def market_betas(
     limit: Limit = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Response:
-    page = await risk_rows.portfolio_market_betas(
+    page = await queries.portfolio_market_betas(
         session, portfolio_id, owner=user.id, as_of=as_of, limit=limit, cursor=cursor
     )
     return json_response({"items": row_dicts(page.items), "next_cursor": page.next_cursor})
@@ -145,7 +144,7 @@ async def position_volatility(
     limit: Limit = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Response:
-    page = await risk_rows.position_volatility(
+    page = await queries.position_volatility(
         session, position_id, owner=user.id, start=start, end=end, limit=limit, cursor=cursor
     )
     return json_response({"items": row_dicts(page.items), "next_cursor": page.next_cursor})

@@ -2,10 +2,10 @@
 
 The position builders return the rows for the COPY writes as columns
 (:class:`FigureRows`, :data:`BETA_RECORD` / :data:`VOL_RECORD`); the snapshot builder a
-dict. Precision is never restated here: :func:`fit_arrays` and
-:func:`app.core.repository.fit_numeric` read it from the model, store what a column
-cannot hold as NULL, and the builder reports each figure that did not fit (or a
-row skipped because a NOT NULL figure did not) in ``skipped`` with its reason.
+dict. Precision is never restated here: app.core.numeric_fit reads it from the model and
+stores what a column cannot hold as NULL, and the builder reports each figure that did
+not fit (or a row skipped because a NOT NULL figure did not) in ``skipped`` with its
+reason.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from app.core.repository import fit_numeric, numeric_columns
+from app.core.numeric_fit import fit_columns, fit_row, overflow_reason
 from app.formulas.beta import BetaResult
 from app.formulas.book import PortfolioFigures
 from app.formulas.har import HAR_SKIP_REASONS
@@ -40,29 +40,6 @@ def finite(value: Any) -> float | None:
     """A numpy/python number as float, or None when it is NaN or infinite."""
     v = float(value)
     return v if math.isfinite(v) else None
-
-
-def _numeric_type(model: Any, column: str) -> str:
-    precision, scale = numeric_columns(model.__table__)[column]
-    return f"NUMERIC({precision},{scale})"
-
-
-def fit_arrays(
-    model: Any, values: dict[str, FloatArray]
-) -> tuple[dict[str, FloatArray], dict[str, NDArray[np.bool_]]]:
-    """``fit_numeric`` for columns of figures at once: each array with NaN where its NUMERIC
-    column cannot hold the value, and where a finite value overflowed."""
-    limits = numeric_columns(model.__table__)
-    fitted: dict[str, FloatArray] = {}
-    overflowed: dict[str, NDArray[np.bool_]] = {}
-    for name, array in values.items():
-        precision, scale = limits[name]
-        finite_values = np.isfinite(array)
-        with np.errstate(invalid="ignore"):
-            fits = finite_values & (np.abs(np.round(array, scale)) < 10.0 ** (precision - scale))
-        fitted[name] = np.where(fits, array, np.nan)
-        overflowed[name] = finite_values & ~fits
-    return fitted, overflowed
 
 
 BETA_FIGURES = ("beta", "alpha", "r_squared", "std_error", "p_value")
@@ -160,12 +137,14 @@ def _figure_rows(
 def _report_overflow(
     skipped: Skipped,
     symbols: _Symbols,
+    model: Any,
+    values: dict[str, FloatArray],
     overflowed: dict[str, NDArray[np.bool_]],
     kept: NDArray[np.bool_],
 ) -> None:
     for name, mask in overflowed.items():
         for i in np.flatnonzero(mask & kept).tolist():
-            skipped.append((symbols[i], f"{name} does not fit its column"))
+            skipped.append((symbols[i], overflow_reason(model, name, float(values[name][i]))))
 
 
 def position_beta_rows(
@@ -185,18 +164,18 @@ def position_beta_rows(
         return FigureRows.concat([], len(BETA_FIGURES))
     cols = np.asarray(position_series, dtype=np.intp)
     symbols = _Symbols(positions)
-    fitted, overflowed = fit_arrays(
-        PositionMarketBeta, {name: getattr(b, name)[cols] for name in BETA_FIGURES}
-    )
+    values = {name: getattr(b, name)[cols] for name in BETA_FIGURES}
+    fitted, overflowed = fit_columns(PositionMarketBeta, values)
     estimated = b.reason_code[cols] == 0
     kept = estimated & np.isfinite(fitted["beta"])
     for i in np.flatnonzero(~estimated).tolist():
         skipped.append((symbols[i], f"beta: {b.reason(int(cols[i]))}"))
-    kind = _numeric_type(PositionMarketBeta, "beta")
     for i in np.flatnonzero(estimated & ~kept).tolist():
-        skipped.append((symbols[i], f"beta {float(b.beta[cols[i]]):.4g} exceeds {kind}"))
+        skipped.append(
+            (symbols[i], overflow_reason(PositionMarketBeta, "beta", float(values["beta"][i])))
+        )
     overflowed.pop("beta")
-    _report_overflow(skipped, symbols, overflowed, kept)
+    _report_overflow(skipped, symbols, PositionMarketBeta, values, overflowed, kept)
     return _figure_rows(
         kept,
         uuid_array([p.id for p in positions]) if ids is None else ids,
@@ -222,20 +201,18 @@ def position_volatility_rows(
     cols = np.asarray(position_series, dtype=np.intp)
     symbols = _Symbols(positions)
     har = v.har
-    fitted, overflowed = fit_arrays(
-        PositionVolatility,
-        {
-            "realized_vol_21d": v.realized_vol_21d[cols],
-            "realized_vol_63d": v.realized_vol_63d[cols],
-            "vol_daily": har.vol_daily[cols],
-            "vol_weekly": har.vol_weekly[cols],
-            "vol_monthly": har.vol_monthly[cols],
-            "expected_vol_21d": har.expected_vol[cols],
-            "vol_trend_strength": v.trend_strength[cols],
-            "vol_percentile": v.percentile[cols],
-            "model_r_squared": har.r_squared[cols],
-        },
-    )
+    values = {
+        "realized_vol_21d": v.realized_vol_21d[cols],
+        "realized_vol_63d": v.realized_vol_63d[cols],
+        "vol_daily": har.vol_daily[cols],
+        "vol_weekly": har.vol_weekly[cols],
+        "vol_monthly": har.vol_monthly[cols],
+        "expected_vol_21d": har.expected_vol[cols],
+        "vol_trend_strength": v.trend_strength[cols],
+        "vol_percentile": v.percentile[cols],
+        "model_r_squared": har.r_squared[cols],
+    }
+    fitted, overflowed = fit_columns(PositionVolatility, values)
     kept = np.isfinite(fitted["realized_vol_21d"])
     reason = (
         f"volatility: fewer than {min_count(SHORT_WINDOW)} of the last "
@@ -247,7 +224,7 @@ def position_volatility_rows(
     for i in np.flatnonzero(kept & ~np.isfinite(har.expected_vol[cols])).tolist():
         skipped.append((symbols[i], f"expected_vol_21d: {HAR_SKIP_REASONS[codes[i]]}"))
     overflowed.pop("realized_vol_21d")
-    _report_overflow(skipped, symbols, overflowed, kept)
+    _report_overflow(skipped, symbols, PositionVolatility, values, overflowed, kept)
     return _figure_rows(
         kept,
         uuid_array([p.id for p in positions]) if ids is None else ids,
@@ -269,39 +246,36 @@ def snapshot_row(
     the row is created) and the risk columns (always written)."""
     conc = fig.concentration
     vol = fig.volatility
-    row, overflowed = fit_numeric(
-        PortfolioSnapshot,
-        {
-            "portfolio_id": portfolio_id,
-            "calculation_date": calc_date,
-            # Valuation columns: set when this creates the row, never overwritten.
-            "gross_exposure": fig.gross_exposure,
-            "net_exposure": fig.net_exposure,
-            "long_value": fig.long_exposure,
-            "short_value": fig.short_exposure,
-            "num_positions": num_positions,
-            "market_beta_weighted": fig.market_beta_weighted,
-            "market_beta_r_squared": fig.market_beta_r_squared,
-            "market_beta_observations": fig.market_beta_observations,
-            "market_beta_direct": fig.market_beta_direct,
-            "sector_exposure": {s: round(w, 6) for s, w in fig.sector_exposure.items()} or None,
-            "hhi": conc.hhi if conc else None,
-            "effective_num_positions": conc.effective_num_positions if conc else None,
-            "top_3_concentration": conc.top_3 if conc else None,
-            "top_10_concentration": conc.top_10 if conc else None,
-            "realized_volatility_21d": finite(vol.realized_vol_21d[0]) if vol else None,
-            "realized_volatility_63d": finite(vol.realized_vol_63d[0]) if vol else None,
-            "expected_volatility_21d": finite(vol.har.expected_vol[0]) if vol else None,
-            "volatility_trend": trend_label(int(vol.trend_code[0])) if vol else None,
-            "volatility_percentile": finite(vol.percentile[0]) if vol else None,
-        },
-    )
+    values: dict[str, Any] = {
+        "portfolio_id": portfolio_id,
+        "calculation_date": calc_date,
+        # Valuation columns: set when this creates the row, never overwritten.
+        "gross_exposure": fig.gross_exposure,
+        "net_exposure": fig.net_exposure,
+        "long_value": fig.long_exposure,
+        "short_value": fig.short_exposure,
+        "num_positions": num_positions,
+        "market_beta_weighted": fig.market_beta_weighted,
+        "market_beta_r_squared": fig.market_beta_r_squared,
+        "market_beta_observations": fig.market_beta_observations,
+        "market_beta_direct": fig.market_beta_direct,
+        "sector_exposure": {s: round(w, 6) for s, w in fig.sector_exposure.items()} or None,
+        "hhi": conc.hhi if conc else None,
+        "effective_num_positions": conc.effective_num_positions if conc else None,
+        "top_3_concentration": conc.top_3 if conc else None,
+        "top_10_concentration": conc.top_10 if conc else None,
+        "realized_volatility_21d": finite(vol.realized_vol_21d[0]) if vol else None,
+        "realized_volatility_63d": finite(vol.realized_vol_63d[0]) if vol else None,
+        "expected_volatility_21d": finite(vol.har.expected_vol[0]) if vol else None,
+        "volatility_trend": trend_label(int(vol.trend_code[0])) if vol else None,
+        "volatility_percentile": finite(vol.percentile[0]) if vol else None,
+    }
+    row, overflowed = fit_row(PortfolioSnapshot, values)
     if vol is not None and not math.isfinite(vol.har.expected_vol[0]):
         skipped.append(
             ("expected_volatility_21d", str(HAR_SKIP_REASONS[int(vol.har.reason_code[0])]))
         )
     skipped.extend(
-        (name, f"{name} does not fit {_numeric_type(PortfolioSnapshot, name)}")
-        for name in overflowed
+        (name, overflow_reason(PortfolioSnapshot, name, values[name])) for name in overflowed
     )
     return row

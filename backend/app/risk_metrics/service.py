@@ -27,7 +27,9 @@ ZERO = Decimal(0)
 
 
 @dataclass(frozen=True)
-class SectorActiveWeight:
+class ActiveWeight:
+    """One sector's portfolio weight against the benchmark's."""
+
     sector: str
     portfolio_weight: Decimal
     benchmark_weight: Decimal
@@ -35,29 +37,33 @@ class SectorActiveWeight:
 
 
 @dataclass(frozen=True)
-class BenchmarkComparison:
+class ActiveSectorWeights:
+    """A snapshot's sector exposure against a benchmark's weights of one date."""
+
     benchmark_code: str
     asof_date: date
-    sectors: list[SectorActiveWeight]
+    sectors: list[ActiveWeight]
 
 
 @dataclass(frozen=True)
-class PortfolioRisk:
+class RiskAsOf:
+    """A portfolio's latest snapshot on or before a date, with its sector tilts."""
+
     snapshot: Row[Any]
     """portfolio_id, calculation_date and the snapshot's risk columns (SNAPSHOT_RISK_COLUMNS)."""
     sector_exposure: dict[str, Decimal] | None
-    benchmark_comparison: BenchmarkComparison | None
+    benchmark_comparison: ActiveSectorWeights | None
     benchmark_comparison_reason: str | None = None
     """Why ``benchmark_comparison`` is None (and what to do); None when there is one."""
 
 
 def active_weights(
     portfolio: Mapping[str, Decimal], benchmark: Mapping[str, Decimal]
-) -> list[SectorActiveWeight]:
+) -> list[ActiveWeight]:
     """Portfolio minus benchmark weight for every sector on either side (missing = 0),
     largest overweight first, ties by sector name."""
     rows = [
-        SectorActiveWeight(s, portfolio.get(s, ZERO), benchmark.get(s, ZERO), active)
+        ActiveWeight(s, portfolio.get(s, ZERO), benchmark.get(s, ZERO), active)
         for s, active in risk_active_weights(portfolio, benchmark).items()
     ]
     return sorted(rows, key=lambda r: (-r.active_weight, r.sector))
@@ -99,7 +105,7 @@ async def portfolio_risk(
     on_or_before: date | None = None,
     benchmark_code: str,
     benchmark_must_exist: bool = True,
-) -> PortfolioRisk:
+) -> RiskAsOf:
     """The latest snapshot on or before ``on_or_before`` (latest overall if None), compared
     with the benchmark's weights of the latest date on or before the snapshot's date.
     A portfolio ``owner`` may not see is a PortfolioNotFoundError.
@@ -130,7 +136,7 @@ async def portfolio_risk(
     )
     day = snapshot.calculation_date
     if exposure is None:
-        return PortfolioRisk(
+        return RiskAsOf(
             snapshot,
             None,
             None,
@@ -139,13 +145,11 @@ async def portfolio_risk(
         )
     weights = await weights_on_or_before(session, benchmark_code, asof=day)
     if weights is None:
-        return PortfolioRisk(
-            snapshot, exposure, None, await _no_weights(session, benchmark_code, day)
-        )
-    comparison = BenchmarkComparison(
+        return RiskAsOf(snapshot, exposure, None, await _no_weights(session, benchmark_code, day))
+    comparison = ActiveSectorWeights(
         benchmark_code, weights.asof_date, active_weights(exposure, weights.by_sector())
     )
-    return PortfolioRisk(snapshot, exposure, comparison)
+    return RiskAsOf(snapshot, exposure, comparison)
 
 
 async def _no_weights(session: AsyncSession, benchmark_code: str, day: date) -> str:

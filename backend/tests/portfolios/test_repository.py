@@ -17,6 +17,7 @@ from app.portfolios.repository import (
     get_portfolio,
     get_position,
     list_portfolios,
+    positions_held_between,
 )
 from tests.support.factories import make_portfolio, make_position, make_user
 
@@ -124,3 +125,37 @@ async def test_active_positions_are_those_held_at_the_close_of_the_day(
         (held.id, "AAPL", "AAPL"),
         (option.id, "AAPL250321C00200000", "AAPL"),
     ]
+
+
+async def test_the_days_a_span_holds_are_the_days_each_single_day_read_holds(
+    session: AsyncSession,
+) -> None:
+    # One statement of "held at the close of a day" serves the range read (a span's first
+    # and last held day) and the single-day read: they agree on every day around each edge.
+    portfolio = await make_portfolio(session)
+    days = [date(2025, 3, d) for d in range(1, 15)]
+    for symbol, entry, exit_, expiry in [
+        ("HELD", 3, None, None),
+        ("SOLD", 1, 5, None),  # sold on the 5th: held through the 4th
+        ("EXPIRES", 2, None, 6),  # expires on the 6th: held that day
+        ("BOTH", 2, 9, 7),
+        ("LATER", 4, 8, 12),
+        ("SAMEDAY", 10, 10, None),  # sold the day it was bought: never held at a close
+        ("AFTER", 20, None, None),
+    ]:
+        position = await make_position(session, portfolio, symbol)
+        position.entry_date = date(2025, 3, entry)
+        position.exit_date = None if exit_ is None else date(2025, 3, exit_)
+        position.expiration_date = None if expiry is None else date(2025, 3, expiry)
+    await session.flush()
+    spans = await positions_held_between(session, portfolio.id, days[0], days[-1])
+    assert "AFTER" not in {s.position.symbol for s in spans}
+    held: dict[int, set[str]] = {}
+    for day in days:
+        single = await active_positions(session, portfolio.id, day)
+        assert [s.position for s in spans if s.held_on(day)] == single, day
+        held[day.day] = {p.symbol for p in single}
+    assert held[4] == {"HELD", "SOLD", "EXPIRES", "BOTH", "LATER"}
+    assert held[5] == {"HELD", "EXPIRES", "BOTH", "LATER"}
+    assert held[7] == {"HELD", "BOTH", "LATER"}
+    assert held[8] == {"HELD"}

@@ -13,7 +13,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.repository import storable
 from app.formulas.labels import TRENDS
 from app.models import (
     BenchmarkSectorWeight,
@@ -340,23 +339,6 @@ async def test_empty_portfolio_gets_a_snapshot_without_figures(session: AsyncSes
     snap = await session.scalar(select(PortfolioSnapshot))
     assert summary.positions == 0 and snap is not None
     assert snap.num_positions == 0 and snap.market_beta_weighted is None and snap.hhi is None
-
-
-@pytest.mark.parametrize(
-    ("value", "precision", "scale", "expected"),
-    [
-        (999_999.9999, 10, 4, 999_999.9999),
-        (999_999.99996, 10, 4, None),  # rounds up to 1,000,000.0000: overflow
-        (-1e6, 12, 6, None),
-        (float("nan"), 10, 4, None),
-        (None, 10, 4, None),
-        (1.5, 12, 6, 1.5),
-    ],
-)
-def test_storable_guards_numeric_precision(
-    value: float | None, precision: int, scale: int, expected: float | None
-) -> None:
-    assert storable(value, precision, scale) == expected
 
 
 async def test_series_that_drive_a_variance_fit_negative_store_only_positive_forecasts(

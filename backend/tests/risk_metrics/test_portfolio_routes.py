@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import BenchmarkSectorWeight, PortfolioSnapshot, PositionMarketBeta
-from app.risk_metrics.repository import SNAPSHOT_FIGURE_COLUMNS
+from app.risk_metrics.queries import SNAPSHOT_FIGURE_COLUMNS
 from tests.support.api import signed_in
 from tests.support.factories import make_portfolio, make_position, make_user
 

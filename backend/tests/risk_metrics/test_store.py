@@ -13,8 +13,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.models import Portfolio, Position
-from app.risk_metrics.repository import store_portfolio_dates
 from app.risk_metrics.rows import PG_EPOCH, VOL_FIGURES, FigureRows, uuid_array
+from app.risk_metrics.store import store_portfolio_dates
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

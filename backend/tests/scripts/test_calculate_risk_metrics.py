@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, text
 from app.core.errors import MIGRATE_HINT
 from app.formulas.labels import TRENDS
 from app.prices.demo import DEMO_END
+from app.risk_metrics import runs
 from app.risk_metrics.calculation import HISTORY_DAYS
 from devtools.databases import PostgresServer, TestDatabase, subprocess_env
 from devtools.processes import run_python
@@ -211,8 +212,8 @@ def test_without_prices_it_is_a_data_error_and_nothing_is_written(
 def test_ctrl_c_mid_run_says_what_was_kept_in_one_line_and_keeps_it(
     database: TestDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cli = script("calculate_risk_metrics")
-    calculate = cli.calculate_portfolio_risk
+    # The single-date loop is app.risk_metrics.runs'; the script reports what it kept.
+    calculate = runs.calculate_portfolio_risk
     calls = 0
 
     async def interrupted_on_the_second(*args: Any, **kwargs: Any) -> Any:
@@ -222,7 +223,7 @@ def test_ctrl_c_mid_run_says_what_was_kept_in_one_line_and_keeps_it(
             raise KeyboardInterrupt
         return await calculate(*args, **kwargs)
 
-    monkeypatch.setattr(cli, "calculate_portfolio_risk", interrupted_on_the_second)
+    monkeypatch.setattr(runs, "calculate_portfolio_risk", interrupted_on_the_second)
     result = _script(database, "calculate_risk_metrics.py", "--date", DEMO_END.isoformat())
     assert result.code == 130
     assert result.stderr.splitlines() == [
