@@ -29,7 +29,7 @@ from app.core.errors import EXIT_USAGE_ERROR, ConfigurationError, database_unava
 from app.core.redaction import safe_url
 from app.dashboard.routes import mount_dashboard
 from app.migrations.status import SchemaGate, behind_head_message
-from app.users.throttle import LoginThrottle
+from app.users.throttle import SignInThrottle
 
 logger = logging.getLogger("app")
 
@@ -109,8 +109,8 @@ def create_app(database_url: URL | str | None = None, settings: Settings | None 
         # Swagger UI's default validator badge calls a public service for every page view.
         swagger_ui_parameters={"validatorUrl": None},
     )
-    # Per process: each worker counts failed sign-ins on its own (app.users.throttle).
-    app.state.login_throttle = LoginThrottle()
+    # Counts in the database: every worker and host sees the same (app.users.throttle).
+    app.state.sign_in_throttle = SignInThrottle()
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,
