@@ -114,9 +114,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse(self, refusal: Refusal) -> None:
         self._refused = True
-        logger.info("refused a request from %s: %s", _peer(self.client), refusal.detail)
-        self.transport.write(refusal_response(refusal, self.server_state.default_headers))
-        self.transport.close()
+        _answer_and_close(self, refusal)
 
 
 class _LimitedH11Connection(h11.Connection):
@@ -146,14 +144,20 @@ class LimitedH11Protocol(H11Protocol):
         self.conn = _LimitedH11Connection(h11.SERVER, MAX_UNFINISHED_HEAD_BYTES)
 
     def send_400_response(self, msg: str) -> None:
-        refusal = getattr(self.conn, "refusal", None) or INVALID_REQUEST
-        logger.info("refused a request from %s: %s", _peer(self.client), refusal.detail)
-        self.transport.write(refusal_response(refusal, self.server_state.default_headers))
-        self.transport.close()
+        _answer_and_close(self, getattr(self.conn, "refusal", None) or INVALID_REQUEST)
 
 
-def _peer(client: tuple[str, int] | None) -> str:
-    return f"{client[0]}:{client[1]}" if client else "an unknown peer"
+def _answer_and_close(protocol: HttpToolsProtocol | H11Protocol, refusal: Refusal) -> None:
+    """Send the refusal and close the connection. Not while an earlier pipelined request's
+    response is still going out: the two would interleave, so that connection just closes."""
+    client = protocol.client
+    peer = f"{client[0]}:{client[1]}" if client else "an unknown peer"
+    logger.info("refused a request from %s: %s", peer, refusal.detail)
+    cycle = protocol.cycle
+    if cycle is None or cycle.response_complete:
+        default_headers = protocol.server_state.default_headers
+        protocol.transport.write(refusal_response(refusal, default_headers))
+    protocol.transport.close()
 
 
 LIMITED_PROTOCOLS: dict[str | type[Any], type[Any]] = {
