@@ -3,10 +3,10 @@ was read for 6.4 s and answered 200 (worker memory 120 -> 245 MB); 8 MB headers 
 headers were accepted.
 
 Replayed over raw sockets against the server both ways it is run, ``python -m app.serve``
-and plain ``uvicorn app.main:app``: heads over 16 KB of headers, 100 fields or an 8 KB URL
-are refused (431/414) as they arrive, and a body over MAX_REQUEST_BODY_BYTES is refused
-(413) before it is read. The in-process tests cover the ASGI layer, which holds any other
-server to the same limits.
+and plain ``uvicorn app.main:app`` (also with h11): heads over 16 KB of headers, 100 fields
+or an 8 KB URL are refused (431/414) as they arrive, and a body over
+MAX_REQUEST_BODY_BYTES is refused (413) before it is read. The in-process tests cover the
+ASGI layer, which holds any other server to the same limits.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import psutil
@@ -28,9 +29,11 @@ from tests.support.databases import TestDatabase, subprocess_env
 from tests.support.processes import uvicorn_app
 
 BODY_LIMIT = 64 * 1024
+UVICORN = str(Path(sys.executable).with_name("uvicorn"))
 SERVERS = {
     "app.serve": [sys.executable, "-m", "app.serve"],
-    "uvicorn app.main:app": None,  # tests.support.processes' default command
+    "uvicorn app.main:app": [UVICORN, "app.main:app"],
+    "uvicorn app.main:app --http h11": [UVICORN, "app.main:app", "--http", "h11"],
 }
 
 
