@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -72,6 +73,18 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(default=5.0, gt=0, le=60, alias="DB_CONNECT_TIMEOUT")
     db_statement_timeout: float = Field(default=5.0, gt=0, le=600, alias="DB_STATEMENT_TIMEOUT")
 
+    # Addresses (or networks, e.g. 10.0.0.0/8) of the reverse proxies in front of the API,
+    # comma-separated. Only a request whose peer is one of them has its X-Forwarded-For and
+    # X-Forwarded-Proto believed; empty (the default): every request's address is its peer's.
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default=[], alias="TRUSTED_PROXIES"
+    )
+    # The largest request body the API reads (bytes); a larger one answers 413 before it is
+    # read. The default leaves room for a CSV import of 10,000 positions (about 1 MB).
+    max_request_body_bytes: int = Field(
+        default=5 * 1024 * 1024, ge=1024, le=1024**3, alias="MAX_REQUEST_BODY_BYTES"
+    )
+
     # Browser origins allowed to call the API (CORS), comma-separated, e.g.
     # "https://app.example.com,http://localhost:5173"; "*" allows any. Empty: no CORS.
     cors_origins: Annotated[list[str], NoDecode] = Field(default=[], alias="CORS_ORIGINS")
@@ -100,6 +113,23 @@ class Settings(BaseSettings):
                     f"not an origin: {origin!r} (scheme://host[:port], no path, or '*')"
                 )
         return [origin.rstrip("/") for origin in value]
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        networks = []
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            try:
+                networks.append(ip_network(part, strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"not an IP address or network: {part!r} (e.g. 10.0.0.5 or 10.0.0.0/24)"
+                ) from None
+        return networks
 
     @field_validator("migration_lock_timeout", "migration_statement_timeout")
     @classmethod

@@ -4,6 +4,8 @@ Importing this module builds the app but touches no database and writes nothing:
 engines (and, with DATABASE_URL unset, the embedded PostgreSQL and its generated signing
 key) are started by the lifespan and disposed with it. A configuration that cannot work
 (DATABASE_URL set without AUTH_SECRET_KEY) stops the import with one line and exit 2.
+Imported by uvicorn, it also puts uvicorn's protocol under the request policy
+(app.api.protocols).
 """
 
 from __future__ import annotations
@@ -13,23 +15,27 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from sqlalchemy.engine import URL
+from starlette.types import ASGIApp
 
+from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
+from app.api.middleware import RequestPolicy
+from app.api.protocols import adopt_loading_uvicorn_config
 from app.api.router import router
 from app.config import Settings, get_settings
 from app.core import db as database
 from app.core import embedded_postgres, security
 from app.core.errors import EXIT_USAGE_ERROR, ConfigurationError, database_unavailable
-from app.core.redaction import safe_url
+from app.core.redaction import install_access_log_redaction, safe_url
 from app.dashboard.routes import mount_dashboard
 from app.migrations.status import SchemaGate, behind_head_message
-from app.users.throttle import LoginThrottle
+from app.users.throttle import SignInThrottle
 
 logger = logging.getLogger("app")
 
@@ -49,6 +55,22 @@ async def _warn_unless_at_head(gate: SchemaGate, url: URL) -> None:
         return
     if found.pending:
         logger.warning("%s (data requests answer 503 until then)", behind_head_message(found))
+
+
+class RiskApi(FastAPI):
+    """FastAPI with the request policy (app.api.middleware) outside all of Starlette's own
+    layers, its error middleware included: every response passes through it, 500s too."""
+
+    def __init__(self, *, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.request_settings = settings
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestPolicy(
+            super().build_middleware_stack(),
+            max_body_bytes=self.request_settings.max_request_body_bytes,
+            trusted_proxies=self.request_settings.trusted_proxies,
+        )
 
 
 def create_app(database_url: URL | str | None = None, settings: Settings | None = None) -> FastAPI:
@@ -90,9 +112,11 @@ def create_app(database_url: URL | str | None = None, settings: Settings | None 
             if database_url is None:
                 await asyncio.to_thread(embedded_postgres.release_embedded_servers)
 
-    # FastAPIOffline: /docs and /redoc load Swagger UI and ReDoc from files shipped in the
-    # fastapi-offline package (served under /static-offline-docs), never from a CDN.
-    app = FastAPIOffline(
+    app = RiskApi(
+        settings=config,
+        # Served by app.api.docs: offline, each page under its own Content-Security-Policy.
+        docs_url=None,
+        redoc_url=None,
         title="Risk metrics API",
         version="1.0.0",
         summary="Market beta, sector exposure and volatility of portfolios and positions.",
@@ -109,8 +133,9 @@ def create_app(database_url: URL | str | None = None, settings: Settings | None 
         # Swagger UI's default validator badge calls a public service for every page view.
         swagger_ui_parameters={"validatorUrl": None},
     )
-    # Per process: each worker counts failed sign-ins on its own (app.users.throttle).
-    app.state.login_throttle = LoginThrottle()
+    # Counts in the database: every worker and host sees the same (app.users.throttle).
+    app.state.sign_in_throttle = SignInThrottle()
+    install_access_log_redaction()
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -123,6 +148,7 @@ def create_app(database_url: URL | str | None = None, settings: Settings | None 
         )
     install_error_handlers(app)
     app.include_router(router)
+    install_docs(app)
     mount_dashboard(app)
     return app
 
@@ -140,4 +166,5 @@ def _configured_app() -> FastAPI:
     raise SystemExit(EXIT_USAGE_ERROR)
 
 
+adopt_loading_uvicorn_config()
 app = _configured_app()

@@ -7,6 +7,10 @@ the load benchmark) while the other cores idle. Here every worker
 binds its own socket on the address with ``SO_REUSEPORT`` and the kernel spreads new
 connections over them by a hash of the client's address and port. uvicorn's supervisor
 still starts, health-checks and restarts the workers; one worker is plain uvicorn.
+
+Each worker serves HTTP with app.api.protocols' httptools protocol (request heads over the
+limits refused as they arrive) and without uvicorn's X-Forwarded-For handling, which would
+trust 127.0.0.1: the app believes forwarded addresses from TRUSTED_PROXIES only.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 APP = "app.main:app"
+HTTP_PROTOCOL = "app.api.protocols:LimitedHttpToolsProtocol"
 LISTEN_BACKLOG = 2048  # uvicorn's default
 
 
@@ -83,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         log_level=args.log_level,
         access_log=args.access_log,
+        http=HTTP_PROTOCOL,
+        proxy_headers=False,
     )
     if args.workers == 1:
         server = uvicorn.Server(config)

@@ -5,15 +5,17 @@
     uv run python scripts/manage_users.py create ann@example.com --password-stdin < pw.txt
     uv run python scripts/manage_users.py set-password ann@example.com --password-stdin
     uv run python scripts/manage_users.py disable ann@example.com     # her tokens stop working
-    uv run python scripts/manage_users.py enable ann@example.com
+    uv run python scripts/manage_users.py enable ann@example.com      # old tokens stay ended
+    uv run python scripts/manage_users.py revoke ann@example.com      # sign her out everywhere
     uv run python scripts/manage_users.py assign ann@example.com PORTFOLIO_UUID...
     uv run python scripts/manage_users.py list
 
 An operator tool run with database access: it needs no token and no AUTH_SECRET_KEY.
 Passwords are read from one line of standard input (never from an argument, which other
-users of the machine could see) or generated and printed once; they are stored only as
-argon2 hashes. Exit codes: 0 ok, 1 data error (e.g. the email exists already), 2 usage or
-configuration error (e.g. no such user, a password too short).
+users of the machine could see), as UTF-8 text, or generated and printed once; they are
+stored only as argon2 hashes. A new password, disabling and revoke end every token the user
+was issued before. Exit codes: 0 ok, 1 data error (e.g. the email exists already), 2 usage
+or configuration error (e.g. no such user, a password too short or not UTF-8 text).
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         )
     for name, text in (
         ("disable", "disable a user: sign-in and every token they hold stop working"),
-        ("enable", "enable a disabled user again"),
+        ("enable", "enable a disabled user again (tokens from before stay ended)"),
+        ("revoke", "sign a user out everywhere: every token they hold stops working"),
     ):
         commands.add_parser(name, help=text, description=text).add_argument("email")
     assign = commands.add_parser(
@@ -73,9 +76,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+NOT_TEXT = (
+    "--password-stdin: standard input is not UTF-8 text; "
+    "give the password as one line of UTF-8 text"
+)
+
+
 def read_password(stdin: TextIO) -> str:
-    """The first line of ``stdin`` without its line ending (other whitespace is kept)."""
-    line = stdin.readline()
+    """The first line of ``stdin`` without its line ending (other whitespace is kept), read
+    as UTF-8 from the bytes underneath when there are any (whatever the locale)."""
+    raw = getattr(stdin, "buffer", None)
+    try:
+        line = raw.readline().decode("utf-8") if raw is not None else stdin.readline()
+        line.encode("utf-8")  # a lenient text stream hands undecodable bytes on as surrogates
+    except UnicodeError:
+        raise CommandError(EXIT_USAGE_ERROR, NOT_TEXT) from None
     password = line.rstrip("\r\n")
     if not password:
         raise CommandError(EXIT_USAGE_ERROR, "--password-stdin: no password on standard input")
@@ -116,6 +131,9 @@ async def _run(
     elif args.command in ("disable", "enable"):
         user = await service.set_active(session, args.email, args.command == "enable")
         out.print(f"{args.command}d {user.email}", markup=False)
+    elif args.command == "revoke":
+        user = await service.sign_out_everywhere(session, args.email)
+        out.print(f"signed out {user.email} everywhere: earlier tokens are refused", markup=False)
     elif args.command == "assign":
         owner = await service.require_user(session, args.email)
         portfolios = await assign_owner(session, args.portfolio_ids, owner)

@@ -17,7 +17,7 @@ from app.api.responses import UNAUTHORIZED
 from app.core.errors import NotAuthenticatedError
 from app.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from app.core.security import TokenSigner
-from app.users.repository import is_active
+from app.users.repository import token_is_current
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 
@@ -57,6 +57,13 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, for routes open to everyone that
+    tell a signed-in caller more."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
 @dataclass(frozen=True)
 class SignedInUser:
     """Who sent the request: the id of an existing, active user."""
@@ -67,17 +74,18 @@ class SignedInUser:
 async def current_user(
     request: Request, session: SessionDep, token: Annotated[str | None, Depends(_bearer)]
 ) -> SignedInUser:
-    """The user the bearer token names, checked against the database on every request: a
-    disabled (or removed) user's tokens stop working at once."""
+    """The user the bearer token names, checked against the database on every request (one
+    primary-key lookup): the tokens of a disabled or removed user, and those issued before
+    the user's last password change or sign-out everywhere, stop working at once."""
     if not token:
         raise NotAuthenticatedError(
             "not signed in: send Authorization: Bearer <token> from POST /api/v1/auth/token"
         )
     signer: TokenSigner = request.app.state.token_signer
-    user_id = signer.user_id(token)
-    if not await is_active(session, user_id):
+    claims = signer.verify(token)
+    if not await token_is_current(session, claims):
         raise NotAuthenticatedError("invalid token: sign in again")
-    return SignedInUser(user_id)
+    return SignedInUser(claims.user_id)
 
 
 CurrentUser = Annotated[SignedInUser, Depends(current_user)]

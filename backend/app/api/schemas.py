@@ -40,7 +40,14 @@ class DatabaseHealth(BaseModel):
         )
     )
     reachable: bool
-    current_revisions: list[str] = Field(description="What `alembic current` reports.")
-    head_revisions: list[str] = Field(description="What `alembic heads` reports.")
-    pending: list[PendingRevision] = Field(description="Revisions not yet applied, oldest first.")
+    current_revisions: list[str] | None = Field(
+        default=None, description="What `alembic current` reports (signed-in callers only)."
+    )
+    head_revisions: list[str] | None = Field(
+        default=None, description="What `alembic heads` reports (signed-in callers only)."
+    )
+    pending: list[PendingRevision] | None = Field(
+        default=None,
+        description="Revisions not yet applied, oldest first (signed-in callers only).",
+    )
     detail: str | None = None

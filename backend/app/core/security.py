@@ -3,9 +3,11 @@
 - Passwords are hashed with argon2id (pwdlib over argon2-cffi, with the parameters of
   ``PASSWORD_HASH_PROFILE``: by default the library's recommended ones); a stored hash made
   with other parameters is re-hashed at the next successful sign-in.
-- Access tokens are JWTs (PyJWT, HS256) carrying the user id (``sub``), ``iat`` and
-  ``exp``. They prove who signed in and until when; whether that user may still act is
-  checked against the database on every request (a disabled user's tokens stop working).
+- Access tokens are JWTs (PyJWT, HS256) carrying the user id (``sub``), the user's token
+  version (``ver``), ``iat`` and ``exp``. They prove who signed in and until when; whether
+  that user may still act is checked against the database on every request: the user must
+  be active and still at that token version (a password change, disabling and signing out
+  everywhere raise it, ending every earlier token).
 - The signing key is ``AUTH_SECRET_KEY``. With DATABASE_URL unset (the embedded default)
   and no key set, one is generated once and kept beside the embedded data directory
   (mode 0600). With DATABASE_URL set, the key must be set: the app refuses to start.
@@ -76,6 +78,10 @@ class WeakPasswordError(AppError, ValueError):
 
 
 def check_new_password(password: str) -> None:
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: bytes that were not UTF-8 text
+        raise WeakPasswordError("password is not text: use UTF-8 characters") from None
     if len(password) < PASSWORD_MIN_LENGTH:
         raise WeakPasswordError(
             f"password too short: use at least {PASSWORD_MIN_LENGTH} characters"
@@ -154,6 +160,14 @@ class AccessToken:
     lifetime: timedelta
 
 
+@dataclass(frozen=True)
+class TokenClaims:
+    """Who a valid token names: the user, and the token version it was issued at."""
+
+    user_id: uuid.UUID
+    version: int
+
+
 VERIFIED_TOKENS_KEPT = 4096
 """Tokens whose signature a signer remembers having checked (per process; oldest dropped)."""
 
@@ -162,54 +176,60 @@ VERIFIED_TOKENS_KEPT = 4096
 class TokenSigner:
     """Issues and checks access tokens with one key and lifetime (``AUTH_TOKEN_MINUTES``).
 
-    A token whose signature and claims were checked once is remembered with its user id and
+    A token whose signature and claims were checked once is remembered with its claims and
     expiry, so a client sending the same token again costs a dictionary lookup instead of an
     HMAC and a JSON parse. The expiry is still enforced on every use (a remembered token is
-    refused and forgotten once its ``exp`` has passed), and whether the user may act is
-    still the caller's check against the database on every request.
+    refused and forgotten once its ``exp`` has passed), and whether the user may act (active,
+    still at the token's version) is still the caller's check against the database on every
+    request.
     """
 
     key: SecretStr
     minutes: int
-    _verified: dict[str, tuple[uuid.UUID, float]] = field(
+    _verified: dict[str, tuple[TokenClaims, float]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
-    def issue(self, user_id: uuid.UUID, *, now: datetime | None = None) -> AccessToken:
+    def issue(
+        self, user_id: uuid.UUID, version: int, *, now: datetime | None = None
+    ) -> AccessToken:
         issued = now or datetime.now(UTC)
         lifetime = timedelta(minutes=self.minutes)
         expires = issued + lifetime
-        claims = {"sub": str(user_id), "iat": issued, "exp": expires}
+        claims = {"sub": str(user_id), "ver": version, "iat": issued, "exp": expires}
         token = jwt.encode(claims, self.key.get_secret_value(), algorithm=TOKEN_ALGORITHM)
         return AccessToken(token, expires, lifetime)
 
-    def user_id(self, token: str) -> uuid.UUID:
-        """The signed-in user's id, or NotAuthenticatedError (bad signature, expired,
-        malformed: the reason is in the message, never the token)."""
+    def verify(self, token: str) -> TokenClaims:
+        """What the token says, or NotAuthenticatedError (bad signature, expired, malformed,
+        issued before token versions: the reason is in the message, never the token)."""
         known = self._verified.get(token)
         if known is not None:
-            user_id, expires = known
+            claims, expires = known
             if time.time() < expires:
-                return user_id
+                return claims
             del self._verified[token]
             raise NotAuthenticatedError("token expired: sign in again")
         try:
-            claims = jwt.decode(
+            decoded = jwt.decode(
                 token,
                 self.key.get_secret_value(),
                 algorithms=[TOKEN_ALGORITHM],
-                options={"require": ["sub", "iat", "exp"]},
+                options={"require": ["sub", "ver", "iat", "exp"]},
             )
-            user_id = uuid.UUID(str(claims["sub"]))
-            expires = float(claims["exp"])
+            version = decoded["ver"]
+            if type(version) is not int:  # not a bool, float or string
+                raise TypeError("ver")
+            claims = TokenClaims(uuid.UUID(str(decoded["sub"])), version)
+            expires = float(decoded["exp"])
         except jwt.ExpiredSignatureError:
             raise NotAuthenticatedError("token expired: sign in again") from None
         except (jwt.InvalidTokenError, ValueError, TypeError):
             raise NotAuthenticatedError("invalid token: sign in again") from None
         if len(self._verified) >= VERIFIED_TOKENS_KEPT:
             del self._verified[next(iter(self._verified))]
-        self._verified[token] = (user_id, expires)
-        return user_id
+        self._verified[token] = (claims, expires)
+        return claims
 
 
 # ---------------------------------------------------------------------- the key

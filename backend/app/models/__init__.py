@@ -4,6 +4,7 @@ from app.models.base import Base
 from app.models.market_data import BenchmarkSectorWeight, PositionMarketBeta, PositionVolatility
 from app.models.portfolio import Portfolio, Position
 from app.models.reference_data import DailyPrice, SecurityProfile
+from app.models.sign_in import SignInFailure
 from app.models.snapshot import PortfolioSnapshot
 from app.models.user import User
 
@@ -17,5 +18,6 @@ __all__ = [
     "PositionMarketBeta",
     "PositionVolatility",
     "SecurityProfile",
+    "SignInFailure",
     "User",
 ]

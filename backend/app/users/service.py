@@ -1,4 +1,4 @@
-"""Accounts: create, change password, disable, and the sign-in check.
+"""Accounts: create, change password, disable, sign out everywhere, and the sign-in check.
 
 Services flush; the caller (the request dependency, a script's entry point) commits.
 Argon2 work runs in a worker thread so the event loop keeps serving other requests.
@@ -22,7 +22,7 @@ from app.core.security import (
 )
 from app.models import User
 from app.models.user import EMAIL_MAX_LENGTH
-from app.users.repository import find_by_email
+from app.users.repository import find_by_email, revoke_tokens
 
 # One '@' between a non-empty local part and a domain with a dot; no spaces or controls.
 _EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+")
@@ -100,8 +100,8 @@ async def require_user(session: AsyncSession, email: str) -> User:
 
 
 async def set_password(session: AsyncSession, email: str, password: str | None = None) -> Account:
-    """Replace the user's password (generated when not given). Tokens issued before stay
-    valid until they expire; disable the user to end them at once."""
+    """Replace the user's password (generated when not given) and end every token issued
+    before: whoever held the old password loses the access it gave."""
     generated = generate_password() if password is None else None
     chosen = generated or password
     assert chosen is not None
@@ -109,14 +109,25 @@ async def set_password(session: AsyncSession, email: str, password: str | None =
     user = await require_user(session, email)
     user.password_hash = await asyncio.to_thread(hash_password, chosen)
     await session.flush()
+    await revoke_tokens(session, user.id)
     return Account(user, generated)
 
 
 async def set_active(session: AsyncSession, email: str, active: bool) -> User:
-    """Disable (or enable again) an account; a disabled user's tokens stop working at once."""
+    """Disable (or enable again) an account. Disabling ends every token the user holds for
+    good: enabling again does not revive them (the user signs in anew)."""
     user = await require_user(session, email)
     user.is_active = active
     await session.flush()
+    if not active:
+        await revoke_tokens(session, user.id)
+    return user
+
+
+async def sign_out_everywhere(session: AsyncSession, email: str) -> User:
+    """End every token the user holds (``manage_users.py revoke``); the user may sign in again."""
+    user = await require_user(session, email)
+    await revoke_tokens(session, user.id)
     return user
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import httpx
+import jwt
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
@@ -22,7 +23,7 @@ from app.models import (
     PositionMarketBeta,
     PositionVolatility,
 )
-from tests.support.auth import bearer
+from tests.support.auth import TEST_SIGNING_KEY, bearer
 from tests.support.factories import make_portfolio, make_position, make_user
 
 PROTECTED_PREFIXES = ("/api/v1/portfolios", "/api/v1/positions")
@@ -129,6 +130,15 @@ def _unauthorised_headers(seed: Seed) -> dict[str, dict[str, str]]:
         "expired": bearer(seed.owner, now=long_ago),
         "disabled user": bearer(seed.disabled),
         "removed user": bearer(uuid.uuid4()),
+        "revoked (an older token version)": bearer(seed.owner, version=-1),
+        "no token version": {
+            "Authorization": "Bearer "
+            + jwt.encode(
+                {"sub": str(seed.owner), "iat": long_ago, "exp": long_ago + timedelta(days=2)},
+                TEST_SIGNING_KEY,
+                algorithm="HS256",
+            )
+        },
     }
 
 
@@ -184,4 +194,5 @@ def test_openapi_declares_the_bearer_scheme_on_protected_operations(app: FastAPI
     )
     for path, item in document["paths"].items():
         secured = "security" in item["get" if "get" in item else "post"]
-        assert secured == (path.startswith(PROTECTED_PREFIXES) or path == "/api/v1/me"), path
+        signed_in_only = {"/api/v1/me", "/api/v1/auth/logout-all"}
+        assert secured == (path.startswith(PROTECTED_PREFIXES) or path in signed_in_only), path

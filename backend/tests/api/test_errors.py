@@ -142,7 +142,7 @@ def test_importing_the_module_level_app_starts_no_database(tmp_path: Path) -> No
     code = "import app.main; print(sorted(app.main.app.openapi()['paths'])[0])"
     result = run_python(["-c", code], env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "/api/v1/auth/token"
+    assert result.stdout.strip() == "/api/v1/auth/logout-all"
     assert not pgdata.exists()
     assert list(tmp_path.iterdir()) == []  # no key file beside the data dir either
     assert "embedded PostgreSQL" not in result.stderr

@@ -25,6 +25,7 @@ from app.core.redaction import secrets_of
 from app.core.security import (
     PASSWORD_MAX_LENGTH,
     SigningKeyError,
+    TokenClaims,
     TokenSigner,
     WeakPasswordError,
     embedded_key_file,
@@ -74,8 +75,12 @@ def test_by_default_hashes_use_argon2s_recommended_parameters_and_replace_weaker
     assert verify_password("correct horse", new_hash) == (True, None)
 
 
-@pytest.mark.parametrize("password", ["7-chars", "x" * (PASSWORD_MAX_LENGTH + 1)])
-def test_new_passwords_are_bounded_in_length(password: str) -> None:
+@pytest.mark.parametrize(
+    "password",
+    ["7-chars", "x" * (PASSWORD_MAX_LENGTH + 1), "long enough but \udcff not text"],
+    ids=["too short", "too long", "undecodable bytes"],
+)
+def test_new_passwords_are_bounded_in_length_and_text(password: str) -> None:
     with pytest.raises(WeakPasswordError) as raised:
         hash_password(password)
     assert password not in str(raised.value)
@@ -83,11 +88,12 @@ def test_new_passwords_are_bounded_in_length(password: str) -> None:
 
 def test_a_token_names_its_user_until_it_expires() -> None:
     user_id = uuid.uuid4()
-    issued = SIGNER.issue(user_id)
-    assert SIGNER.user_id(issued.token) == user_id
+    issued = SIGNER.issue(user_id, 7)
+    assert SIGNER.verify(issued.token) == TokenClaims(user_id, 7)
     assert issued.lifetime == timedelta(minutes=60)
     claims = jwt.decode(issued.token, KEY, algorithms=["HS256"])
     assert claims["sub"] == str(user_id)
+    assert claims["ver"] == 7
     assert claims["exp"] - claims["iat"] == 3600
 
 
@@ -96,20 +102,20 @@ def test_a_remembered_token_is_still_refused_once_it_expires(
 ) -> None:
     signer = TokenSigner(SecretStr(KEY), 60)
     user_id = uuid.uuid4()
-    issued = signer.issue(user_id)
-    assert signer.user_id(issued.token) == user_id  # checked, and remembered
-    assert signer.user_id(issued.token) == user_id
+    issued = signer.issue(user_id, 0)
+    assert signer.verify(issued.token).user_id == user_id  # checked, and remembered
+    assert signer.verify(issued.token).user_id == user_id
     expires = issued.expires_at.timestamp()
     monkeypatch.setattr(security, "time", SimpleNamespace(time=lambda: expires + 1))
     with pytest.raises(NotAuthenticatedError, match="token expired"):
-        signer.user_id(issued.token)
+        signer.verify(issued.token)
 
 
 def test_a_remembered_token_does_not_vouch_for_another_key() -> None:
-    token = SIGNER.issue(uuid.uuid4()).token
-    SIGNER.user_id(token)
+    token = SIGNER.issue(uuid.uuid4(), 0).token
+    SIGNER.verify(token)
     with pytest.raises(NotAuthenticatedError, match="invalid token"):
-        TokenSigner(SecretStr("o" * 40), 60).user_id(token)
+        TokenSigner(SecretStr("o" * 40), 60).verify(token)
 
 
 def _forged(claims: dict[str, object], key: str = KEY, algorithm: str = "HS256") -> str:
@@ -124,14 +130,24 @@ UNSIGNED = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4In0."
 @pytest.mark.parametrize(
     ("token", "message"),
     [
-        (SIGNER.issue(uuid.uuid4(), now=NOW - timedelta(minutes=61)).token, "token expired"),
-        (TokenSigner(SecretStr("o" * 40), 60).issue(uuid.uuid4()).token, "invalid token"),
+        (SIGNER.issue(uuid.uuid4(), 0, now=NOW - timedelta(minutes=61)).token, "token expired"),
+        (TokenSigner(SecretStr("o" * 40), 60).issue(uuid.uuid4(), 0).token, "invalid token"),
         ("not.a.jwt", "invalid token"),
         ("", "invalid token"),
         (UNSIGNED, "invalid token"),
         (_forged({"iat": NOW, "exp": NOW + timedelta(hours=1)}), "invalid token"),
         (_forged({"sub": "admin", "iat": NOW, "exp": NOW + timedelta(hours=1)}), "invalid token"),
         (_forged({"sub": str(uuid.uuid4()), "exp": NOW + timedelta(hours=1)}), "invalid token"),
+        (
+            _forged({"sub": str(uuid.uuid4()), "iat": NOW, "exp": NOW + timedelta(hours=1)}),
+            "invalid token",
+        ),
+        (
+            _forged(
+                {"sub": str(uuid.uuid4()), "ver": "0", "iat": NOW, "exp": NOW + timedelta(hours=1)}
+            ),
+            "invalid token",
+        ),
     ],
     ids=[
         "expired",
@@ -142,11 +158,13 @@ UNSIGNED = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4In0."
         "no sub",
         "sub not a uuid",
         "no iat",
+        "no ver (issued before token versions)",
+        "ver not an integer",
     ],
 )
 def test_a_token_that_is_not_ours_or_not_current_is_refused(token: str, message: str) -> None:
     with pytest.raises(NotAuthenticatedError) as raised:
-        SIGNER.user_id(token)
+        SIGNER.verify(token)
     assert str(raised.value).startswith(message)
     assert raised.value.http_headers() == {"WWW-Authenticate": "Bearer"}
     if token:

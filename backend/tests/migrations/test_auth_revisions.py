@@ -1,5 +1,6 @@
-"""The sign-in revisions (users, portfolios.owner_id): up and down, checked in pg_catalog,
-and lock-safe on a live portfolios table like the snapshot revisions.
+"""The sign-in revisions (users, portfolios.owner_id, users.token_version,
+sign_in_failures): up and down, checked in pg_catalog, and lock-safe on live tables like
+the snapshot revisions.
 
 Revisions are found by slug, so later revisions keep these tests valid.
 """
@@ -26,6 +27,8 @@ from tests.support.schema_state import (
 
 USERS = "create_users"
 OWNER = "add_owner_to_portfolios"
+TOKEN_VERSION = "add_token_version_to_users"
+FAILURES = "create_sign_in_failures"
 FAST_LOCK_TIMEOUT = "250ms"  # long enough for an unblocked lock, short to wait out
 LONG_READER = "SELECT count(*) FROM portfolios"
 PORTFOLIO_COLUMNS = ["id", "name", "description", "currency", "equity_balance", "deleted_at"]
@@ -238,3 +241,96 @@ def test_owner_index_build_killed_midway_is_rebuilt_by_a_rerun(
     with connect(db) as conn:
         assert invalid_indexes(conn) == []
         _assert_owner_applied(conn)
+
+
+def _seed_users(db: TestDatabase) -> None:
+    with connect(db) as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (email, password_hash) "
+                "SELECT 'u' || g || '@example.com', 'x' FROM generate_series(1, 5) g"
+            )
+        )
+        conn.commit()
+
+
+USER_COLUMNS = ["id", "email", "password_hash", "is_active", "created_at", "updated_at"]
+
+
+def test_token_version_starts_at_zero_for_existing_users_and_downgrade_keeps_them(
+    empty_database: TestDatabase,
+) -> None:
+    db = empty_database
+    migrate_to(db.sync_url, _before(TOKEN_VERSION))
+    _seed_users(db)
+    with connect(db) as conn:
+        before = table_checksum(conn, "users", USER_COLUMNS)
+
+    migrate_to(db.sync_url, _rev(TOKEN_VERSION))
+    with connect(db) as conn:
+        assert ("token_version", "integer") in catalog.columns(conn, "users")
+        assert catalog.column_default(conn, "users", "token_version") == "0"
+        versions = conn.execute(text("SELECT array_agg(DISTINCT token_version) FROM users"))
+        assert versions.scalar_one() == [0]
+        assert table_checksum(conn, "users", USER_COLUMNS) == before
+
+    command.downgrade(alembic_config(db.sync_url), "-1")
+    assert current_revision(db.sync_url) == _before(TOKEN_VERSION)
+    with connect(db) as conn:
+        assert "token_version" not in {name for name, _ in catalog.columns(conn, "users")}
+        assert table_checksum(conn, "users", USER_COLUMNS) == before
+
+
+def test_token_version_upgrade_blocked_by_a_reader_fails_fast_names_it_and_resumes(
+    empty_database: TestDatabase,
+) -> None:
+    db = empty_database
+    migrate_to(db.sync_url, _before(TOKEN_VERSION))
+    with open_transaction(db, "SELECT count(*) FROM users") as blocker:
+        failed = alembic_cli(db, "upgrade", "head", MIGRATION_LOCK_TIMEOUT=FAST_LOCK_TIMEOUT)
+        assert failed.returncode != 0
+        output = failed.stdout + failed.stderr
+        assert f"pid {blocker} holds AccessShareLock on users" in output, output
+        assert current_revision(db.sync_url) == _before(TOKEN_VERSION)
+
+    resumed = alembic_cli(db, "upgrade", "head", MIGRATION_LOCK_TIMEOUT=FAST_LOCK_TIMEOUT)
+    assert resumed.returncode == 0, resumed.stderr
+    assert current_revision(db.sync_url) == _head()
+
+
+def test_sign_in_failures_upgrade_creates_the_table_and_downgrade_removes_it(
+    empty_database: TestDatabase,
+) -> None:
+    db = empty_database
+    migrate_to(db.sync_url, _rev(FAILURES))
+    with connect(db) as conn:
+        assert catalog.columns(conn, "sign_in_failures") == [
+            ("source", "character varying(64)"),
+            ("account", "bytea"),
+            ("failures", "integer"),
+            ("last_failed_at", "timestamp with time zone"),
+        ]
+        assert catalog.indexes(conn)["ix_sign_in_failures_last_failed_at"] == (
+            "sign_in_failures",
+            ["last_failed_at"],
+            True,
+        )
+        assert catalog.check_constraints(conn, "sign_in_failures") == {
+            "ck_sign_in_failures_account_digest": True,
+            "ck_sign_in_failures_failures_nonneg": True,
+        }
+        insert = text(
+            "INSERT INTO sign_in_failures (source, account, failures, last_failed_at) "
+            "VALUES ('203.0.113.1', :account, 1, now())"
+        )
+        conn.execute(insert, {"account": b""})
+        conn.execute(insert, {"account": b"x" * 32})
+        with pytest.raises(IntegrityError, match="ck_sign_in_failures_account_digest"):
+            conn.execute(insert, {"account": b"ann@example.com"})
+        conn.rollback()
+
+    command.downgrade(alembic_config(db.sync_url), "-1")
+    assert current_revision(db.sync_url) == _before(FAILURES)
+    with connect(db) as conn:
+        assert not catalog.table_exists(conn, "sign_in_failures")
+        assert "ix_sign_in_failures_last_failed_at" not in catalog.indexes(conn)

@@ -31,14 +31,23 @@ async def make_signed_in_user(
 
 
 def token_for(
-    user_id: uuid.UUID, *, key: str = TEST_SIGNING_KEY, now: datetime | None = None
+    user_id: uuid.UUID,
+    *,
+    key: str = TEST_SIGNING_KEY,
+    now: datetime | None = None,
+    version: int = 0,
 ) -> str:
+    """A token for ``user_id`` at token ``version`` (a user's first, until it revokes)."""
     signer = _SIGNER if key == TEST_SIGNING_KEY else TokenSigner(SecretStr(key), minutes=60)
-    return signer.issue(user_id, now=now).token
+    return signer.issue(user_id, version, now=now).token
 
 
 def bearer(
-    user_id: uuid.UUID, *, key: str = TEST_SIGNING_KEY, now: datetime | None = None
+    user_id: uuid.UUID,
+    *,
+    key: str = TEST_SIGNING_KEY,
+    now: datetime | None = None,
+    version: int = 0,
 ) -> dict[str, str]:
     """The ``Authorization`` header of a token for ``user_id``."""
-    return {"Authorization": f"Bearer {token_for(user_id, key=key, now=now)}"}
+    return {"Authorization": f"Bearer {token_for(user_id, key=key, now=now, version=version)}"}

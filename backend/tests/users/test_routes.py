@@ -1,4 +1,5 @@
-"""POST /api/v1/auth/token and GET /api/v1/me: sign-in, its limits, its timing, its secrets."""
+"""POST /api/v1/auth/token, POST /api/v1/auth/logout-all and GET /api/v1/me: sign-in, its
+limits, its timing, its secrets, and signing out everywhere."""
 
 from __future__ import annotations
 
@@ -12,11 +13,16 @@ import pytest_asyncio
 from argon2 import Parameters, extract_parameters
 from fastapi import FastAPI
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import User
-from app.users.throttle import ACCOUNT_LIMIT, CLIENT_LIMIT, WINDOW_SECONDS, LoginThrottle
+from app.models import SignInFailure, User
+from app.users.throttle import (
+    ACCOUNT_FREE_FAILURES,
+    SOURCE_FREE_FAILURES,
+    SignInThrottle,
+    ThrottlePolicy,
+)
 from tests.support.auth import PASSWORD, TEST_SIGNING_KEY, make_signed_in_user
 
 TOKEN_URL = "/api/v1/auth/token"
@@ -41,10 +47,16 @@ async def users(seed_session: AsyncSession) -> Users:
     return found
 
 
-@pytest.fixture(autouse=True)
-def fresh_throttle(app: FastAPI) -> None:
+FIRST_WAIT = 60.0
+"""The wait after the free failures, long enough for a test to meet it however slow."""
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def fresh_throttle(app: FastAPI, seed_session: AsyncSession) -> None:
     """Each test starts with no failed sign-ins counted."""
-    app.state.login_throttle = LoginThrottle()
+    await seed_session.execute(delete(SignInFailure))
+    await seed_session.commit()
+    app.state.sign_in_throttle = SignInThrottle(ThrottlePolicy(first_delay=FIRST_WAIT))
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -118,28 +130,29 @@ async def test_a_malformed_sign_in_is_422(
     assert [e["location"] for e in response.json()["errors"]] == [location]
 
 
-async def test_repeated_failures_for_one_account_are_429_with_retry_after(
+async def test_repeated_failures_for_one_account_make_that_address_wait(
     client: httpx.AsyncClient, elsewhere: httpx.AsyncClient, users: Users
 ) -> None:
-    for _ in range(ACCOUNT_LIMIT):
+    for _ in range(ACCOUNT_FREE_FAILURES):
         assert (await _sign_in(client, "ann@example.com", "a wrong password")).status_code == 401
-    # Now even the right password, and from another address, waits: the account is limited.
-    for http in (client, elsewhere):
-        limited = await _sign_in(http, "ANN@example.com", PASSWORD)
-        assert limited.status_code == 429
-        assert limited.json() == {"detail": "too many failed sign-ins: try again later"}
-        assert 0 < int(limited.headers["Retry-After"]) <= WINDOW_SECONDS
-    # Other accounts are not affected.
+    # Now even the right password waits, from that address: its guesses are slowed down.
+    limited = await _sign_in(client, "ANN@example.com", PASSWORD)
+    assert limited.status_code == 429
+    assert limited.json() == {"detail": "too many failed sign-ins: try again later"}
+    assert 0 < int(limited.headers["Retry-After"]) <= FIRST_WAIT
+    # The account itself is not locked: its owner, elsewhere, signs in.
+    assert (await _sign_in(elsewhere, "ann@example.com", PASSWORD)).status_code == 200
+    # Other accounts from the same address are not affected.
     assert (await _sign_in(client, "bob@example.com", PASSWORD)).status_code == 200
 
 
 async def test_a_success_forgives_the_accounts_earlier_failures(
     client: httpx.AsyncClient, users: Users
 ) -> None:
-    for _ in range(ACCOUNT_LIMIT - 1):
+    for _ in range(ACCOUNT_FREE_FAILURES - 1):
         assert (await _sign_in(client, "bob@example.com", "a wrong password")).status_code == 401
     assert (await _sign_in(client, "bob@example.com", PASSWORD)).status_code == 200
-    for _ in range(ACCOUNT_LIMIT - 1):
+    for _ in range(ACCOUNT_FREE_FAILURES - 1):
         assert (await _sign_in(client, "bob@example.com", "a wrong password")).status_code == 401
     assert (await _sign_in(client, "bob@example.com", PASSWORD)).status_code == 200
 
@@ -147,7 +160,7 @@ async def test_a_success_forgives_the_accounts_earlier_failures(
 async def test_repeated_failures_from_one_address_are_429_for_any_account(
     client: httpx.AsyncClient, elsewhere: httpx.AsyncClient, users: Users
 ) -> None:
-    for i in range(CLIENT_LIMIT):
+    for i in range(SOURCE_FREE_FAILURES):
         response = await _sign_in(client, f"guess{i}@example.com", "a wrong password")
         assert response.status_code == 401
     limited = await _sign_in(client, "bob@example.com", PASSWORD)
@@ -173,6 +186,45 @@ async def test_a_disabled_users_token_stops_working(
             update(User).where(User.id == users.bob.id).values(is_active=True)
         )
         await seed_session.commit()
+
+
+async def test_the_token_response_is_never_cached(client: httpx.AsyncClient, users: Users) -> None:
+    response = await _sign_in(client, "bob@example.com", PASSWORD)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Pragma"] == "no-cache"
+
+
+async def test_logout_all_ends_every_earlier_token_and_a_new_sign_in_works(
+    client: httpx.AsyncClient, seed_session: AsyncSession
+) -> None:
+    await make_signed_in_user(seed_session, "cat@example.com")
+    await seed_session.commit()
+    tokens = [
+        (await _sign_in(client, "cat@example.com", PASSWORD)).json()["access_token"]
+        for _ in range(2)
+    ]
+    first, second = ({"Authorization": f"Bearer {token}"} for token in tokens)
+    assert (await client.get("/api/v1/me", headers=second)).status_code == 200
+
+    out = await client.post("/api/v1/auth/logout-all", headers=first)
+    assert out.status_code == 204
+    assert out.content == b""
+    for headers in (first, second):
+        refused = await client.get("/api/v1/me", headers=headers)
+        assert refused.status_code == 401
+        assert refused.json() == {"detail": "invalid token: sign in again"}
+    assert (await client.post("/api/v1/auth/logout-all", headers=first)).status_code == 401
+
+    token = (await _sign_in(client, "cat@example.com", PASSWORD)).json()["access_token"]
+    again = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert again.status_code == 200
+
+
+async def test_logout_all_needs_a_signed_in_user(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/v1/auth/logout-all")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
 async def test_a_wrong_email_costs_the_same_argon2_work_as_a_wrong_password(
@@ -211,7 +263,7 @@ async def test_no_password_token_or_key_reaches_logs_or_output(
         await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
         await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}x"})
         failed = await _sign_in(client, "ann@example.com", wrong)
-        for _ in range(ACCOUNT_LIMIT):
+        for _ in range(ACCOUNT_FREE_FAILURES):
             limited = await _sign_in(client, "ann@example.com", wrong)
     captured = capsys.readouterr()
     seen = caplog.text + captured.out + captured.err + failed.text + limited.text

@@ -1,107 +1,235 @@
-"""Failed sign-ins per account and per client, in a sliding window (a fake clock)."""
+"""Failed sign-ins counted in PostgreSQL per source and per account-and-source: waits that
+double, no lock-out of an account, counts shared by every connection (as by every worker).
+
+Each attempt runs in a session of its own, committed for real, as a request's would be;
+time passing is played by moving the rows' last failure back.
+"""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+import pytest_asyncio
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.errors import NotAuthenticatedError, TooManyAttemptsError
-from app.users import throttle as throttle_module
-from app.users.throttle import LoginThrottle, SlidingWindow
+from app.models import SignInFailure
+from app.users.throttle import (
+    SOURCE_ROW,
+    SignInThrottle,
+    ThrottlePolicy,
+    account_digest,
+    normalised_email,
+    source_of,
+)
+
+pytestmark = pytest.mark.usefixtures("clean_tables")
+
+POLICY = ThrottlePolicy(
+    account_free=3, source_free=6, first_delay=10, max_delay=60, forget_after=300
+)
+HERE = "203.0.113.1"
+THERE = "198.51.100.7"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest_asyncio.fixture(loop_scope="session")
+async def throttle() -> SignInThrottle:
+    return SignInThrottle(POLICY)
 
 
-def _fail(throttle: LoginThrottle, account: str, client: str = "10.0.0.1") -> None:
-    with pytest.raises(NotAuthenticatedError), throttle.attempt(account, client):
-        raise NotAuthenticatedError("wrong email or password")
+async def _fail(engine: AsyncEngine, throttle: SignInThrottle, email: str, host: str) -> None:
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        with pytest.raises(NotAuthenticatedError):
+            async with throttle.attempt(session, email, host):
+                raise NotAuthenticatedError("wrong email or password")
 
 
-def _succeed(throttle: LoginThrottle, account: str, client: str = "10.0.0.1") -> None:
-    with throttle.attempt(account, client):
-        pass
+async def _succeed(engine: AsyncEngine, throttle: SignInThrottle, email: str, host: str) -> None:
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        async with throttle.attempt(session, email, host):
+            pass
+        await session.commit()  # as the request's boundary does
 
 
-def _limited(throttle: LoginThrottle, account: str, client: str = "10.0.0.1") -> int:
-    with pytest.raises(TooManyAttemptsError) as raised, throttle.attempt(account, client):
-        raise AssertionError("the password must not be checked once limited")
+async def _waits(engine: AsyncEngine, throttle: SignInThrottle, email: str, host: str) -> int:
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        with pytest.raises(TooManyAttemptsError) as raised:
+            async with throttle.attempt(session, email, host):
+                raise AssertionError("the password must not be checked while waiting")
     return raised.value.retry_after
 
 
-def test_an_account_is_limited_after_its_failures_until_the_oldest_leaves_the_window() -> None:
-    clock = Clock()
-    throttle = LoginThrottle(account_limit=3, client_limit=100, window_seconds=60, clock=clock)
-    for step in range(3):
-        clock.now += 10 * step
-        _fail(throttle, "ann@example.com")
-    # Failures at t=1000, 1010, 1030: the first leaves the window at 1060.
-    clock.now = 1031.5
-    assert _limited(throttle, "ann@example.com") == 29
-    assert _limited(throttle, "ann@example.com", client="10.9.9.9") == 29  # any client
-    _fail(throttle, "bob@example.com")  # other accounts are not affected
-    clock.now = 1060.0
-    _fail(throttle, "ann@example.com")
-    assert _limited(throttle, "ann@example.com") == 10  # now the second (1010) must leave
+async def _rows(engine: AsyncEngine) -> dict[tuple[str, bytes], int]:
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            select(SignInFailure.source, SignInFailure.account, SignInFailure.failures)
+        )
+        return {(source, bytes(account)): failures for source, account, failures in found}
 
 
-def test_a_client_is_limited_across_accounts() -> None:
-    clock = Clock()
-    throttle = LoginThrottle(account_limit=100, client_limit=4, window_seconds=60, clock=clock)
-    for i in range(4):
-        _fail(throttle, f"user{i}@example.com", client="10.0.0.7")
-    assert _limited(throttle, "someone@example.com", client="10.0.0.7") == 60
-    _succeed(throttle, "someone@example.com", client="10.0.0.8")
+async def _time_passes(engine: AsyncEngine, seconds: float) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE sign_in_failures "
+                "SET last_failed_at = last_failed_at - make_interval(secs => :s)"
+            ),
+            {"s": seconds},
+        )
 
 
-def test_a_success_does_not_count_and_forgets_the_accounts_failures() -> None:
-    throttle = LoginThrottle(account_limit=3, client_limit=4, window_seconds=60, clock=Clock())
-    _fail(throttle, "ann@example.com")
-    _fail(throttle, "ann@example.com")
-    for _ in range(5):
-        _succeed(throttle, "ann@example.com")
-    _fail(throttle, "ann@example.com")
-    _fail(throttle, "ann@example.com")
-    # The account was forgiven by the successes (2 failures since, under its 3); the client
-    # still counts all four failures.
-    assert throttle.accounts.retry_after("ann@example.com") is None
-    assert _limited(throttle, "ann@example.com") == 60
-
-
-def test_an_error_that_is_not_a_failed_sign_in_gives_the_slot_back() -> None:
-    throttle = LoginThrottle(account_limit=1, client_limit=1, window_seconds=60, clock=Clock())
-    with pytest.raises(ConnectionError), throttle.attempt("ann@example.com", "10.0.0.1"):
-        raise ConnectionError("database went away")
-    _fail(throttle, "ann@example.com")
-    assert _limited(throttle, "ann@example.com") == 60
-
-
-def test_slots_are_taken_before_the_check_so_concurrent_attempts_cannot_all_pass() -> None:
-    throttle = LoginThrottle(account_limit=2, client_limit=100, window_seconds=60, clock=Clock())
-    first = throttle.attempt("ann@example.com", "10.0.0.1")
-    second = throttle.attempt("ann@example.com", "10.0.0.2")
-    first.__enter__()
-    second.__enter__()  # both in flight, neither has failed yet
-    _limited(throttle, "ann@example.com", client="10.0.0.3")
-    failure = NotAuthenticatedError("wrong email or password")
-    for attempt in (first, second):
-        assert attempt.__exit__(NotAuthenticatedError, failure, None) is False  # re-raised
-    _limited(throttle, "ann@example.com")
-
-
-def test_memory_stays_bounded_whatever_the_number_of_keys(
-    monkeypatch: pytest.MonkeyPatch,
+async def test_an_account_from_one_source_waits_after_its_free_failures_and_the_wait_doubles(
+    engine: AsyncEngine, throttle: SignInThrottle
 ) -> None:
-    monkeypatch.setattr(throttle_module, "MAX_KEYS", 10)
-    clock = Clock()
-    window = SlidingWindow(limit=5, window=60, clock=clock)
-    for i in range(25):
-        window.take(f"made-up-{i}@example.com")
-    assert len(window._events) <= 10
-    clock.now += 61  # all expired: dropped before anything older is evicted
-    window.take("new@example.com")
-    assert list(window._events) == ["new@example.com"]
+    for _ in range(POLICY.account_free):
+        await _fail(engine, throttle, "ann@example.com", HERE)
+    assert 9 <= await _waits(engine, throttle, "ann@example.com", HERE) <= 10
+    # Nobody is locked out: the same account from another source, another account here.
+    await _succeed(engine, throttle, "ann@example.com", THERE)
+    await _fail(engine, throttle, "bob@example.com", HERE)
+
+    await _time_passes(engine, 10)
+    await _fail(engine, throttle, "ann@example.com", HERE)  # the 4th: now 20 s
+    assert 19 <= await _waits(engine, throttle, "ann@example.com", HERE) <= 20
+    await _time_passes(engine, 20)
+    await _fail(engine, throttle, "ann@example.com", HERE)  # the 5th: 40 s
+    assert 39 <= await _waits(engine, throttle, "ann@example.com", HERE) <= 40
+    await _time_passes(engine, 40)
+    await _fail(engine, throttle, "ann@example.com", HERE)  # the 6th: capped at 60 s
+    assert 59 <= await _waits(engine, throttle, "ann@example.com", HERE) <= 60
+
+
+async def test_a_source_waits_after_its_free_failures_over_any_accounts(
+    engine: AsyncEngine, throttle: SignInThrottle
+) -> None:
+    for i in range(POLICY.source_free):
+        await _fail(engine, throttle, f"guess{i}@example.com", HERE)
+    assert 9 <= await _waits(engine, throttle, "someone-new@example.com", HERE) <= 10
+    await _succeed(engine, throttle, "someone-new@example.com", THERE)
+    rows = await _rows(engine)
+    assert rows[(HERE, SOURCE_ROW)] == POLICY.source_free
+    assert (THERE, SOURCE_ROW) not in rows  # a success leaves no count behind
+
+
+async def test_a_wait_refuses_without_counting_so_waiting_it_out_is_enough(
+    engine: AsyncEngine, throttle: SignInThrottle
+) -> None:
+    for _ in range(POLICY.account_free):
+        await _fail(engine, throttle, "ann@example.com", HERE)
+    for _ in range(5):
+        await _waits(engine, throttle, "ann@example.com", HERE)
+    assert (await _rows(engine))[(HERE, account_digest("ann@example.com"))] == 3
+    await _time_passes(engine, 10)
+    await _succeed(engine, throttle, "ann@example.com", HERE)
+
+
+async def test_a_success_forgets_the_accounts_failures_from_that_source_only(
+    engine: AsyncEngine, throttle: SignInThrottle
+) -> None:
+    for _ in range(POLICY.account_free - 1):
+        await _fail(engine, throttle, "ann@example.com", HERE)
+    await _fail(engine, throttle, "ann@example.com", THERE)
+    await _succeed(engine, throttle, "ann@example.com", HERE)
+    rows = await _rows(engine)
+    assert (HERE, account_digest("ann@example.com")) not in rows
+    assert rows[(THERE, account_digest("ann@example.com"))] == 1
+    # The source keeps the failures it made: a valid account cannot launder them.
+    assert rows[(HERE, SOURCE_ROW)] == POLICY.account_free - 1
+
+
+async def test_failures_are_forgotten_once_the_last_is_old_enough(
+    engine: AsyncEngine, throttle: SignInThrottle
+) -> None:
+    for _ in range(POLICY.account_free):
+        await _fail(engine, throttle, "ann@example.com", HERE)
+    await _time_passes(engine, POLICY.forget_after)
+    for _ in range(POLICY.account_free):  # free again
+        await _fail(engine, throttle, "ann@example.com", HERE)
+    await _waits(engine, throttle, "ann@example.com", HERE)
+
+
+async def test_an_error_that_is_not_a_wrong_password_is_not_counted(
+    engine: AsyncEngine, throttle: SignInThrottle
+) -> None:
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        with pytest.raises(ConnectionError):
+            async with throttle.attempt(session, "ann@example.com", HERE):
+                raise ConnectionError("database went away")
+    assert await _rows(engine) == {}
+
+
+async def test_concurrent_guesses_are_counted_one_after_the_other(
+    engine: AsyncEngine, throttle: SignInThrottle
+) -> None:
+    """Twelve guesses at once for a fresh account-and-source: each is counted before its
+    password check, so only the free ones get to a check; the rest wait."""
+    in_check = asyncio.Event()
+
+    async def guess() -> str:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            try:
+                async with throttle.attempt(session, "ann@example.com", HERE):
+                    await asyncio.wait_for(in_check.wait(), 10)
+                    raise NotAuthenticatedError("wrong email or password")
+            except NotAuthenticatedError:
+                return "checked"
+            except TooManyAttemptsError:
+                return "waits"
+        return "?"
+
+    tasks = [asyncio.create_task(guess()) for _ in range(12)]
+    await asyncio.sleep(0.5)  # every guess has been counted or refused, none has failed yet
+    in_check.set()
+    outcomes = await asyncio.gather(*tasks)
+    assert sorted(outcomes) == ["checked"] * POLICY.account_free + ["waits"] * 9
+
+
+async def test_old_rows_are_purged(engine: AsyncEngine, throttle: SignInThrottle) -> None:
+    await _fail(engine, throttle, "ann@example.com", HERE)
+    await _time_passes(engine, POLICY.forget_after + 1)
+    fresh = SignInThrottle(POLICY)  # a new process: its first attempt purges
+    await _fail(engine, fresh, "bob@example.com", THERE)
+    assert set(await _rows(engine)) == {
+        (THERE, SOURCE_ROW),
+        (THERE, account_digest("bob@example.com")),
+    }
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["Ann@Example.com", "  ann@example.com", "ANN@EXAMPLE.COM\t", "\u212aate@example.com"],
+)
+def test_an_email_is_counted_whatever_its_case_and_surrounding_whitespace(spelling: str) -> None:
+    plain = "kate@example.com" if "\u212a" in spelling else "ann@example.com"
+    assert normalised_email(spelling) == plain
+    assert account_digest(spelling) == account_digest(plain)
+    assert len(account_digest(spelling)) == 32
+
+
+@pytest.mark.parametrize(
+    ("host", "source"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("::ffff:203.0.113.9", "203.0.113.9"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:bbbb::7", "2001:db8:1:2::/64"),
+        ("fe80::1%eth0", "fe80::/64"),
+        (None, "unknown"),
+        ("testclient", "testclient"),
+    ],
+)
+def test_a_source_is_an_ipv4_address_or_an_ipv6_64(host: str | None, source: str) -> None:
+    assert source_of(host) == source
+
+
+async def test_nothing_identifying_an_email_is_stored(
+    engine: AsyncEngine, throttle: SignInThrottle
+) -> None:
+    await _fail(engine, throttle, "ann@example.com", HERE)
+    async with engine.connect() as conn:
+        stored = await conn.scalar(
+            select(func.string_agg(func.encode(SignInFailure.account, "escape"), ""))
+        )
+    assert "ann" not in (stored or "")
