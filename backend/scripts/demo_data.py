@@ -2,13 +2,19 @@
 
     cd backend
     uv run python scripts/demo_data.py
-    uv run python scripts/calculate_risk_metrics.py --date 2025-10-17
+    uv run python scripts/calculate_risk_metrics.py --from 2024-10-21 --to 2025-10-17
+    uv run python scripts/demo_data.py --remove
 
 The portfolios belong to demo@example.com, created when missing: its generated password is
 printed then, once (reset it with scripts/manage_users.py set-password). The portfolio ids
 are printed for the API (GET /api/v1/portfolios/{id}/risk, signed in as that user).
-Idempotent: a second run leaves the same rows. No API key or network needed.
-Exit codes: 0 ok, 1 database error (nothing written), 2 configuration error,
+Idempotent: a second run leaves the same rows. No API key or network needed. Its prices
+and profiles are stored with source DEMO; it refuses to load while another source's
+prices or profiles of its symbols are stored (a real SPY is never overwritten).
+``--remove`` takes every demo row out in one transaction: DEMO prices and profiles, the
+demo's synthetic benchmark weights, the demo user's portfolios (with their positions and
+figures) and the demo user; rows of other sources stay.
+Exit codes: 0 ok, 1 data or database error (nothing written), 2 configuration error,
 130 interrupted (nothing written).
 """
 
@@ -30,10 +36,12 @@ from app.core.db import AsyncSessionLocal
 from app.prices.demo import (
     DEMO_EMAIL,
     DEMO_END,
+    DEMO_FIGURES_FROM,
     DemoSummary,
     load_demo_benchmark_weights,
     load_demo_data,
 )
+from app.prices.demo_removal import DemoRemoved, remove_demo_data
 from app.users.service import Account, ensure_user
 
 
@@ -44,15 +52,60 @@ async def _run() -> tuple[DemoSummary, tuple[SectorWeights, bool], Account]:
         return summary, await load_demo_benchmark_weights(session), owner
 
 
+async def _remove() -> DemoRemoved:
+    async with AsyncSessionLocal() as session, session.begin():
+        return await remove_demo_data(session)
+
+
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(
         prog="demo_data.py",
         description="Load synthetic demo portfolios (owned by demo@example.com), positions, "
-        "profiles and prices.",
-        epilog="Exit codes: 0 ok, 1 database error (nothing written), 2 configuration error.",
-    ).parse_args(argv)
+        "profiles and prices; or take them out again with --remove.",
+        epilog="Exit codes: 0 ok, 1 data or database error (nothing written), "
+        "2 configuration error.",
+    )
+    parser.add_argument(
+        "--remove",
+        action="store_true",
+        help="take every demo row out (DEMO prices and profiles, the synthetic benchmark "
+        f"weights, {DEMO_EMAIL}'s portfolios and the user itself) in one transaction",
+    )
+    args = parser.parse_args(argv)
     out, err = Console(), Console(stderr=True)
+    if args.remove:
+        return run_command(lambda: _report_removed(out), err=err)
     return run_command(lambda: _report(out), err=err)
+
+
+def _report_removed(out: Console) -> int:
+    with out.status("Removing demo data..."):
+        removed = asyncio.run(_remove())
+    if removed.nothing:
+        out.print("No demo data found: nothing removed.")
+        return EXIT_OK
+    table = Table(title="Demo data removed", title_justify="left")
+    for col in ("Price rows", "Profiles", "Benchmark weights", "Portfolios", "Positions"):
+        table.add_column(col, justify="right")
+    table.add_row(
+        f"{removed.prices:,}",
+        str(removed.profiles),
+        str(removed.benchmark_weights),
+        str(len(removed.portfolios)),
+        str(sum(p.positions for p in removed.portfolios)),
+    )
+    print_table(out, table)
+    for portfolio in removed.portfolios:
+        out.print(
+            f"removed portfolio {portfolio.name!r} ({portfolio.positions} positions and its "
+            "figures)",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if removed.user is not None:
+        out.print(f"removed user {removed.user}", highlight=False)
+    out.print("Prices, profiles and weights of other sources are untouched.")
+    return EXIT_OK
 
 
 def _report(out: Console) -> int:
@@ -90,7 +143,10 @@ def _report(out: Console) -> int:
             soft_wrap=True,  # one line, never wrapped: it is meant to be copied
         )
     out.print(
-        f"Next: uv run python scripts/calculate_risk_metrics.py --date {DEMO_END.isoformat()}"
+        "Next, a year of daily figures for the dashboard's charts: uv run python "
+        f"scripts/calculate_risk_metrics.py --from {DEMO_FIGURES_FROM} --to {DEMO_END}",
+        highlight=False,
+        soft_wrap=True,  # one line: it is meant to be copied
     )
     return EXIT_OK
 

@@ -6,6 +6,9 @@
 
 FMP needs FMP_API_KEY (backend/.env or the environment); CSV needs nothing. Everything is
 fetched and validated first, then written in one transaction: on any error nothing is.
+One symbol's prices (and its profile) come from one source: a load of symbols whose rows
+come from another source (the demo's, a CSV's, FMP's) is refused, nothing written, unless
+``--replace-source``, which deletes those symbols' rows of the other source first.
 ``--json`` prints the result (or the error) as one JSON object on stdout.
 Exit codes: 0 ok, 1 data or API error (nothing written), 2 usage or configuration error,
 130 interrupted (nothing written).
@@ -49,6 +52,7 @@ from app.prices.loaders import (
     read_profile_csv,
 )
 from app.prices.repository import PriceRow, ProfileRow, upsert_prices, upsert_profiles
+from app.prices.sources import StoredRows
 
 OFFLINE_HINT = "Offline, use --csv/--profiles-csv (or scripts/demo_data.py for synthetic data)."
 
@@ -57,6 +61,14 @@ OFFLINE_HINT = "Offline, use --csv/--profiles-csv (or scripts/demo_data.py for s
 class _Batch:
     prices: dict[str, list[PriceRow]] = field(default_factory=dict)  # source -> rows
     profiles: dict[str, list[ProfileRow]] = field(default_factory=dict)
+
+
+@dataclass
+class _Written:
+    prices: int = 0
+    profiles: int = 0
+    replaced: list[tuple[str, StoredRows]] = field(default_factory=list)
+    """("prices" or "profile", the other source's rows of a symbol) deleted first."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -73,6 +85,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--to", dest="end", type=iso_date, metavar="YYYY-MM-DD")
     parser.add_argument(
         "--no-profiles", action="store_true", help="with --fmp: prices only, no profiles"
+    )
+    parser.add_argument(
+        "--replace-source",
+        action="store_true",
+        help="replace the prices and profiles of these symbols stored from another source "
+        "(deleted first); without it such a load is refused",
     )
     parser.add_argument(
         "--json", action="store_true", help="print the result as one JSON object on stdout"
@@ -123,17 +141,23 @@ async def _fetch(args: argparse.Namespace, batch: _Batch, err: Console) -> None:
                 )
 
 
-async def _write(batch: _Batch) -> tuple[int, int]:
-    prices = profiles = 0
+async def _write(batch: _Batch, replace_source: bool) -> _Written:
+    written = _Written()
     async with AsyncSessionLocal() as session, session.begin():
         for source, price_rows in batch.prices.items():
-            prices += await upsert_prices(session, price_rows, source)
+            prices = await upsert_prices(session, price_rows, source, replace_source=replace_source)
+            written.prices += prices.rows
+            written.replaced += [("prices", r) for r in prices.replaced]
         for source, profile_rows in batch.profiles.items():
-            profiles += await upsert_profiles(session, profile_rows, source)
-    return prices, profiles
+            profiles = await upsert_profiles(
+                session, profile_rows, source, replace_source=replace_source
+            )
+            written.profiles += profiles.rows
+            written.replaced += [("profile", r) for r in profiles.replaced]
+    return written
 
 
-async def _run(args: argparse.Namespace, err: Console) -> tuple[_Batch, tuple[int, int]]:
+async def _run(args: argparse.Namespace, err: Console) -> tuple[_Batch, _Written]:
     batch = _Batch()
     if args.csv:
         batch.prices["CSV"] = read_price_csv(args.csv)
@@ -141,7 +165,7 @@ async def _run(args: argparse.Namespace, err: Console) -> tuple[_Batch, tuple[in
         batch.profiles["CSV"] = read_profile_csv(args.profiles_csv)
     if args.fmp:
         await _fetch(args, batch, err)
-    return batch, await _write(batch)
+    return batch, await _write(batch, args.replace_source)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,7 +195,8 @@ def _by_source(batch: _Batch) -> list[dict[str, Any]]:
 
 
 def _report(args: argparse.Namespace, out: Console, err: Console) -> int:
-    batch, (prices, profiles) = asyncio.run(_run(args, err))
+    batch, written = asyncio.run(_run(args, err))
+    prices, profiles = written.prices, written.profiles
     sources = _by_source(batch)
     if args.json:
         print_json(
@@ -182,6 +207,17 @@ def _report(args: argparse.Namespace, out: Console, err: Console) -> int:
                 "price_rows_written": prices,
                 "profiles_written": profiles,
                 "sources": sources,
+                "replaced": [
+                    {
+                        "symbol": r.symbol,
+                        "what": what,
+                        "source": r.source,
+                        "rows": r.rows,
+                        "from": r.first,
+                        "to": r.last,
+                    }
+                    for what, r in written.replaced
+                ],
             },
         )
         return EXIT_OK
@@ -198,6 +234,8 @@ def _report(args: argparse.Namespace, out: Console, err: Console) -> int:
             str(row["profiles"]),
         )
     print_table(out, table)
+    for what, r in written.replaced:
+        out.print(f"replaced the {what} of {r}", highlight=False, soft_wrap=True)
     out.print(f"{prices:,} price rows and {profiles} profiles written")
     return EXIT_OK
 

@@ -192,3 +192,21 @@ async def upsert_sector_weights(session: AsyncSession, weights: SectorWeights) -
         unchanged=tuple(s for s in sectors if s not in written),
         removed=tuple(sorted(removed)),
     )
+
+
+async def delete_sector_weights(
+    session: AsyncSession, benchmark_code: str, data_source: str
+) -> int:
+    """Delete every date's weights of ``benchmark_code`` from ``data_source`` (taking a
+    source's data out, as the demo's ``--remove`` does); returns the rows deleted. Takes
+    the benchmark's lock, as a write of its weights does."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(benchmark_code)}
+    )
+    c = _table.c
+    deleted = await session.scalars(
+        _table.delete()
+        .where(c.benchmark_code == benchmark_code, c.data_source == data_source)
+        .returning(c.id)
+    )
+    return len(deleted.all())

@@ -260,3 +260,22 @@ async def portfolio_counts_by_owner(session: AsyncSession) -> dict[uuid.UUID, in
         portfolios.select(owner_id, func.count()).where(owner_id.is_not(None)).group_by(owner_id)
     )
     return {owner: count for owner, count in rows if owner is not None}
+
+
+async def owned_portfolio_ids(session: AsyncSession, owner_id: uuid.UUID) -> list[uuid.UUID]:
+    """Every portfolio of ``owner_id``, soft-deleted ones included (taking an account's
+    data out, not a read for a request)."""
+    stmt = portfolios.select(portfolios.c.id, include_deleted=True).where(
+        portfolios.c.owner_id == owner_id
+    )
+    return list(await session.scalars(stmt))
+
+
+async def first_entry_date(session: AsyncSession, portfolio_id: uuid.UUID) -> date | None:
+    """The earliest entry date of the portfolio's live positions (closed ones too); None
+    without positions: where a calculation of its whole history starts."""
+    stmt = positions.select(func.min(first_held_day)).where(
+        positions.c.portfolio_id == portfolio_id
+    )
+    first: date | None = await session.scalar(stmt)
+    return first

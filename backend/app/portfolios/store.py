@@ -1,5 +1,5 @@
 """Writing portfolios and positions: a portfolio created or updated by its id, positions
-written into it by theirs.
+written into it by theirs; portfolios removed for good when a data set is taken out.
 
 Both are keyed upserts, so writing the same book twice leaves the rows of one write.
 Nothing here commits: the caller's transaction holds the writes. What a portfolio holds
@@ -9,15 +9,16 @@ is read by app.portfolios.repository.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import date
 from decimal import Decimal
 
+from sqlalchemy import delete, func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import InputDataError
-from app.core.repository import upsert
+from app.core.repository import table_of, upsert
 from app.models import Portfolio, Position
 from app.portfolios.repository import positions as stored_positions
 
@@ -88,3 +89,34 @@ async def put_positions(
         for position_id, position in positions.items()
     ]
     await session.execute(upsert(Position, update=_POSITION_COLUMNS, index_elements=["id"]), rows)
+
+
+@dataclass(frozen=True)
+class RemovedPortfolio:
+    name: str
+    positions: int
+    """Its positions, soft-deleted ones included."""
+
+
+async def remove_portfolios(
+    session: AsyncSession, portfolio_ids: Collection[uuid.UUID]
+) -> list[RemovedPortfolio]:
+    """Delete the portfolios for good, soft-deleted or not, with their positions and every
+    figure stored for them (the foreign keys cascade): taking a data set out (the demo's
+    ``--remove``), never a user's delete, which is soft. Returns what went, by name."""
+    if not portfolio_ids:
+        return []
+    ids = list(portfolio_ids)
+    c = stored_positions.c
+    rows = await session.execute(
+        stored_positions.select(c.portfolio_id, func.count(), include_deleted=True)
+        .where(c.portfolio_id.in_(ids))
+        .group_by(c.portfolio_id)
+    )
+    counts: dict[uuid.UUID, int] = {pid: n for pid, n in rows}
+    table = table_of(Portfolio)
+    deleted = await session.execute(
+        delete(table).where(table.c.id.in_(ids)).returning(table.c.id, table.c.name)
+    )
+    removed = [RemovedPortfolio(name, counts.get(pid, 0)) for pid, name in deleted]
+    return sorted(removed, key=lambda r: r.name)

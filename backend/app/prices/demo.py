@@ -17,6 +17,10 @@ Everything is keyed (fixed UUIDs, (symbol, date), symbol) and upserted, so loadi
 demo twice leaves the same rows as loading it once. The demo also ships synthetic SP500
 sector weights dated inside its prices (:data:`DEMO_BENCHMARK_WEIGHTS`), so
 over/underweights show on the demo dates.
+
+Demo data never passes for real data: its prices and profiles are stored with source
+DEMO, and the demo refuses to load over another source's rows of its symbols (a real SPY
+stays real). app.prices.demo_removal takes every demo row out again.
 """
 
 from __future__ import annotations
@@ -34,21 +38,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.benchmarks.files import load_sector_weights_file
 from app.benchmarks.repository import upsert_sector_weights
 from app.benchmarks.weights import SectorWeights
+from app.core.errors import InputDataError
 from app.core.types import DEFAULT_BENCHMARK
 from app.formulas.exposure import signed_exposure
 from app.formulas.returns import FloatArray
-from app.models import BenchmarkSectorWeight
+from app.models import BenchmarkSectorWeight, DailyPrice, SecurityProfile
 from app.portfolios.store import PortfolioFields, PositionFields, put_portfolio, put_positions
 from app.prices.repository import PriceRow, ProfileRow, upsert_prices, upsert_profiles
+from app.prices.sources import DEMO_SOURCE, other_source_rows
 
 SEED = 20251017
-DEMO_SOURCE = "DEMO"
 DEMO_EMAIL = "demo@example.com"
 """Owner of the demo portfolios; scripts/demo_data.py creates the account when missing."""
 DEMO_END = date(2025, 10, 17)
-"""Last demo trading day: the date to calculate for (``--date 2025-10-17``)."""
+"""Last demo trading day: no figures can be calculated after it."""
 DEMO_DAYS = 504
 """Trading days of prices (weekdays, ~2 years)."""
+FIGURES_DAYS = 260
+"""Trading days of figures the demo suggests calculating: a year (52 weeks) up to DEMO_END,
+enough for the dashboard's charts over time."""
 ENTRY_DATE = date(2024, 10, 1)
 _NAMESPACE = uuid.UUID("6f1c3a52-2f4e-4c55-9a55-3d1f0e0c7a10")
 
@@ -218,6 +226,10 @@ def demo_calendar(end: date = DEMO_END, days: int = DEMO_DAYS) -> list[date]:
     return out[::-1]
 
 
+DEMO_FIGURES_FROM = demo_calendar(days=FIGURES_DAYS)[0]
+"""First date of the range the demo suggests calculating (through DEMO_END)."""
+
+
 def generate_prices(seed: int = SEED, days: int = DEMO_DAYS) -> dict[str, FloatArray]:
     """Close series for every demo symbol from the factor model (module docstring)."""
     rng = np.random.default_rng(seed)
@@ -246,6 +258,30 @@ def _id(*parts: str) -> uuid.UUID:
     return uuid.uuid5(_NAMESPACE, "/".join(parts))
 
 
+def demo_portfolio_ids() -> set[uuid.UUID]:
+    """The fixed ids of the demo's portfolios."""
+    return {_id("portfolio", name) for name, _, _ in PORTFOLIOS}
+
+
+class DemoOverOtherSourceError(InputDataError):
+    """Another source's prices or profiles of demo symbols are stored: the demo never
+    replaces them (nothing is written)."""
+
+
+async def _refuse_other_sources(session: AsyncSession) -> None:
+    prices = await other_source_rows(session, DailyPrice, UNIVERSE, DEMO_SOURCE)
+    profiles = await other_source_rows(session, SecurityProfile, UNIVERSE, DEMO_SOURCE)
+    if not prices and not profiles:
+        return
+    found = [f"prices of {p}" for p in prices] + [f"the profile of {p}" for p in profiles]
+    shown = "; ".join(found[:5]) + (f"; and {len(found) - 5} more" if len(found) > 5 else "")
+    raise DemoOverOtherSourceError(
+        f"the demo never replaces data from another source, and this database holds {shown}. "
+        "Load the demo into a database of its own (another DATABASE_URL, or EMBEDDED_PGDATA "
+        "for another embedded one). Nothing written."
+    )
+
+
 @dataclass(frozen=True)
 class DemoSummary:
     portfolios: int
@@ -260,7 +296,9 @@ class DemoSummary:
 
 async def load_demo_data(session: AsyncSession, *, owner_id: uuid.UUID | None) -> DemoSummary:
     """Upsert the demo portfolios (owned by ``owner_id``), positions, security profiles and
-    prices."""
+    prices. Refused (DemoOverOtherSourceError, nothing written) while another source's
+    prices or profile of a demo symbol are stored."""
+    await _refuse_other_sources(session)
     calendar = demo_calendar()
     prices = generate_prices()
     price_rows = [

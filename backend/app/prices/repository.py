@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import io
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +22,8 @@ from app.core.errors import AppError
 from app.core.repository import upsert
 from app.formulas.returns import FloatArray
 from app.models import DailyPrice, SecurityProfile
+from app.models.reference_data import PRICE_SOURCES
+from app.prices.sources import SourceSpan, StoredRows, take_over_symbols
 
 MARKET_INDEX = "SPY"
 """The market series betas regress on and whose trading days form the calendar."""
@@ -45,6 +47,10 @@ class PriceHistory:
     symbols: list[str]
     closes: FloatArray
     market: FloatArray
+    mixed_sources: Mapping[str, tuple[SourceSpan, ...]] = field(default_factory=dict)
+    """The series (the market index's under MARKET_INDEX) whose loaded prices come from
+    more than one source, with each source's first and last date: the engine refuses a
+    window that reads two of them (app.prices.sources)."""
 
     def column(self, symbol: str) -> int:
         return self.symbols.index(symbol)
@@ -56,12 +62,18 @@ class PriceHistory:
             raise MissingMarketDataError(f"no {MARKET_INDEX} price on or before {day}")
         start = max(0, end - rows)
         return PriceHistory(
-            self.dates[start:end], self.symbols, self.closes[start:end], self.market[start:end]
+            self.dates[start:end],
+            self.symbols,
+            self.closes[start:end],
+            self.market[start:end],
+            self.mixed_sources,
         )
 
 
-_PRICE_FIELDS = (("column", ">i4"), ("day", ">i4"), ("close", ">f8"))
-"""The (column, day, close) records of the price COPY: none is NULL, so all one size."""
+_PRICE_FIELDS = (("column", ">i4"), ("day", ">i4"), ("close", ">f8"), ("source", ">i2"))
+"""The (column, day, close, source) records of the price COPY (source: its position in
+PRICE_SOURCES, from 1): none is NULL, so all one size."""
+assert len(PRICE_SOURCES) == 3, "the panel's COPY codes each source in a CASE arm"
 
 
 def _close() -> object:
@@ -97,7 +109,7 @@ async def load_price_history(
     before ``start`` through ``end`` (two queries, whatever the number of symbols)."""
     market_rows = (
         await session.execute(
-            select(DailyPrice.date, _close())  # type: ignore[call-overload]
+            select(DailyPrice.date, _close(), DailyPrice.source)  # type: ignore[call-overload]
             .where(DailyPrice.symbol == MARKET_INDEX, DailyPrice.date <= end)
             .order_by(DailyPrice.date)
         )
@@ -113,23 +125,27 @@ async def load_price_history(
     dates = all_dates[first:]
     market = np.array([float(r[1]) for r in market_rows[first:]], dtype=np.float64)
 
+    mixed = _mixed_market_sources([(r[0], r[2]) for r in market_rows[first:]])
+
     names = sorted(set(symbols))
     closes = np.full((len(dates), len(names)), np.nan)
     if names:
-        # Fetched as PostgreSQL's binary COPY of (column, day, close) in fixed-size records,
-        # read by numpy in one step: a panel of thousands of series x hundreds of days
-        # costs no Python object per price.
+        # Fetched as PostgreSQL's binary COPY of (column, day, close, source) in fixed-size
+        # records, read by numpy in one step: a panel of thousands of series x hundreds of
+        # days costs no Python object per price.
         buffer = io.BytesIO()
         connection = await session.connection()
         pg: Any = (await connection.get_raw_connection()).driver_connection
         await pg.copy_from_query(
             "SELECT w.i::int4, (p.date - $2::date)::int4,"
-            " coalesce(p.adjusted_close, p.close)::float8"
+            " coalesce(p.adjusted_close, p.close)::float8,"
+            " (CASE p.source::text WHEN $4 THEN 1 WHEN $5 THEN 2 WHEN $6 THEN 3 ELSE 0 END)::int2"
             " FROM daily_prices p JOIN unnest($1::text[]) WITH ORDINALITY w(symbol, i)"
             " ON p.symbol = w.symbol WHERE p.date BETWEEN $2 AND $3",
             names,
             dates[0],
             dates[-1],
+            *PRICE_SOURCES,
             output=buffer,
             format="binary",
         )
@@ -139,7 +155,45 @@ async def load_price_history(
         row = np.searchsorted(offsets, day)
         on_calendar = (row < len(dates)) & (offsets[np.minimum(row, len(dates) - 1)] == day)
         closes[row[on_calendar], records["column"][on_calendar] - 1] = records["close"][on_calendar]
-    return PriceHistory(dates, names, closes, market)
+        mixed |= _mixed_series_sources(records, names, dates[0])
+    return PriceHistory(dates, names, closes, market, mixed)
+
+
+def _mixed_market_sources(rows: list[tuple[date, str]]) -> dict[str, tuple[SourceSpan, ...]]:
+    spans: dict[str, SourceSpan] = {}
+    for day, source in rows:
+        known = spans.get(source)
+        spans[source] = SourceSpan(source, known.first if known else day, day)
+    return {MARKET_INDEX: tuple(spans.values())} if len(spans) > 1 else {}
+
+
+def _mixed_series_sources(
+    records: np.ndarray, names: list[str], first_day: date
+) -> dict[str, tuple[SourceSpan, ...]]:
+    """Each series of the COPY records with more than one source, and each source's span.
+    A bitmask of the sources seen per column finds them in one pass; the spans are worked
+    out for those columns only (none, where every series has one source)."""
+    column = records["column"].astype(np.intp) - 1
+    code = records["source"].astype(np.intp)
+    seen = np.zeros(len(names), dtype=np.int64)
+    np.bitwise_or.at(seen, column, np.left_shift(1, code))
+    mixed_columns = np.flatnonzero(np.bitwise_count(seen) > 1)
+    out: dict[str, tuple[SourceSpan, ...]] = {}
+    for j in mixed_columns.tolist():
+        mine = column == j
+        days, codes = records["day"][mine], code[mine]
+        spans = []
+        for c in np.unique(codes).tolist():
+            these = days[codes == c]
+            spans.append(
+                SourceSpan(
+                    PRICE_SOURCES[c - 1] if c > 0 else "unknown",
+                    first_day + timedelta(days=int(these.min())),
+                    first_day + timedelta(days=int(these.max())),
+                )
+            )
+        out[names[j]] = tuple(sorted(spans, key=lambda s: s.first))
+    return out
 
 
 async def last_closes(
@@ -200,8 +254,23 @@ class ProfileRow:
 _BATCH = 5_000
 
 
-async def upsert_prices(session: AsyncSession, rows: Sequence[PriceRow], source: str) -> int:
-    """Insert or replace (symbol, date) closes; returns the number of rows written."""
+@dataclass(frozen=True)
+class Written:
+    """What a write did: rows written, and the other sources' rows it replaced."""
+
+    rows: int
+    replaced: list[StoredRows] = field(default_factory=list)
+
+
+async def upsert_prices(
+    session: AsyncSession, rows: Sequence[PriceRow], source: str, *, replace_source: bool = False
+) -> Written:
+    """Insert or replace (symbol, date) closes from ``source``. A symbol whose prices come
+    from another source is refused before anything is written (OtherSourceError), or with
+    ``replace_source`` its other rows are deleted first (app.prices.sources)."""
+    replaced = await take_over_symbols(
+        session, DailyPrice, {r.symbol for r in rows}, source, replace=replace_source
+    )
     # Every value column is replaced: a re-load from another source must not leave a stale
     # adjusted_close behind (returns prefer it over close).
     stmt = upsert(
@@ -223,13 +292,23 @@ async def upsert_prices(session: AsyncSession, rows: Sequence[PriceRow], source:
     for i in range(0, len(params), _BATCH):
         await session.execute(stmt, params[i : i + _BATCH])
     await session.flush()
-    return len(params)
+    return Written(len(params), replaced)
 
 
-async def upsert_profiles(session: AsyncSession, rows: Sequence[ProfileRow], source: str) -> int:
-    """Insert or replace one profile per symbol; returns the number of rows written."""
+async def upsert_profiles(
+    session: AsyncSession,
+    rows: Sequence[ProfileRow],
+    source: str,
+    *,
+    replace_source: bool = False,
+) -> Written:
+    """Insert or replace one profile per symbol from ``source``; another source's profile
+    of a symbol is refused or, with ``replace_source``, replaced (as :func:`upsert_prices`)."""
     if not rows:
-        return 0
+        return Written(0)
+    replaced = await take_over_symbols(
+        session, SecurityProfile, {r.symbol for r in rows}, source, replace=replace_source
+    )
     stmt = upsert(
         SecurityProfile,
         constraint="uq_security_profiles_symbol",
@@ -250,4 +329,4 @@ async def upsert_profiles(session: AsyncSession, rows: Sequence[ProfileRow], sou
         ],
     )
     await session.flush()
-    return len(rows)
+    return Written(len(rows), replaced)

@@ -32,9 +32,10 @@ from app.portfolios.repository import (
     get_portfolio,
     positions_held_between,
 )
-from app.prices.repository import MissingMarketDataError, PriceHistory, sectors_of
+from app.prices.repository import PriceHistory, sectors_of
 from app.risk_metrics import store
 from app.risk_metrics.calculation import (
+    NotComputed,
     PortfolioDateFigures,
     PortfolioRiskSummary,
     compute_portfolio_dates,
@@ -157,7 +158,7 @@ async def backfill_portfolio(
         chunk_dates = default_chunk_dates(max((len(h) for h in held), default=0))
     per_pass = pass_dates(len({s.position.series_symbol for s in spans}), chunk_dates)
 
-    def compute(first: int) -> list[PortfolioDateFigures | MissingMarketDataError]:
+    def compute(first: int) -> list[PortfolioDateFigures | NotComputed]:
         span = slice(first, first + per_pass)
         return compute_portfolio_dates(
             portfolio.id,
@@ -176,7 +177,7 @@ async def backfill_portfolio(
         connection: AsyncConnection,
         first: int,
         start: int,
-        computed: list[PortfolioDateFigures | MissingMarketDataError],
+        computed: list[PortfolioDateFigures | NotComputed],
     ) -> ChunkStored:
         chunk = ChunkStored(portfolio.id, portfolio.name, [])
         stored_dates: list[date] = []
@@ -188,7 +189,7 @@ async def backfill_portfolio(
             computed[start : start + chunk_dates],
             strict=True,
         ):
-            if isinstance(figures, MissingMarketDataError):
+            if not isinstance(figures, PortfolioDateFigures):
                 chunk.failures.append((day, str(figures)))
                 continue
             stored_dates.append(day)
@@ -220,7 +221,7 @@ async def backfill_portfolio(
         ]
 
         async def store_pass(
-            first: int, computed: list[PortfolioDateFigures | MissingMarketDataError]
+            first: int, computed: list[PortfolioDateFigures | NotComputed]
         ) -> bool:
             """Store a pass, its chunks shared out over the connections; False once
             ``stop()`` asks to stop (each connection ends after its chunk in flight)."""
@@ -245,9 +246,9 @@ async def backfill_portfolio(
 
 
 async def _store_passes(
-    compute: Callable[[int], list[PortfolioDateFigures | MissingMarketDataError]],
+    compute: Callable[[int], list[PortfolioDateFigures | NotComputed]],
     store_pass: Callable[
-        [int, list[PortfolioDateFigures | MissingMarketDataError]], Coroutine[Any, Any, bool]
+        [int, list[PortfolioDateFigures | NotComputed]], Coroutine[Any, Any, bool]
     ],
     days: int,
     per_pass: int,

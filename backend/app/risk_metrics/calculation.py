@@ -47,6 +47,7 @@ from app.prices.repository import (
     load_price_history,
     sectors_of,
 )
+from app.prices.sources import MixedPriceSourcesError, mixed_in_window, mixed_sources_error
 from app.risk_metrics import store
 from app.risk_metrics.rows import (
     FigureRows,
@@ -88,6 +89,10 @@ class PortfolioRiskSummary:
     """(symbol or column, reason) for every figure not stored."""
 
 
+NotComputed = MissingMarketDataError | MixedPriceSourcesError
+"""Why a portfolio-date has no figures: no market prices yet, or prices of mixed sources."""
+
+
 @dataclass
 class PortfolioDateFigures:
     """The rows one portfolio-date stores, and what the calculation did."""
@@ -112,17 +117,20 @@ def compute_portfolio_dates(
     beta_window: int,
     *,
     threads: int | None = None,
-) -> list[PortfolioDateFigures | MissingMarketDataError]:
+) -> list[PortfolioDateFigures | NotComputed]:
     """Every figure of one portfolio on each of ``dates`` (ascending; ``positions[k]`` and
     ``benchmarks[k]`` are date k's) from loaded inputs, in one vectorised pass (no
     database): the single-date run and the range run both go through here.
 
     Date k's figures are those of the last ``HISTORY_DAYS`` + 1 trading days of prices on
-    or before it; a date before the first market price gets the error instead. ``threads``:
+    or before it; a date before the first market price gets the error instead, and so does
+    a date whose window reads one series from two sources (app.prices.sources). ``threads``:
     see :data:`app.formulas.blocks.SERIES_THREADS`."""
-    out: list[PortfolioDateFigures | MissingMarketDataError] = []
+    out: list[PortfolioDateFigures | NotComputed] = []
     ends = np.array([bisect_right(history.dates, day) - 1 for day in dates], dtype=np.intp)
     computable = [k for k in range(len(dates)) if ends[k] >= 1]
+    refused = _mixed_source_windows(history, positions, ends, computable)
+    computable = [k for k in computable if k not in refused]
     series = sorted({p.series_symbol for k in computable for p in positions[k]})
     column_of_symbol = {s: j for j, s in enumerate(history.symbols)}
     column_of = {s: j for j, s in enumerate(series)}
@@ -201,6 +209,8 @@ def compute_portfolio_dates(
     for k, day in enumerate(dates):
         if k in results:
             out.append(results[k])
+        elif k in refused:
+            out.append(refused[k])
         elif ends[k] < 0:
             out.append(MissingMarketDataError(f"no {MARKET_INDEX} price on or before {day}"))
         else:
@@ -208,6 +218,30 @@ def compute_portfolio_dates(
                 MissingMarketDataError(f"no {MARKET_INDEX} return on or before {day}: one price")
             )
     return out
+
+
+def _mixed_source_windows(
+    history: PriceHistory,
+    positions: Sequence[Sequence[HeldPosition]],
+    ends: NDArray[np.intp],
+    computable: list[int],
+) -> dict[int, MixedPriceSourcesError]:
+    """The dates (indexes) whose window of prices reads a held series, or the market
+    index, from more than one source, with the reason."""
+    if not history.mixed_sources:
+        return {}
+    refused: dict[int, MixedPriceSourcesError] = {}
+    read: dict[int, set[str]] = {}  # the series each book reads (dates share book lists)
+    for k in computable:
+        held = positions[k]
+        if id(held) not in read:
+            read[id(held)] = {p.series_symbol for p in held} | {MARKET_INDEX}
+        start = history.dates[max(0, int(ends[k]) - HISTORY_DAYS)]
+        end = history.dates[int(ends[k])]
+        mixed = mixed_in_window(history.mixed_sources, read[id(held)], start, end)
+        if mixed:
+            refused[k] = mixed_sources_error(mixed, start, end)
+    return refused
 
 
 def compute_portfolio_date(
@@ -221,7 +255,7 @@ def compute_portfolio_date(
     benchmark: BenchmarkWeights | None,
     beta_window: int,
 ) -> PortfolioDateFigures:
-    """:func:`compute_portfolio_dates` for one date (MissingMarketDataError raised)."""
+    """:func:`compute_portfolio_dates` for one date (its NotComputed error raised)."""
     (figures,) = compute_portfolio_dates(
         portfolio_id,
         portfolio_name,
@@ -233,7 +267,7 @@ def compute_portfolio_date(
         [benchmark],
         beta_window,
     )
-    if isinstance(figures, MissingMarketDataError):
+    if not isinstance(figures, PortfolioDateFigures):
         raise figures
     return figures
 

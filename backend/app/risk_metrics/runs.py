@@ -41,6 +41,7 @@ from app.prices.repository import (
     load_price_history,
     trading_days,
 )
+from app.prices.sources import MixedPriceSourcesError
 from app.risk_metrics import store
 from app.risk_metrics.backfill import ChunkStored, backfill_portfolio
 from app.risk_metrics.calculation import (
@@ -215,7 +216,7 @@ async def run_plan(
                         session, portfolio_id, day, history=plan.history, beta_window=beta_window
                     )
                 result.summaries.append(summary)
-            except (MissingMarketDataError, PortfolioNotFoundError) as exc:
+            except (MissingMarketDataError, MixedPriceSourcesError, PortfolioNotFoundError) as exc:
                 result.failures.append((name, day, str(exc)))
             progress(name, day, 1)
         return

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.security import TokenClaims
@@ -50,3 +50,9 @@ async def revoke_tokens(session: AsyncSession, user_id: uuid.UUID) -> None:
 
 async def list_users(session: AsyncSession) -> Sequence[User]:
     return (await session.scalars(select(User).order_by(func.lower(User.email)))).all()
+
+
+async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Delete the user row for good (its portfolios lose their owner: the foreign key sets
+    it NULL; remove them first to take them out too)."""
+    await session.execute(delete(User).where(User.id == user_id))

@@ -52,8 +52,8 @@ async def test_csv_prices_and_profiles_are_loaded_and_a_reload_replaces_values(
 ) -> None:
     prices = read_price_csv(_write(tmp_path, "p.csv", PRICES_CSV))
     profiles = read_profile_csv(_write(tmp_path, "s.csv", PROFILES_CSV))
-    assert await upsert_prices(session, prices, "CSV") == 3
-    assert await upsert_profiles(session, profiles, "CSV") == 3
+    assert (await upsert_prices(session, prices, "CSV")).rows == 3
+    assert (await upsert_profiles(session, profiles, "CSV")).rows == 3
 
     stored = {(r.symbol, r.date): r for r in await session.scalars(select(DailyPrice))}
     spy = stored[("SPY", date(2025, 10, 17))]
@@ -369,6 +369,7 @@ def test_json_output_is_one_object_with_what_was_written(
                 "profiles": 3,
             }
         ],
+        "replaced": [],
     }
     failed = _cli(database, "--csv", str(tmp_path / "none.csv"), "--json")
     assert failed.code == 2
@@ -377,3 +378,84 @@ def test_json_output_is_one_object_with_what_was_written(
         "exit_code": 2,
         "error": f"{tmp_path / 'none.csv'}: no such file",
     }
+
+
+def _sources(database: TestDatabase) -> dict[str, set[str]]:
+    """symbol -> the sources of its stored prices and profile."""
+    engine = create_engine(database.sync_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT symbol, source FROM daily_prices UNION "
+                    "SELECT symbol, source FROM security_profiles"
+                )
+            )
+            found: dict[str, set[str]] = {}
+            for symbol, source in rows:
+                found.setdefault(symbol, set()).add(source)
+            return found
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.usefixtures("clean_tables")
+def test_a_csv_load_over_the_demos_prices_needs_replace_source(
+    database: TestDatabase, tmp_path: Path
+) -> None:
+    demo = run_script("demo_data", env=script_env(database.env_url))
+    assert demo.code == 0, demo.output
+    prices = _write(tmp_path, "p.csv", PRICES_CSV)
+    refused = _cli(database, "--csv", str(prices))
+    assert refused.code == 1, refused.output
+    assert "prices of 2 symbols are stored from another source: AAPL (504 rows from DEMO" in (
+        refused.stderr
+    )
+    assert "--replace-source" in refused.stderr and "demo_data.py --remove" in refused.stderr
+    assert _sources(database)["SPY"] == {"DEMO"}  # nothing written
+
+    replaced = _cli(database, "--csv", str(prices), "--replace-source", "--json")
+    assert replaced.code == 0, replaced.output
+    body = json.loads(replaced.stdout)
+    assert [(r["symbol"], r["what"], r["source"], r["rows"]) for r in body["replaced"]] == [
+        ("AAPL", "prices", "DEMO", 504),
+        ("SPY", "prices", "DEMO", 504),
+    ]
+    sources = _sources(database)
+    # SPY's and AAPL's prices are the CSV's alone; their demo profiles and KO stay DEMO's.
+    assert _count(database, "daily_prices WHERE symbol = 'SPY'") == 2
+    assert sources["SPY"] == {"CSV", "DEMO"} and sources["KO"] == {"DEMO"}
+
+
+@pytest.mark.usefixtures("clean_tables")
+def test_an_fmp_load_over_csv_prices_and_profiles_needs_replace_source(
+    database: TestDatabase, fake_fmp: FakeFmp, tmp_path: Path
+) -> None:
+    serve_market_data(
+        fake_fmp,
+        {"SPY": weekday_closes("SPY", date(2025, 9, 1), 5, 100)},
+        {"SPY": fmp_profile("SPY", "", is_etf=True)},
+    )
+    fmp = {"FMP_API_KEY": fake_fmp.api_key, "FMP_BASE_URL": fake_fmp.base_url}
+    loaded = _cli(
+        database,
+        "--csv",
+        str(_write(tmp_path, "p.csv", PRICES_CSV)),
+        "--profiles-csv",
+        str(_write(tmp_path, "s.csv", PROFILES_CSV)),
+    )
+    assert loaded.code == 0, loaded.output
+    args = ["--fmp", "SPY", "--from", "2025-09-01", "--to", "2025-09-05"]
+    refused = _cli(database, *args, **fmp)
+    assert refused.code == 1, refused.output
+    assert "SPY (2 rows from CSV, 2025-10-16 .. 2025-10-17)" in refused.stderr
+    assert "demo_data.py" not in refused.stderr  # the other source is no demo
+    assert _sources(database)["SPY"] == {"CSV"}
+    replaced = _cli(database, *args, "--replace-source", **fmp)
+    assert replaced.code == 0, replaced.output
+    assert "replaced the prices of SPY (2 rows from CSV, 2025-10-16 .. 2025-10-17)" in (
+        replaced.stdout
+    )
+    assert "replaced the profile of SPY (CSV)" in replaced.stdout
+    assert _sources(database)["SPY"] == {"FMP"}
+    assert _sources(database)["AAPL"] == {"CSV"}

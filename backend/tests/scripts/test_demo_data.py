@@ -153,3 +153,62 @@ def test_generated_prices_follow_the_factor_model() -> None:
     same = np.corrcoef(r["XOM"], r["CVX"])[0, 1] - np.corrcoef(r["XOM"], r["KO"])[0, 1]
     assert same > 0.05
     assert all((p > 0).all() for p in prices.values())
+
+
+def test_the_next_step_is_a_range_run_for_the_charts(database: TestDatabase) -> None:
+    run = run_script("demo_data", env=script_env(database.env_url))
+    assert run.code == 0, run.stderr
+    (next_line,) = [line for line in run.stdout.splitlines() if line.startswith("Next")]
+    assert next_line.endswith(
+        "uv run python scripts/calculate_risk_metrics.py --from 2024-10-21 --to 2025-10-17"
+    )
+    assert "--date" not in run.stdout
+
+
+def test_remove_takes_the_demo_out_in_one_go_and_says_what_went(database: TestDatabase) -> None:
+    env = script_env(database.env_url)
+    assert run_script("demo_data", env=env).code == 0
+    engine = create_engine(database.sync_url)
+    try:
+        with engine.begin() as conn:  # a real price of another symbol stays
+            conn.execute(
+                text(
+                    "INSERT INTO daily_prices (symbol, date, close, source) "
+                    "VALUES ('IBM', '2025-10-17', 250, 'FMP')"
+                )
+            )
+        removed = run_script("demo_data", "--remove", env=env)
+        assert removed.code == 0, removed.output
+        assert "Demo data removed" in removed.stdout
+        assert f"{DEMO_DAYS * len(UNIVERSE):,}" in removed.stdout
+        assert "removed portfolio 'Demo Growth Tech' (21 positions and its figures)" in (
+            removed.stdout
+        )
+        assert f"removed user {DEMO_EMAIL}" in removed.stdout
+        assert _counts(database) == {
+            "portfolios": 0,
+            "positions": 0,
+            "daily_prices": 1,
+            "security_profiles": 0,
+            "benchmarks_sector_weights": 0,
+        }
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
+
+        again = run_script("demo_data", "--remove", env=env)
+        assert again.code == 0 and "No demo data found: nothing removed." in again.stdout
+
+        # The demo then loads again, beside the real IBM price; over a real SPY it will not.
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO daily_prices (symbol, date, close, source) "
+                    "VALUES ('SPY', '2025-10-17', 664.39, 'FMP')"
+                )
+            )
+        refused = run_script("demo_data", env=env)
+        assert refused.code == 1, refused.output
+        assert "prices of SPY (1 row from FMP, 2025-10-17 .. 2025-10-17)" in refused.stderr
+        assert _counts(database)["daily_prices"] == 2
+    finally:
+        engine.dispose()

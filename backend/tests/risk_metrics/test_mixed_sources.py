@@ -1,0 +1,143 @@
+"""The engine never mixes price sources: a portfolio-date whose window of prices reads one
+series (or the market index) from two sources is refused with the reason, nothing stored
+for it, while the dates whose window reads one source, and the other books, compute."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+import numpy as np
+import pytest
+import pytest_asyncio
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.models import PortfolioSnapshot
+from app.portfolios.store import PortfolioFields, PositionFields, put_portfolio, put_positions
+from app.prices.demo import demo_calendar
+from app.prices.repository import PriceRow, upsert_prices
+from app.risk_metrics.calculation import HISTORY_DAYS
+from app.risk_metrics.runs import RunResult, plan_run, run_plan
+
+pytestmark = pytest.mark.usefixtures("clean_tables")
+
+DEMO_DAYS = 40
+"""The oldest days of AAA's prices are the demo's (rows stored before the rule)."""
+CALENDAR = demo_calendar(date(2025, 10, 17), HISTORY_DAYS + DEMO_DAYS + 10)
+LAST_MIXED = CALENDAR[HISTORY_DAYS + DEMO_DAYS - 1]
+"""The last date whose window (HISTORY_DAYS + 1 trading days) still reaches a demo day."""
+FIRST_CLEAN = CALENDAR[HISTORY_DAYS + DEMO_DAYS]
+
+
+@dataclass(frozen=True)
+class Books:
+    holds_aaa: uuid.UUID
+    holds_bbb: uuid.UUID
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def books(engine: AsyncEngine) -> AsyncIterator[Books]:
+    rng = np.random.default_rng(11)
+    closes = {
+        s: 100 * np.cumprod(1 + rng.normal(0, 0.01, len(CALENDAR))) for s in ("SPY", "AAA", "BBB")
+    }
+    ids = Books(uuid.uuid4(), uuid.uuid4())
+    async with AsyncSession(engine) as session, session.begin():
+        await upsert_prices(
+            session,
+            [
+                PriceRow(symbol, day, Decimal(f"{close:.4f}"))
+                for symbol, series in closes.items()
+                for day, close in zip(CALENDAR, series.tolist(), strict=True)
+            ],
+            "FMP",
+        )
+        # What no load writes any more: a series of two sources (stored before the rule).
+        await session.execute(
+            text("UPDATE daily_prices SET source = 'DEMO' WHERE symbol = 'AAA' AND date <= :d"),
+            {"d": CALENDAR[DEMO_DAYS - 1]},
+        )
+        for portfolio_id, symbol in ((ids.holds_aaa, "AAA"), (ids.holds_bbb, "BBB")):
+            await put_portfolio(session, portfolio_id, PortfolioFields(name=f"Holds {symbol}"))
+            await put_positions(
+                session,
+                portfolio_id,
+                {
+                    uuid.uuid4(): PositionFields(
+                        symbol=symbol,
+                        position_type="LONG",
+                        quantity=Decimal(10),
+                        entry_price=Decimal(100),
+                        entry_date=CALENDAR[0],
+                    )
+                },
+            )
+    yield ids
+
+
+async def _snapshot_dates(engine: AsyncEngine, portfolio_id: uuid.UUID) -> list[date]:
+    async with AsyncSession(engine) as session:
+        rows = await session.scalars(
+            select(PortfolioSnapshot.calculation_date)
+            .where(PortfolioSnapshot.portfolio_id == portfolio_id)
+            .order_by(PortfolioSnapshot.calculation_date)
+        )
+        return list(rows)
+
+
+async def test_a_range_refuses_each_date_whose_window_reads_two_sources(
+    engine: AsyncEngine, books: Books
+) -> None:
+    dates = CALENDAR[HISTORY_DAYS + DEMO_DAYS - 3 : HISTORY_DAYS + DEMO_DAYS + 3]
+    plan = await plan_run(engine, dates[0], dates[-1], single=False)
+    result = RunResult()
+    await run_plan(engine, plan, result, beta_window=20, chunk_dates=2)
+
+    mixed = [d for d in dates if d <= LAST_MIXED]
+    assert [(name, day) for name, day, _ in result.failures] == [("Holds AAA", d) for d in mixed]
+    for _, day, reason in result.failures:
+        window_start = CALENDAR[CALENDAR.index(day) - HISTORY_DAYS]
+        assert reason == (
+            f"prices read from {window_start} to {day} mix sources for AAA (DEMO "
+            f"{window_start} .. {CALENDAR[DEMO_DAYS - 1]}, FMP {CALENDAR[DEMO_DAYS]} .. {day}): "
+            "nothing computed. Keep one source per symbol: reload it with "
+            "scripts/load_prices.py --replace-source, or take the demo out: "
+            "scripts/demo_data.py --remove"
+        )
+    # Nothing stored for a refused date; the rest of both books computed.
+    assert await _snapshot_dates(engine, books.holds_aaa) == [d for d in dates if d >= FIRST_CLEAN]
+    assert await _snapshot_dates(engine, books.holds_bbb) == dates
+
+
+async def test_a_single_date_is_refused_the_same_way(engine: AsyncEngine, books: Books) -> None:
+    plan = await plan_run(engine, LAST_MIXED, LAST_MIXED, single=True)
+    result = RunResult()
+    await run_plan(engine, plan, result, beta_window=20)
+    assert [(name, day) for name, day, _ in result.failures] == [("Holds AAA", LAST_MIXED)]
+    assert "mix sources for AAA" in result.failures[0][2]
+    assert [s.portfolio_name for s in result.summaries] == ["Holds BBB"]
+
+
+async def test_a_market_index_of_two_sources_refuses_every_book_it_reaches(
+    engine: AsyncEngine, books: Books
+) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE daily_prices SET source = 'CSV' WHERE symbol = 'SPY' AND date = :d"),
+            {"d": CALENDAR[-1]},
+        )
+    plan = await plan_run(engine, CALENDAR[-2], CALENDAR[-1], single=False)
+    result = RunResult()
+    await run_plan(engine, plan, result, beta_window=20)
+    refused = sorted((name, day) for name, day, _ in result.failures)
+    assert refused == [("Holds AAA", CALENDAR[-1]), ("Holds BBB", CALENDAR[-1])]
+    assert all("mix sources for SPY (FMP" in reason for *_, reason in result.failures)
+    async with AsyncSession(engine) as session:
+        stored = await session.scalar(
+            select(func.count()).where(PortfolioSnapshot.calculation_date == CALENDAR[-1])
+        )
+    assert stored == 0
