@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from app.api.deps import CurrentUser, SessionDep
 from app.api.responses import TOO_MANY_ATTEMPTS, UNAUTHORIZED
 from app.core.errors import NotAuthenticatedError
-from app.core.security import PASSWORD_MAX_LENGTH, TokenSigner
-from app.models.user import EMAIL_MAX_LENGTH
+from app.core.security import TokenSigner
 from app.users import service
 from app.users.repository import get_active, revoke_tokens
-from app.users.schemas import TokenResponse, UserRead
+from app.users.schemas import SignInForm, SignInJson, TokenResponse, UserRead
 from app.users.throttle import SignInThrottle
 
 router = APIRouter(tags=["auth"])
@@ -22,33 +23,73 @@ router = APIRouter(tags=["auth"])
 TOKEN_RESPONSE_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+_SIGN_IN_TYPES: dict[str, type[SignInForm] | type[SignInJson]] = {
+    "application/x-www-form-urlencoded": SignInForm,
+    "multipart/form-data": SignInForm,
+    "application/json": SignInJson,
+}
+_SIGN_IN_HELP = (
+    "sign in with form fields username (the email) and password, or a JSON body "
+    '{"username" or "email": ..., "password": ...}'
+)
+
+
+async def sign_in_credentials(request: Request) -> tuple[str, str]:
+    """(email, password) of a sign-in sent as form fields or as JSON; a 422 naming the
+    field otherwise, as any request validation error is."""
+    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    model = _SIGN_IN_TYPES.get(content_type)
+    if model is None:
+        raise RequestValidationError(
+            [{"type": "content_type", "loc": ("body",), "msg": _SIGN_IN_HELP, "input": None}]
+        )
+    if model is SignInJson:
+        try:
+            data: object = await request.json()
+        except ValueError:
+            raise RequestValidationError(
+                [{"type": "json_invalid", "loc": ("body",), "msg": "not valid JSON", "input": None}]
+            ) from None
+    else:
+        data = dict(await request.form())
+    try:
+        if model is SignInJson:
+            json_body = SignInJson.model_validate(data)
+            return json_body.account, json_body.password
+        form = SignInForm.model_validate(data)
+        return form.username, form.password
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
+
+
 @router.post(
     "/auth/token",
     response_model=TokenResponse,
     summary="Sign in: exchange email (as `username`) and password for a bearer token",
     responses=UNAUTHORIZED | TOO_MANY_ATTEMPTS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                kind: {"schema": model.model_json_schema()}
+                for kind, model in _SIGN_IN_TYPES.items()
+            },
+        }
+    },
 )
 async def issue_token(
     request: Request,
     response: Response,
     session: SessionDep,
-    username: Annotated[
-        str,
-        # No NUL: PostgreSQL text cannot hold one, so the lookup would fail with a 500.
-        Form(
-            min_length=1,
-            max_length=EMAIL_MAX_LENGTH,
-            pattern=r"^[^\x00]*$",
-            description="The account's email.",
-        ),
-    ],
-    password: Annotated[str, Form(min_length=1, max_length=PASSWORD_MAX_LENGTH)],
-    grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
+    credentials: Annotated[tuple[str, str], Depends(sign_in_credentials)],
 ) -> TokenResponse:
-    """OAuth2 password flow (form-encoded, as /docs' Authorize button sends it). A wrong
-    email and a wrong password get the same 401 after the same work. Repeated failures from
-    one address (for one account, or for any) get 429 with Retry-After, waits that double;
-    a correct password from another address is never held back."""
+    """OAuth2 password flow: form fields, as /docs' Authorize button sends them, or a JSON
+    body with the email as ``username`` or ``email``. A wrong email and a wrong password get
+    the same 401 after the same work. Repeated failures from one address (for one account,
+    or for any) get 429 with Retry-After, waits that double; a correct password from
+    another address is never held back."""
+    username, password = credentials
     throttle: SignInThrottle = request.app.state.sign_in_throttle
     signer: TokenSigner = request.app.state.token_signer
     host = request.client.host if request.client else None

@@ -130,6 +130,81 @@ async def test_a_malformed_sign_in_is_422(
     assert [e["location"] for e in response.json()["errors"]] == [location]
 
 
+@pytest.mark.parametrize("field", ["username", "email"])
+async def test_a_json_body_signs_in_as_the_form_does(
+    client: httpx.AsyncClient, users: Users, field: str
+) -> None:
+    response = await client.post(TOKEN_URL, json={field: "ann@example.com", "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    assert response.headers["Cache-Control"] == "no-store"
+    token = response.json()["access_token"]
+    me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["id"] == str(users.ann.id)
+    wrong = await client.post(TOKEN_URL, json={field: "ann@example.com", "password": "nope"})
+    assert wrong.status_code == 401 and wrong.json() == {"detail": "wrong email or password"}
+
+
+@pytest.mark.parametrize(
+    ("body", "location", "message"),
+    [
+        ({"email": "ann@example.com"}, "body.password", "Field required"),
+        ({"password": PASSWORD}, "body", "give the account's email as username or email"),
+        (
+            {"username": "ann@example.com", "email": "bob@example.com", "password": PASSWORD},
+            "body",
+            "username and email differ",
+        ),
+        ({"email": "ann@example.com", "password": 12345678}, "body.password", "string"),
+        ({"email": "ann@example.com", "password": PASSWORD, "pwd": "x"}, "body.pwd", "Extra"),
+        (["ann@example.com", PASSWORD], "body", "valid dictionary"),
+    ],
+)
+async def test_a_malformed_json_sign_in_is_422_naming_the_field(
+    client: httpx.AsyncClient, body: object, location: str, message: str
+) -> None:
+    response = await client.post(TOKEN_URL, json=body)
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert error["location"] == location and message in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "message"),
+    [
+        (b'{"email": "ann@example.com",', "application/json", "body: not valid JSON"),
+        (
+            b"ann@example.com:secret",
+            "text/plain",
+            "body: sign in with form fields username (the email) and password, or a JSON "
+            'body {"username" or "email": ..., "password": ...}',
+        ),
+    ],
+)
+async def test_a_body_neither_form_nor_json_says_what_sign_in_takes(
+    client: httpx.AsyncClient, content: bytes, content_type: str, message: str
+) -> None:
+    response = await client.post(TOKEN_URL, content=content, headers={"Content-Type": content_type})
+    assert response.status_code == 422
+    assert response.json()["detail"] == f"Invalid request: {message}"
+
+
+def test_openapi_documents_both_bodies_of_sign_in(app: FastAPI) -> None:
+    body = app.openapi()["paths"][TOKEN_URL]["post"]["requestBody"]
+    assert set(body["content"]) == {
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+        "application/json",
+    }
+    form = body["content"]["application/x-www-form-urlencoded"]["schema"]
+    assert form["required"] == ["username", "password"]
+    assert set(body["content"]["application/json"]["schema"]["properties"]) == {
+        "username",
+        "email",
+        "password",
+        "grant_type",
+    }
+
+
 async def test_repeated_failures_for_one_account_make_that_address_wait(
     client: httpx.AsyncClient, elsewhere: httpx.AsyncClient, users: Users
 ) -> None:
