@@ -37,7 +37,8 @@ HOMES: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
     ),
     "no date after the market index's last price": (
         re.compile(r"\blast_trading_day\("),
-        ("prices/repository.py", "risk_metrics/runs.py"),
+        # portfolios/service.py only shows the date, as the end of the range to calculate.
+        ("prices/repository.py", "risk_metrics/runs.py", "portfolios/service.py"),
     ),
 }
 

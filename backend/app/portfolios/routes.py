@@ -68,4 +68,6 @@ async def portfolio_positions(
             )
             for v in holdings.positions
         ],
+        first_entry_date=holdings.first_entry_date,
+        last_price_date=holdings.last_price_date,
     )

@@ -61,3 +61,12 @@ class PortfolioPositions(BaseModel):
     items: list[HeldPositionRead] = Field(
         description="The positions held at the close of as_of, by symbol (then id)."
     )
+    first_entry_date: date | None = Field(
+        description="Only when as_of is null (no snapshot to show): the earliest entry date "
+        "of the portfolio's positions, closed ones too (null without positions). With "
+        "last_price_date, the range a calculation of the book covers."
+    )
+    last_price_date: date | None = Field(
+        description="Only when as_of is null: the date of the market index's (SPY's) last "
+        "stored price, after which no figures can be calculated (null before any price)."
+    )

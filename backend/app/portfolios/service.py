@@ -16,12 +16,13 @@ from app.models import Portfolio, Position, User
 from app.portfolios.repository import (
     ANY_OWNER,
     Owner,
+    first_entry_date,
     get_portfolio,
     held_positions,
     latest_snapshot_date,
     require_portfolio,
 )
-from app.prices.repository import last_closes
+from app.prices.repository import last_closes, last_trading_day
 from app.risk_metrics.queries import position_betas_on, position_volatility_on
 
 CENTS = Decimal("0.01")
@@ -44,6 +45,11 @@ class PortfolioHoldings:
     portfolio_id: uuid.UUID
     as_of: date | None
     positions: list[ValuedPosition]
+    first_entry_date: date | None
+    """Without a snapshot: the earliest entry of the book (closed positions too), where a
+    calculation of its figures starts."""
+    last_price_date: date | None
+    """Without a snapshot: the market index's last price, where that calculation ends."""
 
 
 # Room for any quantity x price the columns can hold (default precision 28 could overflow).
@@ -61,8 +67,9 @@ async def portfolio_holdings(
     ``on_or_before``, latest overall if None), each valued at the last close on or before
     as_of, weighted by gross exposure, with the beta and volatility stored for it on as_of.
 
-    Without such a snapshot, as_of is None: today's positions, with no figures. One query
-    per table, whatever the number of positions.
+    Without such a snapshot, as_of is None: today's positions, with no figures, and the
+    range a calculation of the book would cover (its first entry date to the market
+    index's last price). One query per table, whatever the number of positions.
     """
     await require_portfolio(session, portfolio_id, owner=owner)
     as_of = await latest_snapshot_date(session, portfolio_id, on_or_before)
@@ -72,6 +79,8 @@ async def portfolio_holdings(
             portfolio_id,
             None,
             [ValuedPosition(p, None, None, None, None, None, None) for p in positions],
+            await first_entry_date(session, portfolio_id),
+            await last_trading_day(session),
         )
 
     series = {p.id: p.underlying_symbol or p.symbol for p in positions}
@@ -103,7 +112,7 @@ async def portfolio_holdings(
                 None if vol is None else vol.vol_trend,
             )
         )
-    return PortfolioHoldings(portfolio_id, as_of, valued)
+    return PortfolioHoldings(portfolio_id, as_of, valued, None, None)
 
 
 async def assign_owner(

@@ -21,10 +21,12 @@ import httpx
 import pytest
 import pytest_asyncio
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import BACKEND_DIR
-from app.prices.demo import DEMO_EMAIL, DEMO_END
+from app.core.security import hash_password
+from app.prices.demo import DEMO_EMAIL, DEMO_END, ENTRY_DATE
 from app.users import service as users
 from devtools.databases import TestDatabase, subprocess_env
 from devtools.processes import run_python, uvicorn_app
@@ -92,6 +94,56 @@ def server(
     log = tmp_path_factory.mktemp("dashboard") / "uvicorn.log"
     with uvicorn_app(subprocess_env(database), log) as base:
         yield Server(base, filled_database)
+
+
+@pytest.fixture(scope="module")
+def db(database: TestDatabase) -> Iterator[Engine]:
+    """The module's database for rows a test adds (sync: the browser tests are sync)."""
+    engine = create_engine(database.sync_url)
+    yield engine
+    engine.dispose()
+
+
+USER_PASSWORD = "dashboard user password"
+
+
+def add_user(db: Engine, email: str) -> uuid.UUID:
+    """A user who signs in with USER_PASSWORD."""
+    with db.begin() as conn:
+        user_id: uuid.UUID = conn.execute(
+            text("INSERT INTO users (email, password_hash) VALUES (:e, :h) RETURNING id"),
+            {"e": email, "h": hash_password(USER_PASSWORD)},
+        ).scalar_one()
+    return user_id
+
+
+def add_portfolio(
+    db: Engine, owner: uuid.UUID, name: str, positions: list[tuple[str, str, int, str]]
+) -> uuid.UUID:
+    """A portfolio of ``owner`` holding (symbol, type, quantity, entry date) positions."""
+    with db.begin() as conn:
+        portfolio_id: uuid.UUID = conn.execute(
+            text("INSERT INTO portfolios (name, owner_id) VALUES (:n, :o) RETURNING id"),
+            {"n": name, "o": owner},
+        ).scalar_one()
+        for symbol, kind, quantity, entry in positions:
+            conn.execute(
+                text(
+                    "INSERT INTO positions (portfolio_id, symbol, position_type, quantity, "
+                    "entry_price, entry_date) VALUES (:p, :s, :t, :q, 100, :d)"
+                ),
+                {"p": portfolio_id, "s": symbol, "t": kind, "q": quantity, "d": entry},
+            )
+    return portfolio_id
+
+
+def run_command_shown(command: str, database: TestDatabase) -> None:
+    """The calculation command a page shows, run as shown: a child process (a range run
+    handles Ctrl-C, which only a main thread can)."""
+    prefix = "cd backend && uv run python "
+    assert command.startswith(prefix + "scripts/calculate_risk_metrics.py "), command
+    run = run_python(command.removeprefix(prefix).split(), subprocess_env(database))
+    assert run.returncode == 0, run.stdout + run.stderr
 
 
 @pytest.fixture(scope="module")
@@ -338,14 +390,16 @@ def test_positions_table_sorts_from_the_keyboard(
     assert guarded.console_errors == []
 
 
-def test_a_second_user_sees_none_of_the_demo_portfolios_and_the_fill_command(
+def test_a_second_user_sees_none_of_the_demo_portfolios_and_what_to_do_next(
     server: Server, guarded: GuardedPage, demo_portfolios: list[dict[str, Any]]
 ) -> None:
     page = guarded.page
     sign_in(page, server, SECOND_EMAIL, SECOND_PASSWORD)
     message = page.locator("#message")
-    expect(message).to_contain_text(f"No risk snapshots yet for {SECOND_PORTFOLIO}")
-    expect(message.locator("code")).to_contain_text("scripts/calculate_risk_metrics.py")
+    expect(message).to_contain_text(
+        f"No risk snapshots yet for {SECOND_PORTFOLIO}. It has no positions: add one or "
+        "import a CSV"
+    )
     options = page.get_by_label("Portfolio", exact=True).locator("option").all_inner_texts()
     assert options == [SECOND_PORTFOLIO]
     assert not set(options) & {p["name"] for p in demo_portfolios}
@@ -355,6 +409,122 @@ def test_a_second_user_sees_none_of_the_demo_portfolios_and_the_fill_command(
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     assert page.evaluate("sessionStorage.length") == 0
     assert guarded.console_errors == []
+
+
+def test_the_hint_is_this_portfolios_own_command_and_one_date_draws_a_marker(
+    server: Server, guarded: GuardedPage, db: Engine, database: TestDatabase
+) -> None:
+    """A new book entered on the last price date: the page names the calculation of THIS
+    portfolio over ITS range; run as shown, it stores one date, which the time charts draw
+    as a marker on an axis of days (no "23:59:59.999")."""
+    owner = add_user(db, "one-day@example.com")
+    name = "One day's book"
+    day = DEMO_END.isoformat()
+    portfolio_id = add_portfolio(db, owner, name, [("AAPL", "LONG", 10, day)])
+    page = guarded.page
+    sign_in(page, server, "one-day@example.com", USER_PASSWORD)
+    message = page.locator("#message")
+    expect(message).to_contain_text(
+        f"No risk snapshots yet for {name}. Calculate its figures from its first entry ({day}) "
+        f"to the last SPY price ({day}) with:"
+    )
+    command = message.locator("code").inner_text()
+    assert command == (
+        "cd backend && uv run python scripts/calculate_risk_metrics.py "
+        f"--portfolio {portfolio_id} --from {day} --to {day}"
+    )
+
+    run_command_shown(command, database)
+    page.reload()
+    wait_loaded(page, str(portfolio_id), day)
+    for chart in ("beta-chart", "vol-chart", "concentration-chart"):
+        drawn = page.evaluate(
+            "id => document.getElementById(id).data.map(t => [t.mode, t.x])", chart
+        )
+        assert all(mode == "markers" and x == [day] for mode, x in drawn), (chart, drawn)
+        ticks = page.locator(f"#{chart} .xtick text").all_text_contents()
+        assert "Oct 17" in ticks, (chart, ticks)
+        assert not [t for t in ticks if ":" in t or "." in t], (chart, ticks)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-one-date.png"), full_page=True)
+    assert guarded.console_errors == []
+
+
+def test_a_date_without_a_snapshot_is_described_as_picked(
+    server: Server, guarded: GuardedPage, demo_portfolios: list[dict[str, Any]]
+) -> None:
+    page = guarded.page
+    sign_in(page, server, DEMO_EMAIL, DEMO_PASSWORD)
+    first = demo_portfolios[0]
+    wait_loaded(page, first["id"], DEMO_END.isoformat())
+    page.get_by_label("Date", exact=True).fill(WEEKEND_DATE)
+    wait_loaded(page, first["id"], WEEKEND_DATE)
+    expect(page.locator("#asof-note")).to_contain_text(f"on or before {WEEKEND_DATE}")
+
+    before = "2025-10-01"  # before the first calculated date
+    page.get_by_label("Date", exact=True).fill(before)
+    wait_loaded(page, first["id"], before)
+    expect(page.locator("#asof-note")).to_have_text(f"No snapshot on or before {before}.")
+    message = page.locator("#message")
+    expect(message).to_contain_text(
+        f"No risk snapshot of {first['name']} on or before {before}. Pick a later date, or "
+        f"calculate its figures from its first entry ({ENTRY_DATE}) to the last SPY price "
+        f"({DEMO_END}) with:"
+    )
+    expect(message.locator("code")).to_have_text(
+        "cd backend && uv run python scripts/calculate_risk_metrics.py "
+        f"--portfolio {first['id']} --from {ENTRY_DATE} --to {DEMO_END}"
+    )
+    expect(page.locator("#content")).to_be_hidden()
+    # Back to a date with a snapshot: the figures and a note of that date.
+    page.get_by_label("Date", exact=True).fill(EARLIER_DATE)
+    wait_loaded(page, first["id"], EARLIER_DATE)
+    expect(page.locator("#asof-note")).to_have_text("")
+    expect(page.locator("#content")).to_be_visible()
+    assert guarded.console_errors == [] or all("404" in e for e in guarded.console_errors)
+
+
+def test_position_types_show_as_words(
+    server: Server, guarded: GuardedPage, demo_portfolios: list[dict[str, Any]]
+) -> None:
+    page = guarded.page
+    sign_in(page, server, DEMO_EMAIL, DEMO_PASSWORD)
+    fund = next(p for p in demo_portfolios if "Long/Short" in p["name"])
+    page.get_by_label("Portfolio", exact=True).select_option(label=fund["name"])
+    wait_loaded(page, fund["id"], DEMO_END.isoformat())
+    types = set(page.locator("#positions tbody td:nth-child(2)").all_inner_texts())
+    assert types == {"Long", "Short", "Long put", "Short call", "Short put"}
+    assert guarded.console_errors == []
+
+
+def test_the_demos_synthetic_benchmark_weights_are_marked(
+    server: Server, browser: Browser, demo_portfolios: list[dict[str, Any]]
+) -> None:
+    for source in ("file:demo (synthetic)", "FMP"):
+        with guarded_page(browser) as guarded:
+            page = guarded.page
+            if source == "FMP":  # weights of a real seed, as the API would answer them
+
+                def real(route: Route) -> None:
+                    body = route.fetch().json()
+                    for weight in body["weights"]:
+                        weight["data_source"] = "FMP"
+                    route.fulfill(json=body)
+
+                page.route("**/api/v1/benchmarks/*/sector-weights?*", real)
+            sign_in(page, server, DEMO_EMAIL, DEMO_PASSWORD)
+            wait_loaded(page, demo_portfolios[0]["id"], DEMO_END.isoformat())
+            note = page.locator("#sector-source")
+            if source == "FMP":
+                expect(note).to_have_text("Weights source: FMP.")
+            else:
+                expect(note).to_have_text(
+                    "Synthetic weights (file:demo (synthetic)): made up for the demo, not the "
+                    "real SP500."
+                )
+                expect(note).to_have_class("badge warn")
+            assert guarded.console_errors == []
+            assert guarded.outside_requests == []
 
 
 def test_an_unavailable_api_is_reported(

@@ -73,6 +73,8 @@ async def seed(seed_session: AsyncSession) -> Seed:
         ("MSFT", MAR_10): "400",
         ("TSLA", MAR_3): "250",
         ("NVDA", MAR_10): "100",
+        ("SPY", MAR_10): "560",
+        ("SPY", date(2025, 3, 11)): "561",
     }
     for (symbol, day), close in prices.items():
         db.add(DailyPrice(symbol=symbol, date=day, close=Decimal(close)))
@@ -279,6 +281,28 @@ async def test_positions_before_any_snapshot_are_todays_with_null_figures(
         f"/api/v1/portfolios/{seed.main}/positions", params={"date": "2025-03-02"}
     )
     assert [i["symbol"] for i in main_today.json()["items"]] == ["AAPL", "MSFT", "NVDA", "XOM"]
+
+
+async def test_without_a_snapshot_the_positions_say_the_range_to_calculate(
+    client: httpx.AsyncClient, seed: Seed
+) -> None:
+    """From the first entry (closed positions too) to the last market price: what the
+    dashboard's hint runs for this portfolio."""
+    ranges = {}
+    for portfolio, params in (
+        (seed.main, {"date": "2025-03-02"}),  # before its first snapshot
+        (seed.no_snapshots, {}),
+        (seed.gammas[0], {}),  # no positions
+        (seed.main, {}),  # a snapshot: no range
+    ):
+        body = (await client.get(f"/api/v1/portfolios/{portfolio}/positions", params=params)).json()
+        ranges[(portfolio, tuple(params))] = (body["first_entry_date"], body["last_price_date"])
+    assert list(ranges.values()) == [
+        ("2025-01-02", "2025-03-11"),
+        ("2025-01-02", "2025-03-11"),
+        (None, "2025-03-11"),
+        (None, None),
+    ]
 
 
 @pytest.fixture

@@ -2,9 +2,10 @@
 const TOKEN_KEY = "risk-dashboard-token";
 
 export class ApiError extends Error {
-  constructor(status, detail) {
+  constructor(status, detail, body = null) {
     super(detail);
     this.status = status;
+    this.body = body; // the whole JSON answer: `errors` (by field) or `rejected` (by line)
   }
 }
 
@@ -14,34 +15,56 @@ export const token = {
   clear: () => sessionStorage.removeItem(TOKEN_KEY),
 };
 
-async function detailOf(response) {
+async function failure(response) {
+  let body = null;
   try {
-    const body = await response.json();
-    return typeof body.detail === "string" ? body.detail : response.statusText;
+    body = await response.json();
   } catch {
-    return response.statusText;
+    // not JSON: the status text says it
   }
+  const detail = body && typeof body.detail === "string" ? body.detail : response.statusText;
+  return new ApiError(response.status, detail, body);
 }
 
 export async function signIn(email, password) {
   const response = await fetch("/api/v1/auth/token", {
     method: "POST",
-    headers: { "Content-Type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ username: email, password }),
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ email, password }),
   });
-  if (!response.ok) throw new ApiError(response.status, await detailOf(response));
+  if (!response.ok) throw await failure(response);
   const body = await response.json();
   token.set(body.access_token);
 }
 
-export async function get(path, params = {}) {
+function url(path, params) {
   const query = new URLSearchParams(
     Object.entries(params).filter(([, value]) => value !== null && value !== undefined && value !== ""),
   );
-  const url = query.size ? `${path}?${query}` : path;
-  const response = await fetch(url, {
-    headers: { Authorization: `Bearer ${token.get()}`, Accept: "application/json" },
-  });
-  if (!response.ok) throw new ApiError(response.status, await detailOf(response));
+  return query.size ? `${path}?${query}` : path;
+}
+
+// One call of the API: `json` or `csv` is the body; null for a 204.
+export async function request(method, path, { params = {}, json, csv } = {}) {
+  const headers = { Authorization: `Bearer ${token.get()}`, Accept: "application/json" };
+  let body;
+  if (json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(json);
+  } else if (csv !== undefined) {
+    headers["Content-Type"] = "text/csv";
+    body = csv;
+  }
+  const response = await fetch(url(path, params), { method, headers, body });
+  if (!response.ok) throw await failure(response);
+  return response.status === 204 ? null : response.json();
+}
+
+export const get = (path, params = {}) => request("GET", path, { params });
+
+// Open to everyone (benchmark weights): no token needed, none sent.
+export async function getPublic(path, params = {}) {
+  const response = await fetch(url(path, params), { headers: { Accept: "application/json" } });
+  if (!response.ok) throw await failure(response);
   return response.json();
 }

@@ -1,19 +1,18 @@
 // The dashboard: sign-in, portfolio and date pickers, charts, positions table.
-import { ApiError, get, signIn, token } from "./api.js";
+import { ApiError, get, getPublic, signIn, token } from "./api.js";
 import { drawBeta, drawConcentration, drawSectors, drawVolatility, purge } from "./charts.js";
-import { fixed, percent, signedPercent } from "./format.js";
-
-// The command that fills snapshots for the demo's range (README, "Risk metrics").
-const FILL_COMMAND =
-  "cd backend && uv run python scripts/calculate_risk_metrics.py --from 2024-10-21 --to 2025-10-17";
+import { DEMO_COMMAND, fillHint } from "./commands.js";
+import { fixed, percent, signedPercent, typeLabel } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { portfolios: [], history: new Map(), positions: [], sort: { key: "weight", dir: "desc" } };
+const state = {
+  portfolios: [], history: new Map(), weightSources: new Map(), positions: [], sort: { key: "weight", dir: "desc" },
+};
 let loadSeq = 0; // a newer selection wins over a slower, older load
 
 const COLUMNS = [
   { key: "symbol", label: "Symbol", text: (p) => p.symbol, type: "text" },
-  { key: "position_type", label: "Type", text: (p) => p.position_type, type: "text" },
+  { key: "position_type", label: "Type", text: (p) => typeLabel(p.position_type), type: "text" },
   { key: "weight", label: "Weight", text: (p) => percent(p.weight), type: "number" },
   { key: "beta", label: "Beta", text: (p) => fixed(p.beta), type: "number" },
   { key: "r_squared", label: "R²", text: (p) => fixed(p.r_squared), type: "number" },
@@ -82,7 +81,7 @@ async function start() {
     if (!list.items.length) {
       select.disabled = true;
       $("asof").disabled = true;
-      return showMessage("You have no portfolios yet. Load the demo with: cd backend && uv run python scripts/demo_data.py", { kind: "info" });
+      return showMessage("You have no portfolios yet. Load the demo with:", { command: DEMO_COMMAND });
     }
     select.disabled = false;
     await selectPortfolio(select.value);
@@ -98,12 +97,29 @@ async function selectPortfolio(id) {
     asof.value = "";
     asof.disabled = true;
     $("asof-note").textContent = "";
-    return showMessage(`No risk snapshots yet for ${portfolio.name}. Calculate them with:`, { command: FILL_COMMAND });
+    return showFillHint(portfolio, null);
   }
   asof.disabled = false;
   asof.max = portfolio.latest_snapshot_date;
   asof.value = portfolio.latest_snapshot_date;
   await load();
+}
+
+// No snapshot to show (none yet, or none on or before the date picked): the command that
+// calculates THIS portfolio's figures over its own range, which the positions answer gives.
+async function showFillHint(portfolio, on) {
+  const seq = ++loadSeq;
+  try {
+    const positions = await get(`/api/v1/portfolios/${portfolio.id}/positions`, { date: on });
+    if (seq !== loadSeq) return;
+    const symbols = [...new Set(positions.items.map((p) => p.underlying_symbol ?? p.symbol))];
+    const hint = fillHint(portfolio, positions, symbols, on);
+    showMessage(hint.text, { command: hint.command });
+  } catch (error) {
+    if (seq === loadSeq) handleError(error);
+  } finally {
+    if (seq === loadSeq) document.body.dataset.loaded = `${portfolio.id}@${on ?? ""}`;
+  }
 }
 
 async function history(id) {
@@ -129,10 +145,13 @@ async function load() {
   } catch (error) {
     if (seq !== loadSeq) return;
     if (error instanceof ApiError && error.status === 404 && /no snapshot/.test(error.message)) {
-      showMessage(`No risk snapshot on or before ${on}. Pick a later date, or calculate snapshots with:`, { command: FILL_COMMAND });
-    } else {
-      handleError(error);
+      // The note speaks of this date, never of the selection shown before.
+      $("asof-note").textContent = `No snapshot on or before ${on}.`;
+      const portfolio = state.portfolios.find((p) => p.id === id);
+      document.body.removeAttribute("aria-busy");
+      return showFillHint(portfolio, on);
     }
+    handleError(error);
   } finally {
     if (seq === loadSeq) {
       document.body.removeAttribute("aria-busy");
@@ -196,20 +215,45 @@ function renderSectors(risk) {
     const words = (list) => list.slice(0, 3).map((s) => `${s.sector} ${signedPercent(s.active_weight)}`).join(", ") || "none";
     $("sector-note").textContent =
       `Against ${comparison.benchmark_code} weights of ${comparison.asof_date}. Overweight: ${words(over)}. Underweight: ${words(under)}.`;
+    showWeightsSource(comparison.benchmark_code, comparison.asof_date);
   } else {
     sectors = Object.entries(risk.sector_exposure ?? {}).map(([sector, weight]) => ({
       sector, portfolio_weight: weight, benchmark_weight: null, active_weight: null,
     }));
     $("sector-note").textContent =
       "No benchmark weights on or before this date (seed them with scripts/seed_benchmark_weights.py); portfolio weights only.";
+    $("sector-source").hidden = true;
   }
   drawSectors($("sector-chart"), sectors);
+}
+
+// Where the benchmark's weights come from (the API gives each weight's data_source): made-up
+// weights (the demo's) are marked as such, never shown as the index's.
+async function showWeightsSource(code, asof) {
+  const box = $("sector-source");
+  const key = `${code}@${asof}`;
+  try {
+    if (!state.weightSources.has(key)) {
+      const weights = await getPublic(`/api/v1/benchmarks/${encodeURIComponent(code)}/sector-weights`, { asof });
+      state.weightSources.set(key, [...new Set(weights.weights.map((w) => w.data_source))]);
+    }
+  } catch {
+    box.hidden = true;
+    return;
+  }
+  const sources = state.weightSources.get(key);
+  const synthetic = sources.some((s) => /synthetic|demo/i.test(s));
+  box.className = synthetic ? "badge warn" : "muted";
+  box.textContent = synthetic
+    ? `Synthetic weights (${sources.join(", ")}): made up for the demo, not the real ${code}.`
+    : `Weights source: ${sources.join(", ")}.`;
+  box.hidden = false;
 }
 
 function sortValue(position, column) {
   const value = position[column.key];
   if (column.type === "number") return value === null ? Number.NEGATIVE_INFINITY : Number(value);
-  return (value ?? "").toString();
+  return value === null || value === undefined ? "" : column.text(position); // as shown
 }
 
 function renderPositions() {

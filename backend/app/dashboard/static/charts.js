@@ -26,13 +26,35 @@ function asOfLine(asOf) {
 
 function line(points, key, name, color, extra = {}) {
   return {
-    type: "scatter", mode: "lines", name,
+    // One date is no line: it is drawn as a marker.
+    type: "scatter", mode: points.length < 2 ? "markers" : "lines", name,
     x: points.map((p) => p.calculation_date),
     y: points.map((p) => num(p[key])),
     line: { color, width: 2 },
+    marker: { color: extra.line?.color ?? color, size: 9 },
     connectgaps: false,
     ...extra,
   };
+}
+
+const DAY = 86_400_000;
+const isoDay = (ms) => new Date(ms).toISOString().slice(0, 10);
+
+// The time axis: dates, never times of day. Left to itself Plotly spreads a few days (or
+// one: a zero-width range) over hours, with ticks such as "23:59:59.999"; under ten days
+// the axis shows at least a week around them, a tick a day.
+function timeAxis(points, extra = {}) {
+  const axis = { type: "date", hoverformat: "%Y-%m-%d", ...extra };
+  if (!points.length) return axis;
+  const first = Date.parse(points[0].calculation_date);
+  const last = Date.parse(points[points.length - 1].calculation_date);
+  if (last - first < 10 * DAY) {
+    const pad = Math.max(DAY, Math.ceil((7 * DAY - (last - first)) / 2 / DAY) * DAY);
+    axis.range = [isoDay(first - pad), isoDay(last + pad)];
+    axis.dtick = DAY;
+    axis.tickformat = "%b %-d";
+  }
+  return axis;
 }
 
 export function drawBeta(el, points, asOf) {
@@ -40,7 +62,9 @@ export function drawBeta(el, points, asOf) {
     // Wide and pale under a thin dashed line: both stay visible where they coincide.
     line(points, "market_beta_weighted", "Weighted beta", "#1f77b4", { line: { color: "#8ab6e0", width: 5 } }),
     line(points, "market_beta_direct", "Direct beta", "#d62728", { line: { color: "#b42318", width: 2, dash: "dash" } }),
-  ], layout({ yaxis: { title: { text: "Beta" }, zeroline: true }, shapes: [asOfLine(asOf)] }), CONFIG);
+  ], layout({
+    xaxis: timeAxis(points), yaxis: { title: { text: "Beta" }, zeroline: true }, shapes: [asOfLine(asOf)],
+  }), CONFIG);
 }
 
 export function drawVolatility(el, points, asOf) {
@@ -49,7 +73,11 @@ export function drawVolatility(el, points, asOf) {
     line(points, "realized_volatility_21d", "Realized 21-day", "#1f77b4", pct),
     line(points, "realized_volatility_63d", "Realized 63-day", "#2ca02c", pct),
     line(points, "expected_volatility_21d", "Expected 21-day (HAR)", "#ff7f0e", { ...pct, line: { color: "#ff7f0e", width: 2, dash: "dash" } }),
-  ], layout({ yaxis: { title: { text: "Annualised volatility" }, tickformat: ".0%", rangemode: "tozero" }, shapes: [asOfLine(asOf)] }), CONFIG);
+  ], layout({
+    xaxis: timeAxis(points),
+    yaxis: { title: { text: "Annualised volatility" }, tickformat: ".0%", rangemode: "tozero" },
+    shapes: [asOfLine(asOf)],
+  }), CONFIG);
 }
 
 // Two stacked panels on one date axis: shares of gross (top) and HHI on its 0-10,000
@@ -67,7 +95,7 @@ export function drawConcentration(el, points, asOf) {
     yaxis: { domain: [0.55, 1], title: { text: "Share of gross" }, tickformat: ".0%", rangemode: "tozero" },
     yaxis2: { domain: [0, 0.45], title: { text: "HHI" }, rangemode: "tozero" },
     yaxis3: { overlaying: "y2", side: "right", title: { text: "Effective N" }, rangemode: "tozero", showgrid: false, tickformat: ".0f" },
-    xaxis: { anchor: "y2" },
+    xaxis: timeAxis(points, { anchor: "y2" }),
     margin: { l: 56, r: 56, t: 8, b: 40 },
     shapes: [asOfLine(asOf)],
   }), CONFIG);

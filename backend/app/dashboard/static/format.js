@@ -17,3 +17,12 @@ export function signedPercent(value, digits = 1) {
   const text = `${(n * 100).toFixed(digits)}%`;
   return n > 0 ? `+${text}` : text;
 }
+
+// Position types as words (the API sends the stored codes).
+const TYPE_LABELS = {
+  LONG: "Long", SHORT: "Short", LC: "Long call", LP: "Long put", SC: "Short call", SP: "Short put",
+};
+
+export const typeLabel = (code) => TYPE_LABELS[code] ?? code;
+export const POSITION_TYPES = Object.keys(TYPE_LABELS);
+export const isOption = (code) => ["LC", "LP", "SC", "SP"].includes(code);
