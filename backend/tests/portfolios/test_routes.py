@@ -31,7 +31,7 @@ class Seed:
     main: uuid.UUID
     no_snapshots: uuid.UUID
     gammas: list[uuid.UUID]
-    """Three portfolios of one name, by id; the snapshot one is ``gamma_with_snapshot``."""
+    """Gamma 1, Gamma 2, Gamma 3; the snapshot one is ``gamma_with_snapshot``."""
     gamma_with_snapshot: uuid.UUID
     others_portfolio: uuid.UUID
     position: dict[str, uuid.UUID]
@@ -44,7 +44,7 @@ async def seed(seed_session: AsyncSession) -> Seed:
     other = await make_user(db, "other@example.com")
     main = await make_portfolio(db, "Main", owner=owner)
     no_snapshots = await make_portfolio(db, "Alpha", owner=owner)
-    gammas = [await make_portfolio(db, "Gamma", owner=owner) for _ in range(3)]
+    gammas = [await make_portfolio(db, f"Gamma {n}", owner=owner) for n in (1, 2, 3)]
     gone = await make_portfolio(db, "Deleted", owner=owner)
     gone.deleted_at = datetime(2025, 1, 1, tzinfo=UTC)
     theirs = await make_portfolio(db, "Theirs", owner=other)
@@ -52,8 +52,8 @@ async def seed(seed_session: AsyncSession) -> Seed:
 
     held = {
         "AAPL": await make_position(db, main, "AAPL", "100"),
-        # A short stored with a negative quantity: the type decides the sign either way.
-        "MSFT": await make_position(db, main, "MSFT", "-50", "SHORT"),
+        # The direction is the type: a short of 50 shares is stored as 50.
+        "MSFT": await make_position(db, main, "MSFT", "50", "SHORT"),
         PUT: await make_position(db, main, PUT, "1", "LP"),
         "XOM": await make_position(db, main, "XOM", "10"),  # never priced
         "TSLA": await make_position(db, main, "TSLA", "4"),
@@ -118,7 +118,7 @@ async def seed(seed_session: AsyncSession) -> Seed:
         other.id,
         main.id,
         no_snapshots.id,
-        sorted(p.id for p in gammas),
+        [p.id for p in gammas],
         gammas[1].id,
         theirs.id,
         {symbol: p.id for symbol, p in held.items()},
@@ -143,12 +143,12 @@ async def test_the_list_holds_the_callers_live_portfolios_by_name_then_id(
             *(
                 {
                     "id": str(gamma),
-                    "name": "Gamma",
+                    "name": f"Gamma {n}",
                     "latest_snapshot_date": "2025-03-05"
                     if gamma == seed.gamma_with_snapshot
                     else None,
                 }
-                for gamma in seed.gammas
+                for n, gamma in enumerate(seed.gammas, start=1)
             ),
             {"id": str(seed.main), "name": "Main", "latest_snapshot_date": "2025-03-10"},
         ]
@@ -223,7 +223,7 @@ async def test_positions_default_to_the_latest_snapshot_valued_at_the_last_close
     }
     assert items[PUT]["underlying_symbol"] == "AAPL"
     assert items[PUT]["position_type"] == "LP"
-    assert items["MSFT"]["quantity"] == "-50.000000"
+    assert items["MSFT"]["quantity"] == "50.000000"
     assert (items["MSFT"]["beta"], items["MSFT"]["r_squared"]) == ("0.900000", None)
     for symbol in (PUT, "NVDA", "XOM"):
         assert items[symbol]["beta"] is None
