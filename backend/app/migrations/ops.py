@@ -131,7 +131,8 @@ def create_index_concurrently(
             kind = "UNIQUE INDEX" if unique else "INDEX"
             predicate = f" WHERE {where}" if where else ""
             op.execute(
-                f'CREATE {kind} CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ({cols}){predicate}'
+                f'CREATE {kind} CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ({cols})'
+                + predicate
             )
         # Also when the index was already there: later statements get their limit back.
         _set_session_timeouts(_timeouts()[1])
