@@ -5,7 +5,8 @@ header uses); header names case-insensitive, in any order, each a field of
 app.portfolios.rules.PositionIn (``symbol`` and ``quantity`` are required). Amounts are
 plain numbers (``1234.5``, ``-10``); thousands separators and a currency sign only inside
 quotes (``"$1,234.50"``), where they cannot be mistaken for a separator. A negative
-quantity means short: LONG becomes SHORT, a call or put its short twin. Dates are
+quantity means short when the row names no type (SHORT, or a short call or put for an
+OCC symbol) or a short one; with a long type it is an error. Dates are
 YYYY-MM-DD; an empty cell is an omitted value.
 
 Nothing stops at the first problem: every row is checked and every bad one reported
@@ -29,7 +30,6 @@ from app.core.input_files import parse_iso_date, shown
 from app.portfolios.rules import (
     MAX_POSITIONS,
     POSITION_FIELDS,
-    SHORT_OF,
     SHORT_TYPES,
     PositionIn,
     Rejection,
@@ -153,7 +153,8 @@ def amount(text: str, quoted: bool) -> Decimal:
         return Decimal(text)
     match = _QUOTED_AMOUNT.fullmatch(text)
     if match is None:
-        raise ValueError(f"must be a number, got {shown(text)}")
+        point = " with '.' as the decimal point" if "," in text else ""
+        raise ValueError(f"must be a number{point}, got {shown(text)}")
     if not quoted:
         raise ValueError(
             f"{shown(text)} has a thousands separator or currency sign: write it as a plain "
@@ -262,11 +263,11 @@ def _values(record: Record, columns: list[str]) -> tuple[dict[str, Any], list[Re
             problems.append(Rejection(record.line, name, str(exc)))
     quantity = values.get("quantity")
     if isinstance(quantity, Decimal) and quantity < 0:
-        given = str(values.get("position_type", "LONG")).strip().upper()
+        given = str(values.get("position_type", "")).strip().upper()
         if given in SHORT_TYPES:
             values["quantity"] = -quantity
-        elif given in SHORT_OF:
-            values["quantity"], values["position_type"] = -quantity, SHORT_OF[given]
+        elif not given:  # an option's symbol makes SHORT a short call or put
+            values["quantity"], values["position_type"] = -quantity, "SHORT"
         else:
             problems.append(
                 Rejection(

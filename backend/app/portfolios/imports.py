@@ -100,8 +100,7 @@ async def import_book(
             for line, p in book.positions
             if p.entry_date is not None and p.entry_date > as_of
         ]
-    if not rejected:
-        rejected = await fill_entry_prices(session, book.positions)
+    rejected += await fill_entry_prices(session, book.positions)
     if rejected:
         raise ImportRejectedError(rejected)
 

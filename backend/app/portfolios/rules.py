@@ -52,8 +52,6 @@ _OPTION_TYPE: Mapping[tuple[str, bool], PositionType] = {
     ("P", True): "SP",
 }
 """(call or put, short) -> the option's type."""
-SHORT_OF: Mapping[str, str] = {"LONG": "SHORT", "LC": "SC", "LP": "SP"}
-"""The short twin of a long type: a negative quantity in a file means short."""
 OPTION_FIELDS = ("underlying_symbol", "strike_price", "expiration_date")
 
 SYMBOL_CHARACTERS = "letters, digits, '.', '-' and '^'"
