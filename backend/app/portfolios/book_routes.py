@@ -27,7 +27,6 @@ from app.portfolios.schemas import (
     ImportRejected,
     ImportResult,
     PortfolioRead,
-    PositionLine,
     PositionRead,
 )
 
@@ -299,27 +298,9 @@ async def import_positions(
         outcome = await imports.import_book(
             session, portfolio_id, data, owner=user.id, mode=mode, as_of=as_of, dry_run=dry_run
         )
-        return _json(import_result(outcome), status.HTTP_200_OK)
+        return _json(imports.import_result(outcome), status.HTTP_200_OK)
 
     request_fingerprint = idempotency.fingerprint(
         "POST", request.url.path, mode, str(as_of), str(dry_run), data
     )
     return await _once(session, user, key, request_fingerprint, run)
-
-
-def import_result(outcome: imports.ImportOutcome) -> ImportResult:
-    """The API's (and the CLI's --json) answer of an import."""
-
-    def lines(items: list[imports.Line]) -> list[PositionLine]:
-        return [PositionLine.model_validate(item, from_attributes=True) for item in items]
-
-    return ImportResult(
-        dry_run=outcome.dry_run,
-        mode=outcome.mode,
-        as_of=outcome.as_of,
-        added=lines(outcome.added),
-        closed=lines(outcome.closed),
-        unchanged=lines(outcome.unchanged),
-        rejected=[],
-        data_hint=outcome.data_hint,
-    )

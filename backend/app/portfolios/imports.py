@@ -36,7 +36,7 @@ from app.portfolios.rules import (
     Rejection,
     utc_today,
 )
-from app.portfolios.schemas import DataStatus
+from app.portfolios.schemas import DataStatus, ImportResult, PositionLine
 
 Mode = Literal["append", "replace"]
 MATCHED_ALWAYS = ("symbol", "position_type", "quantity")
@@ -179,4 +179,22 @@ def _line(
         values["entry_date"],
         position_id,
         status,
+    )
+
+
+def import_result(outcome: ImportOutcome) -> ImportResult:
+    """The answer of an import, as the API sends it and the CLI prints it (--json)."""
+
+    def lines(items: list[Line]) -> list[PositionLine]:
+        return [PositionLine.model_validate(item, from_attributes=True) for item in items]
+
+    return ImportResult(
+        dry_run=outcome.dry_run,
+        mode=outcome.mode,
+        as_of=outcome.as_of,
+        added=lines(outcome.added),
+        closed=lines(outcome.closed),
+        unchanged=lines(outcome.unchanged),
+        rejected=[],
+        data_hint=outcome.data_hint,
     )

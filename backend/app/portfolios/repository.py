@@ -119,6 +119,25 @@ async def get_portfolio(
     return portfolio
 
 
+async def find_portfolio(session: AsyncSession, name_or_id: str, *, owner: Owner) -> Portfolio:
+    """The visible portfolio with this id, or else this name (whatever its case: names
+    are unique among an owner's live portfolios); PortfolioNotFoundError otherwise."""
+    try:
+        return await get_portfolio(session, uuid.UUID(name_or_id), owner=owner)
+    except ValueError:
+        pass
+    found: Portfolio | None = await session.scalar(
+        select(Portfolio)
+        .where(
+            func.lower(portfolios.c.name) == name_or_id.strip().lower(), *visible_portfolios(owner)
+        )
+        .limit(1)
+    )
+    if found is None:
+        raise PortfolioNotFoundError(f"no portfolio named or with id {name_or_id!r}")
+    return found
+
+
 async def list_portfolios(session: AsyncSession, *, owner: Owner) -> list[Portfolio]:
     """The visible portfolios, by name."""
     stmt = select(Portfolio).where(*visible_portfolios(owner)).order_by(portfolios.c.name)

@@ -23,7 +23,7 @@ from sqlalchemy import Date, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import AppError, InputDataError
+from app.core.errors import EXIT_USAGE_ERROR, AppError, InputDataError
 from app.core.input_files import shown
 from app.core.repository import upsert
 from app.models import Portfolio, Position
@@ -47,6 +47,7 @@ class DuplicatePortfolioNameError(AppError):
     """The owner has a live portfolio of that name already (whatever its case)."""
 
     http_status = 409
+    exit_code = EXIT_USAGE_ERROR
 
 
 @dataclass(frozen=True)
