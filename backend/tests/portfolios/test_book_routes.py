@@ -437,3 +437,29 @@ async def test_today_is_the_default_entry_date(client: httpx.AsyncClient) -> Non
     made = await _portfolio(client, "Today")
     body = await _position(client, made["id"], symbol="AAPL", quantity=1, entry_price="200")
     assert body["entry_date"] == utc_today().isoformat()
+
+
+async def test_the_risk_figures_say_when_a_change_made_them_out_of_date(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    made = await _portfolio(client, "Figures")
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO portfolio_snapshots (portfolio_id, calculation_date)"
+                " VALUES (:id, '2025-01-03')"
+            ),
+            {"id": made["id"]},
+        )
+    risk = f"{PORTFOLIOS}/{made['id']}/risk"
+    assert (await client.get(risk)).json()["stale_from"] is None
+    await _position(client, made["id"], symbol="AAPL", quantity=1, entry_date="2025-01-02")
+    body = (await client.get(risk)).json()
+    assert (body["calculation_date"], body["stale_from"]) == ("2025-01-03", "2025-01-02")
+    # A new equity balance changes every stored figure: out of date from the first one.
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE portfolios SET stale_from = NULL WHERE id = :id"), {"id": made["id"]}
+        )
+    await client.patch(f"{PORTFOLIOS}/{made['id']}", json={"equity_balance": "5000"})
+    assert (await client.get(risk)).json()["stale_from"] == "2025-01-03"

@@ -139,7 +139,12 @@ async def test_the_list_holds_the_callers_live_portfolios_by_name_then_id(
     assert response.status_code == 200
     assert response.json() == {
         "items": [
-            {"id": str(seed.no_snapshots), "name": "Alpha", "latest_snapshot_date": None},
+            {
+                "id": str(seed.no_snapshots),
+                "name": "Alpha",
+                "latest_snapshot_date": None,
+                "stale_from": None,
+            },
             *(
                 {
                     "id": str(gamma),
@@ -147,10 +152,16 @@ async def test_the_list_holds_the_callers_live_portfolios_by_name_then_id(
                     "latest_snapshot_date": "2025-03-05"
                     if gamma == seed.gamma_with_snapshot
                     else None,
+                    "stale_from": None,
                 }
                 for n, gamma in enumerate(seed.gammas, start=1)
             ),
-            {"id": str(seed.main), "name": "Main", "latest_snapshot_date": "2025-03-10"},
+            {
+                "id": str(seed.main),
+                "name": "Main",
+                "latest_snapshot_date": "2025-03-10",
+                "stale_from": None,
+            },
         ]
     }
 
@@ -164,6 +175,7 @@ async def test_another_user_sees_only_their_own_portfolios(app: FastAPI, seed: S
                     "id": str(seed.others_portfolio),
                     "name": "Theirs",
                     "latest_snapshot_date": "2025-03-10",
+                    "stale_from": None,
                 }
             ]
         }
@@ -220,7 +232,11 @@ async def test_positions_default_to_the_latest_snapshot_valued_at_the_last_close
         "r_squared": "0.500000",
         "realized_vol_21d": "0.2500",
         "vol_trend": "increasing",
+        "data_status": "no_profile",  # prices, but no sector yet
+        "data_hint": items["AAPL"]["data_hint"],
     }
+    assert "scripts/load_prices.py --fmp AAPL" in items["AAPL"]["data_hint"]
+    assert items["XOM"]["data_status"] == "no_prices"
     assert items[PUT]["underlying_symbol"] == "AAPL"
     assert items[PUT]["position_type"] == "LP"
     assert items["MSFT"]["quantity"] == "50.000000"
@@ -302,10 +318,12 @@ async def test_positions_take_one_query_per_table_whatever_their_number(
     assert response.status_code == 200
     assert len(response.json()["items"]) == 5
     tables = ("positions", "daily_prices", "position_market_betas", "position_volatility")
+    # Whether each symbol has prices and a profile: one query for all of them.
+    (status,) = [s for s in statements if "FROM security_profiles" in s]
     for table in tables:
-        assert sum(f"FROM {table}" in s for s in statements) == 1, (table, statements)
-    # The user, the portfolio, the as-of date, and one per table above.
-    assert len(statements) == 3 + len(tables), statements
+        assert sum(f"FROM {table}" in s for s in statements if s != status) == 1, table
+    # The user, the portfolio, the as-of date, one per table above, and the data status.
+    assert len(statements) == 3 + len(tables) + 1, statements
 
 
 async def test_positions_of_an_unknown_or_deleted_portfolio_is_404(
