@@ -5,6 +5,7 @@
     uv run python scripts/calculate_risk_metrics.py --date 2025-10-17 --portfolio <uuid>
     uv run python scripts/calculate_risk_metrics.py --from 2025-09-01 --to 2025-10-17
     uv run python scripts/calculate_risk_metrics.py --delete --from 2025-09-01 --to 2025-09-30
+    uv run python scripts/calculate_risk_metrics.py --stale
 
 Writes position_market_betas, position_volatility and the risk columns of
 portfolio_snapshots (creating the snapshot row when missing), one transaction per
@@ -12,7 +13,10 @@ portfolio and date; re-running a date replaces its figures. A date after the las
 price is refused (its figures would be old prices stored as new). ``--delete`` removes
 the figures of the dates given (of ``--portfolio`` only, if given) in one transaction:
 their betas and volatility rows, and the snapshots' risk columns (set to NULL; the
-snapshot rows and their valuation columns stay).
+snapshot rows and their valuation columns stay). ``--stale`` recomputes exactly the
+portfolio-dates a change of a book made out of date (each marked portfolio's trading days
+from its stale_from through the last SPY price) and clears a mark only if the book did
+not change while it ran.
 
 ``--json`` prints the result (or the error) as one JSON object on stdout.
 Exit codes: 0 ok, 1 data error (a date after the last SPY price or no prices: nothing
@@ -41,6 +45,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -96,6 +101,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="remove the stored figures of --date or --from/--to instead of computing them",
     )
+    parser.add_argument(
+        "--stale",
+        action="store_true",
+        help="recompute the dates changes of a book made out of date, and clear their marks",
+    )
     parser.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="one date")
     parser.add_argument("--from", dest="start", type=iso_date, metavar="YYYY-MM-DD")
     parser.add_argument("--to", dest="end", type=iso_date, metavar="YYYY-MM-DD")
@@ -125,9 +135,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--json", action="store_true", help="print the result as one JSON object on stdout"
     )
     args = parser.parse_args(argv)
+    if args.stale and (args.delete or args.date is not None or args.start or args.end):
+        parser.error("--stale finds its own dates: give no --date, --from/--to or --delete")
     if args.date is not None and (args.start or args.end):
         parser.error("give either --date or --from/--to, not both")
-    if args.date is None and not (args.start and args.end):
+    if args.date is None and not (args.start and args.end) and not args.stale:
         parser.error("give --date D, or both --from D1 and --to D2")
     try:
         DateRange(args.start, args.end, names=("--from", "--to"))
@@ -163,7 +175,21 @@ async def _with_engine(work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
 
 async def _run(
     engine: AsyncEngine, args: argparse.Namespace, run: runs.RunResult, err: Console
-) -> None:
+) -> runs.StaleOutcome | None:
+    if args.stale:
+        stale = await runs.plan_stale(engine, args.portfolio)
+        total = sum(len(days) for _, days in stale.marks)
+        with _progress(err) as progress:
+            task = progress.add_task("portfolio-dates", total=total)
+            return await runs.run_stale(
+                engine,
+                stale,
+                run,
+                beta_window=args.window_days,
+                jobs=args.jobs,
+                chunk_dates=args.chunk_dates,
+                progress=_shown(progress, task),
+            )
     start, end = _dates(args)
     single = args.date is not None
     plan = await runs.plan_run(
@@ -174,6 +200,21 @@ async def _run(
         only=args.portfolio,
         names=("--date", "--date") if single else ("--from", "--to"),
     )
+    with _progress(err) as progress:
+        task = progress.add_task("portfolio-dates", total=len(plan.portfolios) * len(plan.dates))
+        await runs.run_plan(
+            engine,
+            plan,
+            run,
+            beta_window=args.window_days,
+            jobs=args.jobs,
+            chunk_dates=args.chunk_dates,
+            progress=_shown(progress, task),
+        )
+    return None
+
+
+def _progress(err: Console) -> Progress:
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -182,22 +223,15 @@ async def _run(
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
-        task = progress.add_task("portfolio-dates", total=len(plan.portfolios) * len(plan.dates))
+    return Progress(*columns, console=err, transient=True, disable=not err.is_terminal)
 
-        def show(name: str, day: date | None, settled: int) -> None:
-            label = f"{name[:28]:<28}" + ("" if day is None else f" {day}")
-            progress.update(task, description=label, advance=settled)
 
-        await runs.run_plan(
-            engine,
-            plan,
-            run,
-            beta_window=args.window_days,
-            jobs=args.jobs,
-            chunk_dates=args.chunk_dates,
-            progress=show,
-        )
+def _shown(progress: Progress, task: TaskID) -> runs.Progress:
+    def show(name: str, day: date | None, settled: int) -> None:
+        label = f"{name[:28]:<28}" + ("" if day is None else f" {day}")
+        progress.update(task, description=label, advance=settled)
+
+    return show
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -249,6 +283,16 @@ def _as_json(run: runs.RunResult) -> dict[str, Any]:
             for name, day, message in run.failures
         ],
     }
+
+
+def _stale_json(stale: runs.StaleOutcome) -> dict[str, Any]:
+    def marks(items: list[Any]) -> list[dict[str, Any]]:
+        return [
+            {"portfolio_id": m.portfolio_id, "portfolio_name": m.name, "stale_from": m.stale_from}
+            for m in items
+        ]
+
+    return {"cleared": marks(stale.cleared), "kept": marks(stale.kept)}
 
 
 def _table(run: runs.RunResult) -> Table:
@@ -328,15 +372,32 @@ def _report(args: argparse.Namespace, run: runs.RunResult, out: Console, err: Co
             soft_wrap=True,
         )
         return EXIT_OK
-    asyncio.run(_with_engine(lambda engine: _run(engine, args, run, err)))
+    stale = asyncio.run(_with_engine(lambda engine: _run(engine, args, run, err)))
     if run.interrupted:
         raise KeyboardInterrupt
     for name, day, message in run.failures:
         err.print(f"[red]failed:[/] {name} {day}: {message}", highlight=False, soft_wrap=True)
     if args.json:
-        print_json(out, _as_json(run))
+        print_json(out, _as_json(run) | ({"stale": _stale_json(stale)} if stale else {}))
         return EXIT_DATA_ERROR if run.failures else EXIT_OK
-    print_table(out, _table(run))
+    if run.summaries:
+        print_table(out, _table(run))
+    if stale is not None:
+        if not (stale.cleared or stale.kept):
+            out.print("no stale marks: the figures of every portfolio are current")
+        for mark in stale.cleared:
+            out.print(
+                f"{mark.name}: figures from {mark.stale_from} recomputed; stale mark cleared",
+                highlight=False,
+                soft_wrap=True,
+            )
+        for mark in stale.kept:
+            out.print(
+                f"{mark.name}: stale mark kept (a date failed, or the book changed while this "
+                "ran): run --stale again",
+                highlight=False,
+                soft_wrap=True,
+            )
     skipped = sum(len(s.skipped) for s in run.summaries)
     if args.verbose:
         for s in run.summaries:

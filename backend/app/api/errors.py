@@ -62,6 +62,10 @@ async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     if exc.http_status >= 500:
         logger.error("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
+    details = exc.http_details()
+    if details:
+        body = jsonable_encoder({"detail": str(exc), **details})
+        return JSONResponse(body, status_code=exc.http_status, headers=exc.http_headers())
     return _json(exc.http_status, ErrorResponse(detail=str(exc)), exc.http_headers())
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import asyncpg
 from sqlalchemy import exc as sa_exc
@@ -39,6 +39,11 @@ class AppError(Exception):
         if self.http_retry_after is None:
             return {}
         return {"Retry-After": str(self.http_retry_after)}
+
+    def http_details(self) -> Mapping[str, Any]:
+        """Members the API's JSON answer carries beside ``detail`` (e.g. every rejected
+        row of a file); none by default."""
+        return {}
 
 
 class NotFoundError(AppError, LookupError):

@@ -22,11 +22,13 @@ from sqlalchemy import (
     Select,
     Table,
     Text,
+    Update,
     Uuid,
     cast,
     func,
     literal,
     select,
+    update,
 )
 from sqlalchemy.dialects.postgresql import Insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -70,6 +72,10 @@ class LiveRows(Generic[ModelT]):
         live rows (of every row with ``include_deleted``)."""
         stmt = select(*(columns or (self.model,))).select_from(self.table)
         return stmt if include_deleted else stmt.where(self.live)
+
+    def soft_delete(self, *where: ColumnElement[bool]) -> Update:
+        """UPDATE: the live rows matching ``where`` become deleted (now), kept for history."""
+        return update(self.table).where(self.live, *where).values(deleted_at=func.now())
 
 
 API_HIDDEN_COLUMNS = frozenset({"created_at", "updated_at"})

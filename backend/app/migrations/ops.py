@@ -99,8 +99,13 @@ def _drop_invalid_index_sql(name: str) -> str:
         """
 
 
-def create_index_concurrently(name: str, table: str, columns: list[str]) -> None:
+def create_index_concurrently(
+    name: str, table: str, columns: list[str], *, unique: bool = False, where: str | None = None
+) -> None:
     """Build an index on a live table without blocking writers.
+
+    ``columns`` are column names, or expressions such as ``lower(name)`` (written as
+    given); ``unique`` and ``where`` (a partial index's predicate) as in CREATE INDEX.
 
     Runs outside the revision's transaction and is re-entrant: a valid index ``name`` is
     kept; an INVALID one, left by an interrupted or timed-out build, is dropped and built
@@ -122,8 +127,13 @@ def create_index_concurrently(name: str, table: str, columns: list[str]) -> None
                 op.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
             build = state is not True
         if build:
-            cols = ", ".join(f'"{c}"' for c in columns)
-            op.execute(f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ({cols})')
+            cols = ", ".join(f'"{c}"' if c.isidentifier() else c for c in columns)
+            kind = "UNIQUE INDEX" if unique else "INDEX"
+            predicate = f" WHERE {where}" if where else ""
+            op.execute(
+                f'CREATE {kind} CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ({cols})'
+                + predicate
+            )
         # Also when the index was already there: later statements get their limit back.
         _set_session_timeouts(_timeouts()[1])
 
@@ -214,3 +224,48 @@ def add_foreign_key_not_valid(
         name,
         f'FOREIGN KEY ("{column}") REFERENCES "{referenced_table}" (id) ON DELETE {ondelete}',
     )
+
+
+UPDATE_BATCH_ROWS = 5_000
+"""Rows a batched data migration looks at per transaction: each batch's row locks are held
+for milliseconds, so writers to the same rows wait at most that long."""
+
+
+def update_in_batches(
+    table: str, assignments: str, condition: str, *, batch_rows: int = UPDATE_BATCH_ROWS
+) -> None:
+    """``UPDATE table SET assignments WHERE condition`` on a live table, in batches of
+    ``batch_rows`` rows by primary key (``id``), each batch committed on its own.
+
+    One DO block that commits after each batch (PostgreSQL 11+, outside a transaction
+    block), so online and offline (``--sql``) runs are the same statement. Row locks are
+    held one batch at a time; a row locked by a writer is waited for at most lock_timeout.
+    No statement limit: the walk over the table is as long as the table. Re-entrant: a run
+    cut short leaves committed batches done and ``condition`` false for them."""
+    _, statement_timeout = _timeouts()
+    with context.get_context().autocommit_block():
+        _set_session_timeouts("0")
+        # Identifiers and SQL fragments are code constants of a revision, never input.
+        op.execute(
+            f"""
+            DO $$
+            DECLARE
+                last_id uuid := '00000000-0000-0000-0000-000000000000';
+                batch uuid[];
+            BEGIN
+                LOOP
+                    SELECT array_agg(id ORDER BY id) INTO batch FROM (
+                        SELECT id FROM "{table}" WHERE id > last_id ORDER BY id
+                        LIMIT {int(batch_rows)}
+                    ) AS next_rows;
+                    EXIT WHEN batch IS NULL;
+                    UPDATE "{table}" SET {assignments}
+                    WHERE id = ANY (batch) AND ({condition});
+                    last_id := batch[array_length(batch, 1)];
+                    COMMIT;
+                END LOOP;
+            END
+            $$
+            """  # noqa: S608
+        )
+        _set_session_timeouts(statement_timeout)

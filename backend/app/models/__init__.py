@@ -1,6 +1,7 @@
 """All models, imported here so Base.metadata is complete for Alembic."""
 
 from app.models.base import Base
+from app.models.idempotency import IdempotencyKey
 from app.models.market_data import BenchmarkSectorWeight, PositionMarketBeta, PositionVolatility
 from app.models.portfolio import Portfolio, Position
 from app.models.reference_data import DailyPrice, SecurityProfile
@@ -12,6 +13,7 @@ __all__ = [
     "Base",
     "BenchmarkSectorWeight",
     "DailyPrice",
+    "IdempotencyKey",
     "Portfolio",
     "PortfolioSnapshot",
     "Position",

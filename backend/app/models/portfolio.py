@@ -6,7 +6,18 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -18,6 +29,16 @@ POSITION_TYPES = ("LONG", "SHORT", "LC", "LP", "SC", "SP")
 
 class Portfolio(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     __tablename__ = "portfolios"
+    __table_args__ = (
+        # A name names one of the owner's live portfolios, whatever its case.
+        Index(
+            "uq_portfolios_owner_id_lower_name",
+            "owner_id",
+            func.lower(text("name")),
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+    )
 
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     description: Mapped[str | None] = mapped_column(Text)
@@ -30,6 +51,9 @@ class Portfolio(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     owner_id: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
+    # The earliest date whose stored figures a change of the book has made out of date;
+    # NULL when they are current (scripts/calculate_risk_metrics.py --stale clears it).
+    stale_from: Mapped[date | None] = mapped_column(Date)
 
     positions: Mapped[list[Position]] = relationship(
         back_populates="portfolio", lazy="raise", passive_deletes=True
@@ -42,6 +66,8 @@ class Position(UUIDPrimaryKeyMixin, TimestampMixin, Base):
         Index("ix_positions_portfolio_id", "portfolio_id"),
         Index("ix_positions_symbol", "symbol"),
         one_of("position_type", POSITION_TYPES),
+        # The direction is the type: a SHORT holds a positive quantity of shares.
+        CheckConstraint("quantity > 0", name="quantity_positive"),
     )
 
     portfolio_id: Mapped[uuid.UUID] = mapped_column(

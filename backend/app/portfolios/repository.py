@@ -16,10 +16,21 @@ import enum
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
-from typing import Literal
+from datetime import date, datetime
+from typing import Any, Literal
 
-from sqlalchemy import BindParameter, ColumnElement, Date, Exists, Row, exists, func, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Date,
+    Exists,
+    Row,
+    ScalarSelect,
+    exists,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import NotFoundError
@@ -106,6 +117,25 @@ async def get_portfolio(
     if portfolio is None:
         raise PortfolioNotFoundError(f"unknown portfolio {portfolio_id}")
     return portfolio
+
+
+async def find_portfolio(session: AsyncSession, name_or_id: str, *, owner: Owner) -> Portfolio:
+    """The visible portfolio with this id, or else this name (whatever its case: names
+    are unique among an owner's live portfolios); PortfolioNotFoundError otherwise."""
+    try:
+        return await get_portfolio(session, uuid.UUID(name_or_id), owner=owner)
+    except ValueError:
+        pass
+    found: Portfolio | None = await session.scalar(
+        select(Portfolio)
+        .where(
+            func.lower(portfolios.c.name) == name_or_id.strip().lower(), *visible_portfolios(owner)
+        )
+        .limit(1)
+    )
+    if found is None:
+        raise PortfolioNotFoundError(f"no portfolio named or with id {name_or_id!r}")
+    return found
 
 
 async def list_portfolios(session: AsyncSession, *, owner: Owner) -> list[Portfolio]:
@@ -198,6 +228,44 @@ async def positions_held_between(
     ]
 
 
+async def held_rows(
+    session: AsyncSession, portfolio_id: uuid.UUID, day: date
+) -> Sequence[Row[Any]]:
+    """The live positions held at the close of ``day``, as rows of the columns a
+    position's fields are (id first), by symbol: the book a replacing import compares
+    its file with."""
+    c = positions.c
+    stmt = positions.select(c.id, *(c[name] for name in POSITION_FIELD_COLUMNS)).where(
+        *held_between(portfolio_id, day, day)
+    )
+    rows: Sequence[Row[Any]] = (await session.execute(stmt.order_by(c.symbol, c.id))).all()
+    return rows
+
+
+POSITION_FIELD_COLUMNS = (
+    "symbol",
+    "position_type",
+    "quantity",
+    "entry_date",
+    "entry_price",
+    "exit_date",
+    "exit_price",
+    "underlying_symbol",
+    "strike_price",
+    "expiration_date",
+)
+"""The columns an owner sets of a position (app.portfolios.rules.PositionIn's fields)."""
+
+
+async def open_position_count(session: AsyncSession, portfolio_id: uuid.UUID) -> int:
+    """The portfolio's live positions not closed (no exit date)."""
+    c = positions.c
+    stmt = positions.select(func.count()).where(
+        c.portfolio_id == portfolio_id, c.exit_date.is_(None)
+    )
+    return int(await session.scalar(stmt) or 0)
+
+
 async def held_series(session: AsyncSession, portfolio_ids: Sequence[uuid.UUID]) -> list[str]:
     """The price series (an option's underlying) of every live position of the portfolios,
     whatever the dates they are held."""
@@ -224,9 +292,9 @@ async def held_positions(
 
 async def portfolio_summaries(
     session: AsyncSession, *, owner: Owner
-) -> Sequence[Row[uuid.UUID, str, date | None]]:
-    """(id, name, latest_snapshot_date) of the visible portfolios, by name then id (one
-    query: the latest date is an index-only lookup per portfolio)."""
+) -> Sequence[Row[uuid.UUID, str, date | None, date | None]]:
+    """(id, name, latest_snapshot_date, stale_from) of the visible portfolios, by name then
+    id (one query: the latest date is an index-only lookup per portfolio)."""
     snapshots = PortfolioSnapshot.__table__.c
     latest = (
         select(func.max(snapshots.calculation_date))
@@ -234,7 +302,12 @@ async def portfolio_summaries(
         .scalar_subquery()
     )
     stmt = (
-        select(portfolios.c.id, portfolios.c.name, latest.label("latest_snapshot_date"))
+        select(
+            portfolios.c.id,
+            portfolios.c.name,
+            latest.label("latest_snapshot_date"),
+            portfolios.c.stale_from,
+        )
         .where(*visible_portfolios(owner))
         .order_by(portfolios.c.name, portfolios.c.id)
     )
@@ -251,6 +324,34 @@ async def latest_snapshot_date(
     if on_or_before is not None:
         stmt = stmt.where(s.calculation_date <= on_or_before)
     return await session.scalar(stmt)
+
+
+@dataclass(frozen=True)
+class StaleMark:
+    """A portfolio whose figures are out of date from ``stale_from``, as read at
+    ``updated_at`` (what app.portfolios.store.clear_stale_mark compares)."""
+
+    portfolio_id: uuid.UUID
+    name: str
+    stale_from: date
+    updated_at: datetime
+
+
+async def stale_marks(session: AsyncSession, only: uuid.UUID | None = None) -> list[StaleMark]:
+    """The live portfolios (or ``only``) marked stale, by name."""
+    c = portfolios.c
+    stmt = portfolios.select(c.id, c.name, c.stale_from, c.updated_at).where(
+        c.stale_from.is_not(None)
+    )
+    if only is not None:
+        stmt = stmt.where(c.id == only)
+    rows = await session.execute(stmt.order_by(c.name, c.id))
+    return [StaleMark(*row) for row in rows]
+
+
+def stale_from_of(portfolio_id: uuid.UUID) -> ScalarSelect[date | None]:
+    """The portfolio's stale mark, as a scalar subquery (for a read of its figures)."""
+    return select(portfolios.c.stale_from).where(portfolios.c.id == portfolio_id).scalar_subquery()
 
 
 async def portfolio_counts_by_owner(session: AsyncSession) -> dict[uuid.UUID, int]:

@@ -12,6 +12,7 @@ import uuid
 from app.api.deps import AsOfDate, CurrentUser, SessionDep, signed_in_router
 from app.api.responses import NOT_FOUND
 from app.portfolios import repository, service
+from app.portfolios.market_data import data_statuses, load_hint
 from app.portfolios.schemas import (
     HeldPositionRead,
     PortfolioList,
@@ -25,7 +26,8 @@ router = signed_in_router("/portfolios", "portfolios")
 @router.get(
     "",
     response_model=PortfolioList,
-    summary="The signed-in user's portfolios, by name, with their latest snapshot date",
+    summary="The signed-in user's portfolios, by name, with their latest snapshot date and "
+    "stale mark",
 )
 async def list_portfolios(session: SessionDep, user: CurrentUser) -> PortfolioList:
     rows = await repository.portfolio_summaries(session, owner=user.id)
@@ -49,6 +51,10 @@ async def portfolio_positions(
     holdings = await service.portfolio_holdings(
         session, portfolio_id, owner=user.id, on_or_before=on
     )
+    series = {
+        v.position.id: v.position.underlying_symbol or v.position.symbol for v in holdings.positions
+    }
+    statuses = await data_statuses(session, series.values())
     return PortfolioPositions(
         portfolio_id=holdings.portfolio_id,
         as_of=holdings.as_of,
@@ -65,6 +71,10 @@ async def portfolio_positions(
                 r_squared=v.r_squared,
                 realized_vol_21d=v.realized_vol_21d,
                 vol_trend=v.vol_trend,
+                data_status=statuses.get(series[v.position.id]),
+                data_hint=load_hint([series[v.position.id]])
+                if statuses.get(series[v.position.id])
+                else None,
             )
             for v in holdings.positions
         ],

@@ -1,14 +1,28 @@
-"""The caller's portfolios and what each holds, for a client to find its way in."""
+"""The caller's portfolios and what each holds: what the portfolio and position endpoints
+answer (their request bodies are the rules' models, app.portfolios.rules)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.types import DecimalString
 from app.risk_metrics.schemas import ANNUALISED_VOL, BETA, R_SQUARED, TREND
+
+STALE_FROM = (
+    "The earliest date whose stored figures a change of the book has made out of date "
+    "(scripts/calculate_risk_metrics.py --stale recomputes them); null when they are current."
+)
+DATA_STATUS = (
+    "no_prices: no stored price of the symbol (an option's underlying) yet; no_profile: "
+    "prices but no profile (sector); null: both are there. Never an error: data_hint says "
+    "which command loads them."
+)
+
+DataStatus = Literal["no_prices", "no_profile"]
 
 
 class PortfolioSummary(BaseModel):
@@ -19,6 +33,7 @@ class PortfolioSummary(BaseModel):
     latest_snapshot_date: date | None = Field(
         description="Date of the newest risk snapshot; null before the first calculation."
     )
+    stale_from: date | None = Field(description=STALE_FROM)
 
 
 class PortfolioList(BaseModel):
@@ -49,6 +64,10 @@ class HeldPositionRead(BaseModel):
         description=f"Stored 21-trading-day {ANNUALISED_VOL}, on as_of."
     )
     vol_trend: str | None = Field(description=TREND + ".")
+    data_status: DataStatus | None = Field(description=DATA_STATUS)
+    data_hint: str | None = Field(
+        default=None, description="The command that loads the missing data; null when none is."
+    )
 
 
 class PortfolioPositions(BaseModel):
@@ -70,3 +89,77 @@ class PortfolioPositions(BaseModel):
         description="Only when as_of is null: the date of the market index's (SPY's) last "
         "stored price, after which no figures can be calculated (null before any price)."
     )
+
+
+class PortfolioRead(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str | None
+    currency: str
+    equity_balance: DecimalString | None
+    stale_from: date | None = Field(description=STALE_FROM)
+    latest_snapshot_date: date | None = Field(
+        description="Date of the newest risk snapshot; null before the first calculation."
+    )
+
+
+class PositionRead(BaseModel):
+    id: uuid.UUID
+    portfolio_id: uuid.UUID
+    symbol: str
+    position_type: str = Field(description="LONG, SHORT, or an option: LC, LP, SC, SP.")
+    quantity: DecimalString = Field(description="Shares or contracts, > 0.")
+    entry_date: date
+    entry_price: DecimalString
+    exit_date: date | None
+    exit_price: DecimalString | None
+    underlying_symbol: str | None
+    strike_price: DecimalString | None
+    expiration_date: date | None
+    data_status: DataStatus | None = Field(description=DATA_STATUS)
+    data_hint: str | None = Field(
+        default=None, description="The command that loads the missing data; null when none is."
+    )
+
+
+class PositionLine(BaseModel):
+    line: int | None = Field(
+        description="The file's line; null for a position of the book (closed or unchanged)."
+    )
+    symbol: str
+    position_type: str
+    quantity: DecimalString
+    entry_date: date
+    position_id: uuid.UUID | None = Field(
+        description="The stored position; null for a dry run's added lines."
+    )
+    data_status: DataStatus | None = Field(default=None, description=DATA_STATUS)
+
+
+class RejectedRow(BaseModel):
+    line: int | None = Field(description="The file's line; null for a problem of the whole file.")
+    field: str | None = Field(description="The column; null for the whole row or file.")
+    message: str
+
+
+class ImportResult(BaseModel):
+    dry_run: bool = Field(description="Nothing was written: what the import would do.")
+    mode: Literal["append", "replace"]
+    as_of: date
+    added: list[PositionLine]
+    closed: list[PositionLine] = Field(
+        description="replace: positions of the book not in the file, closed on as_of."
+    )
+    unchanged: list[PositionLine] = Field(
+        description="replace: positions of the book the file holds as they are."
+    )
+    rejected: list[RejectedRow] = Field(description="Always empty here (see the 422).")
+    data_hint: str | None = Field(
+        default=None,
+        description="Added symbols without prices or profile, and the command that loads them.",
+    )
+
+
+class ImportRejected(BaseModel):
+    detail: str = Field(description="How many rows were rejected; nothing was written.")
+    rejected: list[RejectedRow] = Field(description="Every problem, by line and field.")

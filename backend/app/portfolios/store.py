@@ -1,9 +1,13 @@
-"""Writing portfolios and positions: a portfolio created or updated by its id, positions
-written into it by theirs; portfolios removed for good when a data set is taken out.
+"""Writing portfolios and positions.
 
-Both are keyed upserts, so writing the same book twice leaves the rows of one write.
-Nothing here commits: the caller's transaction holds the writes. What a portfolio holds
-is read by app.portfolios.repository.
+Two kinds of writer. Loaders such as the demo put a whole book by ids (put_portfolio,
+put_positions: keyed upserts, so writing the same book twice leaves the rows of one
+write). The owner's changes (app.portfolios.book and app.portfolios.imports) first lock
+the portfolio row (:func:`lock_portfolio`: two writes to one portfolio take turns), then
+insert, change, close or soft-delete, and move the portfolio's stale mark
+(:func:`mark_stale`), all in the caller's transaction. Taking a data set out (the demo's
+``--remove``) deletes its portfolios for good (:func:`remove_portfolios`). Nothing here
+commits. What a portfolio holds is read by app.portfolios.repository.
 """
 
 from __future__ import annotations
@@ -13,18 +17,38 @@ from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import delete, func
+import asyncpg
+from sqlalchemy import Date, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import InputDataError
+from app.core.errors import EXIT_USAGE_ERROR, AppError, InputDataError
+from app.core.input_files import shown
 from app.core.repository import table_of, upsert
 from app.models import Portfolio, Position
+from app.portfolios.repository import (
+    Owner,
+    PortfolioNotFoundError,
+    StaleMark,
+    portfolios,
+    visible_portfolios,
+)
 from app.portfolios.repository import positions as stored_positions
+
+NAME_INDEX = "uq_portfolios_owner_id_lower_name"
 
 
 class PositionOfAnotherPortfolioError(InputDataError):
     """A position id given for one portfolio is another portfolio's position."""
+
+
+class DuplicatePortfolioNameError(AppError):
+    """The owner has a live portfolio of that name already (whatever its case)."""
+
+    http_status = 409
+    exit_code = EXIT_USAGE_ERROR
 
 
 @dataclass(frozen=True)
@@ -89,6 +113,178 @@ async def put_positions(
         for position_id, position in positions.items()
     ]
     await session.execute(upsert(Position, update=_POSITION_COLUMNS, index_elements=["id"]), rows)
+
+
+# --- the owner's changes --------------------------------------------------------------
+
+
+async def lock_portfolio(
+    session: AsyncSession, portfolio_id: uuid.UUID, *, owner: Owner
+) -> Portfolio:
+    """The portfolio, its row locked until the transaction ends (SELECT ... FOR UPDATE):
+    every write to a portfolio takes this first, so two writes to one portfolio run one
+    after the other and the second sees the first's rows. PortfolioNotFoundError unless
+    it is visible to ``owner``."""
+    found: Portfolio | None = await session.scalar(
+        select(Portfolio)
+        .where(portfolios.c.id == portfolio_id, *visible_portfolios(owner))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if found is None:
+        raise PortfolioNotFoundError(f"unknown portfolio {portfolio_id}")
+    return found
+
+
+def _duplicate_name(exc: IntegrityError) -> bool:
+    orig = getattr(exc.orig, "__cause__", None) or exc.orig
+    return isinstance(orig, asyncpg.UniqueViolationError) and (
+        getattr(orig, "constraint_name", None) == NAME_INDEX
+    )
+
+
+def _name_taken(name: str) -> DuplicatePortfolioNameError:
+    return DuplicatePortfolioNameError(
+        f"name: you have a portfolio named {shown(name)} already (names are unique "
+        "among your portfolios, whatever their case)"
+    )
+
+
+async def insert_portfolio(session: AsyncSession, values: dict[str, Any]) -> Portfolio:
+    """A new portfolio with ``values`` (owner_id among them); a name its owner uses
+    already is a DuplicatePortfolioNameError (the unique index decides, so two requests
+    at once cannot both win)."""
+    portfolio = Portfolio(**values)
+    session.add(portfolio)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if _duplicate_name(exc):
+            raise _name_taken(values["name"]) from None
+        raise
+    return portfolio
+
+
+async def update_portfolio(
+    session: AsyncSession, portfolio: Portfolio, values: dict[str, Any]
+) -> None:
+    """Set ``values`` on the (locked) portfolio."""
+    for field, value in values.items():
+        setattr(portfolio, field, value)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if _duplicate_name(exc):
+            raise _name_taken(values["name"]) from None
+        raise
+
+
+async def delete_portfolio(session: AsyncSession, portfolio_id: uuid.UUID) -> None:
+    """Soft-delete the (locked) portfolio: gone from every read, its rows and stored
+    figures kept."""
+    await session.execute(portfolios.soft_delete(portfolios.c.id == portfolio_id))
+
+
+POSITION_COLUMNS = (
+    "id",
+    "portfolio_id",
+    "symbol",
+    "underlying_symbol",
+    "position_type",
+    "quantity",
+    "entry_price",
+    "entry_date",
+    "exit_price",
+    "exit_date",
+    "strike_price",
+    "expiration_date",
+)
+"""The columns :func:`insert_positions` writes (the rest take their defaults)."""
+
+
+async def insert_positions(
+    session: AsyncSession, portfolio_id: uuid.UUID, rows: list[dict[str, Any]]
+) -> list[uuid.UUID]:
+    """Insert ``rows`` (each with the :data:`POSITION_COLUMNS` but id and portfolio_id)
+    into the portfolio in one COPY; their new ids, in order."""
+    ids = [uuid.uuid4() for _ in rows]
+    if not rows:
+        return ids
+    records = [
+        (new_id, portfolio_id, *(row.get(c) for c in POSITION_COLUMNS[2:]))
+        for new_id, row in zip(ids, rows, strict=True)
+    ]
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    pg: Any = raw.driver_connection  # the asyncpg connection of this transaction
+    await connection.execute(select(1))  # the adapter opens its transaction lazily
+    await pg.copy_records_to_table(
+        Position.__tablename__, records=records, columns=list(POSITION_COLUMNS)
+    )
+    return ids
+
+
+async def update_position(
+    session: AsyncSession, position_id: uuid.UUID, values: dict[str, Any]
+) -> None:
+    """Set ``values`` on the live position."""
+    await session.execute(
+        update(stored_positions.table)
+        .where(stored_positions.live, stored_positions.c.id == position_id)
+        .values(**values)
+    )
+
+
+async def close_positions(
+    session: AsyncSession, position_ids: list[uuid.UUID], exit_date: date
+) -> None:
+    """Close the live positions: sold on ``exit_date``."""
+    if position_ids:
+        await session.execute(
+            update(stored_positions.table)
+            .where(stored_positions.live, stored_positions.c.id.in_(position_ids))
+            .values(exit_date=exit_date)
+        )
+
+
+async def delete_position(session: AsyncSession, position_id: uuid.UUID) -> None:
+    """Soft-delete the position (an entry made by mistake): gone from every read."""
+    await session.execute(stored_positions.soft_delete(stored_positions.c.id == position_id))
+
+
+# Stale marks, the one place they are written: a change moves the mark back to the
+# earliest date it touches (never forward); a run clears it only if it did not move.
+
+
+async def mark_stale(session: AsyncSession, portfolio_id: uuid.UUID, day: date | None) -> None:
+    """The portfolio's figures are out of date from ``day`` on (None: nothing changed)."""
+    if day is not None:
+        await session.execute(
+            update(portfolios.table)
+            .where(portfolios.c.id == portfolio_id)
+            .values(stale_from=func.least(portfolios.c.stale_from, day, type_=Date))
+        )
+
+
+async def clear_stale_mark(session: AsyncSession, portfolio_id: uuid.UUID, seen: StaleMark) -> bool:
+    """Clear the mark if the portfolio row is as ``seen`` when the run read it: every
+    change of the book moves the row's updated_at (mark_stale updates it even when the
+    date stays), so a change made while the run computed keeps its mark. Whether it was
+    cleared."""
+    result = await session.execute(
+        update(portfolios.table)
+        .where(
+            portfolios.c.id == portfolio_id,
+            portfolios.c.stale_from == seen.stale_from,
+            portfolios.c.updated_at == seen.updated_at,
+        )
+        .values(stale_from=None)
+        .returning(portfolios.c.id)
+    )
+    return result.first() is not None
+
+
+# --- taking a data set out ----------------------------------------------------------
 
 
 @dataclass(frozen=True)

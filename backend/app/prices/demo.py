@@ -197,7 +197,7 @@ PORTFOLIOS: list[tuple[str, float, list[_Holding]]] = [
                 ]
             ),
             *(
-                (s, None, "SHORT", -q)
+                (s, None, "SHORT", q)
                 for s, q in [
                     ("TSLA", 600),
                     ("NFLX", 200),

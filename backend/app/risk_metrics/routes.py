@@ -73,6 +73,7 @@ async def portfolio_risk(
     return PortfolioRisk(
         portfolio_id=snap.portfolio_id,
         calculation_date=snap.calculation_date,
+        stale_from=snap.stale_from,
         **risk_columns,
         sector_exposure=found.sector_exposure,
         benchmark_comparison=None

@@ -29,10 +29,13 @@ from app.core.errors import AppError
 from app.portfolios.repository import (
     ANY_OWNER,
     PortfolioNotFoundError,
+    StaleMark,
     get_portfolio,
     held_series,
     list_portfolios,
+    stale_marks,
 )
+from app.portfolios.store import clear_stale_mark
 from app.prices.repository import (
     MARKET_INDEX,
     MissingMarketDataError,
@@ -333,3 +336,85 @@ def backfill_in_worker(
 
     asyncio.run(run())
     return chunks
+
+
+# --- stale marks: the portfolio-dates a change of a book made out of date --------------
+
+
+@dataclass(frozen=True)
+class StalePlan:
+    """The portfolio-dates a change of a book made out of date: per marked portfolio, the
+    trading days from its mark through the market index's last price (none when the mark
+    is after it: no stored figure can be out of date then)."""
+
+    marks: list[tuple[StaleMark, list[date]]]
+    history: PriceHistory | None
+    """Prices shared by the runs (None: no date to compute)."""
+
+
+async def plan_stale(engine: AsyncEngine, only: uuid.UUID | None = None) -> StalePlan:
+    """What ``--stale`` recomputes, of every marked live portfolio or ``only`` (an unknown
+    one is PortfolioNotFoundError); no marks when every figure is current."""
+    async with AsyncSession(engine) as session:
+        if only is not None:
+            await get_portfolio(session, only, owner=ANY_OWNER)
+        marks = await stale_marks(session, only)
+        if not marks:
+            return StalePlan([], None)
+        last = await last_trading_day(session)
+        if last is None:
+            raise MissingMarketDataError(
+                f"no {MARKET_INDEX} prices: load prices first (scripts/load_prices.py)"
+            )
+        planned = [(mark, await trading_days(session, mark.stale_from, last)) for mark in marks]
+        with_dates = [(mark, days) for mark, days in planned if days]
+        history = None
+        if with_dates:
+            start = min(days[0] for _, days in with_dates)
+            ids = [mark.portfolio_id for mark, _ in with_dates]
+            history = await shared_history(session, ids, start, last)
+    return StalePlan(planned, history)
+
+
+@dataclass
+class StaleOutcome:
+    cleared: list[StaleMark] = field(default_factory=list)
+    kept: list[StaleMark] = field(default_factory=list)
+    """Marks a change moved while the run computed (or whose dates failed): still stale."""
+
+
+async def run_stale(
+    engine: AsyncEngine,
+    plan: StalePlan,
+    result: RunResult,
+    *,
+    beta_window: int,
+    jobs: int = 1,
+    chunk_dates: int | None = None,
+    progress: Progress | None = None,
+) -> StaleOutcome:
+    """Recompute each marked portfolio's dates, then clear its mark if every date was
+    stored and the book did not change meanwhile (compare-and-clear)."""
+    outcome = StaleOutcome()
+    for mark, dates in plan.marks:
+        failures = len(result.failures)
+        if dates:
+            assert plan.history is not None
+            one = RunPlan([(mark.portfolio_id, mark.name)], dates, False, plan.history)
+            await run_plan(
+                engine,
+                one,
+                result,
+                beta_window=beta_window,
+                jobs=jobs,
+                chunk_dates=chunk_dates,
+                progress=progress or _no_progress,
+            )
+        if result.interrupted:
+            break
+        cleared = False
+        if len(result.failures) == failures:
+            async with AsyncSession(engine) as session, session.begin():
+                cleared = await clear_stale_mark(session, mark.portfolio_id, mark)
+        (outcome.cleared if cleared else outcome.kept).append(mark)
+    return outcome

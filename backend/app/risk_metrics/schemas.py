@@ -89,6 +89,12 @@ class SnapshotRiskFigures(BaseModel):
 class PortfolioRisk(SnapshotRiskFigures):
     portfolio_id: uuid.UUID
     calculation_date: date
+    stale_from: date | None = Field(
+        default=None,
+        description="The earliest date whose figures a change of the book has made out of "
+        "date (scripts/calculate_risk_metrics.py --stale recomputes them); null when they "
+        "are current. On or before calculation_date: these figures are among them.",
+    )
     sector_exposure: dict[str, DecimalString] | None = Field(
         description="GICS sector -> signed net exposure / gross exposure, a decimal fraction."
     )

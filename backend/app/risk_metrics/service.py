@@ -19,7 +19,12 @@ from app.core.sectors import UnknownSectorError, to_gics
 from app.formulas.concentration import active_weights as risk_active_weights
 from app.models import BenchmarkSectorWeight, PortfolioSnapshot
 from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
-from app.portfolios.repository import Owner, portfolio_is_visible, require_portfolio
+from app.portfolios.repository import (
+    Owner,
+    portfolio_is_visible,
+    require_portfolio,
+    stale_from_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -115,12 +120,16 @@ async def portfolio_risk(
     """
     s = PortfolioSnapshot.__table__.c
     # Ownership in the same query as the snapshot; only a miss asks which it was.
-    stmt = select(s.portfolio_id, s.calculation_date, *(s[c] for c in SNAPSHOT_RISK_COLUMNS)).where(
-        s.portfolio_id == portfolio_id, portfolio_is_visible(portfolio_id, owner)
-    )
+    stmt = select(
+        s.portfolio_id,
+        s.calculation_date,
+        *(s[c] for c in SNAPSHOT_RISK_COLUMNS),
+        stale_from_of(portfolio_id).label("stale_from"),
+    ).where(s.portfolio_id == portfolio_id, portfolio_is_visible(portfolio_id, owner))
     if on_or_before is not None:
         stmt = stmt.where(s.calculation_date <= on_or_before)
-    snapshot = (await session.execute(stmt.order_by(s.calculation_date.desc()).limit(1))).first()
+    found = await session.execute(stmt.order_by(s.calculation_date.desc()).limit(1))
+    snapshot: Row[Any] | None = found.first()  # type: ignore[assignment]
     if snapshot is None:
         await require_portfolio(session, portfolio_id, owner=owner)
     if benchmark_must_exist:

@@ -31,7 +31,7 @@ class Seed:
     main: uuid.UUID
     no_snapshots: uuid.UUID
     gammas: list[uuid.UUID]
-    """Three portfolios of one name, by id; the snapshot one is ``gamma_with_snapshot``."""
+    """Gamma 1, Gamma 2, Gamma 3; the snapshot one is ``gamma_with_snapshot``."""
     gamma_with_snapshot: uuid.UUID
     others_portfolio: uuid.UUID
     position: dict[str, uuid.UUID]
@@ -44,7 +44,7 @@ async def seed(seed_session: AsyncSession) -> Seed:
     other = await make_user(db, "other@example.com")
     main = await make_portfolio(db, "Main", owner=owner)
     no_snapshots = await make_portfolio(db, "Alpha", owner=owner)
-    gammas = [await make_portfolio(db, "Gamma", owner=owner) for _ in range(3)]
+    gammas = [await make_portfolio(db, f"Gamma {n}", owner=owner) for n in (1, 2, 3)]
     gone = await make_portfolio(db, "Deleted", owner=owner)
     gone.deleted_at = datetime(2025, 1, 1, tzinfo=UTC)
     theirs = await make_portfolio(db, "Theirs", owner=other)
@@ -52,8 +52,8 @@ async def seed(seed_session: AsyncSession) -> Seed:
 
     held = {
         "AAPL": await make_position(db, main, "AAPL", "100"),
-        # A short stored with a negative quantity: the type decides the sign either way.
-        "MSFT": await make_position(db, main, "MSFT", "-50", "SHORT"),
+        # The direction is the type: a short of 50 shares is stored as 50.
+        "MSFT": await make_position(db, main, "MSFT", "50", "SHORT"),
         PUT: await make_position(db, main, PUT, "1", "LP"),
         "XOM": await make_position(db, main, "XOM", "10"),  # never priced
         "TSLA": await make_position(db, main, "TSLA", "4"),
@@ -120,7 +120,7 @@ async def seed(seed_session: AsyncSession) -> Seed:
         other.id,
         main.id,
         no_snapshots.id,
-        sorted(p.id for p in gammas),
+        [p.id for p in gammas],
         gammas[1].id,
         theirs.id,
         {symbol: p.id for symbol, p in held.items()},
@@ -141,18 +141,29 @@ async def test_the_list_holds_the_callers_live_portfolios_by_name_then_id(
     assert response.status_code == 200
     assert response.json() == {
         "items": [
-            {"id": str(seed.no_snapshots), "name": "Alpha", "latest_snapshot_date": None},
+            {
+                "id": str(seed.no_snapshots),
+                "name": "Alpha",
+                "latest_snapshot_date": None,
+                "stale_from": None,
+            },
             *(
                 {
                     "id": str(gamma),
-                    "name": "Gamma",
+                    "name": f"Gamma {n}",
                     "latest_snapshot_date": "2025-03-05"
                     if gamma == seed.gamma_with_snapshot
                     else None,
+                    "stale_from": None,
                 }
-                for gamma in seed.gammas
+                for n, gamma in enumerate(seed.gammas, start=1)
             ),
-            {"id": str(seed.main), "name": "Main", "latest_snapshot_date": "2025-03-10"},
+            {
+                "id": str(seed.main),
+                "name": "Main",
+                "latest_snapshot_date": "2025-03-10",
+                "stale_from": None,
+            },
         ]
     }
 
@@ -166,6 +177,7 @@ async def test_another_user_sees_only_their_own_portfolios(app: FastAPI, seed: S
                     "id": str(seed.others_portfolio),
                     "name": "Theirs",
                     "latest_snapshot_date": "2025-03-10",
+                    "stale_from": None,
                 }
             ]
         }
@@ -222,10 +234,14 @@ async def test_positions_default_to_the_latest_snapshot_valued_at_the_last_close
         "r_squared": "0.500000",
         "realized_vol_21d": "0.2500",
         "vol_trend": "increasing",
+        "data_status": "no_profile",  # prices, but no sector yet
+        "data_hint": items["AAPL"]["data_hint"],
     }
+    assert "scripts/load_prices.py --fmp AAPL" in items["AAPL"]["data_hint"]
+    assert items["XOM"]["data_status"] == "no_prices"
     assert items[PUT]["underlying_symbol"] == "AAPL"
     assert items[PUT]["position_type"] == "LP"
-    assert items["MSFT"]["quantity"] == "-50.000000"
+    assert items["MSFT"]["quantity"] == "50.000000"
     assert (items["MSFT"]["beta"], items["MSFT"]["r_squared"]) == ("0.900000", None)
     for symbol in (PUT, "NVDA", "XOM"):
         assert items[symbol]["beta"] is None
@@ -326,10 +342,12 @@ async def test_positions_take_one_query_per_table_whatever_their_number(
     assert response.status_code == 200
     assert len(response.json()["items"]) == 5
     tables = ("positions", "daily_prices", "position_market_betas", "position_volatility")
+    # Whether each symbol has prices and a profile: one query for all of them.
+    (status,) = [s for s in statements if "FROM security_profiles" in s]
     for table in tables:
-        assert sum(f"FROM {table}" in s for s in statements) == 1, (table, statements)
-    # The user, the portfolio, the as-of date, and one per table above.
-    assert len(statements) == 3 + len(tables), statements
+        assert sum(f"FROM {table}" in s for s in statements if s != status) == 1, table
+    # The user, the portfolio, the as-of date, one per table above, and the data status.
+    assert len(statements) == 3 + len(tables) + 1, statements
 
 
 async def test_positions_of_an_unknown_or_deleted_portfolio_is_404(

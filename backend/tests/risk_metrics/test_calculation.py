@@ -78,7 +78,7 @@ async def _book(session: AsyncSession) -> tuple[Portfolio, dict[str, Position]]:
     await session.flush()
     specs = [
         ("AAA", None, "LONG", "300"),
-        ("BBB", None, "SHORT", "-400"),
+        ("BBB", None, "SHORT", "400"),
         ("CCC", None, "LONG", "200"),
         ("AAA250919C00060000", "AAA", "LC", "2"),
     ]

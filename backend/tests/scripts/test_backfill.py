@@ -169,7 +169,7 @@ def _seed(database: TestDatabase) -> None:
                     "portfolio_id": with_equity,
                     "symbol": "BBB",
                     "position_type": "SHORT",
-                    "quantity": -400,
+                    "quantity": 400,
                 },
                 {**position, "portfolio_id": with_equity, "symbol": "CCC", "quantity": 200},
                 {
@@ -237,7 +237,7 @@ def test_a_range_run_stores_every_column_as_date_by_date_runs_do(database: TestD
     counts = {(symbol, qty): tuple(rest) for symbol, qty, *rest in figures}
     assert counts[("AAA", 300)] == counts[("AAA", 100)] == (12, 12, 12, 12)
     assert counts[("AAA251010C00050000", 2)] == (4, 4, 4, 4)  # held until it expired
-    assert counts[("BBB", -400)] == (12, 0, 0, 0)  # holes: a beta, too few days for a vol
+    assert counts[("BBB", 400)] == (12, 0, 0, 0)  # holes: a beta, too few days for a vol
     assert counts[("CCC", 200)] == (0, 0, 0, 0)  # prices stopped: no beta, no vol
     assert counts[("DDD", 150)] == (6, 6, 0, 0)  # bought mid-range, young: NULLs
     assert counts[("EEE", 100)] == (0, 0, 0, 0)  # listed inside the range, then sold

@@ -1,0 +1,84 @@
+"""What a book needs of the stored market data: whether each symbol has prices and a
+profile yet (never a reason to refuse a position: it is named, with the command that
+loads it), and the close an entry price defaults to."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import Date, String, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.portfolios.schemas import DataStatus
+
+ENTRY_PRICE_LOOKBACK = timedelta(days=6)
+"""An entry date without a close (a weekend, a holiday) takes the last close before it,
+up to this long before; further back is no price to take."""
+
+_STATUS = text(
+    "SELECT w.symbol,"
+    " EXISTS (SELECT 1 FROM daily_prices p WHERE p.symbol = w.symbol),"
+    " EXISTS (SELECT 1 FROM security_profiles s WHERE s.symbol = w.symbol)"
+    " FROM unnest(:symbols) AS w(symbol)"
+).bindparams(bindparam("symbols", type_=ARRAY(String)))
+
+_CLOSES = text(
+    "SELECT w.symbol, w.day, c.close"
+    " FROM unnest(:symbols, :days) AS w(symbol, day)"
+    " JOIN LATERAL (SELECT p.close FROM daily_prices p"
+    "   WHERE p.symbol = w.symbol AND p.date <= w.day"
+    "   AND p.date >= w.day - CAST(:lookback AS integer)"
+    "   ORDER BY p.date DESC LIMIT 1) AS c ON true"
+).bindparams(
+    bindparam("symbols", type_=ARRAY(String)),
+    bindparam("days", type_=ARRAY(Date)),
+)
+
+
+async def data_statuses(
+    session: AsyncSession, series: Iterable[str]
+) -> dict[str, DataStatus | None]:
+    """Per price series (a stock, an option's underlying): ``no_prices``, ``no_profile``
+    or None (both stored). One query, an index probe per symbol."""
+    names = sorted(set(series))
+    if not names:
+        return {}
+    rows = await session.execute(_STATUS, {"symbols": names})
+    statuses: dict[str, DataStatus | None] = {}
+    for symbol, priced, profiled in rows:
+        statuses[symbol] = "no_prices" if not priced else None if profiled else "no_profile"
+    return statuses
+
+
+def load_hint(symbols: Iterable[str]) -> str | None:
+    """The command that loads prices and profiles of ``symbols`` (None: no symbol)."""
+    names = sorted(set(symbols))
+    if not names:
+        return None
+    return (
+        f"no prices or profile yet for {', '.join(names)}: load them with `cd backend && "
+        f"uv run python scripts/load_prices.py --fmp {' '.join(names)}` (or --csv / "
+        "--profiles-csv files), then scripts/calculate_risk_metrics.py --stale"
+    )
+
+
+async def entry_closes(
+    session: AsyncSession, wanted: Iterable[tuple[str, date]]
+) -> dict[tuple[str, date], Decimal]:
+    """The stored close of each (symbol, entry date): that day's, else the last one up to
+    :data:`ENTRY_PRICE_LOOKBACK` before; pairs without one are absent. One query."""
+    pairs = sorted(set(wanted))
+    if not pairs:
+        return {}
+    rows = await session.execute(
+        _CLOSES,
+        {
+            "symbols": [symbol for symbol, _ in pairs],
+            "days": [day for _, day in pairs],
+            "lookback": ENTRY_PRICE_LOOKBACK.days,
+        },
+    )
+    return {(symbol, day): close for symbol, day, close in rows}
