@@ -144,6 +144,7 @@ def run_command_shown(command: str, database: TestDatabase) -> None:
     assert command.startswith(prefix + "scripts/calculate_risk_metrics.py "), command
     run = run_python(command.removeprefix(prefix).split(), subprocess_env(database))
     assert run.returncode == 0, run.stdout + run.stderr
+    assert "Risk metrics stored" in run.stdout, run.stdout
 
 
 @pytest.fixture(scope="module")
@@ -525,6 +526,243 @@ def test_the_demos_synthetic_benchmark_weights_are_marked(
                 expect(note).to_have_class("badge warn")
             assert guarded.console_errors == []
             assert guarded.outside_requests == []
+
+
+# ---- the owner's book -----------------------------------------------------------------
+
+
+def expected_failures_only(errors: list[str], *statuses: int) -> bool:
+    """Chromium logs each 4xx answer the page asked for (and shows) as a console error."""
+    return all(any(f"status of {s}" in e for s in statuses) for e in errors)
+
+
+def dialog(page: Page, title: str) -> Any:
+    return page.get_by_role("dialog", name=title)
+
+
+def test_a_new_user_creates_a_portfolio_then_adds_closes_and_deletes_positions(
+    server: Server, guarded: GuardedPage, db: Engine, database: TestDatabase
+) -> None:
+    add_user(db, "book@example.com")
+    page = guarded.page
+    sign_in(page, server, "book@example.com", USER_PASSWORD)
+    expect(page.locator("#message")).to_contain_text("You have no portfolios yet")
+    for name in ("Import CSV", "Add position", "Delete portfolio"):
+        expect(page.get_by_role("button", name=name)).to_be_disabled()
+
+    # New portfolio, from the keyboard; a bad equity is named next to its field.
+    new = page.get_by_role("button", name="New portfolio")
+    new.focus()
+    page.keyboard.press("Enter")
+    form = dialog(page, "New portfolio")
+    expect(form.get_by_label("Name")).to_be_focused()
+    expect(form.get_by_label("Currency (ISO 4217)")).to_have_value("USD")
+    page.keyboard.type("My book")
+    form.get_by_label("Currency (ISO 4217)").fill("EUR")
+    form.get_by_label("Equity balance (optional)").fill("-5")
+    page.keyboard.press("Enter")
+    equity = form.get_by_label("Equity balance (optional)")
+    expect(equity).to_have_attribute("aria-invalid", "true")
+    expect(form.locator("#pf-equity-error")).to_contain_text("greater than 0")
+    expect(equity).to_be_focused()
+    equity.fill("250000")
+    form.get_by_role("button", name="Create").click()
+    expect(form).to_be_hidden()
+    expect(page.locator("#book-status")).to_have_text(
+        "Created portfolio My book (EUR). Add positions or import a CSV."
+    )
+    expect(page.get_by_label("Portfolio", exact=True)).to_have_value(
+        page.get_by_label("Portfolio", exact=True)
+        .locator("option", has_text="My book")
+        .get_attribute("value")
+        or ""
+    )
+    expect(page.locator("#message")).to_contain_text("My book. It has no positions")
+
+    # The same name again (any case): 409, said next to the name; Escape gives focus back.
+    new.click()
+    form.get_by_label("Name").fill("my BOOK")
+    form.get_by_role("button", name="Create").click()
+    expect(form.locator("#pf-name-error")).to_contain_text("you have a portfolio named")
+    page.keyboard.press("Escape")
+    expect(form).to_be_hidden()
+    expect(new).to_be_focused()
+
+    # Add a position: a wrong quantity is named; the entry price defaults to the close.
+    page.get_by_role("button", name="Add position").click()
+    add = dialog(page, "Add a position to My book")
+    add.get_by_label("Symbol").fill("aapl")
+    add.get_by_label("Quantity (shares or contracts)").fill("0")
+    add.get_by_label("Entry date", exact=True).fill("2025-10-13")
+    add.get_by_role("button", name="Add position").click()
+    expect(add.locator("#ps-quantity-error")).to_contain_text("greater than 0")
+    add.get_by_label("Quantity (shares or contracts)").fill("10")
+    add.get_by_role("button", name="Add position").click()
+    expect(add).to_be_hidden()
+    expect(page.locator("#book-status")).to_contain_text("Added AAPL (Long, 10 from 2025-10-13 at ")
+    # Its own calculation, as the page names it: the book is marked out of date from its
+    # first entry, and --stale computes that range and clears the mark. Run, figures show.
+    portfolio_id = page.get_by_label("Portfolio", exact=True).input_value()
+    expect(page.locator("#message")).to_contain_text(
+        f"No risk snapshots yet for My book. Calculate its figures from its first entry "
+        f"(2025-10-13) to the last SPY price ({DEMO_END}) with:"
+    )
+    command = page.locator("#message code")
+    expect(command).to_have_text(
+        "cd backend && uv run python scripts/calculate_risk_metrics.py --stale "
+        f"--portfolio {portfolio_id}"
+    )
+    run_command_shown(command.inner_text(), database)
+    page.reload()
+    wait_loaded(page, portfolio_id, DEMO_END.isoformat())
+    expect(page.locator("#content")).to_be_visible()
+    expect(page.locator("#stale")).to_be_hidden()
+
+    # A symbol without data is never refused: its status and the command that loads it.
+    # The figures are now out of date from its entry: the page says so, and what to run.
+    page.get_by_role("button", name="Add position").click()
+    add.get_by_label("Symbol").fill("ZZZZ")
+    add.get_by_label("Type").select_option(label="Short")
+    add.get_by_label("Quantity (shares or contracts)").fill("3")
+    add.get_by_label("Entry date", exact=True).fill("2025-10-14")
+    add.get_by_label("Entry price (optional: the stored close of the entry date)").fill("12.5")
+    add.get_by_role("button", name="Add position").click()
+    expect(add).to_be_hidden()
+    expect(page.locator("#book-status")).to_have_text(
+        "Added ZZZZ (Short, 3 from 2025-10-14 at 12.50)."
+    )
+    rows = page.locator("#positions tbody tr")
+    expect(rows).to_have_count(2)  # held on the snapshot's date, 2025-10-17
+    zzzz = rows.filter(has_text="ZZZZ")
+    expect(zzzz.locator("td").nth(1)).to_have_text("Short")
+    expect(zzzz.locator("td.status-missing")).to_have_text("No prices")
+    expect(page.locator("#data-note code")).to_have_text(
+        "cd backend && uv run python scripts/load_prices.py --fmp ZZZZ"
+    )
+    stale = page.locator("#stale")
+    expect(stale).to_contain_text("Figures out of date from 2025-10-14")
+    expect(stale.locator("code")).to_have_text(
+        "cd backend && uv run python scripts/calculate_risk_metrics.py --stale "
+        f"--portfolio {portfolio_id}"
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-book.png"), full_page=True)
+    run_command_shown(stale.locator("code").inner_text(), database)
+    page.reload()
+    wait_loaded(page, portfolio_id, DEMO_END.isoformat())
+    expect(stale).to_be_hidden()
+
+    # Close AAPL: an exit before the entry is named next to the exit date.
+    page.get_by_role("button", name="Close AAPL (Long, 10)").click()
+    close = dialog(page, "Close AAPL (Long, 10)")
+    close.get_by_label("Exit date").fill("2025-10-10")
+    close.get_by_role("button", name="Close position").click()
+    expect(close.locator("#cl-exit-date-error")).not_to_be_empty()
+    close.get_by_label("Exit date").fill("2025-10-16")
+    close.get_by_label("Exit price (optional)").fill("250")
+    close.get_by_role("button", name="Close position").click()
+    expect(close).to_be_hidden()
+    expect(page.locator("#book-status")).to_have_text("Closed AAPL on 2025-10-16 at 250.00.")
+    expect(rows).to_have_count(1)  # AAPL was sold before the snapshot's date
+    token = api_token(server, "book@example.com", USER_PASSWORD)
+    (listed,) = api(server, "/api/v1/portfolios", token)["items"]
+    assert listed["stale_from"] is not None
+    expect(stale).to_contain_text(f"Figures out of date from {listed['stale_from']}")
+
+    # Delete ZZZZ (entered by mistake): the confirmation starts on Cancel.
+    page.get_by_role("button", name="Delete ZZZZ (Short, 3)").click()
+    confirm = dialog(page, "Are you sure?")
+    expect(confirm).to_contain_text("Only for an entry made by mistake")
+    expect(confirm.get_by_role("button", name="Cancel")).to_be_focused()
+    confirm.get_by_role("button", name="Delete").click()
+    expect(confirm).to_be_hidden()
+    expect(rows).to_have_count(0)
+    expect(page.locator("#book-status")).to_have_text("Deleted ZZZZ from My book.")
+
+    # Delete the portfolio.
+    page.get_by_role("button", name="Delete portfolio").click()
+    expect(confirm).to_contain_text("Delete the portfolio My book?")
+    confirm.get_by_role("button", name="Delete").click()
+    expect(page.locator("#message")).to_contain_text("You have no portfolios yet")
+    assert api(server, "/api/v1/portfolios", token)["items"] == []
+    assert expected_failures_only(guarded.console_errors, 409, 422), guarded.console_errors
+
+
+IMPORT_BAD = "symbol,quantity,entry_date\nMSFT,5,2025-10-13\nKO,abc,2025-10-14\n,3,2025-10-14\n"
+IMPORT_GOOD = "symbol,quantity,entry_date\nMSFT,5,2025-10-13\nKO,20,2025-10-14\n"
+
+
+def csv_file(body: str) -> dict[str, Any]:
+    return {"name": "book.csv", "mimeType": "text/csv", "buffer": body.encode()}
+
+
+def test_a_csv_import_is_previewed_before_anything_is_written(
+    server: Server, guarded: GuardedPage, db: Engine
+) -> None:
+    owner = add_user(db, "import@example.com")
+    portfolio_id = add_portfolio(db, owner, "Imported book", [("AAPL", "LONG", 10, "2025-10-13")])
+    token = api_token(server, "import@example.com", USER_PASSWORD)
+    page = guarded.page
+    sign_in(page, server, "import@example.com", USER_PASSWORD)
+    expect(page.locator("#positions tbody tr")).to_have_count(1)
+
+    page.get_by_role("button", name="Import CSV").click()
+    form = dialog(page, "Import positions into Imported book")
+    form.get_by_label("CSV file").set_input_files(csv_file(IMPORT_BAD))
+    form.get_by_role("button", name="Preview").click()
+    rejected = form.locator("#import-rejected tbody tr")
+    expect(rejected).to_have_count(2)
+    assert [row.locator("td").all_inner_texts()[:2] for row in rejected.all()] == [
+        ["3", "quantity"],
+        ["4", "symbol"],
+    ]
+    expect(form.locator("#import-summary")).to_contain_text("2 rows rejected, nothing written")
+    expect(form.get_by_role("button", name="Import", exact=True)).to_be_disabled()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-import-rejected.png"))
+
+    # A good file, replacing the book on a date: the dry run says what would change.
+    form.get_by_label("CSV file").set_input_files(csv_file(IMPORT_GOOD))
+    form.get_by_label("Replace: the file is the whole book on the date below").check()
+    form.get_by_label("As of").fill(DEMO_END.isoformat())
+    form.get_by_role("button", name="Preview").click()
+    expect(form.locator("#import-summary")).to_have_text(
+        f"Nothing is written yet. On {DEMO_END} (replace) this import would add 2, close 1 "
+        "and leave 0 unchanged."
+    )
+    added = form.locator("#import-added tbody tr")
+    assert [r.locator("td").all_inner_texts()[:4] for r in added.all()] == [
+        ["2", "MSFT", "Long", "5"],
+        ["3", "KO", "Long", "20"],
+    ]
+    expect(form.locator("#import-closed tbody tr")).to_have_count(1)
+    expect(form.locator("#import-closed tbody tr td").nth(1)).to_have_text("AAPL")
+    expect(form.locator("#import-rejected h3")).to_have_text("Rejected: 0")
+    page.screenshot(path=str(ARTIFACTS / "dashboard-import-preview.png"), full_page=True)
+    book = api(server, f"/api/v1/portfolios/{portfolio_id}/positions", token)["items"]
+    assert [p["symbol"] for p in book] == ["AAPL"]  # the dry runs wrote nothing
+
+    write = form.get_by_role("button", name="Import: add 2, close 1")
+    expect(write).to_be_enabled()
+    form.get_by_label("As of").fill("2025-10-16")  # a change after the preview: preview again
+    expect(write).to_be_disabled()
+    form.get_by_label("As of").fill(DEMO_END.isoformat())
+    form.get_by_role("button", name="Preview").click()
+    expect(write).to_be_enabled()
+    write.focus()
+    page.keyboard.press("Enter")
+    expect(form).to_be_hidden()
+    expect(page.locator("#book-status")).to_have_text(
+        f"Imported into Imported book on {DEMO_END}: 2 added, 1 closed, 0 unchanged."
+    )
+    symbols = page.locator("#positions tbody tr td:first-child")
+    assert sorted(symbols.all_inner_texts()) == ["KO", "MSFT"]
+    book = api(server, f"/api/v1/portfolios/{portfolio_id}/positions", token)["items"]
+    assert sorted(p["symbol"] for p in book) == ["KO", "MSFT"]
+    expect(page.locator("#message")).to_contain_text(
+        f"its figures from its first entry (2025-10-13) to the last SPY price ({DEMO_END})"
+    )
+    assert expected_failures_only(guarded.console_errors, 422), guarded.console_errors
 
 
 def test_an_unavailable_api_is_reported(

@@ -32,7 +32,17 @@ async def test_plotly_is_served_from_the_installed_wheel(client: httpx.AsyncClie
 async def test_static_modules_are_served_and_missing_files_are_404(
     client: httpx.AsyncClient,
 ) -> None:
-    for name in ("app.js", "api.js", "charts.js", "commands.js", "format.js", "style.css"):
+    for name in (
+        "app.js",
+        "api.js",
+        "book.js",
+        "charts.js",
+        "commands.js",
+        "format.js",
+        "forms.js",
+        "positions.js",
+        "style.css",
+    ):
         assert (await client.get(f"/dashboard/static/{name}")).status_code == 200, name
     assert (await client.get("/dashboard/static/nope.js")).status_code == 404
 

@@ -1,24 +1,18 @@
-// The dashboard: sign-in, portfolio and date pickers, charts, positions table.
+// The dashboard: sign-in, portfolio and date pickers, charts, the positions table and the
+// book's actions (book.js).
 import { ApiError, get, getPublic, signIn, token } from "./api.js";
+import { initBook, rowAction } from "./book.js";
 import { drawBeta, drawConcentration, drawSectors, drawVolatility, purge } from "./charts.js";
-import { DEMO_COMMAND, fillHint } from "./commands.js";
-import { fixed, percent, signedPercent, typeLabel } from "./format.js";
+import { DEMO_COMMAND, fillHint, staleCommand } from "./commands.js";
+import { fixed, percent, signedPercent } from "./format.js";
+import { initDialogs } from "./forms.js";
+import { initPositions, renderPositions } from "./positions.js";
 
 const $ = (id) => document.getElementById(id);
-const state = {
-  portfolios: [], history: new Map(), weightSources: new Map(), positions: [], sort: { key: "weight", dir: "desc" },
-};
+const state = { portfolios: [], history: new Map(), weightSources: new Map() };
 let loadSeq = 0; // a newer selection wins over a slower, older load
 
-const COLUMNS = [
-  { key: "symbol", label: "Symbol", text: (p) => p.symbol, type: "text" },
-  { key: "position_type", label: "Type", text: (p) => typeLabel(p.position_type), type: "text" },
-  { key: "weight", label: "Weight", text: (p) => percent(p.weight), type: "number" },
-  { key: "beta", label: "Beta", text: (p) => fixed(p.beta), type: "number" },
-  { key: "r_squared", label: "R²", text: (p) => fixed(p.r_squared), type: "number" },
-  { key: "realized_vol_21d", label: "21-day vol", text: (p) => percent(p.realized_vol_21d), type: "number" },
-  { key: "vol_trend", label: "Trend", text: (p) => p.vol_trend ?? "–", type: "text" },
-];
+const current = () => state.portfolios.find((p) => p.id === $("portfolio").value) ?? null;
 
 // ---- views -------------------------------------------------------------------------
 
@@ -51,6 +45,13 @@ function hideMessage() {
   $("message").hidden = true;
 }
 
+// What the last change of the book did (book.js says it).
+function notify(text) {
+  const box = $("book-status");
+  box.textContent = text;
+  box.hidden = false;
+}
+
 // A failed request: an expired token goes back to sign-in, the rest say what happened.
 function handleError(error) {
   if (error instanceof ApiError && error.status === 401) {
@@ -64,6 +65,25 @@ function handleError(error) {
   }
 }
 
+// Figures a change of the book made out of date (without figures yet, the hint to
+// calculate them says it all).
+function showStale(portfolio) {
+  const box = $("stale");
+  box.hidden = !portfolio?.stale_from || !portfolio.latest_snapshot_date;
+  if (box.hidden) return;
+  const code = document.createElement("code");
+  code.textContent = staleCommand(portfolio.id);
+  box.replaceChildren(
+    document.createTextNode(`Figures out of date from ${portfolio.stale_from}: the book changed since they were calculated. Recalculate them with`),
+    document.createElement("br"),
+    code,
+  );
+}
+
+function enableBookActions(portfolio) {
+  for (const id of ["import-csv", "add-position", "delete-portfolio"]) $(id).disabled = !portfolio;
+}
+
 // ---- loading -----------------------------------------------------------------------
 
 async function start() {
@@ -74,52 +94,45 @@ async function start() {
     $("user-box").hidden = false;
     $("signin-view").hidden = true;
     $("dashboard-view").hidden = false;
-    const list = await get("/api/v1/portfolios");
-    state.portfolios = list.items;
-    const select = $("portfolio");
-    select.replaceChildren(...list.items.map((p) => new Option(p.name, p.id)));
-    if (!list.items.length) {
-      select.disabled = true;
-      $("asof").disabled = true;
-      return showMessage("You have no portfolios yet. Load the demo with:", { command: DEMO_COMMAND });
-    }
-    select.disabled = false;
-    await selectPortfolio(select.value);
+    $("book-status").hidden = true;
+    await refresh(null);
   } catch (error) {
     handleError(error);
   }
 }
 
+// The portfolio list again (a change moves names and stale marks), then the portfolio
+// `selectId` (or the first) shown.
+async function refresh(selectId) {
+  const list = await get("/api/v1/portfolios");
+  state.portfolios = list.items;
+  const select = $("portfolio");
+  select.replaceChildren(...list.items.map((p) => new Option(p.name, p.id)));
+  if (!list.items.length) {
+    select.disabled = true;
+    $("asof").disabled = true;
+    $("asof").value = "";
+    $("asof-note").textContent = "";
+    $("positions-panel").hidden = true;
+    $("stale").hidden = true;
+    enableBookActions(null);
+    return showMessage("You have no portfolios yet: create one with New portfolio, or load the demo with:", { command: DEMO_COMMAND });
+  }
+  select.disabled = false;
+  if (selectId && list.items.some((p) => p.id === selectId)) select.value = selectId;
+  await selectPortfolio(select.value);
+}
+
 async function selectPortfolio(id) {
   const portfolio = state.portfolios.find((p) => p.id === id);
   const asof = $("asof");
-  if (!portfolio.latest_snapshot_date) {
-    asof.value = "";
-    asof.disabled = true;
-    $("asof-note").textContent = "";
-    return showFillHint(portfolio, null);
-  }
-  asof.disabled = false;
-  asof.max = portfolio.latest_snapshot_date;
-  asof.value = portfolio.latest_snapshot_date;
+  enableBookActions(portfolio);
+  showStale(portfolio);
+  asof.disabled = !portfolio.latest_snapshot_date;
+  asof.max = portfolio.latest_snapshot_date ?? "";
+  asof.value = portfolio.latest_snapshot_date ?? "";
+  $("asof-note").textContent = "";
   await load();
-}
-
-// No snapshot to show (none yet, or none on or before the date picked): the command that
-// calculates THIS portfolio's figures over its own range, which the positions answer gives.
-async function showFillHint(portfolio, on) {
-  const seq = ++loadSeq;
-  try {
-    const positions = await get(`/api/v1/portfolios/${portfolio.id}/positions`, { date: on });
-    if (seq !== loadSeq) return;
-    const symbols = [...new Set(positions.items.map((p) => p.underlying_symbol ?? p.symbol))];
-    const hint = fillHint(portfolio, positions, symbols, on);
-    showMessage(hint.text, { command: hint.command });
-  } catch (error) {
-    if (seq === loadSeq) handleError(error);
-  } finally {
-    if (seq === loadSeq) document.body.dataset.loaded = `${portfolio.id}@${on ?? ""}`;
-  }
 }
 
 async function history(id) {
@@ -129,40 +142,50 @@ async function history(id) {
   return state.history.get(id);
 }
 
+const noSnapshot = (error) => error instanceof ApiError && error.status === 404 && /no snapshot/.test(error.message);
+
+// The selected portfolio on the selected date: its positions always; its figures when a
+// snapshot is on or before the date, else what to run to calculate them.
 async function load() {
   const seq = ++loadSeq;
-  const id = $("portfolio").value;
+  const portfolio = current();
   const on = $("asof").value || null;
   document.body.setAttribute("aria-busy", "true");
   try {
-    const [risk, positions, points] = await Promise.all([
-      get(`/api/v1/portfolios/${id}/risk`, { date: on }),
-      get(`/api/v1/portfolios/${id}/positions`, { date: on }),
-      history(id),
+    const figures = portfolio.latest_snapshot_date
+      ? Promise.all([get(`/api/v1/portfolios/${portfolio.id}/risk`, { date: on }), history(portfolio.id)]).catch(
+          (error) => (noSnapshot(error) ? null : Promise.reject(error)),
+        )
+      : null;
+    const [positions, found] = await Promise.all([
+      get(`/api/v1/portfolios/${portfolio.id}/positions`, { date: on }),
+      figures,
     ]);
     if (seq !== loadSeq) return;
-    render(risk, positions, points, on);
-  } catch (error) {
-    if (seq !== loadSeq) return;
-    if (error instanceof ApiError && error.status === 404 && /no snapshot/.test(error.message)) {
+    $("positions-panel").hidden = !positions.items.length;
+    renderPositions(positions);
+    if (found) {
+      render(found[0], found[1], on);
+    } else {
       // The note speaks of this date, never of the selection shown before.
-      $("asof-note").textContent = `No snapshot on or before ${on}.`;
-      const portfolio = state.portfolios.find((p) => p.id === id);
-      document.body.removeAttribute("aria-busy");
-      return showFillHint(portfolio, on);
+      $("asof-note").textContent = on ? `No snapshot on or before ${on}.` : "";
+      const symbols = [...new Set(positions.items.map((p) => p.underlying_symbol ?? p.symbol))];
+      const hint = fillHint(portfolio, positions, symbols, on);
+      showMessage(hint.text, { command: hint.command });
     }
-    handleError(error);
+  } catch (error) {
+    if (seq === loadSeq) handleError(error);
   } finally {
     if (seq === loadSeq) {
       document.body.removeAttribute("aria-busy");
-      document.body.dataset.loaded = `${id}@${on}`;
+      document.body.dataset.loaded = `${portfolio.id}@${on ?? ""}`;
     }
   }
 }
 
 // ---- rendering ---------------------------------------------------------------------
 
-function render(risk, positions, points, requested) {
+function render(risk, points, requested) {
   hideMessage();
   $("content").hidden = false;
   const date = risk.calculation_date;
@@ -173,9 +196,6 @@ function render(risk, positions, points, requested) {
   drawVolatility($("vol-chart"), points, date);
   drawConcentration($("concentration-chart"), points, date);
   renderSectors(risk);
-  $("positions-date").textContent = positions.as_of ?? date;
-  state.positions = positions.items;
-  renderPositions();
 }
 
 function renderHeadline(risk) {
@@ -250,50 +270,6 @@ async function showWeightsSource(code, asof) {
   box.hidden = false;
 }
 
-function sortValue(position, column) {
-  const value = position[column.key];
-  if (column.type === "number") return value === null ? Number.NEGATIVE_INFINITY : Number(value);
-  return value === null || value === undefined ? "" : column.text(position); // as shown
-}
-
-function renderPositions() {
-  const { key, dir } = state.sort;
-  const column = COLUMNS.find((c) => c.key === key);
-  const sign = dir === "asc" ? 1 : -1;
-  const rows = [...state.positions].sort((a, b) => {
-    const x = sortValue(a, column);
-    const y = sortValue(b, column);
-    return sign * (column.type === "number" ? x - y : x.localeCompare(y));
-  });
-  const head = $("positions").tHead.rows[0];
-  head.replaceChildren(
-    ...COLUMNS.map((c) => {
-      const th = document.createElement("th");
-      th.scope = "col";
-      if (c.type === "number") th.className = "num";
-      th.setAttribute("aria-sort", c.key === key ? (dir === "asc" ? "ascending" : "descending") : "none");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.dataset.sort = c.key;
-      button.textContent = c.label + (c.key === key ? (dir === "asc" ? " ▲" : " ▼") : "");
-      th.append(button);
-      return th;
-    }),
-  );
-  $("positions").tBodies[0].replaceChildren(
-    ...rows.map((p) => {
-      const tr = document.createElement("tr");
-      for (const c of COLUMNS) {
-        const td = document.createElement("td");
-        if (c.type === "number") td.className = "num";
-        td.textContent = c.text(p);
-        tr.append(td);
-      }
-      return tr;
-    }),
-  );
-}
-
 // ---- events ------------------------------------------------------------------------
 
 $("signin-form").addEventListener("submit", async (event) => {
@@ -320,24 +296,33 @@ $("signin-form").addEventListener("submit", async (event) => {
 
 $("sign-out").addEventListener("click", () => {
   for (const id of ["beta-chart", "vol-chart", "sector-chart", "concentration-chart"]) purge($(id));
+  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   showSignIn("You are signed out.");
 });
 
 // Enter in a picker must not submit (and reload) the page: changes apply on their own.
 $("controls").addEventListener("submit", (event) => event.preventDefault());
-$("portfolio").addEventListener("change", (event) => selectPortfolio(event.target.value));
+$("portfolio").addEventListener("change", (event) => {
+  $("book-status").hidden = true;
+  selectPortfolio(event.target.value);
+});
 $("asof").addEventListener("change", () => {
   if ($("asof").value) load();
 });
 
-$("positions").addEventListener("click", (event) => {
-  const button = event.target.closest("button[data-sort]");
-  if (!button) return;
-  const key = button.dataset.sort;
-  const same = state.sort.key === key;
-  state.sort = { key, dir: same && state.sort.dir === "desc" ? "asc" : same ? "desc" : COLUMNS.find((c) => c.key === key).type === "text" ? "asc" : "desc" };
-  renderPositions();
-  $("positions").querySelector(`button[data-sort="${key}"]`).focus();
+initDialogs();
+initPositions(rowAction);
+initBook({
+  portfolio: current,
+  refresh: async (id) => {
+    try {
+      await refresh(id);
+    } catch (error) {
+      handleError(error);
+    }
+  },
+  notify,
+  handleError,
 });
 
 // plotly.min.js is a deferred classic script: it has run before this module does.

@@ -67,15 +67,23 @@ export function drawBeta(el, points, asOf) {
   }), CONFIG);
 }
 
+// Percent ticks with as many decimals as small values need (a book that is a sliver of
+// its equity has volatilities of a fraction of a percent: not a column of "0%").
+function percentTicks(points, keys) {
+  const top = Math.max(0, ...points.flatMap((p) => keys.map((k) => Math.abs(num(p[k]) ?? 0))));
+  return top >= 0.1 || top === 0 ? ".0%" : top >= 0.01 ? ".1%" : ".2%";
+}
+
 export function drawVolatility(el, points, asOf) {
   const pct = { hovertemplate: "%{y:.1%}" };
+  const keys = ["realized_volatility_21d", "realized_volatility_63d", "expected_volatility_21d"];
   return Plotly.react(el, [
     line(points, "realized_volatility_21d", "Realized 21-day", "#1f77b4", pct),
     line(points, "realized_volatility_63d", "Realized 63-day", "#2ca02c", pct),
     line(points, "expected_volatility_21d", "Expected 21-day (HAR)", "#ff7f0e", { ...pct, line: { color: "#ff7f0e", width: 2, dash: "dash" } }),
   ], layout({
     xaxis: timeAxis(points),
-    yaxis: { title: { text: "Annualised volatility" }, tickformat: ".0%", rangemode: "tozero" },
+    yaxis: { title: { text: "Annualised volatility" }, tickformat: percentTicks(points, keys), rangemode: "tozero" },
     shapes: [asOfLine(asOf)],
   }), CONFIG);
 }

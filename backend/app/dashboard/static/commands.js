@@ -4,7 +4,10 @@ const RUN = "cd backend && uv run python scripts";
 export const calculateCommand = (portfolioId, from, to) =>
   `${RUN}/calculate_risk_metrics.py --portfolio ${portfolioId} --from ${from} --to ${to}`;
 
-export const STALE_COMMAND = `${RUN}/calculate_risk_metrics.py --stale`;
+export const staleCommand = (portfolioId) =>
+  `${RUN}/calculate_risk_metrics.py --stale --portfolio ${portfolioId}`;
+
+export const loadDataCommand = (symbols) => `${RUN}/load_prices.py --fmp ${symbols.join(" ")}`;
 
 export const loadPricesCommand = (symbols, from) =>
   `${RUN}/load_prices.py --fmp ${["SPY", ...symbols.filter((s) => s !== "SPY")].join(" ")}${from ? ` --from ${from}` : ""}`;
@@ -13,7 +16,10 @@ export const DEMO_COMMAND = `${RUN}/demo_data.py`;
 
 // What to run so that a portfolio without figures (none yet, or none on or before `on`)
 // gets them: its own range, from the first entry of its positions to the last SPY price,
-// which the positions answer gives when there is no snapshot. Returns {text, command}.
+// which the positions answer gives when there is no snapshot. A book changed through the
+// API carries an out-of-date mark from its earliest change; when that mark covers the
+// range, `--stale` calculates the same dates and clears the mark too (a --from/--to run
+// leaves it). Returns {text, command}.
 export function fillHint(portfolio, range, symbols = [], on = null) {
   const { first_entry_date: first, last_price_date: last } = range;
   const none = on ? `No risk snapshot of ${portfolio.name} on or before ${on}.` : `No risk snapshots yet for ${portfolio.name}.`;
@@ -28,8 +34,12 @@ export function fillHint(portfolio, range, symbols = [], on = null) {
     };
   }
   const pick = on ? " Pick a later date, or calculate" : " Calculate";
+  const marked = portfolio.stale_from && portfolio.stale_from <= first;
+  const from = marked && portfolio.stale_from < first
+    ? `from ${portfolio.stale_from}, where its out-of-date mark starts,`
+    : `from its first entry (${first})`;
   return {
-    text: `${none}${pick} its figures from its first entry (${first}) to the last SPY price (${last}) with:`,
-    command: calculateCommand(portfolio.id, first, last),
+    text: `${none}${pick} its figures ${from} to the last SPY price (${last}) with:`,
+    command: marked ? staleCommand(portfolio.id) : calculateCommand(portfolio.id, first, last),
   };
 }

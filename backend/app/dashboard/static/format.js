@@ -26,3 +26,18 @@ const TYPE_LABELS = {
 export const typeLabel = (code) => TYPE_LABELS[code] ?? code;
 export const POSITION_TYPES = Object.keys(TYPE_LABELS);
 export const isOption = (code) => ["LC", "LP", "SC", "SP"].includes(code);
+
+// A quantity as stored ("100.000000" -> "100", "2.500000" -> "2.5").
+export function quantity(value) {
+  const n = num(value);
+  return n === null ? "–" : n.toLocaleString("en-US", { maximumFractionDigits: 6 });
+}
+
+// Today as YYYY-MM-DD, the server's (UTC) today: an entry "not after today" is checked there.
+export const today = () => new Date().toISOString().slice(0, 10);
+
+// A price as stored ("250.000000" -> "250.00", "12.345600" -> "12.3456").
+export function price(value) {
+  const n = num(value);
+  return n === null ? "–" : n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 4 });
+}
