@@ -44,7 +44,7 @@ MATCHED_ALWAYS = ("symbol", "position_type", "quantity")
 when the row gives them)."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Line:
     """A position of the answer: a row of the file (``line``) or of the book (None)."""
 
