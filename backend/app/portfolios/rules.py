@@ -32,7 +32,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from app.core.errors import InputDataError
-from app.core.input_files import parse_iso_date, shown
+from app.core.input_files import numeric_limit, parse_iso_date, shown
 from app.models import Portfolio, Position
 from app.models.portfolio import POSITION_TYPES
 from app.portfolios.occ import OccOption, parse_occ
@@ -130,9 +130,8 @@ def _fits(column: Any, *, what: str) -> Callable[[Decimal], Decimal]:
     """The value as the NUMERIC(p, s) column stores it (rounded half away from zero to its
     scale, as PostgreSQL does); too many integer digits, or not positive once rounded, is
     an error."""
-    precision, scale = column.type.precision, column.type.scale or 0
-    step = Decimal(1).scaleb(-scale)
-    limit = Decimal(10) ** (precision - scale)
+    step = Decimal(1).scaleb(-(column.type.scale or 0))
+    limit = numeric_limit(column)
 
     def check(value: Decimal) -> Decimal:
         if abs(value) >= limit:
