@@ -86,7 +86,7 @@ async def import_book(
     as_of = as_of or today
     if as_of > today:
         problem = Rejection(None, "as_of", f"{as_of} is after today ({today})")
-        raise BookRuleError([problem])
+        raise BookRuleError([problem], part="query")
     await store.lock_portfolio(session, portfolio_id, owner=owner)
     book = read_book(data, entry_date=as_of, today=today)
     rejected = list(book.rejected)

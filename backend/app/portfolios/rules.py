@@ -457,21 +457,22 @@ def rejections_of(error: ValidationError, line: int | None) -> list[Rejection]:
 
 
 class BookRuleError(InputDataError):
-    """A position or portfolio sent as JSON breaks a rule the request's own validation
-    could not see (no close for a default entry price, a change that makes the position
-    invalid): answered as the API answers a malformed body, each problem by field."""
+    """A position or portfolio sent as JSON (or a query parameter: ``part``) breaks a rule
+    the request's own validation could not see (no close for a default entry price, a
+    change that makes the position invalid): answered as the API answers a malformed
+    request, each problem by field."""
 
-    def __init__(self, problems: list[Rejection]) -> None:
-        self.problems = problems
-        shown_problems = "; ".join(f"body.{p.field}: {p.message}" for p in problems[:3])
+    def __init__(self, problems: list[Rejection], *, part: str = "body") -> None:
+        self.problems, self.part = problems, part
+        shown_problems = "; ".join(f"{self._where(p)}: {p.message}" for p in problems[:3])
         super().__init__(f"Invalid request: {shown_problems}")
+
+    def _where(self, problem: Rejection) -> str:
+        return f"{self.part}.{problem.field}" if problem.field else self.part
 
     def http_details(self) -> Mapping[str, Any]:
         return {
-            "errors": [
-                {"location": f"body.{p.field}" if p.field else "body", "message": p.message}
-                for p in self.problems
-            ]
+            "errors": [{"location": self._where(p), "message": p.message} for p in self.problems]
         }
 
 
