@@ -69,7 +69,7 @@ INSERT INTO portfolios (id, name, equity_balance)
 INSERT INTO positions (portfolio_id, symbol, position_type, quantity, entry_price, entry_date)
   SELECT '00000000-0000-0000-0000-0000000000b1', 'S' || lpad(s::text, 5, '0'),
          CASE WHEN s % 5 = 0 THEN 'SHORT' ELSE 'LONG' END,
-         CASE WHEN s % 5 = 0 THEN -10 ELSE 10 END, 50, DATE '2000-01-03'
+         10, 50, DATE '2000-01-03'
   FROM generate_series(1, :positions) s;
 """
 

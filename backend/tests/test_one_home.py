@@ -40,6 +40,22 @@ HOMES: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
         # portfolios/service.py only shows the date, as the end of the range to calculate.
         ("prices/repository.py", "risk_metrics/runs.py", "portfolios/service.py"),
     ),
+    "a write to a portfolio locks its row first": (
+        re.compile(r"\bwith_for_update\("),
+        ("portfolios/store.py",),
+    ),
+    "stale marks: moved back by a change, cleared by a run that saw them": (
+        re.compile(r"\.values\(\s*stale_from\s*="),
+        ("portfolios/store.py",),
+    ),
+    "what an OCC option symbol is": (
+        re.compile(r"\[CP\]"),
+        ("portfolios/occ.py",),
+    ),
+    "the rules of a book (fields, limits), for the API, CSV and CLI alike": (
+        re.compile(r"\bMAX_POSITIONS\s*="),
+        ("portfolios/rules.py",),
+    ),
 }
 
 
@@ -80,6 +96,14 @@ def test_the_tell_tales_catch_a_second_statement() -> None:
         "held at the close of a day": "or_(Position.exit_date.is_(None), Position.exit_date > d)",
         "what a NUMERIC(precision, scale) column holds": "limit = 10.0 ** (precision - scale)",
         "no date after the market index's last price": "last = await last_trading_day(s)",
+        "a write to a portfolio locks its row first": "select(Portfolio).with_for_update()",
+        "stale marks: moved back by a change, cleared by a run that saw them": (
+            "update(portfolios).values(stale_from=None)"
+        ),
+        "what an OCC option symbol is": r're.compile(r"(\w+)(\d{6})([CP])(\d{8})")',
+        "the rules of a book (fields, limits), for the API, CSV and CLI alike": (
+            "MAX_POSITIONS = 10_000"
+        ),
     }
     assert samples.keys() == HOMES.keys()
     for rule, line in samples.items():

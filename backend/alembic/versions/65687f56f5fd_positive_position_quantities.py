@@ -45,9 +45,9 @@ REFUSE_ZERO_QUANTITIES = """
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM positions WHERE quantity = 0) THEN
-        RAISE EXCEPTION 'positions with quantity 0 hold nothing and cannot be made positive'
-            USING HINT = 'find them with SELECT id, portfolio_id, symbol FROM positions '
-                         'WHERE quantity = 0; delete or correct them, then run the upgrade again';
+        RAISE EXCEPTION 'positions with quantity 0 hold nothing and cannot be made '
+            'positive: find them with SELECT id, portfolio_id, symbol FROM positions WHERE '
+            'quantity = 0; delete or correct them, then run the upgrade again';
     END IF;
 END
 $$

@@ -120,9 +120,12 @@ async def _first_snapshot_date(session: AsyncSession, portfolio_id: uuid.UUID) -
 # --- positions ------------------------------------------------------------------------
 
 
+assert tuple(PositionIn.model_fields) == POSITION_FIELD_COLUMNS
+
+
 def position_values(position: PositionIn) -> dict[str, Any]:
-    """The stored columns of a checked position."""
-    return {name: getattr(position, name) for name in POSITION_FIELD_COLUMNS}
+    """The stored columns of a checked position (its fields are the columns)."""
+    return dict(position.__dict__)
 
 
 def series_of(values: Mapping[str, Any]) -> str:
@@ -142,7 +145,7 @@ async def fill_entry_prices(
     for line, position in missing:
         close = closes.get((position.symbol, _entry(position)))
         if close is not None:
-            position.entry_price = stored_price(close)
+            position.fill_default("entry_price", stored_price(close))
             continue
         what = "the option's premium" if position.position_type not in {"LONG", "SHORT"} else ""
         problems.append(

@@ -50,7 +50,10 @@ IdempotencyKeyHeader = Annotated[
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorResponse, "description": "You have a portfolio of that name already"}
 }
-INVALID_BODY: dict[int | str, dict[str, Any]] = {
+UNREADABLE: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "A body that cannot be parsed at all"}
+}
+INVALID_BODY: dict[int | str, dict[str, Any]] = UNREADABLE | {
     422: {
         "model": ValidationErrorResponse,
         "description": "A field breaks a rule (each named in errors), or the Idempotency-Key "
@@ -273,6 +276,7 @@ CSV_BODY: dict[str, Any] = {
         "would be added, closed and left unchanged, and writes nothing."
     ),
     responses=NOT_FOUND
+    | UNREADABLE
     | {
         415: {"model": ErrorResponse, "description": "Not text/csv nor a multipart file"},
         422: {"model": ImportRejected, "description": "Rejected rows: nothing written"},

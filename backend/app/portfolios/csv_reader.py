@@ -22,9 +22,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from app.core.input_files import parse_iso_date, shown
 from app.portfolios.rules import (
@@ -58,12 +58,15 @@ class CsvSyntaxError(ValueError):
         self.line = line
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     line: int
     """The line the record starts on (a quoted value may span lines)."""
-    cells: list[tuple[str, bool]]
-    """Each cell's text and whether it was quoted."""
+    cells: list[str]
+    quoted: frozenset[int]
+    """The positions of the cells that were quoted."""
+
+
+_UNQUOTED: frozenset[int] = frozenset()
 
 
 def decode(data: bytes) -> str:
@@ -83,27 +86,28 @@ def records(text: str, delimiter: str) -> Iterator[Record]:
     (``""`` inside quotes is one quote, a quoted cell may hold separators and line
     breaks; spaces around a quoted cell are ignored)."""
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    position, line, end = 0, 1, len(text)
-    while position < end:
-        newline = text.find("\n", position)
-        stop = end if newline == -1 else newline
-        if '"' not in text[position:stop]:
-            raw = text[position:stop]
+    lines = text.split("\n")
+    index, position, count = 0, 0, len(lines)
+    while index < count:
+        raw = lines[index]
+        if '"' not in raw:
             if raw.strip():
-                yield Record(line, [(cell, False) for cell in raw.split(delimiter)])
-            position, line = stop + 1, line + 1
+                yield Record(index + 1, raw.split(delimiter), _UNQUOTED)
+            index, position = index + 1, position + len(raw) + 1
             continue
-        cells, after = _quoted_record(text, position, delimiter, line)
-        yield Record(line, cells)
-        line += text.count("\n", position, after)
+        cells, quoted, after = _quoted_record(text, position, delimiter, index + 1)
+        yield Record(index + 1, cells, quoted)
+        index += text.count("\n", position, after)
         position = after
 
 
 def _quoted_record(
     text: str, position: int, delimiter: str, line: int
-) -> tuple[list[tuple[str, bool]], int]:
-    """The cells of the record at ``position`` and where the next record starts."""
-    cells: list[tuple[str, bool]] = []
+) -> tuple[list[str], frozenset[int], int]:
+    """The cells of the record at ``position``, which of them were quoted, and where the
+    next record starts."""
+    cells: list[str] = []
+    quoted: set[int] = set()
     end = len(text)
     while True:
         start = position
@@ -124,7 +128,8 @@ def _quoted_record(
                 break
             while position < end and text[position] == " ":
                 position += 1
-            cells.append(("".join(parts), True))
+            quoted.add(len(cells))
+            cells.append("".join(parts))
         else:
             stops = [i for i in (text.find(delimiter, start), text.find("\n", start)) if i != -1]
             position = min(stops) if stops else end
@@ -133,9 +138,9 @@ def _quoted_record(
                 raise CsvSyntaxError(
                     line, f"a quote inside the unquoted value {shown(cell)}: quote it whole"
                 )
-            cells.append((cell, False))
+            cells.append(cell)
         if position >= end or text[position] == "\n":
-            return cells, position + 1
+            return cells, frozenset(quoted), position + 1
         if text[position] != delimiter:
             raise CsvSyntaxError(line, "text after a closing quote: put the whole value in quotes")
         position += 1
@@ -197,25 +202,37 @@ def read_book(
     if not body:
         return CsvBook([], [Rejection(header.line, None, "the file has a header but no rows")])
     context = book_context(today=today, entry_date=entry_date)
-    positions: list[tuple[int, PositionIn]] = []
+    good: list[tuple[int, dict[str, Any]]] = []
     rejected: list[Rejection] = []
     for record in body:
         values, problems = _values(record, columns)
-        if not problems:
-            try:
-                positions.append((record.line, PositionIn.model_validate(values, context=context)))
-                continue
-            except ValidationError as exc:
-                problems = rejections_of(exc, record.line)
-        rejected.extend(problems)
+        if problems:
+            rejected.extend(problems)
+        else:
+            good.append((record.line, values))
+    try:  # every row in one call: the common case, a good file
+        checked = _POSITIONS.validate_python([values for _, values in good], context=context)
+        return CsvBook([(line, p) for (line, _), p in zip(good, checked, strict=True)], rejected)
+    except ValidationError:
+        pass
+    positions: list[tuple[int, PositionIn]] = []
+    for line, values in good:
+        try:
+            positions.append((line, PositionIn.model_validate(values, context=context)))
+        except ValidationError as exc:
+            rejected.extend(rejections_of(exc, line))
+    rejected.sort(key=lambda r: r.line or 0)
     return CsvBook(positions, rejected)
+
+
+_POSITIONS = TypeAdapter(list[PositionIn])
 
 
 _EMPTY = "the file is empty: it needs a header such as symbol,quantity and a row per position"
 
 
 def _columns(header: Record) -> list[str]:
-    names = [name.strip().lower() for name, _ in header.cells]
+    names = [name.strip().lower() for name in header.cells]
     for name in names:
         if name not in POSITION_FIELDS:
             known = ", ".join(POSITION_FIELDS)
@@ -248,13 +265,13 @@ def _values(record: Record, columns: list[str]) -> tuple[dict[str, Any], list[Re
         return {}, [Rejection(record.line, None, message)]
     values: dict[str, Any] = {}
     problems: list[Rejection] = []
-    for name, (raw, quoted) in zip(columns, record.cells, strict=True):
+    for index, (name, raw) in enumerate(zip(columns, record.cells, strict=True)):
         text = raw.strip()
         if not text:
             continue
         try:
             if name in AMOUNT_COLUMNS:
-                values[name] = amount(text, quoted)
+                values[name] = amount(text, index in record.quoted)
             elif name in DATE_COLUMNS:
                 values[name] = parse_iso_date(text)
             else:

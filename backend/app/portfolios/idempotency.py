@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -37,6 +39,9 @@ KEY_MAX_LENGTH = IDEMPOTENCY_KEY_MAX_LENGTH
 
 class IdempotencyKeyReusedError(InputDataError):
     """The key came with another request before."""
+
+    def http_details(self) -> Mapping[str, Any]:
+        return {"errors": [{"location": f"header.{HEADER}", "message": str(self)}]}
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ MATCHED_ALWAYS = ("symbol", "position_type", "quantity")
 when the row gives them)."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Line:
     """A position of the answer: a row of the file (``line``) or of the book (None)."""
 
@@ -86,7 +86,7 @@ async def import_book(
     as_of = as_of or today
     if as_of > today:
         problem = Rejection(None, "as_of", f"{as_of} is after today ({today})")
-        raise BookRuleError([problem])
+        raise BookRuleError([problem], part="query")
     await store.lock_portfolio(session, portfolio_id, owner=owner)
     book = read_book(data, entry_date=as_of, today=today)
     rejected = list(book.rejected)

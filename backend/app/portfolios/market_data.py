@@ -18,11 +18,12 @@ ENTRY_PRICE_LOOKBACK = timedelta(days=6)
 """An entry date without a close (a weekend, a holiday) takes the last close before it,
 up to this long before; further back is no price to take."""
 
+# Only the symbols missing something come back: a book whose data is loaded reads nothing.
 _STATUS = text(
-    "SELECT w.symbol,"
-    " EXISTS (SELECT 1 FROM daily_prices p WHERE p.symbol = w.symbol),"
-    " EXISTS (SELECT 1 FROM security_profiles s WHERE s.symbol = w.symbol)"
+    "SELECT w.symbol, EXISTS (SELECT 1 FROM daily_prices p WHERE p.symbol = w.symbol)"
     " FROM unnest(:symbols) AS w(symbol)"
+    " WHERE NOT EXISTS (SELECT 1 FROM security_profiles s WHERE s.symbol = w.symbol)"
+    " OR NOT EXISTS (SELECT 1 FROM daily_prices p WHERE p.symbol = w.symbol)"
 ).bindparams(bindparam("symbols", type_=ARRAY(String)))
 
 _CLOSES = text(
@@ -46,10 +47,9 @@ async def data_statuses(
     names = sorted(set(series))
     if not names:
         return {}
-    rows = await session.execute(_STATUS, {"symbols": names})
-    statuses: dict[str, DataStatus | None] = {}
-    for symbol, priced, profiled in rows:
-        statuses[symbol] = "no_prices" if not priced else None if profiled else "no_profile"
+    statuses: dict[str, DataStatus | None] = dict.fromkeys(names)
+    for symbol, priced in await session.execute(_STATUS, {"symbols": names}):
+        statuses[symbol] = "no_profile" if priced else "no_prices"
     return statuses
 
 

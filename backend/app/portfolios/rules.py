@@ -25,7 +25,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PrivateAttr,
     ValidationError,
     ValidationInfo,
     model_validator,
@@ -33,7 +32,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from app.core.errors import InputDataError
-from app.core.input_files import parse_iso_date, shown
+from app.core.input_files import numeric_limit, parse_iso_date, shown
 from app.models import Portfolio, Position
 from app.models.portfolio import POSITION_TYPES
 from app.portfolios.occ import OccOption, parse_occ
@@ -44,6 +43,7 @@ MAX_POSITIONS = 10_000
 PositionType = Literal["LONG", "SHORT", "LC", "LP", "SC", "SP"]
 assert set(PositionType.__args__) == set(POSITION_TYPES)  # type: ignore[attr-defined]
 OPTION_TYPES = frozenset({"LC", "LP", "SC", "SP"})
+STOCK_TYPES = frozenset({"LONG", "SHORT"})
 SHORT_TYPES = frozenset({"SHORT", "SC", "SP"})
 _OPTION_TYPE: Mapping[tuple[str, bool], PositionType] = {
     ("C", False): "LC",
@@ -96,6 +96,16 @@ def _upper(value: Any) -> Any:
     return value.strip().upper() if isinstance(value, str) else value
 
 
+def _symbol_text(value: Any) -> Any:
+    """Upper case; a padded OCC symbol (``AAPL  250117C00150000``) without its padding."""
+    if not isinstance(value, str):
+        return value
+    value = value.strip().upper()
+    if " " in value and (option := parse_occ(value)) is not None:
+        return option.symbol
+    return value
+
+
 def _symbol(value: str) -> str:
     if len(value) > SYMBOL_MAX_LENGTH and parse_occ(value) is not None:
         raise _problem(
@@ -120,9 +130,8 @@ def _fits(column: Any, *, what: str) -> Callable[[Decimal], Decimal]:
     """The value as the NUMERIC(p, s) column stores it (rounded half away from zero to its
     scale, as PostgreSQL does); too many integer digits, or not positive once rounded, is
     an error."""
-    precision, scale = column.type.precision, column.type.scale or 0
-    step = Decimal(1).scaleb(-scale)
-    limit = Decimal(10) ** (precision - scale)
+    step = Decimal(1).scaleb(-(column.type.scale or 0))
+    limit = numeric_limit(column)
 
     def check(value: Decimal) -> Decimal:
         if abs(value) >= limit:
@@ -141,7 +150,7 @@ def _currency(value: str) -> str:
     return value
 
 
-Symbol = Annotated[str, BeforeValidator(_upper), AfterValidator(_symbol)]
+Symbol = Annotated[str, BeforeValidator(_symbol_text), AfterValidator(_symbol)]
 Quantity = Annotated[Decimal, AfterValidator(_fits(Position.__table__.c.quantity, what="quantity"))]
 stored_price = _fits(Position.__table__.c.entry_price, what="price")
 """A price as a position stores it (entry, exit, strike: one precision)."""
@@ -252,27 +261,19 @@ class PositionIn(BaseModel):
         default=None, description="Options only, on or after entry_date."
     )
 
-    _given: frozenset[str] = PrivateAttr(default=frozenset())
-
     @property
-    def given(self) -> frozenset[str]:
-        """The fields the input gave (before defaults and the OCC symbol filled others)."""
-        return self._given
+    def given(self) -> set[str]:
+        """The fields the input gave (defaults and the OCC symbol fill others)."""
+        return self.model_fields_set
 
-    @model_validator(mode="before")
-    @classmethod
-    def _occ_symbol(cls, data: Any) -> Any:
-        """An OCC symbol (padded or not) becomes its unpadded form; its fields are filled
-        after the fields are checked."""
-        if isinstance(data, dict) and isinstance(data.get("symbol"), str):
-            option = parse_occ(data["symbol"]) if " " in data["symbol"] else None
-            if option is not None:
-                data = {**data, "symbol": option.symbol}
-        return data
+    def fill_default(self, field: str, value: Any) -> None:
+        """Set a field the input left out (it stays out of :attr:`given`)."""
+        # Into the field's slot, not through setattr: the field stays out of
+        # model_fields_set, which keeps saying what the input gave.
+        self.__dict__[field] = value
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Self:
-        self._given = frozenset(self.model_fields_set)
         context = info.context or {}
         today: date = context.get("today") or utc_today()
         problems: list[InitErrorDetails] = []
@@ -280,9 +281,19 @@ class PositionIn(BaseModel):
         if option is not None:
             problems += self._fill_from_occ(option)
         elif self.position_type is None:
-            self.position_type = "LONG"
+            self.fill_default("position_type", "LONG")
         if self.entry_date is None:
-            self.entry_date = context.get("entry_date") or today
+            self.fill_default("entry_date", context.get("entry_date") or today)
+        if (
+            self.exit_date is None
+            and self.exit_price is None
+            and self.expiration_date is None
+            and self.entry_date <= today  # type: ignore[operator]
+            and self.position_type in STOCK_TYPES
+            and self.underlying_symbol is None
+            and self.strike_price is None
+        ):
+            return self  # an open stock position entered by today: nothing more to check
         problems += self._dates(today)
         problems += self._option_fields()
         _raise("PositionIn", problems)
@@ -301,7 +312,7 @@ class PositionIn(BaseModel):
                     self.position_type,
                 )
             )
-        self.position_type = _OPTION_TYPE[kind, self.position_type in SHORT_TYPES]
+        self.fill_default("position_type", _OPTION_TYPE[kind, self.position_type in SHORT_TYPES])
         for field, value in (
             ("underlying_symbol", option.root),
             ("strike_price", stored_price(option.strike)),
@@ -309,7 +320,7 @@ class PositionIn(BaseModel):
         ):
             given = getattr(self, field)
             if given is None:
-                setattr(self, field, value)
+                self.fill_default(field, value)
             elif given != value:
                 problems.append(
                     _detail(
@@ -446,21 +457,22 @@ def rejections_of(error: ValidationError, line: int | None) -> list[Rejection]:
 
 
 class BookRuleError(InputDataError):
-    """A position or portfolio sent as JSON breaks a rule the request's own validation
-    could not see (no close for a default entry price, a change that makes the position
-    invalid): answered as the API answers a malformed body, each problem by field."""
+    """A position or portfolio sent as JSON (or a query parameter: ``part``) breaks a rule
+    the request's own validation could not see (no close for a default entry price, a
+    change that makes the position invalid): answered as the API answers a malformed
+    request, each problem by field."""
 
-    def __init__(self, problems: list[Rejection]) -> None:
-        self.problems = problems
-        shown_problems = "; ".join(f"body.{p.field}: {p.message}" for p in problems[:3])
+    def __init__(self, problems: list[Rejection], *, part: str = "body") -> None:
+        self.problems, self.part = problems, part
+        shown_problems = "; ".join(f"{self._where(p)}: {p.message}" for p in problems[:3])
         super().__init__(f"Invalid request: {shown_problems}")
+
+    def _where(self, problem: Rejection) -> str:
+        return f"{self.part}.{problem.field}" if problem.field else self.part
 
     def http_details(self) -> Mapping[str, Any]:
         return {
-            "errors": [
-                {"location": f"body.{p.field}" if p.field else "body", "message": p.message}
-                for p in self.problems
-            ]
+            "errors": [{"location": self._where(p), "message": p.message} for p in self.problems]
         }
 
 

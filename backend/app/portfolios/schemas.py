@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.schemas import FieldError
 from app.core.types import DecimalString
 from app.risk_metrics.schemas import ANNUALISED_VOL, BETA, R_SQUARED, TREND
 
@@ -162,4 +163,10 @@ class ImportResult(BaseModel):
 
 class ImportRejected(BaseModel):
     detail: str = Field(description="How many rows were rejected; nothing was written.")
-    rejected: list[RejectedRow] = Field(description="Every problem, by line and field.")
+    rejected: list[RejectedRow] = Field(
+        default_factory=list, description="Every problem of the file, by line and field."
+    )
+    errors: list[FieldError] | None = Field(
+        default=None,
+        description="Instead of rejected: a malformed query parameter or Idempotency-Key.",
+    )

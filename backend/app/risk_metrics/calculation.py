@@ -157,8 +157,9 @@ def compute_portfolio_dates(
                 for p in held:
                     if p.position_type not in factor_of:
                         factor_of[p.position_type] = exposure_factor(p.position_type)
+                # Stored quantities are positive (a CHECK): the type gives the sign.
                 size = np.array(
-                    [factor_of[p.position_type] * abs(p.quantity) for p in held], dtype=np.float64
+                    [factor_of[p.position_type] * p.quantity for p in held], dtype=np.float64
                 )
                 built = (held, cols, size, uuid_array([p.id for p in held]))
             _, cols, size, held_ids = built

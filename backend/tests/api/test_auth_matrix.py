@@ -29,29 +29,64 @@ from tests.support.factories import make_portfolio, make_position, make_user
 PROTECTED_PREFIXES = ("/api/v1/portfolios", "/api/v1/positions")
 
 
-def _protected_paths() -> list[str]:
-    """Every route under the data prefixes, read from the app's own OpenAPI document (a
-    new route is covered without editing this test)."""
+def _protected_operations() -> list[tuple[str, str]]:
+    """Every (method, path) under the data prefixes, read from the app's own OpenAPI
+    document (a new route is covered without editing this test)."""
     paths = create_app().openapi()["paths"]
-    assert all(
-        set(item) == {"get"} for path, item in paths.items() if path.startswith(PROTECTED_PREFIXES)
+    return sorted(
+        (method.upper(), path)
+        for path, item in paths.items()
+        if path.startswith(PROTECTED_PREFIXES)
+        for method in item
     )
-    return sorted(path for path in paths if path.startswith(PROTECTED_PREFIXES))
 
 
-PATHS = _protected_paths()
-ID_PATHS = [path for path in PATHS if "{" in path]
-"""The paths naming one portfolio or position (the list names none)."""
+OPERATIONS = _protected_operations()
+PATHS = [path for method, path in OPERATIONS if method == "GET"]
+"""The reads."""
+ID_OPERATIONS = [(method, path) for method, path in OPERATIONS if "{" in path]
+"""The operations naming one portfolio or position (the list and POST /portfolios name none)."""
+
+# A body each write accepts, so that what answers is who may write, not what was sent.
+BODIES: dict[tuple[str, str], object] = {
+    ("POST", "/api/v1/portfolios"): {"name": "Matrix"},
+    ("PATCH", "/api/v1/portfolios/{portfolio_id}"): {"description": "changed"},
+    ("POST", "/api/v1/portfolios/{portfolio_id}/positions"): {
+        "symbol": "AAPL",
+        "quantity": 1,
+        "entry_price": 1,
+    },
+    ("PATCH", "/api/v1/positions/{position_id}"): {"quantity": 2},
+}
+CSV_BODY = ("POST", "/api/v1/portfolios/{portfolio_id}/positions/import")
+
+
+async def _send(
+    client: httpx.AsyncClient, method: str, path: str, url: str, headers: dict[str, str]
+) -> httpx.Response:
+    if (method, path) == CSV_BODY:
+        csv = {"content-type": "text/csv", **headers}
+        return await client.post(
+            url, content=b"symbol,quantity,entry_price\nAAPL,1,1\n", headers=csv
+        )
+    return await client.request(method, url, json=BODIES.get((method, path)), headers=headers)
 
 
 def test_the_matrix_covers_the_known_data_endpoints() -> None:
-    assert PATHS == [
-        "/api/v1/portfolios",
-        "/api/v1/portfolios/{portfolio_id}/market-betas",
-        "/api/v1/portfolios/{portfolio_id}/positions",
-        "/api/v1/portfolios/{portfolio_id}/risk",
-        "/api/v1/portfolios/{portfolio_id}/risk/history",
-        "/api/v1/positions/{position_id}/volatility",
+    assert OPERATIONS == [
+        ("DELETE", "/api/v1/portfolios/{portfolio_id}"),
+        ("DELETE", "/api/v1/positions/{position_id}"),
+        ("GET", "/api/v1/portfolios"),
+        ("GET", "/api/v1/portfolios/{portfolio_id}/market-betas"),
+        ("GET", "/api/v1/portfolios/{portfolio_id}/positions"),
+        ("GET", "/api/v1/portfolios/{portfolio_id}/risk"),
+        ("GET", "/api/v1/portfolios/{portfolio_id}/risk/history"),
+        ("GET", "/api/v1/positions/{position_id}/volatility"),
+        ("PATCH", "/api/v1/portfolios/{portfolio_id}"),
+        ("PATCH", "/api/v1/positions/{position_id}"),
+        ("POST", "/api/v1/portfolios"),
+        ("POST", "/api/v1/portfolios/{portfolio_id}/positions"),
+        ("POST", "/api/v1/portfolios/{portfolio_id}/positions/import"),
     ]
 
 
@@ -146,24 +181,24 @@ CASES = list(_unauthorised_headers(Seed(*(uuid.uuid4() for _ in range(7)))))
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("path", [*PATHS, "/api/v1/me"])
+@pytest.mark.parametrize(("method", "path"), [*OPERATIONS, ("GET", "/api/v1/me")])
 async def test_without_a_valid_sign_in_it_is_401_with_www_authenticate(
-    client: httpx.AsyncClient, seed: Seed, path: str, case: str
+    client: httpx.AsyncClient, seed: Seed, method: str, path: str, case: str
 ) -> None:
     headers = _unauthorised_headers(seed)[case]
-    response = await client.get(_own(path, seed), headers=headers)
+    response = await _send(client, method, path, _own(path, seed), headers)
     assert response.status_code == 401, response.text
     assert response.headers["WWW-Authenticate"] == "Bearer"
     assert set(response.json()) == {"detail"}
     assert seed.portfolio.hex not in response.text.replace("-", "")
 
 
-@pytest.mark.parametrize("path", ID_PATHS)
+@pytest.mark.parametrize(("method", "path"), ID_OPERATIONS)
 async def test_another_users_portfolio_or_position_is_404_exactly_as_a_missing_one(
-    client: httpx.AsyncClient, seed: Seed, path: str
+    client: httpx.AsyncClient, seed: Seed, method: str, path: str
 ) -> None:
     theirs = _url(path, seed.others_portfolio, seed.others_position)
-    response = await client.get(theirs, headers=bearer(seed.owner))
+    response = await _send(client, method, path, theirs, bearer(seed.owner))
     assert response.status_code == 404
     the_id = seed.others_position if "{position_id}" in path else seed.others_portfolio
     kind = "position" if "{position_id}" in path else "portfolio"
@@ -171,13 +206,22 @@ async def test_another_users_portfolio_or_position_is_404_exactly_as_a_missing_o
 
     # The same answer for an id that exists nowhere, but for the id it names.
     missing = uuid.uuid4()
-    absent = await client.get(_url(path, missing, missing), headers=bearer(seed.owner))
+    absent = await _send(client, method, path, _url(path, missing, missing), bearer(seed.owner))
     assert absent.status_code == 404
     assert absent.json() == {"detail": f"unknown {kind} {missing}"}
     assert set(absent.headers) == set(response.headers)
 
-    # And the other user does read it.
-    assert (await client.get(theirs, headers=bearer(seed.other))).status_code == 200
+    # And the other user does read it (a write went nowhere: it reads as before).
+    read = "/api/v1/portfolios/{portfolio_id}/positions"
+    if "{position_id}" in path:
+        read = "/api/v1/positions/{position_id}/volatility"
+    if method == "GET":
+        read = path
+    assert (
+        await client.get(
+            _url(read, seed.others_portfolio, seed.others_position), headers=bearer(seed.other)
+        )
+    ).status_code == 200
 
 
 async def test_benchmarks_and_health_need_no_token(client: httpx.AsyncClient, seed: Seed) -> None:
@@ -193,6 +237,8 @@ def test_openapi_declares_the_bearer_scheme_on_protected_operations(app: FastAPI
         "/api/v1/auth/token"
     )
     for path, item in document["paths"].items():
-        secured = "security" in item["get" if "get" in item else "post"]
-        signed_in_only = {"/api/v1/me", "/api/v1/auth/logout-all"}
-        assert secured == (path.startswith(PROTECTED_PREFIXES) or path in signed_in_only), path
+        for method, operation in item.items():
+            secured = "security" in operation
+            signed_in_only = {"/api/v1/me", "/api/v1/auth/logout-all"}
+            expected = path.startswith(PROTECTED_PREFIXES) or path in signed_in_only
+            assert secured == expected, (method, path)

@@ -112,6 +112,27 @@ def _operations() -> list[tuple[str, str]]:
     return [(method.upper(), path) for path, item in paths.items() for method in item]
 
 
+def _rows_to_delete(database: TestDatabase, owner: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
+    """A portfolio of ``owner`` holding one position, made for one DELETE operation."""
+    engine = create_engine(database.sync_url)
+    try:
+        with engine.begin() as conn:
+            portfolio = conn.execute(
+                text("INSERT INTO portfolios (name, owner_id) VALUES (:n, :o) RETURNING id"),
+                {"n": f"To delete {uuid.uuid4()}", "o": owner},
+            ).scalar_one()
+            position = conn.execute(
+                text(
+                    "INSERT INTO positions (portfolio_id, symbol, quantity, entry_price,"
+                    " entry_date) VALUES (:p, 'AAPL', 1, 1, '2025-01-02') RETURNING id"
+                ),
+                {"p": portfolio},
+            ).scalar_one()
+        return portfolio, position
+    finally:
+        engine.dispose()
+
+
 def _token_version(database: TestDatabase, user_id: uuid.UUID) -> int:
     engine = create_engine(database.sync_url)
     try:
@@ -133,11 +154,17 @@ def test_no_operation_answers_with_a_server_error(
     operation = api_schema[path][method]
     # The owner's tokens as of now: fuzzing POST /api/v1/auth/logout-all revokes earlier ones.
     signed_in = bearer(known.owner, version=_token_version(database, known.owner))
+    # A DELETE gets rows of its own: the seeded ones must stay for the other operations.
+    portfolio_id, position_id = (
+        _rows_to_delete(database, known.owner)
+        if method == "DELETE"
+        else (known.portfolio_id, known.position_id)
+    )
     seeded = {
         name: value
         for name, value in {
-            "portfolio_id": str(known.portfolio_id),
-            "position_id": str(known.position_id),
+            "portfolio_id": str(portfolio_id),
+            "position_id": str(position_id),
             "code": known.benchmark,
         }.items()
         if "{" + name + "}" in path
@@ -162,5 +189,9 @@ def test_no_operation_answers_with_a_server_error(
 
     statuses: set[int] = set()
     run()
-    if path.startswith(("/api/v1/portfolios", "/api/v1/positions", "/api/v1/me")):
+    if method != "GET":
+        # Writes refuse most generated bodies by the book's rules (422); any answer but 401
+        # shows the request was signed in and reached them.
+        assert statuses - {401}, f"never signed in: {sorted(statuses)}"
+    elif path.startswith(("/api/v1/portfolios", "/api/v1/positions", "/api/v1/me")):
         assert 200 in statuses, f"never signed in: {sorted(statuses)}"

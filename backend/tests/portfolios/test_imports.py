@@ -224,7 +224,7 @@ async def test_replace_refuses_rows_entered_after_as_of(client: httpx.AsyncClien
     assert response.json()["rejected"][0]["field"] == "entry_date"
     future = await _import(client, portfolio, "symbol,quantity\nAAPL,1\n", as_of="2999-01-01")
     assert future.status_code == 422
-    assert future.json()["errors"][0]["location"] == "body.as_of"
+    assert future.json()["errors"][0]["location"] == "query.as_of"
 
 
 async def test_a_multipart_upload_and_an_unknown_content_type(client: httpx.AsyncClient) -> None:
