@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import httpx
@@ -14,10 +14,16 @@ import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import BenchmarkSectorWeight, PortfolioSnapshot, PositionMarketBeta
+from app.models import BenchmarkSectorWeight
 from app.risk_metrics.queries import SNAPSHOT_FIGURE_COLUMNS
 from tests.support.api import signed_in
-from tests.support.factories import make_portfolio, make_position, make_user
+from tests.support.factories import (
+    beta_row,
+    make_portfolio,
+    make_position,
+    make_user,
+    snapshot_row,
+)
 
 IT, HC, FIN, EN, UT = (
     "Information Technology",
@@ -41,10 +47,6 @@ class Seed:
     symbols: dict[uuid.UUID, str] = field(default_factory=dict)
 
 
-def _snapshot(portfolio_id: uuid.UUID, day: date, **cols: object) -> PortfolioSnapshot:
-    return PortfolioSnapshot(portfolio_id=portfolio_id, calculation_date=day, **cols)
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def seed(seed_session: AsyncSession) -> Seed:
     db = seed_session
@@ -53,8 +55,7 @@ async def seed(seed_session: AsyncSession) -> Seed:
     early = await make_portfolio(db, "Early", owner=owner)
     bare = await make_portfolio(db, "No exposure", owner=owner)
     empty = await make_portfolio(db, "No snapshots", owner=owner)
-    gone = await make_portfolio(db, "Deleted", owner=owner)
-    gone.deleted_at = datetime(2025, 1, 1, tzinfo=UTC)
+    gone = await make_portfolio(db, "Deleted", owner=owner, deleted=True)
     positions = [await make_position(db, main, symbol) for symbol in ("AAPL", "MSFT", "XOM")]
     other_position = await make_position(db, early, "JNJ")
 
@@ -72,7 +73,7 @@ async def seed(seed_session: AsyncSession) -> Seed:
             )
     db.add_all(
         [
-            _snapshot(
+            snapshot_row(
                 main.id,
                 date(2025, 3, 10),
                 market_beta_weighted=Decimal("1.1500"),
@@ -90,40 +91,31 @@ async def seed(seed_session: AsyncSession) -> Seed:
                 volatility_trend="increasing",
                 volatility_percentile=Decimal("0.7500"),
             ),
-            _snapshot(
+            snapshot_row(
                 main.id,
                 date(2025, 3, 3),
                 market_beta_weighted=Decimal("0.9000"),
                 sector_exposure={IT: 0.6, FIN: 0.4},
             ),
-            _snapshot(early.id, date(2025, 2, 1), sector_exposure={IT: 1.0}),
-            _snapshot(bare.id, date(2025, 3, 10), market_beta_weighted=Decimal("1.0000")),
-            _snapshot(gone.id, date(2025, 3, 10), sector_exposure={IT: 1.0}),
+            snapshot_row(early.id, date(2025, 2, 1), sector_exposure={IT: 1.0}),
+            snapshot_row(bare.id, date(2025, 3, 10), market_beta_weighted=Decimal("1.0000")),
+            snapshot_row(gone.id, date(2025, 3, 10), sector_exposure={IT: 1.0}),
         ]
     )
     seed = Seed(owner.id, main.id, early.id, bare.id, empty.id, gone.id)
     seed.symbols = {p.id: p.symbol for p in positions}
     for day in BETA_DAYS:
         for i, position in enumerate(positions):
-            row = PositionMarketBeta(
+            row = beta_row(
+                main.id,
+                position.id,
+                day,
                 id=uuid.uuid4(),
-                portfolio_id=main.id,
-                position_id=position.id,
-                calc_date=day,
                 beta=Decimal("1.000000") + Decimal(i) / 10,
-                observations=90,
             )
             db.add(row)
             seed.beta_ids.append((day, row.id))
-    db.add(
-        PositionMarketBeta(
-            portfolio_id=early.id,
-            position_id=other_position.id,
-            calc_date=BETA_DAYS[-1],
-            beta=Decimal("2.000000"),
-            observations=90,
-        )
-    )
+    db.add(beta_row(early.id, other_position.id, BETA_DAYS[-1], beta=Decimal("2.000000")))
     await db.commit()
     return seed
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import httpx
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import PositionVolatility
 from tests.support.api import signed_in
-from tests.support.factories import make_portfolio, make_position, make_user
+from tests.support.factories import make_portfolio, make_position, make_user, volatility_row
 
 FIRST_DAY = date(2025, 1, 1)
 DAYS = 30
@@ -39,22 +39,21 @@ async def seed(seed_session: AsyncSession) -> Seed:
     portfolio = await make_portfolio(db, owner=owner)
     position = await make_position(db, portfolio, "AAPL")
     other = await make_position(db, portfolio, "MSFT")
-    deleted = await make_position(db, portfolio, "XOM")
-    deleted.deleted_at = datetime(2025, 1, 1, tzinfo=UTC)
+    deleted = await make_position(db, portfolio, "XOM", deleted=True)
     rows: dict[date, uuid.UUID] = {}
     for i in range(DAYS):
         day = FIRST_DAY + timedelta(days=i)
-        row = PositionVolatility(
+        row = volatility_row(
+            position.id,
+            day,
             id=uuid.uuid4(),
-            position_id=position.id,
-            calculation_date=day,
             realized_vol_21d=Decimal("0.2000") + Decimal(i) / 10000,
             vol_trend="stable",
             observations=63,
         )
         db.add(row)
         rows[day] = row.id
-        db.add(PositionVolatility(position_id=other.id, calculation_date=day))
+        db.add(volatility_row(other.id, day))
     await db.commit()
     return Seed(owner.id, position.id, other.id, deleted.id, rows)
 
@@ -129,9 +128,7 @@ async def test_rows_added_while_paging_do_not_shift_later_pages(
 ) -> None:
     first = (await client.get(_path(seed.position), params={"limit": "10"})).json()
     # A newer row arrives between page requests (an offset-based page 2 would repeat a row).
-    seed_session.add(
-        PositionVolatility(position_id=seed.position, calculation_date=date(2025, 6, 1))
-    )
+    seed_session.add(volatility_row(seed.position, date(2025, 6, 1)))
     await seed_session.commit()
     try:
         second = (
