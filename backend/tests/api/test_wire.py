@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -14,14 +13,11 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from fastapi import FastAPI
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.pagination import Page
 from app.risk_metrics.schemas import MarketBetaRead, PositionVolatilityRead, RiskHistory
-from tests.support.api import api_client
-from tests.support.auth import bearer
 from tests.support.factories import (
     beta_row,
     make_portfolio,
@@ -101,10 +97,10 @@ async def seed(seed_session: AsyncSession) -> Seed:
     )
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(app: FastAPI, seed: Seed) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(app, bearer(seed.owner)) as http:
-        yield http
+@pytest.fixture
+def signed_in_as(seed: Seed) -> uuid.UUID:
+    """``client`` is the owner of the seeded rows."""
+    return seed.owner
 
 
 def _as_model_sends(model: type[BaseModel], value: dict[str, Any]) -> Any:

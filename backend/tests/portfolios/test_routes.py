@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -123,11 +123,10 @@ async def seed(seed_session: AsyncSession) -> Seed:
     )
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(app: FastAPI, seed: Seed) -> AsyncIterator[httpx.AsyncClient]:
-    """Signed in as the owner of the seeded portfolios."""
-    async with signed_in(app, seed.owner) as http:
-        yield http
+@pytest.fixture
+def signed_in_as(seed: Seed) -> uuid.UUID:
+    """``client`` is the owner of the seeded portfolios."""
+    return seed.owner
 
 
 async def test_the_list_holds_the_callers_live_portfolios_by_name_then_id(

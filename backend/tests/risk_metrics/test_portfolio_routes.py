@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -16,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import BenchmarkSectorWeight
 from app.risk_metrics.queries import SNAPSHOT_FIGURE_COLUMNS
-from tests.support.api import signed_in
 from tests.support.factories import (
     beta_row,
     make_portfolio,
@@ -120,11 +118,10 @@ async def seed(seed_session: AsyncSession) -> Seed:
     return seed
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(app: FastAPI, seed: Seed) -> AsyncIterator[httpx.AsyncClient]:
-    """Signed in as the owner of the seeded portfolios."""
-    async with signed_in(app, seed.owner) as http:
-        yield http
+@pytest.fixture
+def signed_in_as(seed: Seed) -> uuid.UUID:
+    """``client`` is the owner of the seeded portfolios."""
+    return seed.owner
 
 
 def _active(body: dict[str, object]) -> list[tuple[str, Decimal, Decimal, Decimal]]:

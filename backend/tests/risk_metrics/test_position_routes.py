@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -11,12 +10,10 @@ from decimal import Decimal
 import httpx
 import pytest
 import pytest_asyncio
-from fastapi import FastAPI
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import PositionVolatility
-from tests.support.api import signed_in
 from tests.support.factories import make_portfolio, make_position, make_user, volatility_row
 
 FIRST_DAY = date(2025, 1, 1)
@@ -58,11 +55,10 @@ async def seed(seed_session: AsyncSession) -> Seed:
     return Seed(owner.id, position.id, other.id, deleted.id, rows)
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(app: FastAPI, seed: Seed) -> AsyncIterator[httpx.AsyncClient]:
-    """Signed in as the owner of the seeded positions."""
-    async with signed_in(app, seed.owner) as http:
-        yield http
+@pytest.fixture
+def signed_in_as(seed: Seed) -> uuid.UUID:
+    """``client`` is the owner of the seeded positions."""
+    return seed.owner
 
 
 def _path(position_id: uuid.UUID) -> str:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
+import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -47,10 +48,17 @@ def signed_in(app: FastAPI, user_id: uuid.UUID) -> AbstractAsyncContextManager[h
     return api_client(app, bearer(user_id))
 
 
+@pytest.fixture
+def signed_in_as() -> uuid.UUID | None:
+    """Who ``client`` is signed in as: nobody. A module whose seed has an owner overrides
+    this fixture (``return seed.owner``) to make every ``client`` request theirs."""
+    return None
+
+
 @pytest_asyncio.fixture(loop_scope="session")
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Not signed in (a module may override it with a signed-in one)."""
-    async with api_client(app) as http:
+async def client(app: FastAPI, signed_in_as: uuid.UUID | None) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client of ``app``, signed in as ``signed_in_as`` (nobody by default)."""
+    async with api_client(app, None if signed_in_as is None else bearer(signed_in_as)) as http:
         yield http
 
 
