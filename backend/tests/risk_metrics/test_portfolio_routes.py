@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import BenchmarkSectorWeight
 from app.risk_metrics.queries import SNAPSHOT_FIGURE_COLUMNS
+from tests.support.api import all_pages
 from tests.support.factories import (
     beta_row,
     make_portfolio,
@@ -297,28 +298,13 @@ def _newest_first(rows: list[tuple[date, uuid.UUID]]) -> list[str]:
     return [str(row_id) for _, row_id in sorted(rows, reverse=True)]
 
 
-async def _all_pages(
-    client: httpx.AsyncClient, path: str, limit: int, **params: str
-) -> list[list[str]]:
-    pages: list[list[str]] = []
-    cursor: str | None = None
-    while True:
-        query = {"limit": str(limit), **params, **({"cursor": cursor} if cursor else {})}
-        response = await client.get(path, params=query)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        pages.append([item["id"] for item in body["items"]])
-        cursor = body["next_cursor"]
-        if cursor is None:
-            return pages
-        assert len(pages) < 100, "pagination does not terminate"
-
-
 @pytest.mark.parametrize("limit", [1, 4, 14, 15, 500])
 async def test_market_beta_pages_cover_every_row_once_newest_first(
     client: httpx.AsyncClient, seed: Seed, limit: int
 ) -> None:
-    pages = await _all_pages(client, f"/api/v1/portfolios/{seed.portfolio}/market-betas", limit)
+    pages = await all_pages(
+        client, f"/api/v1/portfolios/{seed.portfolio}/market-betas", limit=limit
+    )
     expected = _newest_first(seed.beta_ids)
     assert [row_id for page in pages for row_id in page] == expected
     # Full pages except the last, and no empty trailing page when the count divides evenly.
@@ -402,8 +388,8 @@ async def test_market_betas_as_of_a_date_before_any_are_an_empty_page(
 async def test_market_betas_as_of_a_date_page_exactly(
     client: httpx.AsyncClient, seed: Seed
 ) -> None:
-    pages = await _all_pages(
-        client, f"/api/v1/portfolios/{seed.portfolio}/market-betas", 2, date="2025-03-06"
+    pages = await all_pages(
+        client, f"/api/v1/portfolios/{seed.portfolio}/market-betas", limit=2, date="2025-03-06"
     )
     expected = [(d, i) for d, i in seed.beta_ids if d == date(2025, 3, 6)]
     assert pages == [_newest_first(expected)[:2], _newest_first(expected)[2:]]

@@ -14,6 +14,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import PositionVolatility
+from tests.support.api import all_pages
 from tests.support.factories import make_portfolio, make_position, make_user, volatility_row
 
 FIRST_DAY = date(2025, 1, 1)
@@ -101,22 +102,16 @@ async def test_from_and_to_are_inclusive(client: httpx.AsyncClient, seed: Seed) 
 async def test_pages_within_a_range_neither_repeat_nor_skip(
     client: httpx.AsyncClient, seed: Seed
 ) -> None:
-    seen: list[str] = []
-    cursor = None
-    pages = 0
-    while True:
-        params = {"from": "2025-01-05", "to": "2025-01-25", "limit": "6"}
-        if cursor:
-            params["cursor"] = cursor
-        body = (await client.get(_path(seed.position), params=params)).json()
-        seen += [item["calculation_date"] for item in body["items"]]
-        pages += 1
-        cursor = body["next_cursor"]
-        if cursor is None:
-            break
+    pages = await all_pages(
+        client,
+        _path(seed.position),
+        limit=6,
+        field="calculation_date",
+        **{"from": "2025-01-05", "to": "2025-01-25"},
+    )
     expected = [date(2025, 1, 25) - timedelta(days=i) for i in range(21)]
-    assert seen == [d.isoformat() for d in expected]
-    assert pages == 4  # 21 rows at 6 a page
+    assert [day for page in pages for day in page] == [d.isoformat() for d in expected]
+    assert len(pages) == 4  # 21 rows at 6 a page
 
 
 async def test_rows_added_while_paging_do_not_shift_later_pages(
