@@ -49,16 +49,6 @@ class PriceHistory:
     def column(self, symbol: str) -> int:
         return self.symbols.index(symbol)
 
-    def until(self, day: date, rows: int) -> PriceHistory:
-        """The last ``rows`` trading days on or before ``day``."""
-        end = bisect_right(self.dates, day)
-        if end == 0:
-            raise MissingMarketDataError(f"no {MARKET_INDEX} price on or before {day}")
-        start = max(0, end - rows)
-        return PriceHistory(
-            self.dates[start:end], self.symbols, self.closes[start:end], self.market[start:end]
-        )
-
 
 _PRICE_FIELDS = (("column", ">i4"), ("day", ">i4"), ("close", ">f8"))
 """The (column, day, close) records of the price COPY: none is NULL, so all one size."""

@@ -359,9 +359,6 @@ class FmpClient:
         payload = await self.get_json(path)
         return parse_payload(_CONSTITUENTS, payload, path)
 
-    async def sp500_constituents(self) -> list[FmpConstituent]:
-        return await self.index_constituents(DEFAULT_BENCHMARK)
-
     async def market_caps(
         self,
         symbols: Sequence[str],
