@@ -95,7 +95,8 @@ async def known(seed_session: AsyncSession) -> Known:
                 position_id=position.id, calculation_date=day, realized_vol_21d=Decimal("0.2")
             )
         )
-        db.add(DailyPrice(symbol=position.symbol, date=day, close=Decimal("150.25")))
+        close = Decimal("150.25")
+        db.add(DailyPrice(symbol=position.symbol, date=day, close=close, adjusted_close=close))
     await db.commit()
     return Known(owner.id, portfolio.id, position.id)
 

@@ -28,7 +28,6 @@ from app.integrations.fmp.client import FmpBadResponseError, FmpClient, parse_pa
 TRADED_PATH = "historical-price-eod/non-split-adjusted"
 TOTAL_RETURN_PATH = "historical-price-eod/dividend-adjusted"
 PROFILE_PATH = "profile"
-EOD_PATH = "historical-price-eod/full"
 
 PRICE_LIMIT = Decimal(10) ** 12
 """Prices are stored as NUMERIC(18, 6): a close must stay below 10^12."""
@@ -46,15 +45,6 @@ class FmpDailyClose(BaseModel):
     volume: int | None = Field(default=None, ge=0)
 
 
-class FmpEodPrice(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    symbol: str | None = None
-    date: date
-    close: Decimal = Field(gt=0)
-    volume: int | None = Field(default=None, ge=0)
-
-
 class FmpProfile(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
@@ -67,7 +57,6 @@ class FmpProfile(BaseModel):
 
 _CLOSES = TypeAdapter(list[FmpDailyClose])
 _PROFILES = TypeAdapter(list[FmpProfile])
-_PRICES = TypeAdapter(list[FmpEodPrice])
 
 
 async def _daily_closes(
@@ -103,22 +92,6 @@ async def total_return_closes(
     """Total-return closes of ``symbol`` in [start, end], oldest first, on FMP's scale
     of today (the latest closes as traded)."""
     return await _daily_closes(client, TOTAL_RETURN_PATH, symbol, start, end)
-
-
-async def eod_prices(client: FmpClient, symbol: str, start: date, end: date) -> list[FmpEodPrice]:
-    """Daily closes of ``symbol`` in [start, end], oldest first."""
-    payload = await client.get_json(
-        EOD_PATH, {"symbol": symbol, "from": start.isoformat(), "to": end.isoformat()}
-    )
-    if isinstance(payload, dict) and "historical" in payload:  # the older response shape
-        payload = payload["historical"]
-    rows: list[FmpEodPrice] = parse_payload(_PRICES, payload, EOD_PATH, symbol)
-    foreign = {r.symbol for r in rows if r.symbol not in (None, symbol)}
-    if foreign:
-        raise FmpBadResponseError(
-            f"FMP /{EOD_PATH} for {symbol} returned rows for {sorted(foreign)}", path=EOD_PATH
-        )
-    return sorted((r for r in rows if start <= r.date <= end), key=lambda r: r.date)
 
 
 async def profile(client: FmpClient, symbol: str) -> FmpProfile | None:
