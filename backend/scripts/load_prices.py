@@ -67,6 +67,7 @@ class _Batch:
     csv: PriceFile | None = None
     fmp: list[SymbolHistory] = field(default_factory=list)
     profiles: dict[str, list[ProfileRow]] = field(default_factory=dict)  # source -> rows
+    fmp_requests: int = 0
 
 
 @dataclass
@@ -136,8 +137,8 @@ async def _spans(args: argparse.Namespace) -> dict[str, tuple[date, date]]:
 async def _fetch(args: argparse.Namespace, batch: _Batch, err: Console) -> None:
     settings = get_settings()
     steps = len(args.fmp) * (1 if args.no_profiles else 2)
-    spans = await _spans(args)
     async with FmpClient.from_settings(settings, offline_hint=OFFLINE_HINT) as fmp:
+        spans = await _spans(args)
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -152,6 +153,7 @@ async def _fetch(args: argparse.Namespace, batch: _Batch, err: Console) -> None:
                 batch.profiles["FMP"] = await fetch_fmp_profiles(
                     fmp, args.fmp, lambda _: progress.advance(task)
                 )
+        batch.fmp_requests = fmp.request_count
 
 
 async def _write(batch: _Batch) -> _Written:
@@ -228,6 +230,7 @@ def _report(args: argparse.Namespace, out: Console, err: Console) -> int:
                 "profiles_written": profiles,
                 "sources": sources,
                 "revised": revised,
+                "fmp_requests": batch.fmp_requests,
             },
         )
         return EXIT_OK
@@ -248,6 +251,8 @@ def _report(args: argparse.Namespace, out: Console, err: Console) -> int:
         f"{prices:,} price rows, {written.actions} splits and dividends and {profiles} "
         "profiles written"
     )
+    if args.fmp:
+        out.print(f"{batch.fmp_requests} requests to FMP")
     for item in revised:
         out.print(
             f"{item['symbol']}: stored prices changed from {item['changed_from']}: recompute "

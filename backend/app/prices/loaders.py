@@ -57,7 +57,7 @@ from app.prices.actions import (
     merged,
     total_return_factors,
 )
-from app.prices.history import SymbolHistory, fetch_history
+from app.prices.history import STORED_STEP, SymbolHistory, fetch_history
 from app.prices.repository import PriceRow, ProfileRow, price_series
 
 logger = logging.getLogger(__name__)
@@ -76,7 +76,6 @@ _SYMBOL_MAX: int = DailyPrice.__table__.c.symbol.type.length  # type: ignore[att
 _prices = DailyPrice.__table__.c
 _profiles = SecurityProfile.__table__.c
 _actions = CorporateAction.__table__.c
-_STORED_STEP = Decimal("0.000001")
 
 
 def normalise_symbol(text: str) -> str:
@@ -278,7 +277,7 @@ async def resolve_price_file(
                 symbol,
                 r.date,
                 r.close,
-                max(_STORED_STEP, (r.close * factors[r.date]).quantize(_STORED_STEP)),
+                max(STORED_STEP, (r.close * factors[r.date]).quantize(STORED_STEP)),
                 r.volume,
             )
             for _, r in rows

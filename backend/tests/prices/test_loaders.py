@@ -541,6 +541,7 @@ def test_cli_loads_from_fmp_and_never_prints_the_key(
     assert _count(database, "corporate_actions") == 1  # AAPL's dividend
     assert _count(database, "security_profiles") == 2
     assert "1 splits and dividends" in result.stdout
+    assert "\n10 requests to FMP\n" in result.stdout  # 4 per symbol and its profile
     assert fake_fmp.api_key not in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
 
@@ -616,6 +617,7 @@ def test_json_output_is_one_object_with_what_was_written(
             }
         ],
         "revised": [],
+        "fmp_requests": 0,
     }
     failed = _cli(database, "--csv", str(tmp_path / "none.csv"), "--json")
     assert failed.code == 2
