@@ -10,7 +10,8 @@ scheduled refresh calls after the close.
 Per symbol, from what is stored:
 - none stored: its full history (enough for the engine's longest window), both closes,
   and its splits and dividends (``loaded``);
-- its last stored day is ``through``: nothing is asked (``current``);
+- its last stored day is ``through``: nothing is asked (``current``; also when FMP has no
+  day after the last stored one);
 - else the total-return series from ``overlap_days`` stored days back (``updated``): when
   those days agree with what is stored, the new days are added, their close as traded
   being the same number (no action came after them); when they disagree (FMP rescaled
@@ -19,8 +20,8 @@ Per symbol, from what is stored:
   (``reloaded``, with the earliest day whose prices changed).
 
 Splits and dividends of the days being added come from FMP's two calendars (one request
-each, every symbol at once), or, where the plan refuses a calendar (402) or it overflows,
-from one request per symbol. A symbol FMP does not know (``[]``) is ``unknown``; one
+each, every symbol at once), or, where the plan refuses a calendar (402), it overflows or
+it keeps failing, from one request per symbol. A symbol FMP does not know (``[]``) is ``unknown``; one
 outside the FMP plan ``restricted``; any other error of a symbol (404, a bad payload, a
 timeout or 429 after the client's retries) is ``failed`` and leaves the others alone. Only
 an invalid key stops everything (FmpAuthError). Services flush; callers commit.
