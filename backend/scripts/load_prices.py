@@ -82,13 +82,26 @@ class _Written:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="load_prices.py",
-        description="Load daily prices and security profiles from FMP or CSV files.",
+        description="Load daily prices (as traded and total return), splits and dividends, "
+        "and security profiles from FMP or CSV files.",
         epilog="Exit codes: 0 ok, 1 data/API error (nothing written), 2 usage/config error, "
         "130 interrupted.",
     )
-    parser.add_argument("--csv", type=Path, metavar="PATH", help="prices CSV")
+    parser.add_argument(
+        "--csv",
+        type=Path,
+        metavar="PATH",
+        help="prices CSV: symbol,date,close (as traded)[,adjusted_close (total return)]"
+        "[,volume][,split (N:D)][,dividend (per share)]",
+    )
     parser.add_argument("--profiles-csv", type=Path, metavar="PATH", help="profiles CSV")
-    parser.add_argument("--fmp", nargs="+", metavar="SYMBOL", help="symbols to fetch from FMP")
+    parser.add_argument(
+        "--fmp",
+        nargs="+",
+        metavar="SYMBOL",
+        help="symbols to fetch from FMP (both closes, splits, dividends; the dates already "
+        "stored are asked again)",
+    )
     parser.add_argument("--from", dest="start", type=iso_date, metavar="YYYY-MM-DD")
     parser.add_argument("--to", dest="end", type=iso_date, metavar="YYYY-MM-DD")
     parser.add_argument(
