@@ -21,10 +21,11 @@ Per symbol, from what is stored:
 
 Splits and dividends of the days being added come from FMP's two calendars (one request
 each, every symbol at once), or, where the plan refuses a calendar (402), it overflows or
-it keeps failing, from one request per symbol. A symbol FMP does not know (``[]``) is ``unknown``; one
-outside the FMP plan ``restricted``; any other error of a symbol (404, a bad payload, a
-timeout or 429 after the client's retries) is ``failed`` and leaves the others alone. Only
-an invalid key stops everything (FmpAuthError). Services flush; callers commit.
+it keeps failing, from one request per symbol. A symbol FMP does not know (``[]``) is
+``unknown``; one outside the FMP plan ``restricted``; any other error of a symbol (404, a
+bad payload, a timeout or 429 after the client's retries) is ``failed`` and leaves the
+others alone. Only an invalid key stops everything (FmpAuthError). Services flush;
+callers commit.
 """
 
 from __future__ import annotations
