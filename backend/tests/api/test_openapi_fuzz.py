@@ -84,7 +84,8 @@ async def known(seed_session: AsyncSession) -> Known:
         )
         db.add(beta_row(portfolio.id, position.id, day, beta=Decimal("1.100000")))
         db.add(volatility_row(position.id, day, realized_vol_21d=Decimal("0.2")))
-        db.add(DailyPrice(symbol=position.symbol, date=day, close=Decimal("150.25")))
+        close = Decimal("150.25")
+        db.add(DailyPrice(symbol=position.symbol, date=day, close=close, adjusted_close=close))
     await db.commit()
     return Known(owner.id, portfolio.id, position.id)
 

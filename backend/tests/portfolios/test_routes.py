@@ -80,7 +80,9 @@ async def seed(seed_session: AsyncSession) -> Seed:
         ("NVDA", MAR_10): "100",
     }
     for (symbol, day), close in prices.items():
-        db.add(DailyPrice(symbol=symbol, date=day, close=Decimal(close)))
+        db.add(
+            DailyPrice(symbol=symbol, date=day, close=Decimal(close), adjusted_close=Decimal(close))
+        )
     for day in (MAR_3, MAR_5, MAR_10):
         db.add(snapshot_row(main.id, day))
     db.add(snapshot_row(gammas[1].id, MAR_5))
@@ -332,8 +334,9 @@ async def test_a_nan_close_is_no_price_and_a_huge_exposure_keeps_its_cents(
     portfolio = await make_portfolio(db, "Extremes", owner=user)
     await make_position(db, portfolio, "NANX", "10")
     await make_position(db, portfolio, "BIG", "99999999999999.999999")
-    db.add(DailyPrice(symbol="NANX", date=MAR_10, close=Decimal("NaN")))
-    db.add(DailyPrice(symbol="BIG", date=MAR_10, close=Decimal("999999999999.999999")))
+    nan, big = Decimal("NaN"), Decimal("999999999999.999999")
+    db.add(DailyPrice(symbol="NANX", date=MAR_10, close=nan, adjusted_close=nan))
+    db.add(DailyPrice(symbol="BIG", date=MAR_10, close=big, adjusted_close=big))
     db.add(snapshot_row(portfolio.id, MAR_10))
     await db.commit()
     async with signed_in(app, user.id) as http:

@@ -54,9 +54,9 @@ def _series() -> dict[str, np.ndarray]:
 async def _seed(session: AsyncSession, series: dict[str, np.ndarray]) -> None:
     days = _calendar()
     rows = [
-        {"symbol": s, "date": d, "close": round(float(p), 6), "source": "DEMO"}
+        {"symbol": s, "date": d, "close": c, "adjusted_close": c, "source": "DEMO"}
         for s, closes in series.items()
-        for d, p in zip(days, closes, strict=True)
+        for d, c in zip(days, (round(float(p), 6) for p in closes), strict=True)
     ]
     await session.execute(pg_insert(DailyPrice), rows)
     await session.execute(
@@ -259,7 +259,13 @@ async def test_short_history_is_skipped_with_a_reason_and_reported_as_coverage(
     await session.execute(
         pg_insert(DailyPrice),
         [
-            {"symbol": "CCC", "date": d, "close": float(p), "source": "DEMO"}
+            {
+                "symbol": "CCC",
+                "date": d,
+                "close": float(p),
+                "adjusted_close": float(p),
+                "source": "DEMO",
+            }
             for d, p in zip(days, series["CCC"], strict=True)
             if np.isfinite(p)
         ],

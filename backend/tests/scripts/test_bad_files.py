@@ -49,7 +49,10 @@ def sync_engine(database: TestDatabase) -> Iterator[Engine]:
     engine = create_engine(database.sync_url, poolclass=NullPool)
     with engine.begin() as conn:
         conn.execute(
-            text("INSERT INTO daily_prices (symbol, date, close) VALUES ('SPY', '2025-01-02', 1)")
+            text(
+                "INSERT INTO daily_prices (symbol, date, close, adjusted_close)"
+                " VALUES ('SPY', '2025-01-02', 1, 1)"
+            )
         )
         conn.execute(text("INSERT INTO security_profiles (symbol, is_etf) VALUES ('SPY', true)"))
         conn.execute(
