@@ -15,7 +15,7 @@ from app.users.service import ensure_user
 
 
 async def test_demo_over_csv_prices_leaves_no_stale_adjusted_close(session: AsyncSession) -> None:
-    # A CSV load stored an adjusted close; the engine prefers it over close, so a demo load
+    # A CSV load stored an adjusted close; the engine reads returns from it, so a demo load
     # over it must replace it, not keep it beside the demo's close.
     await upsert_prices(
         session,
@@ -34,7 +34,7 @@ async def test_demo_over_csv_prices_leaves_no_stale_adjusted_close(session: Asyn
             .execution_options(populate_existing=True)
         )
     ).one()
-    assert row.adjusted_close is None
+    assert row.adjusted_close == row.close  # no split or dividend in the synthetic series
     assert row.volume is None
     assert row.source == DEMO_SOURCE
     assert row.close != Decimal("500")
