@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # (doubling, with jitter of the same size, up to 30 s; Retry-After wins when sent).
     fmp_max_attempts: int = Field(default=4, ge=1, le=10, alias="FMP_MAX_ATTEMPTS")
     fmp_retry_backoff: float = Field(default=1.0, ge=0, le=60, alias="FMP_RETRY_BACKOFF")
+    # Stored trading days a price refresh asks for again, to find the past FMP rescaled
+    # (a new split or dividend) or revised: when they disagree, the symbol is reloaded.
+    price_overlap_days: int = Field(default=5, ge=1, le=60, alias="PRICE_OVERLAP_DAYS")
 
     # Per-revision limits: a migration that cannot take its lock fails fast instead of
     # queueing every writer behind it.

@@ -79,8 +79,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def refuse_a_served_address(host: str, port: int) -> str | None:
+    """Why ``(host, port)`` cannot be served, or None. A bind without SO_REUSEPORT fails
+    while any socket listens there, with SO_REUSEPORT or not: the workers' own binds would
+    not (SO_REUSEPORT lets another copy of this server, run by the same user, bind beside
+    it and silently take part of its connections)."""
+    if port == 0:
+        return None  # a port of the kernel's choice is free by definition
+    try:
+        bind_listener(host, port, reuse_port=False).close()
+    except OSError as exc:
+        return (
+            f"cannot listen on {host}:{port}: {exc.strerror} (another server already listens "
+            "there?): stop it or choose another --port"
+        )
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Fail here, once, if the address is taken, rather than in every worker over and over.
+    if (refused := refuse_a_served_address(args.host, args.port)) is not None:
+        print(f"error: {refused}", file=sys.stderr)
+        return 1
     config = uvicorn.Config(
         APP,
         host=args.host,
@@ -95,12 +116,6 @@ def main(argv: list[str] | None = None) -> int:
         server = uvicorn.Server(config)
         server.run()
         return 0 if server.started else 1
-    # Fail here, once, if the address is taken, rather than in every worker over and over.
-    try:
-        bind_listener(args.host, args.port, reuse_port=True).close()
-    except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
-        return 1
     print(
         f"serving {APP} on http://{args.host}:{args.port} with {args.workers} workers",
         file=sys.stderr,

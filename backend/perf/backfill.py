@@ -56,14 +56,16 @@ CREATE TEMP TABLE bench_days AS
                        INTERVAL '1 day') d
   WHERE extract(isodow FROM d) < 6;
 DELETE FROM bench_days WHERE i <= (SELECT count(*) FROM bench_days) - :days;
-INSERT INTO daily_prices (symbol, date, close, source)
-  SELECT 'SPY', date, round((400 * exp(sum(m) OVER (ORDER BY i)))::numeric, 6), 'DEMO'
-  FROM bench_days;
-INSERT INTO daily_prices (symbol, date, close, source)
-  SELECT 'S' || lpad(s::text, 5, '0'), date,
-         round((50 * exp(sum((s % 20) * 0.1 * m + (random() - 0.5) * 0.04)
-                OVER (PARTITION BY s ORDER BY i)))::numeric, 6), 'DEMO'
-  FROM generate_series(1, :positions) s CROSS JOIN bench_days;
+INSERT INTO daily_prices (symbol, date, close, adjusted_close, source)
+  SELECT 'SPY', date, close, close, 'DEMO' FROM (
+    SELECT date, round((400 * exp(sum(m) OVER (ORDER BY i)))::numeric, 6) AS close
+    FROM bench_days) spy;
+INSERT INTO daily_prices (symbol, date, close, adjusted_close, source)
+  SELECT symbol, date, close, close, 'DEMO' FROM (
+    SELECT 'S' || lpad(s::text, 5, '0') AS symbol, date,
+           round((50 * exp(sum((s % 20) * 0.1 * m + (random() - 0.5) * 0.04)
+                  OVER (PARTITION BY s ORDER BY i)))::numeric, 6) AS close
+    FROM generate_series(1, :positions) s CROSS JOIN bench_days) series;
 INSERT INTO portfolios (id, name, equity_balance)
   VALUES ('00000000-0000-0000-0000-0000000000b1', 'Backfill bench', 10000000);
 INSERT INTO positions (portfolio_id, symbol, position_type, quantity, entry_price, entry_date)

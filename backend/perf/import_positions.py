@@ -70,8 +70,9 @@ _SEED = [
     " (:first, 'First import', :owner), (:reimport, 'Re-import', :owner),"
     " (:turnover, 'Turnover', :owner)",
     # Market data of the file's symbols, loaded.
-    "INSERT INTO daily_prices (symbol, date, close) SELECT 'S' || lpad(g::text, 5, '0'),"
-    " DATE '2025-01-02', 50 FROM generate_series(1, :positions) g",
+    "INSERT INTO daily_prices (symbol, date, close, adjusted_close)"
+    " SELECT 'S' || lpad(g::text, 5, '0'), DATE '2025-01-02', 50, 50"
+    " FROM generate_series(1, :positions) g",
     "INSERT INTO security_profiles (symbol, sector) SELECT 'S' || lpad(g::text, 5, '0'),"
     " 'Industrials' FROM generate_series(1, :positions) g",
     # Turnover: a book of N positions the file does not hold.

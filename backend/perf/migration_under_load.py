@@ -41,6 +41,7 @@ from typing import Any
 
 import asyncpg
 import numpy as np
+import sqlalchemy as sa
 from alembic import command, op
 from alembic.script import ScriptDirectory
 from rich.console import Console
@@ -268,9 +269,18 @@ def naive_revisions() -> Iterator[Counter[str]]:
         calls["inline CHECK"] += 1
         op.create_check_constraint(op.f(name), table, condition)  # validates under ACCESS EXCLUSIVE
 
-    def create_index(name: str, table: str, columns: list[str]) -> None:
+    def create_index(
+        name: str, table: str, columns: list[str], *, unique: bool = False, where: str | None = None
+    ) -> None:
         calls["plain CREATE INDEX"] += 1
-        op.create_index(name, table, columns)  # SHARE lock, inside the revision transaction
+        # SHARE lock, inside the revision transaction.
+        op.create_index(
+            name,
+            table,
+            [c if c.isidentifier() else sa.text(c) for c in columns],
+            unique=unique,
+            postgresql_where=None if where is None else sa.text(where),
+        )
 
     replacements: dict[str, Callable[..., None]] = {
         "set_local_timeouts": lambda: None,

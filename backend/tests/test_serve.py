@@ -14,9 +14,9 @@ import httpx
 import psutil
 import pytest
 
-from app.serve import PerWorkerListener, bind_listener, parse_args
+from app.serve import PerWorkerListener, bind_listener, main, parse_args
 from devtools.databases import TestDatabase, subprocess_env
-from devtools.processes import free_port, uvicorn_app
+from devtools.processes import free_port, run_python, uvicorn_app
 
 
 def test_a_worker_gets_a_new_reuse_port_listener_of_its_own() -> None:
@@ -46,6 +46,54 @@ def test_a_listener_without_reuse_port_keeps_the_address_to_itself() -> None:
             bind_listener("127.0.0.1", held.getsockname()[1], reuse_port=True).close()
     finally:
         held.close()
+
+
+def test_a_listener_with_reuse_port_keeps_the_address_from_a_plain_bind() -> None:
+    """What the start-up check relies on: another copy's SO_REUSEPORT listener does not
+    let a bind without it through."""
+    held = bind_listener("127.0.0.1", 0, reuse_port=True)
+    try:
+        with pytest.raises(OSError):
+            bind_listener("127.0.0.1", held.getsockname()[1], reuse_port=False).close()
+    finally:
+        held.close()
+
+
+def test_one_worker_refuses_a_port_another_server_listens_on(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    held = bind_listener("127.0.0.1", 0, reuse_port=True)
+    port = held.getsockname()[1]
+    try:
+        assert main(["--port", str(port)]) == 1
+    finally:
+        held.close()
+    assert capsys.readouterr().err == (
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use (another server "
+        "already listens there?): stop it or choose another --port\n"
+    )
+
+
+@pytest.mark.slow  # a child process
+def test_workers_refuse_to_start_beside_another_server_on_their_port(
+    database: TestDatabase,
+) -> None:
+    """Another copy of ``python -m app.serve --workers 2`` listens on the port with
+    SO_REUSEPORT (held here the way its workers hold it): a second copy's workers could
+    bind beside it and take half its connections; it exits 1 instead, starting none."""
+    held = bind_listener("127.0.0.1", 0, reuse_port=True)
+    port = held.getsockname()[1]
+    try:
+        second = run_python(
+            ["-m", "app.serve", "--workers", "2", "--port", str(port)],
+            subprocess_env(database),
+            timeout=60,
+        )
+    finally:
+        held.close()
+    assert second.returncode == 1, second.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in second.stderr
+    assert "serving" not in second.stderr and "Traceback" not in second.stderr
 
 
 def test_several_workers_need_a_named_port() -> None:

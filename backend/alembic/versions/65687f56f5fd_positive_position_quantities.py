@@ -17,7 +17,7 @@ continue). Re-entrant: a run cut short resumes. The downgrade drops the CHECK; t
 quantities stay positive (the engine reads them the same).
 
 Revision ID: 65687f56f5fd
-Revises: aa336c5aabdf
+Revises: 5b35691699ad
 Create Date: 2026-12-06 06:30:00.000000
 """
 
@@ -34,7 +34,7 @@ from app.migrations.ops import (
 )
 
 revision: str = "65687f56f5fd"
-down_revision: str | None = "aa336c5aabdf"
+down_revision: str | None = "5b35691699ad"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

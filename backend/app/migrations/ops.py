@@ -193,6 +193,16 @@ def validate_constraints(table: str, names: list[str]) -> None:
             op.execute("COMMIT")
 
 
+def run_outside_transaction(statement: str) -> None:
+    """Run ``statement`` (a DO block that commits as it goes, say) on its own, outside the
+    revision's transaction: the session keeps lock_timeout, with no statement limit (a walk
+    over a whole table is as long as the table), and gets its statement limit back after."""
+    with context.get_context().autocommit_block():
+        _set_session_timeouts("0")
+        op.execute(statement)
+        _set_session_timeouts(_timeouts()[1])
+
+
 # The trigger DDL is the models' (app.models.base), so that create_all() and the
 # migrations build the same function and triggers; changing it needs a new revision
 # that replaces them in databases already migrated.

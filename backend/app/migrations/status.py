@@ -17,7 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError, to_tuple
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.config import BACKEND_DIR
 from app.core.errors import MIGRATE_HINT, SchemaNotAtHeadError
@@ -31,10 +31,6 @@ class MigrationStatus:
     """Revisions between current and head, oldest first."""
     unknown: tuple[str, ...]
     """Revisions the database is stamped with that this code does not know."""
-
-    @property
-    def at_head(self) -> bool:
-        return not self.pending and not self.unknown and set(self.current) == set(self.heads)
 
 
 @lru_cache
@@ -82,13 +78,8 @@ def _current_heads(connection: Connection) -> tuple[str, ...]:
     return tuple(MigrationContext.configure(connection).get_current_heads())
 
 
-async def migration_status(session: AsyncSession) -> MigrationStatus:
-    """Read the database's alembic_version and compare it with the shipped revisions."""
-    return await migration_status_of(await session.connection())
-
-
 async def migration_status_of(connection: AsyncConnection) -> MigrationStatus:
-    """:func:`migration_status` over a connection."""
+    """Read the database's alembic_version and compare it with the shipped revisions."""
     current = await connection.run_sync(_current_heads)
     try:
         return compare(script_directory(), current)

@@ -81,7 +81,11 @@ class PortfolioSnapshot(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     )
 
     # Revision 3: sector exposure and concentration.
-    sector_exposure: Mapped[dict[str, Any] | None] = mapped_column(JSONB, sort_order=11, info=RISK)
+    # none_as_null: None is SQL NULL (JSONB's default writes a JSON 'null', which
+    # IS NOT NULL and num_nonnulls count as stored), in every write, ORM or Core.
+    sector_exposure: Mapped[dict[str, Any] | None] = mapped_column(
+        JSONB(none_as_null=True), sort_order=11, info=RISK
+    )
     hhi: Mapped[Decimal | None] = mapped_column(Numeric(10, 2), sort_order=11, info=RISK)
     effective_num_positions: Mapped[Decimal | None] = mapped_column(
         Numeric(10, 2), sort_order=11, info=RISK

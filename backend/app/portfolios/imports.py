@@ -137,6 +137,8 @@ def _diff(
 ) -> tuple[list[tuple[int, dict[str, Any]]], list[Row[Any]]]:
     """(line, values) of the rows to add and the held rows to close; the rows that match a
     held position go to ``outcome.unchanged``. Each held position matches one row at most."""
+    if not held:  # nothing to match (append, or an empty book): every row is added
+        return [(line, position_values(position)) for line, position in rows], []
     waiting: dict[tuple[Any, ...], list[Row[Any]]] = defaultdict(list)
     for row in held:
         waiting[tuple(row._mapping[f] for f in MATCHED_ALWAYS)].append(row)

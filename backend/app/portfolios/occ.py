@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+_SHORTEST = 16
+"""A one-character root and the 15 characters after it."""
 _OCC = re.compile(r"([A-Z0-9.]{1,6}) *(\d{2})(\d{2})(\d{2})([CP])(\d{8})")
 
 
@@ -34,6 +36,8 @@ class OccOption:
 def parse_occ(text: str) -> OccOption | None:
     """The option ``text`` names (stripped, upper-cased first), or None when it is not an
     OCC symbol (a stock ticker, a date that does not exist, a strike of 0)."""
+    if len(text) < _SHORTEST:
+        return None  # a ticker: too short to be an option (the common case, and fast)
     match = _OCC.fullmatch(text.strip().upper())
     if match is None:
         return None

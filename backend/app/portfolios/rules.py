@@ -173,8 +173,24 @@ def _day(value: Any) -> Any:
 
 Day = Annotated[date, BeforeValidator(_day)]
 """YYYY-MM-DD exactly (not a timestamp, nor 20250117), or a date."""
-Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH)]
-Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH)]
+
+
+def _one_line(value: str) -> str:
+    if not value.isprintable():
+        raise _problem("text", f"holds a control character or line break: {shown(value)}")
+    return value
+
+
+def _text(value: str) -> str:
+    # Line breaks and tabs are text; other control characters (NUL, which PostgreSQL
+    # cannot store, among them) are not.
+    if not value.replace("\n", "").replace("\r", "").replace("\t", "").isprintable():
+        raise _problem("text", f"holds a control character: {shown(value)}")
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH), AfterValidator(_one_line)]
+Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH), AfterValidator(_text)]
 Currency = Annotated[str, BeforeValidator(_upper), AfterValidator(_currency)]
 TypeName = Annotated[PositionType, BeforeValidator(_upper)]
 

@@ -301,10 +301,11 @@ async def load_demo_data(session: AsyncSession, *, owner_id: uuid.UUID | None) -
     await _refuse_other_sources(session)
     calendar = demo_calendar()
     prices = generate_prices()
+    # The synthetic series have no splits or dividends: each close is its own total return.
     price_rows = [
-        PriceRow(s, d, Decimal(f"{p:.4f}"))
+        PriceRow(s, d, close, close)
         for s, closes in prices.items()
-        for d, p in zip(calendar, closes.tolist(), strict=True)
+        for d, close in zip(calendar, (Decimal(f"{p:.4f}") for p in closes.tolist()), strict=True)
     ]
     await upsert_prices(session, price_rows, DEMO_SOURCE)
     await upsert_profiles(

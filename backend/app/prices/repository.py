@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from sqlalchemy import String, func, literal, select, true
+from sqlalchemy import String, delete, func, literal, select, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,8 +39,9 @@ class MissingMarketDataError(AppError, LookupError):
 class PriceHistory:
     """Closes on the market's trading days: rows = ``dates`` (ascending), columns = ``symbols``.
 
-    A symbol's close on a day the market did not trade is not used; a missing close is NaN.
-    Returns are computed from ``adjusted_close`` where stored, else ``close``.
+    The closes are the total-return ones (``adjusted_close``), so that consecutive closes
+    give returns true across splits and dividends. A symbol's close on a day the market
+    did not trade is not used; a missing close is NaN.
     """
 
     dates: list[date]
@@ -55,29 +56,11 @@ class PriceHistory:
     def column(self, symbol: str) -> int:
         return self.symbols.index(symbol)
 
-    def until(self, day: date, rows: int) -> PriceHistory:
-        """The last ``rows`` trading days on or before ``day``."""
-        end = bisect_right(self.dates, day)
-        if end == 0:
-            raise MissingMarketDataError(f"no {MARKET_INDEX} price on or before {day}")
-        start = max(0, end - rows)
-        return PriceHistory(
-            self.dates[start:end],
-            self.symbols,
-            self.closes[start:end],
-            self.market[start:end],
-            self.mixed_sources,
-        )
-
 
 _PRICE_FIELDS = (("column", ">i4"), ("day", ">i4"), ("close", ">f8"), ("source", ">i2"))
 """The (column, day, close, source) records of the price COPY (source: its position in
 PRICE_SOURCES, from 1): none is NULL, so all one size."""
 assert len(PRICE_SOURCES) == 3, "the panel's COPY codes each source in a CASE arm"
-
-
-def _close() -> object:
-    return func.coalesce(DailyPrice.adjusted_close, DailyPrice.close)
 
 
 async def trading_days(session: AsyncSession, start: date, end: date) -> list[date]:
@@ -109,7 +92,7 @@ async def load_price_history(
     before ``start`` through ``end`` (two queries, whatever the number of symbols)."""
     market_rows = (
         await session.execute(
-            select(DailyPrice.date, _close(), DailyPrice.source)  # type: ignore[call-overload]
+            select(DailyPrice.date, DailyPrice.adjusted_close, DailyPrice.source)
             .where(DailyPrice.symbol == MARKET_INDEX, DailyPrice.date <= end)
             .order_by(DailyPrice.date)
         )
@@ -138,7 +121,7 @@ async def load_price_history(
         pg: Any = (await connection.get_raw_connection()).driver_connection
         await pg.copy_from_query(
             "SELECT w.i::int4, (p.date - $2::date)::int4,"
-            " coalesce(p.adjusted_close, p.close)::float8,"
+            " p.adjusted_close::float8,"
             " (CASE p.source::text WHEN $4 THEN 1 WHEN $5 THEN 2 WHEN $6 THEN 3 ELSE 0 END)::int2"
             " FROM daily_prices p JOIN unnest($1::text[]) WITH ORDINALITY w(symbol, i)"
             " ON p.symbol = w.symbol WHERE p.date BETWEEN $2 AND $3",
@@ -199,9 +182,9 @@ def _mixed_series_sources(
 async def last_closes(
     session: AsyncSession, symbols: Iterable[str], day: date
 ) -> dict[str, Decimal]:
-    """Each symbol's last close on or before ``day`` (adjusted where stored, as the engine
-    prices); symbols without one are absent. One query: a backward index step per symbol,
-    however long the price history."""
+    """Each symbol's last total-return close on or before ``day`` (the close the engine
+    prices with); symbols without one are absent. One query: a backward index step per
+    symbol, however long the price history."""
     names = sorted(set(symbols))
     if not names:
         return {}
@@ -209,7 +192,7 @@ async def last_closes(
         func.unnest(literal(names, ARRAY(String))).table_valued("symbol").render_derived("wanted")
     )
     last = (
-        select(_close().label("close"))  # type: ignore[attr-defined]
+        select(DailyPrice.adjusted_close.label("close"))
         .where(DailyPrice.symbol == wanted.c.symbol, DailyPrice.date <= day)
         .order_by(DailyPrice.date.desc())
         .limit(1)
@@ -217,6 +200,71 @@ async def last_closes(
     )
     rows = await session.execute(select(wanted.c.symbol, last.c.close).join(last, true()))
     return {symbol: close for symbol, close in rows}
+
+
+@dataclass(frozen=True)
+class StoredPrice:
+    date: date
+    close: Decimal
+    adjusted_close: Decimal
+
+
+@dataclass(frozen=True)
+class StoredTail:
+    """What a symbol's stored prices are: its first date and its last rows, oldest first."""
+
+    first: date
+    last_rows: list[StoredPrice]
+
+    @property
+    def last(self) -> date:
+        return self.last_rows[-1].date
+
+
+async def price_tails(
+    session: AsyncSession, symbols: Iterable[str], rows: int
+) -> dict[str, StoredTail]:
+    """The first date and the last ``rows`` prices of each symbol that has any (absent:
+    none stored). One query: index steps per symbol, however long the histories."""
+    names = sorted(set(symbols))
+    if not names:
+        return {}
+    wanted = (
+        func.unnest(literal(names, ARRAY(String))).table_valued("symbol").render_derived("wanted")
+    )
+    tail = (
+        select(DailyPrice.date, DailyPrice.close, DailyPrice.adjusted_close)
+        .where(DailyPrice.symbol == wanted.c.symbol)
+        .order_by(DailyPrice.date.desc())
+        .limit(rows)
+        .lateral("tail")
+    )
+    first = (
+        select(func.min(DailyPrice.date))
+        .where(DailyPrice.symbol == wanted.c.symbol)
+        .scalar_subquery()
+    )
+    result = await session.execute(
+        select(wanted.c.symbol, first, tail.c.date, tail.c.close, tail.c.adjusted_close)
+        .join(tail, true())
+        .order_by(wanted.c.symbol, tail.c.date)
+    )
+    found: dict[str, StoredTail] = {}
+    for symbol, first_day, day, close, adjusted in result:
+        found.setdefault(symbol, StoredTail(first_day, [])).last_rows.append(
+            StoredPrice(day, close, adjusted)
+        )
+    return found
+
+
+async def price_series(session: AsyncSession, symbol: str) -> list[StoredPrice]:
+    """Every stored price of ``symbol``, oldest first."""
+    rows = await session.execute(
+        select(DailyPrice.date, DailyPrice.close, DailyPrice.adjusted_close)
+        .where(DailyPrice.symbol == symbol)
+        .order_by(DailyPrice.date)
+    )
+    return [StoredPrice(*row) for row in rows]
 
 
 async def sectors_of(session: AsyncSession, symbols: Sequence[str]) -> dict[str, str | None]:
@@ -235,10 +283,13 @@ async def sectors_of(session: AsyncSession, symbols: Sequence[str]) -> dict[str,
 
 @dataclass(frozen=True)
 class PriceRow:
+    """A day's price of a symbol: the close as traded and the total-return close (equal
+    when no split or dividend came after the day, or the source knows of none)."""
+
     symbol: str
     date: date
     close: Decimal
-    adjusted_close: Decimal | None = None
+    adjusted_close: Decimal
     volume: int | None = None
 
 
@@ -271,8 +322,7 @@ async def upsert_prices(
     replaced = await take_over_symbols(
         session, DailyPrice, {r.symbol for r in rows}, source, replace=replace_source
     )
-    # Every value column is replaced: a re-load from another source must not leave a stale
-    # adjusted_close behind (returns prefer it over close).
+    # Every value column is replaced: a re-load from another source leaves nothing stale.
     stmt = upsert(
         DailyPrice,
         constraint="uq_daily_prices_symbol_date",
@@ -293,6 +343,29 @@ async def upsert_prices(
         await session.execute(stmt, params[i : i + _BATCH])
     await session.flush()
     return Written(len(params), replaced)
+
+
+async def delete_prices(session: AsyncSession, symbol: str, days: Sequence[date]) -> int:
+    """Remove ``symbol``'s prices of ``days``; returns how many there were."""
+    if not days:
+        return 0
+    result = await session.execute(
+        delete(DailyPrice).where(DailyPrice.symbol == symbol, DailyPrice.date.in_(list(days)))
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def rescale_adjusted_closes(
+    session: AsyncSession, symbol: str, before: date, factor: Decimal
+) -> int:
+    """Multiply ``symbol``'s total-return closes before ``before`` by ``factor`` (to join
+    them to a history rescaled from ``before`` on: their returns stay the same)."""
+    result = await session.execute(
+        update(DailyPrice)
+        .where(DailyPrice.symbol == symbol, DailyPrice.date < before)
+        .values(adjusted_close=func.round(DailyPrice.adjusted_close * factor, 6))
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def upsert_profiles(

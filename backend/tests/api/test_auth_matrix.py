@@ -17,14 +17,16 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.main import create_app
-from app.models import (
-    BenchmarkSectorWeight,
-    PortfolioSnapshot,
-    PositionMarketBeta,
-    PositionVolatility,
-)
+from app.models import BenchmarkSectorWeight
 from tests.support.auth import TEST_SIGNING_KEY, bearer
-from tests.support.factories import make_portfolio, make_position, make_user
+from tests.support.factories import (
+    beta_row,
+    make_portfolio,
+    make_position,
+    make_user,
+    snapshot_row,
+    volatility_row,
+)
 
 PROTECTED_PREFIXES = ("/api/v1/portfolios", "/api/v1/positions")
 
@@ -113,19 +115,11 @@ async def seed(seed_session: AsyncSession) -> Seed:
     position = await make_position(db, mine)
     others_position = await make_position(db, theirs)
     for portfolio in (mine, theirs):
-        db.add(PortfolioSnapshot(portfolio_id=portfolio.id, calculation_date=date(2025, 3, 3)))
+        db.add(snapshot_row(portfolio.id, date(2025, 3, 3)))
     # Rows of another user's portfolio exist: the pages, which check ownership in the same
     # query as their rows, must still answer 404 for them, not their rows or an empty page.
-    db.add(
-        PositionMarketBeta(
-            portfolio_id=theirs.id,
-            position_id=others_position.id,
-            calc_date=date(2025, 3, 3),
-            beta=Decimal("1.000000"),
-            observations=90,
-        )
-    )
-    db.add(PositionVolatility(position_id=others_position.id, calculation_date=date(2025, 3, 3)))
+    db.add(beta_row(theirs.id, others_position.id, date(2025, 3, 3), beta=Decimal("1.000000")))
+    db.add(volatility_row(others_position.id, date(2025, 3, 3)))
     db.add(
         BenchmarkSectorWeight(
             benchmark_code="SP500",

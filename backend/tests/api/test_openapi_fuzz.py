@@ -29,16 +29,17 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.main import create_app
-from app.models import (
-    BenchmarkSectorWeight,
-    DailyPrice,
-    PortfolioSnapshot,
-    PositionMarketBeta,
-    PositionVolatility,
-)
+from app.models import BenchmarkSectorWeight, DailyPrice
 from devtools.databases import TestDatabase
 from tests.support.auth import bearer
-from tests.support.factories import make_portfolio, make_position, make_user
+from tests.support.factories import (
+    beta_row,
+    make_portfolio,
+    make_position,
+    make_user,
+    snapshot_row,
+    volatility_row,
+)
 
 CHECKS = [
     not_a_server_error,
@@ -66,9 +67,9 @@ async def known(seed_session: AsyncSession) -> Known:
     for i in range(12):
         day = start + timedelta(days=i)
         db.add(
-            PortfolioSnapshot(
-                portfolio_id=portfolio.id,
-                calculation_date=day,
+            snapshot_row(
+                portfolio.id,
+                day,
                 market_beta_weighted=Decimal("1.0500"),
                 sector_exposure={"Technology": 0.6, "Energy": 0.4},
             )
@@ -81,21 +82,10 @@ async def known(seed_session: AsyncSession) -> Known:
                 weight=Decimal("0.300000"),
             )
         )
-        db.add(
-            PositionMarketBeta(
-                portfolio_id=portfolio.id,
-                position_id=position.id,
-                calc_date=day,
-                beta=Decimal("1.100000"),
-                observations=90,
-            )
-        )
-        db.add(
-            PositionVolatility(
-                position_id=position.id, calculation_date=day, realized_vol_21d=Decimal("0.2")
-            )
-        )
-        db.add(DailyPrice(symbol=position.symbol, date=day, close=Decimal("150.25")))
+        db.add(beta_row(portfolio.id, position.id, day, beta=Decimal("1.100000")))
+        db.add(volatility_row(position.id, day, realized_vol_21d=Decimal("0.2")))
+        close = Decimal("150.25")
+        db.add(DailyPrice(symbol=position.symbol, date=day, close=close, adjusted_close=close))
     await db.commit()
     return Known(owner.id, portfolio.id, position.id)
 

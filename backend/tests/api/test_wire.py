@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -14,16 +13,19 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from fastapi import FastAPI
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.pagination import Page
-from app.models import PortfolioSnapshot, PositionMarketBeta, PositionVolatility
 from app.risk_metrics.schemas import MarketBetaRead, PositionVolatilityRead, RiskHistory
-from tests.support.api import api_client
-from tests.support.auth import bearer
-from tests.support.factories import make_portfolio, make_position, make_user
+from tests.support.factories import (
+    beta_row,
+    make_portfolio,
+    make_position,
+    make_user,
+    snapshot_row,
+    volatility_row,
+)
 
 DAY = date(2025, 3, 3)
 
@@ -47,11 +49,11 @@ async def seed(seed_session: AsyncSession) -> Seed:
     # Values whose text is easy to get wrong: zero and tiny values at the column's scale
     # (Decimal's str would say 0E-6, 1E-6), negatives, fewer digits than the scale; and a
     # NaN, which NUMERIC can hold but a documented decimal cannot be.
-    beta = PositionMarketBeta(
+    beta = beta_row(
+        portfolio.id,
+        position.id,
+        DAY,
         id=uuid.uuid4(),
-        portfolio_id=portfolio.id,
-        position_id=position.id,
-        calc_date=DAY,
         beta=Decimal("-1.5"),
         alpha=Decimal("NaN"),
         r_squared=Decimal("0"),
@@ -59,18 +61,18 @@ async def seed(seed_session: AsyncSession) -> Seed:
         p_value=None,
         observations=90,
     )
-    volatility = PositionVolatility(
+    volatility = volatility_row(
+        position.id,
+        DAY,
         id=uuid.uuid4(),
-        position_id=position.id,
-        calculation_date=DAY,
         realized_vol_21d=Decimal("0.2"),
         realized_vol_63d=Decimal("0"),
         vol_trend="stable",
         observations=63,
     )
-    snapshot = PortfolioSnapshot(
-        portfolio_id=portfolio.id,
-        calculation_date=DAY,
+    snapshot = snapshot_row(
+        portfolio.id,
+        DAY,
         market_beta_weighted=Decimal("-0.25"),
         market_beta_observations=90,
         hhi=Decimal("1234.5"),
@@ -95,10 +97,10 @@ async def seed(seed_session: AsyncSession) -> Seed:
     )
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(app: FastAPI, seed: Seed) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(app, bearer(seed.owner)) as http:
-        yield http
+@pytest.fixture
+def signed_in_as(seed: Seed) -> uuid.UUID:
+    """``client`` is the owner of the seeded rows."""
+    return seed.owner
 
 
 def _as_model_sends(model: type[BaseModel], value: dict[str, Any]) -> Any:

@@ -64,7 +64,7 @@ def assert_no_key(fake: FakeFmp, exc: BaseException) -> None:
 async def test_constituents_are_parsed_and_the_key_travels_in_a_header(
     fake_fmp: FakeFmp, fmp: FmpClient
 ) -> None:
-    rows = await fmp.sp500_constituents()
+    rows = await fmp.index_constituents()
     assert [r.symbol for r in rows] == fake_fmp.data.symbols()
     googl, goog = (next(r for r in rows if r.symbol == s) for s in ("GOOGL", "GOOG"))
     assert googl.cik == goog.cik == "0001652044"
@@ -118,7 +118,7 @@ async def test_503s_are_retried_until_the_answer_comes(
     fake_fmp: FakeFmp, fmp: FmpClient, retries: list[stamina.instrumentation.RetryDetails]
 ) -> None:
     fake_fmp.fail_next(2, 503)
-    rows = await fmp.sp500_constituents()
+    rows = await fmp.index_constituents()
     assert len(rows) == len(fake_fmp.data.constituents)
     assert len(fake_fmp.requests) == 3
     assert [r.retry_num for r in retries] == [1, 2]
@@ -132,7 +132,7 @@ async def test_rate_limit_without_retry_after_is_retried_with_backoff(
     as_200: bool,
 ) -> None:
     fake_fmp.rate_limit_next(2, as_200=as_200)
-    assert len(await fmp.sp500_constituents()) == len(fake_fmp.data.constituents)
+    assert len(await fmp.index_constituents()) == len(fake_fmp.data.constituents)
     assert len(fake_fmp.requests) == 3
     assert all(isinstance(r.caused_by, FmpRateLimitError) for r in retries)
 
@@ -144,7 +144,7 @@ async def test_persistent_rate_limit_gives_up_after_max_attempts(
     fake_fmp.rate_limit_next(10, as_200=as_200)
     async with client_for(fake_fmp, max_attempts=3) as fmp:
         with pytest.raises(FmpRateLimitError, match="gave up after 3 attempts") as info:
-            await fmp.sp500_constituents()
+            await fmp.index_constituents()
     assert len(fake_fmp.requests) == 3
     assert "wait a minute" in str(info.value)
     assert_no_key(fake_fmp, info.value)
@@ -154,7 +154,7 @@ async def test_retry_after_seconds_is_honoured(
     fake_fmp: FakeFmp, fmp: FmpClient, retries: list[stamina.instrumentation.RetryDetails]
 ) -> None:
     fake_fmp.fail_next(1, 429, headers={"Retry-After": "1"})
-    await fmp.sp500_constituents()
+    await fmp.index_constituents()
     assert [r.wait_for for r in retries] == [1.0]
 
 
@@ -162,7 +162,7 @@ async def test_retry_after_longer_than_allowed_fails_at_once(fake_fmp: FakeFmp) 
     fake_fmp.fail_next(5, 503, headers={"Retry-After": "3600"})
     async with client_for(fake_fmp, max_retry_after=60) as fmp:
         with pytest.raises(FmpUnavailableError, match="try again later"):
-            await fmp.sp500_constituents()
+            await fmp.index_constituents()
     assert len(fake_fmp.requests) == 1
 
 
@@ -170,7 +170,7 @@ async def test_retry_after_as_http_date_in_the_past_retries_at_once(
     fake_fmp: FakeFmp, fmp: FmpClient, retries: list[stamina.instrumentation.RetryDetails]
 ) -> None:
     fake_fmp.fail_next(1, 503, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
-    await fmp.sp500_constituents()
+    await fmp.index_constituents()
     assert [r.wait_for for r in retries] == [0.0]
 
 
@@ -178,13 +178,13 @@ async def test_persistent_5xx_raises_unavailable(fake_fmp: FakeFmp) -> None:
     fake_fmp.fail_next(10, 502)
     async with client_for(fake_fmp, max_attempts=2) as fmp:
         with pytest.raises(FmpUnavailableError, match=r"HTTP 502.*gave up after 2 attempts"):
-            await fmp.sp500_constituents()
+            await fmp.index_constituents()
     assert len(fake_fmp.requests) == 2
 
 
 async def test_dropped_connection_is_retried(fake_fmp: FakeFmp, fmp: FmpClient) -> None:
     fake_fmp.fail_next(1, drop_connection=True)
-    assert len(await fmp.sp500_constituents()) == len(fake_fmp.data.constituents)
+    assert len(await fmp.index_constituents()) == len(fake_fmp.data.constituents)
     assert len(fake_fmp.requests) == 2
 
 
@@ -192,7 +192,7 @@ async def test_slow_answer_times_out_and_is_retried_then_reported(fake_fmp: Fake
     fake_fmp.fail_next(2, 200, body="[]", delay=0.5)
     async with client_for(fake_fmp, max_attempts=2, timeout=httpx.Timeout(0.1)) as fmp:
         with pytest.raises(FmpUnavailableError, match="did not answer in time") as info:
-            await fmp.sp500_constituents()
+            await fmp.index_constituents()
     assert len(fake_fmp.requests) == 2
     assert_no_key(fake_fmp, info.value)
 
@@ -204,7 +204,7 @@ async def test_nothing_listening_raises_unavailable_without_the_key() -> None:
     key = "unreachable-secret-key"
     async with FmpClient(key, f"http://127.0.0.1:{port}/stable", max_attempts=2, **FAST) as fmp:
         with pytest.raises(FmpUnavailableError, match="cannot reach FMP") as info:
-            await fmp.sp500_constituents()
+            await fmp.index_constituents()
     assert key not in str(info.value) and key not in repr(info.value)
     assert info.value.__cause__ is None and info.value.__suppress_context__
 
@@ -215,7 +215,7 @@ async def test_nothing_listening_raises_unavailable_without_the_key() -> None:
 async def test_wrong_key_is_an_auth_error_without_retry(fake_fmp: FakeFmp) -> None:
     async with client_for(fake_fmp, key="not-the-key") as fmp:
         with pytest.raises(FmpAuthError, match="FMP_API_KEY") as info:
-            await fmp.sp500_constituents()
+            await fmp.index_constituents()
     assert info.value.status == 401
     assert len(fake_fmp.requests) == 1
 
@@ -224,7 +224,7 @@ async def test_invalid_key_in_a_200_body_is_an_auth_error(fake_fmp: FakeFmp) -> 
     fake_fmp.legacy_auth_errors = True
     async with client_for(fake_fmp, key="not-the-key") as fmp:
         with pytest.raises(FmpAuthError, match="Invalid API KEY") as info:
-            await fmp.sp500_constituents()
+            await fmp.index_constituents()
     assert info.value.status == 200
     assert len(fake_fmp.requests) == 1
 
@@ -248,7 +248,7 @@ async def test_premium_query_parameter_402_is_a_plan_error(
 async def test_legacy_v3_endpoint_403_says_to_use_stable(fake_fmp: FakeFmp) -> None:
     async with FmpClient(fake_fmp.api_key, fake_fmp.url + "/api/v3", **FAST) as fmp:  # type: ignore[arg-type]
         with pytest.raises(FmpPlanError, match=r"legacy endpoint.*FMP_BASE_URL=.*/stable"):
-            await fmp.sp500_constituents()
+            await fmp.index_constituents()
     assert len(fake_fmp.requests) == 1
 
 
@@ -261,20 +261,20 @@ async def test_400_plain_text_is_reported_without_retry(fake_fmp: FakeFmp, fmp: 
 async def test_unknown_path_404_points_at_the_base_url(fake_fmp: FakeFmp) -> None:
     async with FmpClient(fake_fmp.api_key, fake_fmp.url + "/v4", **FAST) as fmp:  # type: ignore[arg-type]
         with pytest.raises(FmpBadResponseError, match=r"HTTP 404.*ends with /stable"):
-            await fmp.sp500_constituents()
+            await fmp.index_constituents()
     assert len(fake_fmp.requests) == 1
 
 
 async def test_non_json_200_is_a_bad_response(fake_fmp: FakeFmp, fmp: FmpClient) -> None:
     fake_fmp.fail_next(1, 200, body="<html>maintenance</html>", content_type="text/html")
     with pytest.raises(FmpBadResponseError, match="not JSON"):
-        await fmp.sp500_constituents()
+        await fmp.index_constituents()
 
 
 async def test_unexpected_shape_is_a_bad_response(fake_fmp: FakeFmp, fmp: FmpClient) -> None:
     fake_fmp.inject(FakeResponse.json({"symbols": []}))
     with pytest.raises(FmpBadResponseError, match="unexpected shape"):
-        await fmp.sp500_constituents()
+        await fmp.index_constituents()
 
 
 # --- secrets ------------------------------------------------------------------------------
@@ -291,7 +291,7 @@ async def test_a_key_echoed_by_the_server_is_redacted_from_errors(
     fake_fmp.fail_next(5, status, body=echo)
     async with client_for(fake_fmp, max_attempts=1) as fmp:
         with pytest.raises(FmpError) as info:
-            await fmp.sp500_constituents()
+            await fmp.index_constituents()
     assert_no_key(fake_fmp, info.value)
     if status != 500:  # 5xx messages do not quote the body
         assert "***" in str(info.value)
@@ -313,4 +313,4 @@ async def test_empty_key_is_refused_before_any_request(fake_fmp: FakeFmp) -> Non
 async def test_base_url_without_http_scheme_fails_at_once() -> None:
     async with FmpClient("k", "ftp://example.invalid/stable", **FAST) as fmp:
         with pytest.raises(FmpError, match="not an http"):
-            await fmp.sp500_constituents()
+            await fmp.index_constituents()

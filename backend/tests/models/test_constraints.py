@@ -20,7 +20,13 @@ from app.models import (
     PositionMarketBeta,
     PositionVolatility,
 )
-from tests.support.factories import make_portfolio, make_position
+from tests.support.factories import (
+    beta_row,
+    make_portfolio,
+    make_position,
+    snapshot_row,
+    volatility_row,
+)
 
 DAY = date(2025, 10, 17)
 
@@ -37,14 +43,8 @@ async def _rejects(session: AsyncSession, row: Any) -> str:
 async def _beta(session: AsyncSession, **overrides: Any) -> PositionMarketBeta:
     portfolio = await make_portfolio(session)
     position = await make_position(session, portfolio)
-    values: dict[str, Any] = {
-        "portfolio_id": portfolio.id,
-        "position_id": position.id,
-        "calc_date": DAY,
-        "beta": Decimal("1.1"),
-        "observations": 90,
-    }
-    return PositionMarketBeta(**(values | overrides))
+    values: dict[str, Any] = {"beta": Decimal("1.1")}
+    return beta_row(portfolio.id, position.id, DAY, **(values | overrides))
 
 
 async def test_spec_defaults_are_applied_by_the_database(session: AsyncSession) -> None:
@@ -65,19 +65,15 @@ async def test_market_beta_unique_per_position_date_method_window(session: Async
     first = await _beta(session)
     session.add(first)
     await session.flush()
-    twin = PositionMarketBeta(
-        portfolio_id=first.portfolio_id,
-        position_id=first.position_id,
-        calc_date=DAY,
-        beta=Decimal("0.9"),
-        observations=60,
+    twin = beta_row(
+        first.portfolio_id, first.position_id, DAY, beta=Decimal("0.9"), observations=60
     )
     assert "uq_position_market_betas_calc" in await _rejects(session, twin)
     # Another window on the same day is a different calculation.
-    other_window = PositionMarketBeta(
-        portfolio_id=first.portfolio_id,
-        position_id=first.position_id,
-        calc_date=DAY,
+    other_window = beta_row(
+        first.portfolio_id,
+        first.position_id,
+        DAY,
         beta=Decimal("0.9"),
         observations=60,
         window_days=60,
@@ -99,17 +95,17 @@ async def test_benchmark_weight_unique_per_code_date_sector(session: AsyncSessio
 
 async def test_position_volatility_unique_per_position_date(session: AsyncSession) -> None:
     position = await make_position(session, await make_portfolio(session))
-    session.add(PositionVolatility(position_id=position.id, calculation_date=DAY))
+    session.add(volatility_row(position.id, DAY))
     await session.flush()
-    twin = PositionVolatility(position_id=position.id, calculation_date=DAY)
+    twin = volatility_row(position.id, DAY)
     assert "uq_position_volatility_position_date" in await _rejects(session, twin)
 
 
 async def test_snapshot_unique_per_portfolio_date(session: AsyncSession) -> None:
     portfolio = await make_portfolio(session)
-    session.add(PortfolioSnapshot(portfolio_id=portfolio.id, calculation_date=DAY))
+    session.add(snapshot_row(portfolio.id, DAY))
     await session.flush()
-    twin = PortfolioSnapshot(portfolio_id=portfolio.id, calculation_date=DAY)
+    twin = snapshot_row(portfolio.id, DAY)
     assert "uq_portfolio_snapshots_portfolio_date" in await _rejects(session, twin)
 
 
@@ -166,7 +162,7 @@ async def test_market_beta_domains(session: AsyncSession, column: str, bad: Any)
 )
 async def test_position_volatility_domains(session: AsyncSession, column: str, bad: Any) -> None:
     position = await make_position(session, await make_portfolio(session))
-    row = PositionVolatility(position_id=position.id, calculation_date=DAY, **{column: bad})
+    row = volatility_row(position.id, DAY, **{column: bad})
     assert f"ck_position_volatility_{column}" in await _rejects(session, row)
 
 
@@ -186,7 +182,7 @@ async def test_position_volatility_domains(session: AsyncSession, column: str, b
 )
 async def test_snapshot_domains(session: AsyncSession, column: str, bad: Any) -> None:
     portfolio = await make_portfolio(session)
-    row = PortfolioSnapshot(portfolio_id=portfolio.id, calculation_date=DAY, **{column: bad})
+    row = snapshot_row(portfolio.id, DAY, **{column: bad})
     assert f"ck_portfolio_snapshots_{column}" in await _rejects(session, row)
 
 
@@ -195,14 +191,8 @@ async def test_trend_values_the_spec_names_are_accepted(session: AsyncSession) -
     position = await make_position(session, portfolio)
     for offset, trend in enumerate(("increasing", "decreasing", "stable")):
         day = date(2025, 10, 1 + offset)
-        session.add(
-            PortfolioSnapshot(
-                portfolio_id=portfolio.id, calculation_date=day, volatility_trend=trend
-            )
-        )
-        session.add(
-            PositionVolatility(position_id=position.id, calculation_date=day, vol_trend=trend)
-        )
+        session.add(snapshot_row(portfolio.id, day, volatility_trend=trend))
+        session.add(volatility_row(position.id, day, vol_trend=trend))
     await session.flush()
 
 
@@ -213,7 +203,7 @@ async def _count(session: AsyncSession, model: Any) -> int:
 async def test_deleting_a_position_cascades_to_its_risk_rows(session: AsyncSession) -> None:
     beta = await _beta(session)
     session.add(beta)
-    session.add(PositionVolatility(position_id=beta.position_id, calculation_date=DAY))
+    session.add(volatility_row(beta.position_id, DAY))
     await session.flush()
     await session.execute(text("DELETE FROM positions WHERE id = :id"), {"id": beta.position_id})
     assert await _count(session, PositionMarketBeta) == 0
@@ -224,7 +214,7 @@ async def test_deleting_a_position_cascades_to_its_risk_rows(session: AsyncSessi
 async def test_deleting_a_portfolio_cascades_everywhere(session: AsyncSession) -> None:
     beta = await _beta(session)
     session.add(beta)
-    session.add(PortfolioSnapshot(portfolio_id=beta.portfolio_id, calculation_date=DAY))
+    session.add(snapshot_row(beta.portfolio_id, DAY))
     await session.flush()
     await session.execute(text("DELETE FROM portfolios WHERE id = :id"), {"id": beta.portfolio_id})
     for model in (Position, PortfolioSnapshot, PositionMarketBeta):

@@ -37,8 +37,11 @@ async def users(seed_session: AsyncSession) -> Users:
     owner = await make_user(db, "owner@example.com")
     other = await make_user(db, "other@example.com")
     for day, close in ((JAN_2, "243.85"), (JAN_3, "243.36")):
-        db.add(DailyPrice(symbol="AAPL", date=day, close=Decimal(close)))
-    db.add(DailyPrice(symbol="MSFT", date=JAN_2, close=Decimal("418.58")))
+        db.add(
+            DailyPrice(symbol="AAPL", date=day, close=Decimal(close), adjusted_close=Decimal(close))
+        )
+    price = Decimal("418.58")
+    db.add(DailyPrice(symbol="MSFT", date=JAN_2, close=price, adjusted_close=price))
     db.add(SecurityProfile(symbol="AAPL", sector="Information Technology"))
     await db.commit()
     return Users(owner.id, other.id)

@@ -34,8 +34,11 @@ JAN_2, JAN_3, JAN_6 = date(2025, 1, 2), date(2025, 1, 3), date(2025, 1, 6)
 async def owner(seed_session: AsyncSession) -> uuid.UUID:
     user = await make_user(seed_session, "importer@example.com")
     for day, close in ((JAN_2, "243.85"), (JAN_3, "243.36"), (JAN_6, "245.00")):
-        seed_session.add(DailyPrice(symbol="AAPL", date=day, close=Decimal(close)))
-    seed_session.add(DailyPrice(symbol="MSFT", date=JAN_3, close=Decimal("423.35")))
+        seed_session.add(
+            DailyPrice(symbol="AAPL", date=day, close=Decimal(close), adjusted_close=Decimal(close))
+        )
+    price = Decimal("423.35")
+    seed_session.add(DailyPrice(symbol="MSFT", date=JAN_3, close=price, adjusted_close=price))
     await seed_session.commit()
     return user.id
 

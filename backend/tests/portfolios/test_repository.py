@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
+from decimal import Decimal
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Portfolio, Position, User
+from app.models import Portfolio, User
 from app.portfolios.repository import (
     ANY_OWNER,
     PortfolioNotFoundError,
@@ -20,8 +21,6 @@ from app.portfolios.repository import (
     positions_held_between,
 )
 from tests.support.factories import make_portfolio, make_position, make_user
-
-DELETED = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 async def _two_users(session: AsyncSession) -> tuple[User, User]:
@@ -38,15 +37,12 @@ async def test_owner_sees_their_live_portfolio_and_its_positions(session: AsyncS
 
 
 async def _invisible_to_ann(session: AsyncSession, ann: User, bob: User) -> dict[str, Portfolio]:
-    gone = await make_portfolio(session, "Ann's deleted", owner=ann)
-    gone.deleted_at = DELETED
-    found = {
+    gone = await make_portfolio(session, "Ann's deleted", owner=ann, deleted=True)
+    return {
         "another user's": await make_portfolio(session, "Bob's", owner=bob),
         "ownerless": await make_portfolio(session, "Nobody's"),
         "deleted": gone,
     }
-    await session.flush()
-    return found
 
 
 @pytest.mark.parametrize("which", ["missing", "another user's", "ownerless", "deleted"])
@@ -75,10 +71,8 @@ async def test_a_position_the_caller_may_not_see_is_exactly_a_missing_one(
         "another user's": await make_position(session, found["another user's"]),
         "ownerless": await make_position(session, found["ownerless"]),
         "in a deleted portfolio": await make_position(session, found["deleted"]),
-        "deleted": await make_position(session, mine),
+        "deleted": await make_position(session, mine, deleted=True),
     }
-    positions["deleted"].deleted_at = DELETED
-    await session.flush()
     position_id = uuid.uuid4() if which == "missing" else positions[which].id
     with pytest.raises(PositionNotFoundError) as raised:
         await get_position(session, position_id, owner=ann.id)
@@ -102,24 +96,19 @@ async def test_active_positions_are_those_held_at_the_close_of_the_day(
     portfolio = await make_portfolio(session)
     day = date(2025, 3, 3)
     held = await make_position(session, portfolio, "AAPL")
-    sold = await make_position(session, portfolio, "MSFT")
-    sold.exit_date = day
-    later = await make_position(session, portfolio, "XOM")
-    later.entry_date = date(2025, 3, 4)
-    deleted = await make_position(session, portfolio, "KO")
-    deleted.deleted_at = DELETED
-    option = Position(
-        portfolio_id=portfolio.id,
-        symbol="AAPL250321C00200000",
+    await make_position(session, portfolio, "MSFT", exit_date=day)  # sold
+    await make_position(session, portfolio, "XOM", entry_date=date(2025, 3, 4))  # later
+    await make_position(session, portfolio, "KO", deleted=True)
+    option = await make_position(
+        session,
+        portfolio,
+        "AAPL250321C00200000",
+        "2",
+        "LC",
         underlying_symbol="AAPL",
-        position_type="LC",
-        quantity=2,
-        entry_price=1,
-        entry_date=date(2025, 1, 2),
+        entry_price=Decimal("1"),
         expiration_date=day,
     )
-    session.add(option)
-    await session.flush()
     found = await active_positions(session, portfolio.id, day)
     assert [(p.id, p.symbol, p.series_symbol) for p in found] == [
         (held.id, "AAPL", "AAPL"),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -16,9 +16,16 @@ from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.models import DailyPrice, PortfolioSnapshot, PositionMarketBeta, PositionVolatility
+from app.models import DailyPrice
 from tests.support.api import signed_in
-from tests.support.factories import make_portfolio, make_position, make_user
+from tests.support.factories import (
+    beta_row,
+    make_portfolio,
+    make_position,
+    make_user,
+    snapshot_row,
+    volatility_row,
+)
 
 MAR_3, MAR_5, MAR_10 = date(2025, 3, 3), date(2025, 3, 5), date(2025, 3, 10)
 PUT = "AAPL250620P00150000"
@@ -45,8 +52,7 @@ async def seed(seed_session: AsyncSession) -> Seed:
     main = await make_portfolio(db, "Main", owner=owner)
     no_snapshots = await make_portfolio(db, "Alpha", owner=owner)
     gammas = [await make_portfolio(db, f"Gamma {n}", owner=owner) for n in (1, 2, 3)]
-    gone = await make_portfolio(db, "Deleted", owner=owner)
-    gone.deleted_at = datetime(2025, 1, 1, tzinfo=UTC)
+    await make_portfolio(db, "Deleted", owner=owner, deleted=True)
     theirs = await make_portfolio(db, "Theirs", owner=other)
     await make_position(db, no_snapshots, "KO", "7")
 
@@ -54,15 +60,14 @@ async def seed(seed_session: AsyncSession) -> Seed:
         "AAPL": await make_position(db, main, "AAPL", "100"),
         # The direction is the type: a short of 50 shares is stored as 50.
         "MSFT": await make_position(db, main, "MSFT", "50", "SHORT"),
-        PUT: await make_position(db, main, PUT, "1", "LP"),
+        PUT: await make_position(
+            db, main, PUT, "1", "LP", underlying_symbol="AAPL", expiration_date=date(2025, 6, 20)
+        ),
         "XOM": await make_position(db, main, "XOM", "10"),  # never priced
-        "TSLA": await make_position(db, main, "TSLA", "4"),
-        "NVDA": await make_position(db, main, "NVDA", "10"),
+        # Held on Mar 3, not Mar 10; held on Mar 10, not Mar 3.
+        "TSLA": await make_position(db, main, "TSLA", "4", exit_date=MAR_5),
+        "NVDA": await make_position(db, main, "NVDA", "10", entry_date=date(2025, 3, 8)),
     }
-    held[PUT].underlying_symbol = "AAPL"
-    held[PUT].expiration_date = date(2025, 6, 20)
-    held["TSLA"].exit_date = MAR_5  # held on Mar 3, not Mar 10
-    held["NVDA"].entry_date = date(2025, 3, 8)  # held on Mar 10, not Mar 3
     await make_position(db, theirs, "AAPL")
 
     prices = {
@@ -77,18 +82,20 @@ async def seed(seed_session: AsyncSession) -> Seed:
         ("SPY", date(2025, 3, 11)): "561",
     }
     for (symbol, day), close in prices.items():
-        db.add(DailyPrice(symbol=symbol, date=day, close=Decimal(close)))
+        db.add(
+            DailyPrice(symbol=symbol, date=day, close=Decimal(close), adjusted_close=Decimal(close))
+        )
     for day in (MAR_3, MAR_5, MAR_10):
-        db.add(PortfolioSnapshot(portfolio_id=main.id, calculation_date=day))
-    db.add(PortfolioSnapshot(portfolio_id=gammas[1].id, calculation_date=MAR_5))
-    db.add(PortfolioSnapshot(portfolio_id=theirs.id, calculation_date=MAR_10))
+        db.add(snapshot_row(main.id, day))
+    db.add(snapshot_row(gammas[1].id, MAR_5))
+    db.add(snapshot_row(theirs.id, MAR_10))
 
     def beta(symbol: str, day: date, value: str, window: int = 90, **cols: Any) -> None:
         db.add(
-            PositionMarketBeta(
-                portfolio_id=main.id,
-                position_id=held[symbol].id,
-                calc_date=day,
+            beta_row(
+                main.id,
+                held[symbol].id,
+                day,
                 beta=Decimal(value),
                 observations=window,
                 window_days=window,
@@ -102,18 +109,11 @@ async def seed(seed_session: AsyncSession) -> Seed:
     beta("MSFT", MAR_10, "0.900000")
     beta("TSLA", MAR_3, "1.500000")
     db.add(
-        PositionVolatility(
-            position_id=held["AAPL"].id,
-            calculation_date=MAR_10,
-            realized_vol_21d=Decimal("0.25"),
-            vol_trend="increasing",
+        volatility_row(
+            held["AAPL"].id, MAR_10, realized_vol_21d=Decimal("0.25"), vol_trend="increasing"
         )
     )
-    db.add(
-        PositionVolatility(
-            position_id=held["AAPL"].id, calculation_date=MAR_5, realized_vol_21d=Decimal("0.9")
-        )
-    )
+    db.add(volatility_row(held["AAPL"].id, MAR_5, realized_vol_21d=Decimal("0.9")))
     await db.commit()
     return Seed(
         owner.id,
@@ -127,11 +127,10 @@ async def seed(seed_session: AsyncSession) -> Seed:
     )
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(app: FastAPI, seed: Seed) -> AsyncIterator[httpx.AsyncClient]:
-    """Signed in as the owner of the seeded portfolios."""
-    async with signed_in(app, seed.owner) as http:
-        yield http
+@pytest.fixture
+def signed_in_as(seed: Seed) -> uuid.UUID:
+    """``client`` is the owner of the seeded portfolios."""
+    return seed.owner
 
 
 async def test_the_list_holds_the_callers_live_portfolios_by_name_then_id(
@@ -377,9 +376,10 @@ async def test_a_nan_close_is_no_price_and_a_huge_exposure_keeps_its_cents(
     portfolio = await make_portfolio(db, "Extremes", owner=user)
     await make_position(db, portfolio, "NANX", "10")
     await make_position(db, portfolio, "BIG", "99999999999999.999999")
-    db.add(DailyPrice(symbol="NANX", date=MAR_10, close=Decimal("NaN")))
-    db.add(DailyPrice(symbol="BIG", date=MAR_10, close=Decimal("999999999999.999999")))
-    db.add(PortfolioSnapshot(portfolio_id=portfolio.id, calculation_date=MAR_10))
+    nan, big = Decimal("NaN"), Decimal("999999999999.999999")
+    db.add(DailyPrice(symbol="NANX", date=MAR_10, close=nan, adjusted_close=nan))
+    db.add(DailyPrice(symbol="BIG", date=MAR_10, close=big, adjusted_close=big))
+    db.add(snapshot_row(portfolio.id, MAR_10))
     await db.commit()
     async with signed_in(app, user.id) as http:
         response = await http.get(f"/api/v1/portfolios/{portfolio.id}/positions")

@@ -125,6 +125,12 @@ def test_the_rules_of_a_portfolio() -> None:
     assert problems.keys() == {"name", "currency", "equity_balance"}
     assert "not an ISO 4217 currency code" in problems["currency"]
     assert "at most 255" in _refused(PortfolioIn, {"name": "n" * 256})["name"]
+    assert "control character" in _refused(PortfolioIn, {"name": "a\x00b"})["name"]
+    assert "control character" in _refused(PortfolioIn, {"name": "two\nlines"})["name"]
+    refused = _refused(PortfolioIn, {"name": "x", "description": "nul \x00"})
+    assert "control character" in refused["description"]
+    described = PortfolioIn.model_validate({"name": "x", "description": "two\nlines\tok"})
+    assert described.description == "two\nlines\tok"
     assert "cannot be removed" in _refused(PortfolioChanges, {"currency": None})["currency"]
     assert PortfolioChanges.model_validate({"description": None}).model_fields_set == {
         "description"

@@ -44,11 +44,12 @@ async def _count(session: AsyncSession, model: type, *where: object) -> int:
 async def test_a_reload_of_one_source_leaves_no_stale_adjusted_close(
     session: AsyncSession,
 ) -> None:
-    # Returns prefer adjusted_close: a re-load without one must not keep the old one.
+    # The engine reads returns from adjusted_close: a re-load replaces it with the close
+    # it comes with, and every other value column too.
     await upsert_prices(
         session, [PriceRow("SPY", DEMO_END, Decimal("500"), Decimal("123.45"), 7)], "CSV"
     )
-    await upsert_prices(session, [PriceRow("SPY", DEMO_END, Decimal("501"))], "CSV")
+    await upsert_prices(session, [PriceRow("SPY", DEMO_END, Decimal("501"), Decimal("501"))], "CSV")
     row = (
         await session.execute(
             select(
@@ -56,7 +57,7 @@ async def test_a_reload_of_one_source_leaves_no_stale_adjusted_close(
             ).execution_options(populate_existing=True)
         )
     ).one()
-    assert tuple(row) == (Decimal("501.000000"), None, None)
+    assert tuple(row) == (Decimal("501.000000"), Decimal("501.000000"), None)
 
 
 @pytest.mark.parametrize("kind", ["prices", "profile"])
@@ -64,7 +65,9 @@ async def test_the_demo_never_loads_over_another_sources_data(
     session: AsyncSession, kind: str
 ) -> None:
     if kind == "prices":
-        await upsert_prices(session, [PriceRow("SPY", DEMO_END, Decimal("664.39"))], "FMP")
+        await upsert_prices(
+            session, [PriceRow("SPY", DEMO_END, Decimal("664.39"), Decimal("664.39"))], "FMP"
+        )
     else:
         await upsert_profiles(session, [ProfileRow("XOM", "Energy", name="Exxon")], "CSV")
     owner = await ensure_user(session, DEMO_EMAIL)
@@ -85,6 +88,8 @@ async def test_demo_load_is_idempotent(session: AsyncSession) -> None:
     assert first == second
     count = len((await session.scalars(select(DailyPrice.id))).all())
     assert count == first.prices
+    # No split or dividend in the synthetic series: each close is its own total return.
+    assert await _count(session, DailyPrice, DailyPrice.adjusted_close != DailyPrice.close) == 0
     assert first.last_date == DEMO_END and first.first_date < date(2024, 1, 1)
 
 
@@ -106,7 +111,7 @@ async def test_remove_takes_every_demo_row_out_and_nothing_else(session: AsyncSe
     someone = await make_user(session, "someone@example.com")
     theirs = await make_portfolio(session, "Theirs", owner=someone)
     await make_position(session, theirs, "IBM")
-    await upsert_prices(session, [PriceRow("IBM", DEMO_END, Decimal("250"))], "FMP")
+    await upsert_prices(session, [PriceRow("IBM", DEMO_END, Decimal("250"), Decimal("250"))], "FMP")
     await upsert_profiles(session, [ProfileRow("IBM", "Information Technology")], "FMP")
     session.add(
         BenchmarkSectorWeight(

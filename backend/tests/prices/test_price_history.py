@@ -11,18 +11,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.prices.repository import PriceRow, load_price_history, upsert_prices
 
 
-async def test_panel_keeps_market_days_prefers_adjusted_close_and_leaves_gaps_nan(
+def _price(symbol: str, day: int, close: str, adjusted: str | None = None) -> PriceRow:
+    return PriceRow(symbol, date(2025, 10, day), Decimal(close), Decimal(adjusted or close))
+
+
+async def test_panel_keeps_market_days_reads_the_total_return_close_and_leaves_gaps_nan(
     session: AsyncSession,
 ) -> None:
-    rows = [
-        PriceRow("SPY", date(2025, 10, d), Decimal(str(600 + d)), None, None)
-        for d in (13, 14, 15, 16, 17)
-    ] + [
-        PriceRow("AAA", date(2025, 10, 13), Decimal("10.5"), Decimal("10.25"), None),
-        PriceRow("AAA", date(2025, 10, 15), Decimal("11"), None, None),
-        PriceRow("AAA", date(2025, 10, 18), Decimal("99"), None, None),  # no market day
-        PriceRow("BBB", date(2025, 10, 17), Decimal("7.125"), None, None),
-        PriceRow("CCC", date(2025, 10, 16), Decimal("1"), None, None),  # not asked for
+    rows = [_price("SPY", d, str(600 + d)) for d in (13, 14, 15, 16, 17)] + [
+        _price("AAA", 13, "10.5", adjusted="10.25"),  # a dividend came after the 13th
+        _price("AAA", 15, "11"),
+        _price("AAA", 18, "99"),  # no market day
+        _price("BBB", 17, "7.125"),
+        _price("CCC", 16, "1"),  # not asked for
     ]
     await upsert_prices(session, rows, "DEMO")
 

@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import DailyPrice, SecurityProfile
+from app.prices.history import replace_history
 from app.prices.repository import (
     PriceRow,
     ProfileRow,
@@ -32,7 +33,10 @@ DAYS = [date(2025, 10, 13) + timedelta(days=d) for d in range(5)]  # Mon..Fri
 
 
 def _prices(symbol: str, closes: list[float], days: list[date] = DAYS) -> list[PriceRow]:
-    return [PriceRow(symbol, d, Decimal(str(c))) for d, c in zip(days, closes, strict=True)]
+    return [
+        PriceRow(symbol, d, Decimal(str(c)), Decimal(str(c)))
+        for d, c in zip(days, closes, strict=True)
+    ]
 
 
 async def _stored(session: AsyncSession) -> list[tuple[str, date, Decimal, str]]:
@@ -88,6 +92,31 @@ async def test_replace_source_deletes_the_other_sources_rows_of_those_symbols_on
     again = await upsert_prices(session, _prices("SPY", [610], DAYS[4:]), "FMP")
     assert again.replaced == []
     assert [c for s, _, c, _ in await _stored(session) if s == "SPY"] == [600, 610]
+
+
+async def test_replacing_a_history_obeys_the_rule_and_never_rescales_another_source(
+    session: AsyncSession,
+) -> None:
+    # A week of the demo's SPY before the days FMP sends: a replace of FMP's own history
+    # would rescale such older rows to join it; another source's are refused or deleted.
+    earlier = [d - timedelta(days=7) for d in DAYS]
+    await upsert_prices(session, _prices("SPY", [400, 401, 402, 403, 404], earlier), "DEMO")
+    before = await _stored(session)
+    fmp = _prices("SPY", [600, 601, 602], DAYS[:3])
+    with pytest.raises(OtherSourceError, match=r"SPY \(5 rows from DEMO"):
+        await replace_history(session, fmp, "FMP")
+    assert await _stored(session) == before
+
+    replaced = await replace_history(session, fmp, "FMP", replace_source=True)
+    assert replaced.replaced == [StoredRows("SPY", "DEMO", 5, earlier[0], earlier[-1])]
+    assert (replaced.rows_written, replaced.new_from) == (3, DAYS[0])
+    # Figures read the demo's prices from its first day: they changed from there.
+    assert replaced.changed_from == earlier[0]
+    assert [(d, c, src) for _, d, c, src in await _stored(session)] == [
+        (DAYS[0], 600, "FMP"),
+        (DAYS[1], 601, "FMP"),
+        (DAYS[2], 602, "FMP"),
+    ]
 
 
 async def test_profiles_follow_the_same_rule(session: AsyncSession) -> None:

@@ -29,6 +29,7 @@ from app.prices.demo import demo_calendar
 from app.prices.repository import MissingMarketDataError
 from app.risk_metrics.calculation import calculate_portfolio_risk
 from tests.formulas.test_har import _spikes_then_calm, _variance_har_forecast
+from tests.support.factories import make_portfolio, make_position, snapshot_row
 
 DAYS = 320
 CALC = date(2025, 6, 30)
@@ -53,9 +54,9 @@ def _series() -> dict[str, np.ndarray]:
 async def _seed(session: AsyncSession, series: dict[str, np.ndarray]) -> None:
     days = _calendar()
     rows = [
-        {"symbol": s, "date": d, "close": round(float(p), 6), "source": "DEMO"}
+        {"symbol": s, "date": d, "close": c, "adjusted_close": c, "source": "DEMO"}
         for s, closes in series.items()
-        for d, p in zip(days, closes, strict=True)
+        for d, c in zip(days, (round(float(p), 6) for p in closes), strict=True)
     ]
     await session.execute(pg_insert(DailyPrice), rows)
     await session.execute(
@@ -73,29 +74,26 @@ def _stored(series: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 async def _book(session: AsyncSession) -> tuple[Portfolio, dict[str, Position]]:
-    portfolio = Portfolio(name="Engine test", equity_balance=Decimal("100000.00"))
-    session.add(portfolio)
-    await session.flush()
+    portfolio = await make_portfolio(session, "Engine test")
     specs = [
         ("AAA", None, "LONG", "300"),
         ("BBB", None, "SHORT", "400"),
         ("CCC", None, "LONG", "200"),
         ("AAA250919C00060000", "AAA", "LC", "2"),
     ]
-    positions = {}
-    for symbol, underlying, ptype, qty in specs:
-        pos = Position(
-            portfolio_id=portfolio.id,
-            symbol=symbol,
+    positions = {
+        symbol: await make_position(
+            session,
+            portfolio,
+            symbol,
+            qty,
+            ptype,
             underlying_symbol=underlying,
-            position_type=ptype,
-            quantity=Decimal(qty),
             entry_price=Decimal("50"),
             entry_date=date(2024, 1, 2),
         )
-        session.add(pos)
-        positions[symbol] = pos
-    await session.flush()
+        for symbol, underlying, ptype, qty in specs
+    }
     return portfolio, positions
 
 
@@ -202,11 +200,8 @@ async def test_rerun_updates_in_place_and_keeps_existing_valuation_columns(
     await _seed(session, _series())
     portfolio, _ = await _book(session)
     session.add(
-        PortfolioSnapshot(
-            portfolio_id=portfolio.id,
-            calculation_date=CALC,
-            total_value=Decimal("123456.78"),
-            gross_exposure=Decimal("1.00"),
+        snapshot_row(
+            portfolio.id, CALC, total_value=Decimal("123456.78"), gross_exposure=Decimal("1.00")
         )
     )
     await session.flush()
@@ -264,7 +259,13 @@ async def test_short_history_is_skipped_with_a_reason_and_reported_as_coverage(
     await session.execute(
         pg_insert(DailyPrice),
         [
-            {"symbol": "CCC", "date": d, "close": float(p), "source": "DEMO"}
+            {
+                "symbol": "CCC",
+                "date": d,
+                "close": float(p),
+                "adjusted_close": float(p),
+                "source": "DEMO",
+            }
             for d, p in zip(days, series["CCC"], strict=True)
             if np.isfinite(p)
         ],
@@ -332,9 +333,7 @@ async def test_unknown_portfolio_is_an_error(session: AsyncSession) -> None:
 
 async def test_empty_portfolio_gets_a_snapshot_without_figures(session: AsyncSession) -> None:
     await _seed(session, _series())
-    portfolio = Portfolio(name="Empty", equity_balance=Decimal("1000"))
-    session.add(portfolio)
-    await session.flush()
+    portfolio = await make_portfolio(session, "Empty", equity_balance=Decimal("1000"))
     summary = await calculate_portfolio_risk(session, portfolio.id, CALC)
     snap = await session.scalar(select(PortfolioSnapshot))
     assert summary.positions == 0 and snap is not None

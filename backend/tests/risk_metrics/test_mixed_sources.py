@@ -50,7 +50,7 @@ async def books(engine: AsyncEngine) -> AsyncIterator[Books]:
         await upsert_prices(
             session,
             [
-                PriceRow(symbol, day, Decimal(f"{close:.4f}"))
+                PriceRow(symbol, day, Decimal(f"{close:.4f}"), Decimal(f"{close:.4f}"))
                 for symbol, series in closes.items()
                 for day, close in zip(CALENDAR, series.tolist(), strict=True)
             ],

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import httpx
@@ -14,10 +13,16 @@ import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import BenchmarkSectorWeight, PortfolioSnapshot, PositionMarketBeta
+from app.models import BenchmarkSectorWeight
 from app.risk_metrics.queries import SNAPSHOT_FIGURE_COLUMNS
-from tests.support.api import signed_in
-from tests.support.factories import make_portfolio, make_position, make_user
+from tests.support.api import all_pages
+from tests.support.factories import (
+    beta_row,
+    make_portfolio,
+    make_position,
+    make_user,
+    snapshot_row,
+)
 
 IT, HC, FIN, EN, UT = (
     "Information Technology",
@@ -41,10 +46,6 @@ class Seed:
     symbols: dict[uuid.UUID, str] = field(default_factory=dict)
 
 
-def _snapshot(portfolio_id: uuid.UUID, day: date, **cols: object) -> PortfolioSnapshot:
-    return PortfolioSnapshot(portfolio_id=portfolio_id, calculation_date=day, **cols)
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def seed(seed_session: AsyncSession) -> Seed:
     db = seed_session
@@ -53,8 +54,7 @@ async def seed(seed_session: AsyncSession) -> Seed:
     early = await make_portfolio(db, "Early", owner=owner)
     bare = await make_portfolio(db, "No exposure", owner=owner)
     empty = await make_portfolio(db, "No snapshots", owner=owner)
-    gone = await make_portfolio(db, "Deleted", owner=owner)
-    gone.deleted_at = datetime(2025, 1, 1, tzinfo=UTC)
+    gone = await make_portfolio(db, "Deleted", owner=owner, deleted=True)
     positions = [await make_position(db, main, symbol) for symbol in ("AAPL", "MSFT", "XOM")]
     other_position = await make_position(db, early, "JNJ")
 
@@ -72,7 +72,7 @@ async def seed(seed_session: AsyncSession) -> Seed:
             )
     db.add_all(
         [
-            _snapshot(
+            snapshot_row(
                 main.id,
                 date(2025, 3, 10),
                 market_beta_weighted=Decimal("1.1500"),
@@ -90,49 +90,39 @@ async def seed(seed_session: AsyncSession) -> Seed:
                 volatility_trend="increasing",
                 volatility_percentile=Decimal("0.7500"),
             ),
-            _snapshot(
+            snapshot_row(
                 main.id,
                 date(2025, 3, 3),
                 market_beta_weighted=Decimal("0.9000"),
                 sector_exposure={IT: 0.6, FIN: 0.4},
             ),
-            _snapshot(early.id, date(2025, 2, 1), sector_exposure={IT: 1.0}),
-            _snapshot(bare.id, date(2025, 3, 10), market_beta_weighted=Decimal("1.0000")),
-            _snapshot(gone.id, date(2025, 3, 10), sector_exposure={IT: 1.0}),
+            snapshot_row(early.id, date(2025, 2, 1), sector_exposure={IT: 1.0}),
+            snapshot_row(bare.id, date(2025, 3, 10), market_beta_weighted=Decimal("1.0000")),
+            snapshot_row(gone.id, date(2025, 3, 10), sector_exposure={IT: 1.0}),
         ]
     )
     seed = Seed(owner.id, main.id, early.id, bare.id, empty.id, gone.id)
     seed.symbols = {p.id: p.symbol for p in positions}
     for day in BETA_DAYS:
         for i, position in enumerate(positions):
-            row = PositionMarketBeta(
+            row = beta_row(
+                main.id,
+                position.id,
+                day,
                 id=uuid.uuid4(),
-                portfolio_id=main.id,
-                position_id=position.id,
-                calc_date=day,
                 beta=Decimal("1.000000") + Decimal(i) / 10,
-                observations=90,
             )
             db.add(row)
             seed.beta_ids.append((day, row.id))
-    db.add(
-        PositionMarketBeta(
-            portfolio_id=early.id,
-            position_id=other_position.id,
-            calc_date=BETA_DAYS[-1],
-            beta=Decimal("2.000000"),
-            observations=90,
-        )
-    )
+    db.add(beta_row(early.id, other_position.id, BETA_DAYS[-1], beta=Decimal("2.000000")))
     await db.commit()
     return seed
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(app: FastAPI, seed: Seed) -> AsyncIterator[httpx.AsyncClient]:
-    """Signed in as the owner of the seeded portfolios."""
-    async with signed_in(app, seed.owner) as http:
-        yield http
+@pytest.fixture
+def signed_in_as(seed: Seed) -> uuid.UUID:
+    """``client`` is the owner of the seeded portfolios."""
+    return seed.owner
 
 
 def _active(body: dict[str, object]) -> list[tuple[str, Decimal, Decimal, Decimal]]:
@@ -308,28 +298,13 @@ def _newest_first(rows: list[tuple[date, uuid.UUID]]) -> list[str]:
     return [str(row_id) for _, row_id in sorted(rows, reverse=True)]
 
 
-async def _all_pages(
-    client: httpx.AsyncClient, path: str, limit: int, **params: str
-) -> list[list[str]]:
-    pages: list[list[str]] = []
-    cursor: str | None = None
-    while True:
-        query = {"limit": str(limit), **params, **({"cursor": cursor} if cursor else {})}
-        response = await client.get(path, params=query)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        pages.append([item["id"] for item in body["items"]])
-        cursor = body["next_cursor"]
-        if cursor is None:
-            return pages
-        assert len(pages) < 100, "pagination does not terminate"
-
-
 @pytest.mark.parametrize("limit", [1, 4, 14, 15, 500])
 async def test_market_beta_pages_cover_every_row_once_newest_first(
     client: httpx.AsyncClient, seed: Seed, limit: int
 ) -> None:
-    pages = await _all_pages(client, f"/api/v1/portfolios/{seed.portfolio}/market-betas", limit)
+    pages = await all_pages(
+        client, f"/api/v1/portfolios/{seed.portfolio}/market-betas", limit=limit
+    )
     expected = _newest_first(seed.beta_ids)
     assert [row_id for page in pages for row_id in page] == expected
     # Full pages except the last, and no empty trailing page when the count divides evenly.
@@ -413,8 +388,8 @@ async def test_market_betas_as_of_a_date_before_any_are_an_empty_page(
 async def test_market_betas_as_of_a_date_page_exactly(
     client: httpx.AsyncClient, seed: Seed
 ) -> None:
-    pages = await _all_pages(
-        client, f"/api/v1/portfolios/{seed.portfolio}/market-betas", 2, date="2025-03-06"
+    pages = await all_pages(
+        client, f"/api/v1/portfolios/{seed.portfolio}/market-betas", limit=2, date="2025-03-06"
     )
     expected = [(d, i) for d, i in seed.beta_ids if d == date(2025, 3, 6)]
     assert pages == [_newest_first(expected)[:2], _newest_first(expected)[2:]]

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import httpx
 import pytest
 import pytest_asyncio
-from fastapi import FastAPI
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import PositionVolatility
-from tests.support.api import signed_in
-from tests.support.factories import make_portfolio, make_position, make_user
+from tests.support.api import all_pages
+from tests.support.factories import make_portfolio, make_position, make_user, volatility_row
 
 FIRST_DAY = date(2025, 1, 1)
 DAYS = 30
@@ -39,31 +37,29 @@ async def seed(seed_session: AsyncSession) -> Seed:
     portfolio = await make_portfolio(db, owner=owner)
     position = await make_position(db, portfolio, "AAPL")
     other = await make_position(db, portfolio, "MSFT")
-    deleted = await make_position(db, portfolio, "XOM")
-    deleted.deleted_at = datetime(2025, 1, 1, tzinfo=UTC)
+    deleted = await make_position(db, portfolio, "XOM", deleted=True)
     rows: dict[date, uuid.UUID] = {}
     for i in range(DAYS):
         day = FIRST_DAY + timedelta(days=i)
-        row = PositionVolatility(
+        row = volatility_row(
+            position.id,
+            day,
             id=uuid.uuid4(),
-            position_id=position.id,
-            calculation_date=day,
             realized_vol_21d=Decimal("0.2000") + Decimal(i) / 10000,
             vol_trend="stable",
             observations=63,
         )
         db.add(row)
         rows[day] = row.id
-        db.add(PositionVolatility(position_id=other.id, calculation_date=day))
+        db.add(volatility_row(other.id, day))
     await db.commit()
     return Seed(owner.id, position.id, other.id, deleted.id, rows)
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(app: FastAPI, seed: Seed) -> AsyncIterator[httpx.AsyncClient]:
-    """Signed in as the owner of the seeded positions."""
-    async with signed_in(app, seed.owner) as http:
-        yield http
+@pytest.fixture
+def signed_in_as(seed: Seed) -> uuid.UUID:
+    """``client`` is the owner of the seeded positions."""
+    return seed.owner
 
 
 def _path(position_id: uuid.UUID) -> str:
@@ -106,22 +102,16 @@ async def test_from_and_to_are_inclusive(client: httpx.AsyncClient, seed: Seed) 
 async def test_pages_within_a_range_neither_repeat_nor_skip(
     client: httpx.AsyncClient, seed: Seed
 ) -> None:
-    seen: list[str] = []
-    cursor = None
-    pages = 0
-    while True:
-        params = {"from": "2025-01-05", "to": "2025-01-25", "limit": "6"}
-        if cursor:
-            params["cursor"] = cursor
-        body = (await client.get(_path(seed.position), params=params)).json()
-        seen += [item["calculation_date"] for item in body["items"]]
-        pages += 1
-        cursor = body["next_cursor"]
-        if cursor is None:
-            break
+    pages = await all_pages(
+        client,
+        _path(seed.position),
+        limit=6,
+        field="calculation_date",
+        **{"from": "2025-01-05", "to": "2025-01-25"},
+    )
     expected = [date(2025, 1, 25) - timedelta(days=i) for i in range(21)]
-    assert seen == [d.isoformat() for d in expected]
-    assert pages == 4  # 21 rows at 6 a page
+    assert [day for page in pages for day in page] == [d.isoformat() for d in expected]
+    assert len(pages) == 4  # 21 rows at 6 a page
 
 
 async def test_rows_added_while_paging_do_not_shift_later_pages(
@@ -129,9 +119,7 @@ async def test_rows_added_while_paging_do_not_shift_later_pages(
 ) -> None:
     first = (await client.get(_path(seed.position), params={"limit": "10"})).json()
     # A newer row arrives between page requests (an offset-based page 2 would repeat a row).
-    seed_session.add(
-        PositionVolatility(position_id=seed.position, calculation_date=date(2025, 6, 1))
-    )
+    seed_session.add(volatility_row(seed.position, date(2025, 6, 1)))
     await seed_session.commit()
     try:
         second = (

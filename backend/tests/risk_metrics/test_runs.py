@@ -74,7 +74,7 @@ async def book(engine: AsyncEngine) -> AsyncIterator[Book]:
         await upsert_prices(
             session,
             [
-                PriceRow(symbol, day, Decimal(f"{close:.4f}"))
+                PriceRow(symbol, day, Decimal(f"{close:.4f}"), Decimal(f"{close:.4f}"))
                 for symbol, series in closes.items()
                 for day, close in zip(CALENDAR, series.tolist(), strict=True)
             ],

@@ -7,10 +7,9 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import PortfolioSnapshot
 from app.portfolios.repository import ANY_OWNER
 from app.risk_metrics.service import active_weights, normalise_exposure, portfolio_risk
-from tests.support.factories import make_portfolio
+from tests.support.factories import make_portfolio, snapshot_row
 
 
 def test_active_weights_cover_both_sides_largest_overweight_first() -> None:
@@ -47,13 +46,7 @@ async def test_a_benchmark_never_seeded_gives_a_reason_that_says_how_to_seed(
     session: AsyncSession,
 ) -> None:
     portfolio = await make_portfolio(session)
-    session.add(
-        PortfolioSnapshot(
-            portfolio_id=portfolio.id,
-            calculation_date=date(2025, 10, 17),
-            sector_exposure={"Energy": 1.0},
-        )
-    )
+    session.add(snapshot_row(portfolio.id, date(2025, 10, 17), sector_exposure={"Energy": 1.0}))
     await session.flush()
     risk = await portfolio_risk(
         session, portfolio.id, owner=ANY_OWNER, benchmark_code="SP500", benchmark_must_exist=False

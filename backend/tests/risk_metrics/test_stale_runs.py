@@ -43,7 +43,7 @@ async def marked(engine: AsyncEngine) -> AsyncIterator[tuple[uuid.UUID, uuid.UUI
         await upsert_prices(
             session,
             [
-                PriceRow(symbol, day, Decimal(f"{close:.4f}"))
+                PriceRow(symbol, day, Decimal(f"{close:.4f}"), Decimal(f"{close:.4f}"))
                 for symbol, series in closes.items()
                 for day, close in zip(CALENDAR, series.tolist(), strict=True)
             ],

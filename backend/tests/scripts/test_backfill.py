@@ -109,7 +109,7 @@ def _seed(database: TestDatabase) -> None:
         conn.execute(
             pg_insert(DailyPrice),
             [
-                {"symbol": s, "date": d, "close": p, "source": "DEMO"}
+                {"symbol": s, "date": d, "close": p, "adjusted_close": p, "source": "DEMO"}
                 for s, rows in _prices().items()
                 for d, p in rows
             ],

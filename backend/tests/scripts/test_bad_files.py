@@ -16,12 +16,13 @@ import json
 import re
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
@@ -48,7 +49,10 @@ def sync_engine(database: TestDatabase) -> Iterator[Engine]:
     engine = create_engine(database.sync_url, poolclass=NullPool)
     with engine.begin() as conn:
         conn.execute(
-            text("INSERT INTO daily_prices (symbol, date, close) VALUES ('SPY', '2025-01-02', 1)")
+            text(
+                "INSERT INTO daily_prices (symbol, date, close, adjusted_close)"
+                " VALUES ('SPY', '2025-01-02', 1, 1)"
+            )
         )
         conn.execute(text("INSERT INTO security_profiles (symbol, is_etf) VALUES ('SPY', true)"))
         conn.execute(
@@ -346,53 +350,65 @@ def broken_weights_csv(draw: st.DrawFn) -> bytes:
     return body
 
 
-# --- the properties -------------------------------------------------------------------
+# --- the property ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Loader:
+    """A script option that reads a file, and the broken files it is fed."""
+
+    name: str
+    script: str
+    option: str
+    filename: str
+    broken: st.SearchStrategy[bytes]
+
+
+CONSTITUENTS_HEADER = b"symbol,sector,cik,market_cap,date\n"
+LOADERS = [
+    Loader("prices csv", "load_prices", "--csv", "prices.csv", broken_prices_csv()),
+    Loader("profiles csv", "load_prices", "--profiles-csv", "profiles.csv", broken_profiles_csv()),
+    Loader(
+        "weights json", "seed_benchmark_weights", "--from-file", "w.json", broken_weights_json()
+    ),
+    Loader("weights csv", "seed_benchmark_weights", "--from-file", "w.csv", broken_weights_csv()),
+    Loader(
+        "constituents csv of garbage",
+        "seed_benchmark_weights",
+        "--from-file",
+        "c.csv",
+        st.binary(max_size=300).map(lambda body: CONSTITUENTS_HEADER + body),
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Given:
+    """A file an @example feeds one loader in place of a drawn one."""
+
+    loader: str
+    body: bytes
+
+
+def _file(data: st.DataObject | Given, loader: Loader) -> bytes:
+    if isinstance(data, Given):
+        assume(data.loader == loader.name)  # the other loaders skip it
+        return data.body
+    return data.draw(loader.broken, label="file")
+
+
+@pytest.mark.parametrize("loader", LOADERS, ids=lambda loader: loader.name)
 @SETTINGS
-@given(body=broken_prices_csv())
-@example(body=b"symbol,date,close\nSPY,2025-10-17,1,\n")  # a trailing comma
-@example(body=b"symbol,date,close\nSPY,2025-10-17,1\n\xff")
-def test_prices_csv(database: TestDatabase, sync_engine: Engine, body: bytes) -> None:
-    before = _tables(sync_engine)
-    _check(_run_with_file(database, "load_prices", "--csv", "prices.csv", body))
-    assert _tables(sync_engine) == before
-
-
-@SETTINGS
-@given(body=broken_profiles_csv())
-@example(body=b"symbol,sector\nAAPL,Technology\nAAPL,Energy\n")  # a duplicate symbol
-@example(body=b"symbol,sector\n,Energy\n")  # an empty symbol
-def test_profiles_csv(database: TestDatabase, sync_engine: Engine, body: bytes) -> None:
-    before = _tables(sync_engine)
-    _check(_run_with_file(database, "load_prices", "--profiles-csv", "profiles.csv", body))
-    assert _tables(sync_engine) == before
-
-
-@SETTINGS
-@given(body=broken_weights_json())
-def test_seed_weights_json(database: TestDatabase, sync_engine: Engine, body: bytes) -> None:
-    before = _tables(sync_engine)
-    _check(_run_with_file(database, "seed_benchmark_weights", "--from-file", "w.json", body))
-    assert _tables(sync_engine) == before
-
-
-@SETTINGS
-@given(body=broken_weights_csv())
-def test_seed_weights_csv(database: TestDatabase, sync_engine: Engine, body: bytes) -> None:
-    before = _tables(sync_engine)
-    _check(_run_with_file(database, "seed_benchmark_weights", "--from-file", "w.csv", body))
-    assert _tables(sync_engine) == before
-
-
-@SETTINGS
-@given(body=st.binary(max_size=300))
-def test_seed_constituents_csv_of_garbage(
-    database: TestDatabase, sync_engine: Engine, body: bytes
+@given(data=st.data())
+# Prices: a trailing comma, a byte that is not UTF-8. Profiles: a duplicate symbol, an empty one.
+@example(data=Given("prices csv", b"symbol,date,close\nSPY,2025-10-17,1,\n"))
+@example(data=Given("prices csv", b"symbol,date,close\nSPY,2025-10-17,1\n\xff"))
+@example(data=Given("profiles csv", b"symbol,sector\nAAPL,Technology\nAAPL,Energy\n"))
+@example(data=Given("profiles csv", b"symbol,sector\n,Energy\n"))
+def test_a_broken_file_is_refused_in_one_line_and_changes_nothing(
+    database: TestDatabase, sync_engine: Engine, loader: Loader, data: st.DataObject | Given
 ) -> None:
-    header = b"symbol,sector,cik,market_cap,date\n"
+    body = _file(data, loader)
     before = _tables(sync_engine)
-    _check(
-        _run_with_file(database, "seed_benchmark_weights", "--from-file", "c.csv", header + body)
-    )
+    _check(_run_with_file(database, loader.script, loader.option, loader.filename, body))
     assert _tables(sync_engine) == before

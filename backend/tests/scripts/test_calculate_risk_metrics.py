@@ -348,6 +348,12 @@ def test_delete_removes_the_figures_of_the_dates_given_and_nothing_else(
     _rows_update(database, "UPDATE portfolio_snapshots SET total_value = 1234.5, cash_value = 7")
     before = _figures_by_date(database)
     assert sorted(before) == week
+    stored_risk = (
+        "SELECT count(*) FILTER (WHERE sector_exposure IS NOT NULL),"
+        " sum(num_nonnulls(sector_exposure, hhi, market_beta_weighted))"
+        " FROM portfolio_snapshots WHERE calculation_date IN ('2025-10-14', '2025-10-15')"
+    )
+    assert _rows(database, stored_risk) == [(6, 18)]
 
     result = _script(
         database,
@@ -374,6 +380,8 @@ def test_delete_removes_the_figures_of_the_dates_given_and_nothing_else(
         " WHERE calculation_date IN ('2025-10-14', '2025-10-15')",
     )
     assert len(cleared) == 6
+    # SQL NULL, not JSON null (which psycopg2 also reads as None): nothing counts as stored.
+    assert _rows(database, stored_risk) == [(0, 0)]
     assert all(
         row[:2] == (1234.5, 7) and row[3] is not None and row[4:] == (None,) * 4
         for row in ((float(r[0]), float(r[1]), *r[2:]) for r in cleared)  # type: ignore[arg-type]

@@ -173,8 +173,8 @@ def test_remove_takes_the_demo_out_in_one_go_and_says_what_went(database: TestDa
         with engine.begin() as conn:  # a real price of another symbol stays
             conn.execute(
                 text(
-                    "INSERT INTO daily_prices (symbol, date, close, source) "
-                    "VALUES ('IBM', '2025-10-17', 250, 'FMP')"
+                    "INSERT INTO daily_prices (symbol, date, close, adjusted_close, source) "
+                    "VALUES ('IBM', '2025-10-17', 250, 250, 'FMP')"
                 )
             )
         removed = run_script("demo_data", "--remove", env=env)
@@ -202,8 +202,8 @@ def test_remove_takes_the_demo_out_in_one_go_and_says_what_went(database: TestDa
         with engine.begin() as conn:
             conn.execute(
                 text(
-                    "INSERT INTO daily_prices (symbol, date, close, source) "
-                    "VALUES ('SPY', '2025-10-17', 664.39, 'FMP')"
+                    "INSERT INTO daily_prices (symbol, date, close, adjusted_close, source) "
+                    "VALUES ('SPY', '2025-10-17', 664.39, 664.39, 'FMP')"
                 )
             )
         refused = run_script("demo_data", env=env)

@@ -1,5 +1,6 @@
-"""The app under test: create_app() on the module's test database, lifespan running, and
-an httpx client talking to it in-process over ASGI.
+"""The app under test: create_app() on the module's test database, lifespan running, an
+httpx client talking to it in-process over ASGI (signed in as the module says), and a walk
+through a keyset-paginated list.
 
 The app opens its own connections, so API tests commit their seed data (each module has
 its own database, dropped afterwards) instead of using the rolled-back ``session``.
@@ -10,8 +11,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -47,10 +50,37 @@ def signed_in(app: FastAPI, user_id: uuid.UUID) -> AbstractAsyncContextManager[h
     return api_client(app, bearer(user_id))
 
 
+async def all_pages(
+    client: httpx.AsyncClient, path: str, *, limit: int, field: str = "id", **params: str
+) -> list[list[Any]]:
+    """Walk a keyset-paginated list from its first page, following ``next_cursor`` until
+    there is none: each page's items' ``field``, page by page. Every page must answer 200;
+    a walk of 100 pages is taken for one that never ends."""
+    pages: list[list[Any]] = []
+    cursor: str | None = None
+    while True:
+        query = {"limit": str(limit), **params, **({"cursor": cursor} if cursor else {})}
+        response = await client.get(path, params=query)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        pages.append([item[field] for item in body["items"]])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return pages
+        assert len(pages) < 100, "pagination does not terminate"
+
+
+@pytest.fixture
+def signed_in_as() -> uuid.UUID | None:
+    """Who ``client`` is signed in as: nobody. A module whose seed has an owner overrides
+    this fixture (``return seed.owner``) to make every ``client`` request theirs."""
+    return None
+
+
 @pytest_asyncio.fixture(loop_scope="session")
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Not signed in (a module may override it with a signed-in one)."""
-    async with api_client(app) as http:
+async def client(app: FastAPI, signed_in_as: uuid.UUID | None) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client of ``app``, signed in as ``signed_in_as`` (nobody by default)."""
+    async with api_client(app, None if signed_in_as is None else bearer(signed_in_as)) as http:
         yield http
 
 

@@ -1,8 +1,11 @@
-"""A migration killed in the middle of ``CREATE INDEX CONCURRENTLY``, the same way every time.
+"""Migrations under faults, the same way every time: a revision blocked by a reader of its
+table, and a run killed in the middle of ``CREATE INDEX CONCURRENTLY``.
 
-``alembic upgrade head`` runs as a child process (SIGKILL needs one) while another session
-holds an open snapshot: the concurrent build must wait for that snapshot before it marks
-the index valid, so the kill always lands mid-build, leaving an INVALID index behind.
+A blocked revision waits ``FAST_LOCK_TIMEOUT`` for its lock, then fails naming the reader.
+For the kill, ``alembic upgrade head`` runs as a child process (SIGKILL needs one) while
+another session holds an open snapshot: the concurrent build must wait for that snapshot
+before it marks the index valid, so the kill always lands mid-build, leaving an INVALID
+index behind.
 """
 
 from __future__ import annotations
@@ -18,6 +21,22 @@ from sqlalchemy import text
 from app.config import BACKEND_DIR
 from devtools.databases import TestDatabase, subprocess_env
 from tests.support.schema_state import connect, invalid_indexes, open_transaction, wait_for
+
+FAST_LOCK_TIMEOUT = "250ms"
+"""MIGRATION_LOCK_TIMEOUT of a run meant to be blocked: long enough for a lock nobody
+holds, short to wait out."""
+
+
+def long_reader(table: str) -> str:
+    """A report that started before the migration and is still reading ``table``."""
+    return f"SELECT count(*) FROM {table}"  # noqa: S608 (a table name of the tests)
+
+
+def assert_names_blocker(output: str, pid: int, table: str) -> None:
+    """The lock failure, said once (Alembic prints it as FAILED: ...), naming the reader."""
+    assert output.count(f"lock_timeout={FAST_LOCK_TIMEOUT}") == 1, output
+    assert f"pid {pid} holds AccessShareLock on {table}" in output, output
+
 
 _BUILD_WAITING = text(
     """

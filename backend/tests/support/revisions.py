@@ -32,6 +32,20 @@ def revision_for(slug: str) -> Script:
     return matches[0]
 
 
+def head() -> str:
+    """The newest revision."""
+    newest = script_directory().get_current_head()
+    assert newest is not None
+    return newest
+
+
+def revision_before(slug: str) -> str:
+    """The revision just before the one named ``slug``."""
+    down = revision_for(slug).down_revision
+    assert isinstance(down, str), f"{slug} has no single revision before it"
+    return down
+
+
 def current_revision(url: URL) -> str | None:
     engine = create_engine(url)
     try:

@@ -146,6 +146,46 @@ def assert_schema_at(conn: Connection, slug: str | None) -> None:
         assert_revision_absent(conn, rev)
 
 
+def assert_users_applied(conn: Connection) -> None:
+    """The users table as the create_users revision makes it, exactly."""
+    assert catalog.columns(conn, "users") == [
+        ("id", "uuid"),
+        ("email", "character varying(320)"),
+        ("password_hash", "character varying(255)"),
+        ("is_active", "boolean"),
+        ("created_at", "timestamp with time zone"),
+        ("updated_at", "timestamp with time zone"),
+    ]
+    assert "trg_users_updated_at" in catalog.triggers(conn, "users")
+    assert catalog.column_default(conn, "users", "is_active") == "true"
+    definition = conn.execute(
+        text("SELECT pg_get_indexdef('uq_users_email_lower'::regclass)")
+    ).scalar_one()
+    assert definition.startswith("CREATE UNIQUE INDEX uq_users_email_lower ON public.users")
+    assert "lower((email)::text)" in definition
+    assert catalog.check_constraints(conn, "users") == {"ck_users_email_shape": True}
+
+
+def assert_owner_applied(conn: Connection) -> None:
+    """portfolios.owner_id: its validated foreign key and its valid index."""
+    assert ("owner_id", "uuid") in catalog.columns(conn, "portfolios")
+    fk = conn.execute(
+        text(
+            "SELECT confrelid::regclass::text, confdeltype, convalidated FROM pg_constraint "
+            "WHERE conname = 'fk_portfolios_owner_id_users'"
+        )
+    ).one()
+    assert tuple(fk) == ("users", "n", True)  # n = ON DELETE SET NULL, validated
+    assert catalog.indexes(conn)["ix_portfolios_owner_id"] == ("portfolios", ["owner_id"], True)
+
+
+def assert_owner_absent(conn: Connection) -> None:
+    """No portfolios.owner_id, nor its index or foreign key."""
+    assert "owner_id" not in {name for name, _ in catalog.columns(conn, "portfolios")}
+    assert "ix_portfolios_owner_id" not in catalog.indexes(conn)
+    assert catalog.foreign_keys(conn, "portfolios") == {}
+
+
 def invalid_indexes(conn: Connection) -> list[str]:
     return sorted(name for name, (_, _, valid) in catalog.indexes(conn).items() if not valid)
 

@@ -16,6 +16,7 @@ import email.utils
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -126,6 +127,8 @@ class FmpClient:
         self._max_backoff = max_backoff
         self._max_retry_after = max_retry_after
         self._max_total_seconds = max_total_seconds
+        self.requests_sent: Counter[str] = Counter()
+        """HTTP requests sent so far, by endpoint path (each retry counts)."""
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/",
             timeout=timeout or DEFAULT_TIMEOUT,
@@ -215,8 +218,14 @@ class FmpClient:
             return False  # FMP asks for a longer pause than a seed run should sit through
         return exc.retry_after
 
+    @property
+    def request_count(self) -> int:
+        """HTTP requests sent so far, retries included."""
+        return sum(self.requests_sent.values())
+
     async def _send(self, path: str, params: Mapping[str, str] | None) -> httpx.Response:
         started = time.monotonic()
+        self.requests_sent[path] += 1
         try:
             response = await self._http.get(path, params=dict(params or {}))
         except httpx.UnsupportedProtocol:
@@ -358,9 +367,6 @@ class FmpClient:
             ) from None
         payload = await self.get_json(path)
         return parse_payload(_CONSTITUENTS, payload, path)
-
-    async def sp500_constituents(self) -> list[FmpConstituent]:
-        return await self.index_constituents(DEFAULT_BENCHMARK)
 
     async def market_caps(
         self,
