@@ -26,6 +26,12 @@ it keeps failing, from one request per symbol. A symbol FMP does not know (``[]`
 bad payload, a timeout or 429 after the client's retries) is ``failed`` and leaves the
 others alone. Only an invalid key stops everything (FmpAuthError). Services flush;
 callers commit.
+
+One symbol's prices come from one source (app.prices.sources): a symbol whose stored
+prices come from another (the demo's, a CSV's) is not asked for and not written
+(``other_source``, with the reason; a re-run does not change it), unless the caller asks
+``replace_source``: then its whole history is loaded from FMP in place of those rows.
+A symbol that has a profile, of any source, keeps it.
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ from app.integrations.fmp.client import (
     FmpPlanError,
 )
 from app.integrations.fmp.prices import profile, total_return_closes
-from app.models import SecurityProfile
+from app.models import DailyPrice, SecurityProfile
 from app.prices.actions import ActionRow, upsert_actions
 from app.prices.history import actions_from_fmp, fetch_history, replace_history, same_price
 from app.prices.loaders import profile_row
@@ -72,6 +78,7 @@ from app.prices.repository import (
     upsert_prices,
     upsert_profiles,
 )
+from app.prices.sources import OtherSourceError, StoredRows, other_source_rows
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +91,10 @@ NEW_YORK = ZoneInfo("America/New_York")
 EOD_READY = time(16, 30)
 """New York time after which the day's close counts as complete (the close is at 16:00)."""
 
-SyncStatus = Literal["current", "updated", "reloaded", "loaded", "unknown", "restricted", "failed"]
-Mode = Literal["current", "append", "reload", "load"]
+SyncStatus = Literal[
+    "current", "updated", "reloaded", "loaded", "unknown", "restricted", "failed", "other_source"
+]
+Mode = Literal["current", "append", "reload", "load", "other_source"]
 
 
 # --- the market's calendar ---------------------------------------------------------------
@@ -125,7 +134,10 @@ class SymbolPlan:
     actions_known: bool = False
     """Whether the days to add were searched for actions (calendar or per symbol)."""
     error: str | None = None
-    """Why the symbol cannot be brought current (a per-symbol action request failed)."""
+    """Why the symbol cannot be brought current (its prices come from another source, or
+    a per-symbol action request failed)."""
+    replace_source: bool = False
+    """Whether another source's stored prices of the symbol are to be replaced."""
 
 
 @dataclass
@@ -143,19 +155,31 @@ async def plan_sync(
     *,
     through: date,
     overlap_days: int | None = None,
+    replace_source: bool = False,
 ) -> SyncPlan:
     """What each symbol needs to be current through ``through``, and the actions of the
     days to add: at most the two calendar requests (or per-symbol ones on a 402).
-    ``overlap_days``: the stored days asked again (default: PRICE_OVERLAP_DAYS)."""
+    ``overlap_days``: the stored days asked again (default: PRICE_OVERLAP_DAYS). A symbol
+    whose prices come from another source is ``other_source``, or with ``replace_source``
+    loaded whole in place of them."""
     if overlap_days is None:
         overlap_days = get_settings().price_overlap_days
     if overlap_days < 1:
         raise ValueError("overlap_days must be at least 1")
     tails = await price_tails(session, symbols, overlap_days)
+    others: dict[str, list[StoredRows]] = {}
+    for found in await other_source_rows(session, DailyPrice, symbols, SOURCE):
+        others.setdefault(found.symbol, []).append(found)
     plans: list[SymbolPlan] = []
     for symbol in sorted(set(symbols)):
         tail = tails.get(symbol)
-        if tail is None:
+        if symbol in others and not replace_source:
+            why = str(OtherSourceError(DailyPrice, SOURCE, others[symbol]))
+            plans.append(SymbolPlan(symbol, "other_source", through, tail, error=why))
+        elif symbol in others:
+            start = through - HISTORY_SPAN
+            plans.append(SymbolPlan(symbol, "load", start, None, replace_source=True))
+        elif tail is None:
             plans.append(SymbolPlan(symbol, "load", through - HISTORY_SPAN, None))
         elif tail.last >= through:
             plans.append(SymbolPlan(symbol, "current", through, tail))
@@ -254,7 +278,9 @@ class SymbolSync:
     actions_written: int = 0
     requests: int = 0
     reason: str | None = None
-    """Why it is unknown, restricted or failed."""
+    """Why it is unknown, restricted, failed or other_source."""
+    replaced: tuple[StoredRows, ...] = ()
+    """Another source's prices of it, deleted first (``replace_source``)."""
 
 
 def _reason(exc: FmpError, symbol: str) -> str:
@@ -279,6 +305,8 @@ async def _sync_one(
     session: AsyncSession, client: FmpClient, through: date, p: SymbolPlan
 ) -> SymbolSync:
     last = p.stored.last if p.stored else None
+    if p.mode == "other_source":
+        return SymbolSync(p.symbol, "other_source", last, reason=p.error)
     if p.error is not None:
         return SymbolSync(p.symbol, "failed", last, reason=p.error)
     if p.mode == "current":
@@ -294,6 +322,8 @@ async def _sync_one(
         return SymbolSync(p.symbol, "restricted", last, reason=str(exc))
     except FmpError as exc:
         return SymbolSync(p.symbol, "failed", last, reason=_reason(exc, p.symbol))
+    except OtherSourceError as exc:  # another source's rows written since the plan
+        return SymbolSync(p.symbol, "other_source", last, reason=str(exc))
     except SQLAlchemyError as exc:
         logger.exception("storing %s failed", p.symbol)
         return SymbolSync(p.symbol, "failed", last, reason=f"storing its prices failed: {exc}")
@@ -347,7 +377,9 @@ async def _reload(
         last = p.stored.last if p.stored else None
         return SymbolSync(p.symbol, "unknown", last, reason=f"FMP has no prices for {p.symbol}")
     async with session.begin_nested():
-        replaced = await replace_history(session, history.rows, SOURCE)
+        replaced = await replace_history(
+            session, history.rows, SOURCE, replace_source=p.replace_source
+        )
         actions = await upsert_actions(session, [*history.actions, *p.actions], SOURCE)
     return SymbolSync(
         p.symbol,
@@ -357,6 +389,7 @@ async def _reload(
         replaced.new_from,
         replaced.changed_from,
         actions,
+        replaced=tuple(replaced.replaced),
     )
 
 

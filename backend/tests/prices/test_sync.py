@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.integrations.fmp.client import FmpAuthError, FmpClient
 from app.models import CorporateAction, DailyPrice, SecurityProfile
 from app.prices.actions import actions_of, split_factor
+from app.prices.repository import PriceRow, upsert_prices
+from app.prices.sources import StoredRows
 from app.prices.sync import (
     HISTORY_SPAN,
     SymbolSync,
@@ -457,6 +459,40 @@ async def test_outside_the_plan_a_symbol_is_restricted_and_a_bad_key_stops_every
     async with FmpClient("wrong-key", fake_fmp.base_url, backoff=0.001) as bad:
         with pytest.raises(FmpAuthError):
             await _sync(session, bad, ["BBB"], DAYS[100])
+
+
+async def test_a_symbol_stored_from_another_source_is_left_alone_unless_replaced(
+    session: AsyncSession, fake_fmp: FakeFmp, fmp: FmpClient, market: FakeMarket
+) -> None:
+    demo = [PriceRow("AAA", d, Decimal(50), Decimal(50)) for d in DAYS[:60]]
+    await upsert_prices(session, demo, "DEMO")
+    market.asof = DAYS[100]
+
+    plan, outcomes = await _sync(session, fmp, ["AAA", "BBB"], DAYS[100])
+
+    assert [p.mode for p in plan.symbols] == ["other_source", "load"]
+    refused = outcomes["AAA"]
+    assert (refused.status, refused.last_date, refused.requests) == ("other_source", DAYS[59], 0)
+    assert "AAA (60 rows from DEMO" in (refused.reason or "")
+    assert "--replace-source" in (refused.reason or "")
+    assert not [r for r in fake_fmp.requests if r.query.get("symbol") == "AAA"]
+    assert {d for d, _, _ in await _stored(session, "AAA")} == set(DAYS[:60])
+    assert outcomes["BBB"].status == "loaded"
+
+    plan = await plan_sync(
+        session, fmp, ["AAA", "BBB"], through=DAYS[100], overlap_days=OVERLAP, replace_source=True
+    )
+    outcomes = {o.symbol: o async for o in run_sync(session, fmp, plan)}
+    replaced = outcomes["AAA"]
+    assert replaced.status == "loaded"
+    assert replaced.replaced == (StoredRows("AAA", "DEMO", 60, DAYS[0], DAYS[59]),)
+    assert replaced.changed_from == DAYS[0]  # figures read the demo's closes from there
+    assert await _stored(session, "AAA") == _served(market, "AAA")
+    sources = await session.scalars(
+        select(DailyPrice.source).where(DailyPrice.symbol == "AAA").distinct()
+    )
+    assert sources.all() == ["FMP"]
+    assert outcomes["BBB"].status == "current"
 
 
 # --- profiles ----------------------------------------------------------------------------
