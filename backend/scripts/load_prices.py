@@ -7,8 +7,8 @@ for the risk engine.
 
 Each price is stored twice: the close as traded and the total-return close (app.prices).
 ``--fmp`` asks FMP for both series and each symbol's splits and dividends, over the dates
-asked widened to the dates already stored for it, so that its whole history is on FMP's
-scale of today. FMP needs FMP_API_KEY (backend/.env or the environment); CSV needs
+asked widened to the dates already stored for it from FMP, so that its whole history is
+on FMP's scale of today. FMP needs FMP_API_KEY (backend/.env or the environment); CSV needs
 nothing. Everything is fetched and validated first, then written in one transaction: on
 any error nothing is.
 One symbol's prices (and its profile) come from one source: a load of symbols whose rows
@@ -49,7 +49,7 @@ from app.core.errors import InvalidQueryError
 from app.core.input_files import FieldError
 from app.core.types import DateRange
 from app.integrations.fmp.client import FmpClient
-from app.models import DailyPrice
+from app.models import DailyPrice, SecurityProfile
 from app.prices.actions import upsert_actions
 from app.prices.history import SymbolHistory, replace_history
 from app.prices.loaders import (
@@ -62,7 +62,12 @@ from app.prices.loaders import (
     resolve_price_file,
 )
 from app.prices.repository import ProfileRow, price_tails, upsert_prices, upsert_profiles
-from app.prices.sources import StoredRows, take_over_symbols
+from app.prices.sources import (
+    OtherSourceError,
+    StoredRows,
+    other_source_rows,
+    take_over_symbols,
+)
 
 OFFLINE_HINT = "Offline, use --csv/--profiles-csv (or scripts/demo_data.py for synthetic data)."
 
@@ -148,9 +153,20 @@ _DEFAULT_SPAN = timedelta(days=2 * 365 + 30)
 
 
 async def _spans(args: argparse.Namespace) -> dict[str, tuple[date, date]]:
-    """The dates to ask FMP for, per symbol: --from/--to, widened to those stored."""
+    """The dates to ask FMP for, per symbol: --from/--to, widened to those stored from FMP.
+    Symbols stored from another source are refused here, before any request to FMP, or
+    with --replace-source asked for --from/--to alone (their rows are replaced)."""
     async with AsyncSessionLocal() as session:
-        stored = await price_tails(session, args.fmp, 1)
+        others = await other_source_rows(session, DailyPrice, args.fmp, "FMP")
+        if not args.replace_source:
+            if others:
+                raise OtherSourceError(DailyPrice, "FMP", others)
+            if not args.no_profiles and (
+                profiles := await other_source_rows(session, SecurityProfile, args.fmp, "FMP")
+            ):
+                raise OtherSourceError(SecurityProfile, "FMP", profiles)
+        own = sorted(set(args.fmp) - {o.symbol for o in others})
+        stored = await price_tails(session, own, 1)
     return {
         s: (
             min(args.start, stored[s].first) if s in stored else args.start,

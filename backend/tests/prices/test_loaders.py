@@ -696,8 +696,19 @@ def test_an_fmp_load_over_csv_prices_and_profiles_needs_replace_source(
     assert "SPY (2 rows from CSV, 2025-10-16 .. 2025-10-17)" in refused.stderr
     assert "demo_data.py" not in refused.stderr  # the other source is no demo
     assert _sources(database)["SPY"] == {"CSV"}
+    assert fake_fmp.requests == []  # refused before FMP is asked anything
+    # Prices of FMP's own: the profile alone is another source's, and refused as well.
+    profile_only = _cli(database, "--fmp", "JPM", *args[2:], **fmp)
+    assert profile_only.code == 1, profile_only.output
+    assert "profiles of 1 symbol are stored from another source: JPM (CSV)" in (
+        profile_only.stderr.replace("\n", " ")
+    )
+    assert fake_fmp.requests == []
     replaced = _cli(database, *args, "--replace-source", **fmp)
     assert replaced.code == 0, replaced.output
+    # The dates asked, not widened to the CSV's October ones that were replaced.
+    assert {r.query.get("to") for r in fake_fmp.requests if "from" in r.query} == {"2025-09-05"}
+    assert _count(database, "daily_prices WHERE symbol = 'SPY'") == 5
     assert "replaced the prices of SPY (2 rows from CSV, 2025-10-16 .. 2025-10-17)" in (
         replaced.stdout
     )
