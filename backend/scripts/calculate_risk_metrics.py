@@ -16,7 +16,8 @@ their betas and volatility rows, and the snapshots' risk columns (set to NULL; t
 snapshot rows and their valuation columns stay). ``--stale`` recomputes exactly the
 portfolio-dates a change of a book made out of date (each marked portfolio's trading days
 from its stale_from through the last SPY price) and clears a mark only if the book did
-not change while it ran.
+not change while it ran; a ``--from``/``--to`` run through the last SPY price that holds
+every one of those days clears the mark the same way.
 
 ``--json`` prints the result (or the error) as one JSON object on stdout.
 Exit codes: 0 ok, 1 data error (a date after the last SPY price or no prices: nothing
@@ -104,7 +105,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--stale",
         action="store_true",
-        help="recompute the dates changes of a book made out of date, and clear their marks",
+        help="recompute the dates changes of a book made out of date, and clear their marks "
+        "(a --from/--to run through the last SPY price clears those it covers whole)",
     )
     parser.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="one date")
     parser.add_argument("--from", dest="start", type=iso_date, metavar="YYYY-MM-DD")
@@ -211,7 +213,7 @@ async def _run(
             chunk_dates=args.chunk_dates,
             progress=_shown(progress, task),
         )
-    return None
+    return None if single else await runs.clear_covered_marks(engine, plan, run)
 
 
 def _progress(err: Console) -> Progress:
@@ -383,7 +385,7 @@ def _report(args: argparse.Namespace, run: runs.RunResult, out: Console, err: Co
     if run.summaries:
         print_table(out, _table(run))
     if stale is not None:
-        if not (stale.cleared or stale.kept):
+        if args.stale and not (stale.cleared or stale.kept):
             out.print("no stale marks: the figures of every portfolio are current")
         for mark in stale.cleared:
             out.print(

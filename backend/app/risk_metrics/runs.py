@@ -6,7 +6,8 @@ index's last stored price (:func:`refuse_dates_after_last_price`: its figures wo
 old prices stored as new). Then how they run (:func:`run_plan`): a single date portfolio
 by portfolio, each in its own transaction; a range through app.risk_metrics.backfill,
 portfolio after portfolio or in worker processes, stopped by Ctrl-C after the chunk being
-stored. The caller passes the engine; each worker process builds its own.
+stored. The caller passes the engine; each worker process builds its own. A stale mark
+is cleared by ``--stale`` and by a range that covers it whole, the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import multiprocessing
 import signal
 import uuid
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -125,6 +127,16 @@ class RunPlan:
     single: bool
     """One date as asked (else the trading days of a range)."""
     history: PriceHistory
+    marks: list[StaleMark] = field(default_factory=list)
+    """Stale marks of its portfolios that a range covers whole (:func:`covers_mark`):
+    cleared after the run by :func:`clear_covered_marks`."""
+
+
+def covers_mark(history_dates: Sequence[date], dates: Sequence[date], mark: StaleMark) -> bool:
+    """Whether a range run of ``dates`` (through the last price) computes every trading day
+    from ``mark`` on (``history_dates``: the run's prices, from before ``dates[0]``)."""
+    before = history_dates[: bisect_left(history_dates, dates[0])]
+    return not before or mark.stale_from > before[-1]
 
 
 async def plan_run(
@@ -142,7 +154,8 @@ async def plan_run(
     trading day (NothingToRunError), no prices (MissingMarketDataError)."""
     async with AsyncSession(engine) as session:
         portfolios = await portfolios_to_run(session, only)
-        refuse_dates_after_last_price(await last_trading_day(session), start, end, names=names)
+        last = await last_trading_day(session)
+        refuse_dates_after_last_price(last, start, end, names=names)
         if not portfolios:
             raise NothingToRunError("no portfolios: load some first (scripts/demo_data.py)")
         dates = await dates_to_run(session, start, end, single=single)
@@ -151,7 +164,12 @@ async def plan_run(
                 f"no trading days ({MARKET_INDEX} prices) between {start} and {end}"
             )
         history = await shared_history(session, [p for p, _ in portfolios], start, end)
-    return RunPlan(portfolios, dates, single, history)
+        marks = []
+        if not single and dates[-1] == last:
+            marks = [
+                m for m in await stale_marks(session, only) if covers_mark(history.dates, dates, m)
+            ]
+    return RunPlan(portfolios, dates, single, history, marks)
 
 
 async def delete_figures(
@@ -176,6 +194,8 @@ class RunResult:
     summaries: list[PortfolioRiskSummary] = field(default_factory=list)
     failures: list[tuple[str, date, str]] = field(default_factory=list)
     """(portfolio name, date, why) of each portfolio-date not stored."""
+    failed_portfolios: set[uuid.UUID] = field(default_factory=set)
+    """The portfolios of those portfolio-dates."""
     interrupted: bool = False
     """Ctrl-C came: the run stopped after the chunk being stored."""
 
@@ -183,6 +203,8 @@ class RunResult:
         """Record a stored chunk; the number of portfolio-dates it settled."""
         self.summaries.extend(chunk.summaries)
         self.failures.extend((chunk.portfolio_name, d, m) for d, m in chunk.failures)
+        if chunk.failures:
+            self.failed_portfolios.add(chunk.portfolio_id)
         return len(chunk.summaries) + len(chunk.failures)
 
 
@@ -221,6 +243,7 @@ async def run_plan(
                 result.summaries.append(summary)
             except (MissingMarketDataError, MixedPriceSourcesError, PortfolioNotFoundError) as exc:
                 result.failures.append((name, day, str(exc)))
+                result.failed_portfolios.add(portfolio_id)
             progress(name, day, 1)
         return
 
@@ -397,7 +420,6 @@ async def run_stale(
     stored and the book did not change meanwhile (compare-and-clear)."""
     outcome = StaleOutcome()
     for mark, dates in plan.marks:
-        failures = len(result.failures)
         if dates:
             assert plan.history is not None
             one = RunPlan([(mark.portfolio_id, mark.name)], dates, False, plan.history)
@@ -412,9 +434,27 @@ async def run_stale(
             )
         if result.interrupted:
             break
-        cleared = False
-        if len(result.failures) == failures:
-            async with AsyncSession(engine) as session, session.begin():
-                cleared = await clear_stale_mark(session, mark.portfolio_id, mark)
-        (outcome.cleared if cleared else outcome.kept).append(mark)
+        await _clear(engine, mark, result, outcome)
     return outcome
+
+
+async def clear_covered_marks(
+    engine: AsyncEngine, plan: RunPlan, result: RunResult
+) -> StaleOutcome:
+    """After a range run, clear the marks it covered whole as :func:`run_stale` does."""
+    outcome = StaleOutcome()
+    for mark in [] if result.interrupted else plan.marks:
+        await _clear(engine, mark, result, outcome)
+    return outcome
+
+
+async def _clear(
+    engine: AsyncEngine, mark: StaleMark, result: RunResult, outcome: StaleOutcome
+) -> None:
+    """Clear ``mark`` if every date of its portfolio was stored and the book did not change
+    since the mark was read (compare-and-clear); record which it was."""
+    cleared = False
+    if mark.portfolio_id not in result.failed_portfolios:
+        async with AsyncSession(engine) as session, session.begin():
+            cleared = await clear_stale_mark(session, mark.portfolio_id, mark)
+    (outcome.cleared if cleared else outcome.kept).append(mark)

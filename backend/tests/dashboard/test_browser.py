@@ -601,7 +601,8 @@ def test_a_new_user_creates_a_portfolio_then_adds_closes_and_deletes_positions(
     expect(add).to_be_hidden()
     expect(page.locator("#book-status")).to_contain_text("Added AAPL (Long, 10 from 2025-10-13 at ")
     # Its own calculation, as the page names it: the book is marked out of date from its
-    # first entry, and --stale computes that range and clears the mark. Run, figures show.
+    # first entry, and the range from there to the last SPY price clears the mark as it
+    # computes. Run, figures show, no out-of-date note.
     portfolio_id = page.get_by_label("Portfolio", exact=True).input_value()
     expect(page.locator("#message")).to_contain_text(
         f"No risk snapshots yet for My book. Calculate its figures from its first entry "
@@ -609,8 +610,8 @@ def test_a_new_user_creates_a_portfolio_then_adds_closes_and_deletes_positions(
     )
     command = page.locator("#message code")
     expect(command).to_have_text(
-        "cd backend && uv run python scripts/calculate_risk_metrics.py --stale "
-        f"--portfolio {portfolio_id}"
+        "cd backend && uv run python scripts/calculate_risk_metrics.py "
+        f"--portfolio {portfolio_id} --from 2025-10-13 --to {DEMO_END}"
     )
     run_command_shown(command.inner_text(), database)
     page.reload()

@@ -17,9 +17,9 @@ export const DEMO_COMMAND = `${RUN}/demo_data.py`;
 // What to run so that a portfolio without figures (none yet, or none on or before `on`)
 // gets them: its own range, from the first entry of its positions to the last SPY price,
 // which the positions answer gives when there is no snapshot. A book changed through the
-// API carries an out-of-date mark from its earliest change; when that mark covers the
-// range, `--stale` calculates the same dates and clears the mark too (a --from/--to run
-// leaves it). Returns {text, command}.
+// API carries an out-of-date mark from its earliest change: the range starts there when
+// that is earlier, and a range through the last SPY price that holds the whole mark
+// clears it. Returns {text, command}.
 export function fillHint(portfolio, range, symbols = [], on = null) {
   const { first_entry_date: first, last_price_date: last } = range;
   const none = on ? `No risk snapshot of ${portfolio.name} on or before ${on}.` : `No risk snapshots yet for ${portfolio.name}.`;
@@ -34,12 +34,12 @@ export function fillHint(portfolio, range, symbols = [], on = null) {
     };
   }
   const pick = on ? " Pick a later date, or calculate" : " Calculate";
-  const marked = portfolio.stale_from && portfolio.stale_from <= first;
-  const from = marked && portfolio.stale_from < first
+  const marked = portfolio.stale_from && portfolio.stale_from < first;
+  const from = marked
     ? `from ${portfolio.stale_from}, where its out-of-date mark starts,`
     : `from its first entry (${first})`;
   return {
     text: `${none}${pick} its figures ${from} to the last SPY price (${last}) with:`,
-    command: marked ? staleCommand(portfolio.id) : calculateCommand(portfolio.id, first, last),
+    command: calculateCommand(portfolio.id, marked ? portfolio.stale_from : first, last),
   };
 }
