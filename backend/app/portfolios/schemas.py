@@ -35,6 +35,11 @@ class PortfolioSummary(BaseModel):
         description="Date of the newest risk snapshot; null before the first calculation."
     )
     stale_from: date | None = Field(description=STALE_FROM)
+    prices_as_of: date | None = Field(
+        default=None,
+        description="The last SPY price date the newest snapshot's figures use (the last "
+        "trading day on or before latest_snapshot_date); null before the first calculation.",
+    )
 
 
 class PortfolioList(BaseModel):

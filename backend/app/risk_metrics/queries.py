@@ -164,10 +164,13 @@ async def position_volatility_on(
     return {row.position_id: row for row in (await session.scalars(stmt)).all()}
 
 
+SNAPSHOT_LIST_COLUMNS = ("sector_exposure", "excluded_positions")
+"""The snapshot risk columns that hold a map or a list per date, not one figure."""
+
 SNAPSHOT_FIGURE_COLUMNS: tuple[str, ...] = tuple(
-    c for c in SNAPSHOT_RISK_COLUMNS if c != "sector_exposure"
+    c for c in SNAPSHOT_RISK_COLUMNS if c not in SNAPSHOT_LIST_COLUMNS
 )
-"""The snapshot risk columns holding one figure each (sector_exposure is a map per date)."""
+"""The snapshot risk columns holding one figure each."""
 
 
 async def snapshot_risk_history(
