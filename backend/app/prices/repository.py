@@ -222,12 +222,20 @@ def _mixed_series_sources(
     return out
 
 
+@dataclass(frozen=True)
+class LastClose:
+    """A symbol's last close as traded on or before a day, and its date."""
+
+    date: date
+    close: Decimal
+
+
 async def last_closes(
     session: AsyncSession, symbols: Iterable[str], day: date
-) -> dict[str, Decimal]:
-    """Each symbol's last total-return close on or before ``day`` (the close the engine
-    prices with); symbols without one are absent. One query: a backward index step per
-    symbol, however long the price history."""
+) -> dict[str, LastClose]:
+    """Each symbol's last close as traded on or before ``day``, with its date (what a
+    share held that day was worth); symbols without one are absent. One query: a
+    backward index step per symbol, however long the price history."""
     names = sorted(set(symbols))
     if not names:
         return {}
@@ -235,14 +243,16 @@ async def last_closes(
         func.unnest(literal(names, ARRAY(String))).table_valued("symbol").render_derived("wanted")
     )
     last = (
-        select(DailyPrice.adjusted_close.label("close"))
+        select(DailyPrice.date.label("date"), DailyPrice.close.label("close"))
         .where(DailyPrice.symbol == wanted.c.symbol, DailyPrice.date <= day)
         .order_by(DailyPrice.date.desc())
         .limit(1)
         .lateral("last")
     )
-    rows = await session.execute(select(wanted.c.symbol, last.c.close).join(last, true()))
-    return {symbol: close for symbol, close in rows}
+    rows = await session.execute(
+        select(wanted.c.symbol, last.c.date, last.c.close).join(last, true())
+    )
+    return {symbol: LastClose(day, close) for symbol, day, close in rows}
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
-from app.models import DailyPrice, PortfolioSnapshot, PositionMarketBeta, PositionVolatility
+from app.models import DailyPrice, PortfolioSnapshot, PositionMarketBeta, PositionVolatility, User
 from app.prices.actions import ActionRow, total_return_factors, upsert_actions
 from app.prices.demo import demo_calendar
 from app.risk_metrics.calculation import calculate_portfolio_risk
@@ -44,13 +44,13 @@ async def _prices(session: AsyncSession, symbol: str, closes: np.ndarray, upto: 
     )
 
 
-async def _stale_book(session: AsyncSession) -> dict[str, object]:
+async def _stale_book(session: AsyncSession, owner: User | None = None) -> dict[str, object]:
     series = {s: _walk(i, 50 + 10 * i) for i, s in enumerate(("SPY", "AAA", "BBB", "OLD", "NEW"))}
     for symbol in ("SPY", "AAA", "BBB"):
         await _prices(session, symbol, series[symbol])
     await _prices(session, "OLD", series["OLD"], upto=STALE_AGE)
     await _prices(session, "NEW", series["NEW"], upto=RECENT_AGE)
-    portfolio = await make_portfolio(session, "Stale book")
+    portfolio = await make_portfolio(session, "Stale book", owner=owner)
     positions = {
         symbol: await make_position(
             session, portfolio, symbol, "100", entry_date=CALENDAR[0], entry_price=Decimal("20")
