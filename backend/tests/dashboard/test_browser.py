@@ -137,14 +137,17 @@ def add_portfolio(
     return portfolio_id
 
 
-def run_command_shown(command: str, database: TestDatabase) -> None:
+def run_command_shown(command: str, database: TestDatabase, *, left_out: str = "") -> None:
     """The calculation command a page shows, run as shown: a child process (a range run
-    handles Ctrl-C, which only a main thread can)."""
+    handles Ctrl-C, which only a main thread can). ``left_out``: a symbol without prices
+    the run names (and exits 1 for)."""
     prefix = "cd backend && uv run python "
     assert command.startswith(prefix + "scripts/calculate_risk_metrics.py "), command
     run = run_python(command.removeprefix(prefix).split(), subprocess_env(database))
-    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.returncode == (1 if left_out else 0), run.stdout + run.stderr
     assert "Risk metrics stored" in run.stdout, run.stdout
+    if left_out:
+        assert f"{left_out}: no {left_out} price on or before" in run.stdout, run.stdout
 
 
 @pytest.fixture(scope="module")
@@ -718,7 +721,7 @@ def test_a_new_user_creates_a_portfolio_then_adds_closes_and_deletes_positions(
     )
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-book.png"), full_page=True)
-    run_command_shown(stale.locator("code").inner_text(), database)
+    run_command_shown(stale.locator("code").inner_text(), database, left_out="ZZZZ")
     page.reload()
     wait_loaded(page, portfolio_id, DEMO_END.isoformat())
     expect(stale).to_be_hidden()
