@@ -569,6 +569,8 @@ def test_a_banner_says_when_figures_are_older_than_the_last_completed_trading_da
         "(2025-10-22)"
     )
     expect(banner.locator("code")).to_have_text("cd backend && uv run python scripts/refresh.py")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-old-figures.png"))
     assert guarded.console_errors == []
 
 
@@ -610,6 +612,8 @@ def test_positions_left_out_are_named_beside_the_headline_and_in_the_table(
     aapl = page.locator("#positions tbody tr", has_text="AAPL")
     expect(aapl).to_contain_text(day)  # its price date
     expect(page.locator("#freshness")).to_be_hidden()  # Friday's figures on Monday evening
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-left-out.png"), full_page=True)
     assert guarded.console_errors == []
 
 
