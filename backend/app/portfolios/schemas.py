@@ -64,7 +64,9 @@ class HeldPositionRead(BaseModel):
     )
     weight: DecimalString | None = Field(
         description="market_value / the sum of |market_value| over the items, a signed "
-        "decimal fraction (-0.25 = a short of 25% of gross exposure)."
+        "decimal fraction (-0.25 = a short of 25% of gross exposure). A position the figures "
+        "left out without a close counts in the sum at its uncovered exposure, as in the "
+        "figures' concentration."
     )
     beta: DecimalString | None = Field(description=f"Stored position {BETA}, on as_of.")
     r_squared: DecimalString | None = Field(description=f"{R_SQUARED} of that beta.")

@@ -122,7 +122,14 @@ async def portfolio_holdings(
             if splits[series[p.id]]:
                 shares *= split_factor(splits[series[p.id]], counted_on[p.id], last.date)
             exposures[p.id] = signed_exposure(p.position_type, float(shares), float(last.close))
-    gross = sum(abs(e) for e in exposures.values())
+    # A position the figures left out without a close to value it at still counts in the
+    # gross, as it does in their concentration: at the exposure they counted as uncovered.
+    unpriced = sum(
+        float(e["uncovered_exposure"])
+        for pid, e in excluded.items()
+        if pid not in exposures and e.get("uncovered_exposure") is not None
+    )
+    gross = sum(abs(e) for e in exposures.values()) + unpriced
 
     valued = []
     for p in positions:

@@ -40,6 +40,8 @@ class Excluded:
     reason: ExclusionReason
     detail: str
     last_price_date: date | None
+    uncovered: float
+    """Its gross exposure counted as uncovered (NaN: unknown)."""
 
     def as_json(self) -> dict[str, str | None]:
         """The snapshot's ``excluded_positions`` item."""
@@ -49,6 +51,8 @@ class Excluded:
             "reason": self.reason,
             "detail": self.detail,
             "last_price_date": None if self.last_price_date is None else str(self.last_price_date),
+            # Exact text, as the API shows decimals (a JSON number would come back as 2000.0).
+            "uncovered_exposure": f"{self.uncovered:.2f}" if np.isfinite(self.uncovered) else None,
         }
 
 
@@ -157,7 +161,9 @@ class Panel:
             reason, detail = exclusion_detail(
                 p.series_symbol, calc_date, last_price, row - int(priced_row[i]), self.max_age
             )
-            excluded.append(Excluded(p.id, p.symbol, reason, detail, last_price))
+            excluded.append(
+                Excluded(p.id, p.symbol, reason, detail, last_price, float(abs(value[i])))
+            )
         kept = np.flatnonzero(fresh)
         return DatedBook(
             a.cols,

@@ -106,6 +106,12 @@ class ExcludedPosition(BaseModel):
     )
     detail: str = Field(description="The reason in a sentence, with the dates.")
     last_price_date: date | None = Field(description="Its series' last close used; null: none.")
+    uncovered_exposure: DecimalString | None = Field(
+        default=None,
+        description="Its gross exposure counted as uncovered, in the portfolio's currency: at "
+        "its last close, or at its entry value without one (entry price x quantity; an "
+        "option's strike x 100 x contracts). Null: unknown.",
+    )
 
 
 class PortfolioRisk(SnapshotRiskFigures):

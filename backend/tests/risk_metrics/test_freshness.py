@@ -94,6 +94,7 @@ async def test_a_price_six_weeks_old_gets_no_figures_is_named_and_lowers_coverag
             "reason": "no_price",
             "detail": named["GHOST"],
             "last_price_date": None,
+            "uncovered_exposure": "2000.00",  # never priced: 100 at its entry price of 20
         },
         {
             "position_id": str(ids["OLD"]),
@@ -101,6 +102,7 @@ async def test_a_price_six_weeks_old_gets_no_figures_is_named_and_lowers_coverag
             "reason": "stale_price",
             "detail": named["OLD"],
             "last_price_date": str(old_day),
+            "uncovered_exposure": f"{100 * series['OLD'][-1 - STALE_AGE]:.2f}",  # type: ignore[index]
         },
     ]
     closes = series  # type: ignore[assignment]

@@ -70,6 +70,7 @@ async def test_risk_names_the_positions_left_out_and_its_coverage_says_so(
         "no_price",
         None,
     )
+    assert left_out["GHOST"]["uncovered_exposure"] == "2000.00"  # 100 at its entry price
     assert 0 < float(risk["beta_coverage"]) < 1
     assert float(risk["top_10_concentration"]) < 1
     history = (await client.get(f"/api/v1/portfolios/{seed.portfolio}/risk/history")).json()
@@ -98,6 +99,9 @@ async def test_positions_carry_their_price_date_and_why_they_were_left_out(
     assert items["OLD"]["excluded_detail"].startswith(f"last OLD price is of {OLD_DAY}")
     assert items["OLD"]["market_value"] is not None  # its last close, dated
     assert items["OLD"]["beta"] is None and items["OLD"]["realized_vol_21d"] is None
+    # GHOST has no close to value it at; the weights count it, as the concentration does.
+    assert items["GHOST"]["market_value"] is None
+    assert sum(float(i["weight"]) for i in items.values() if i["weight"]) < 1
 
 
 async def test_another_user_sees_none_of_it(app: FastAPI, seed: Seed) -> None:
