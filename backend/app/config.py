@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     # Stored trading days a price refresh asks for again, to find the past FMP rescaled
     # (a new split or dividend) or revised: when they disagree, the symbol is reloaded.
     price_overlap_days: int = Field(default=5, ge=1, le=60, alias="PRICE_OVERLAP_DAYS")
+    # The engine's freshness rule: a position whose last price is more than this many of
+    # the market's trading days before the calculation date gets no figures (it counts as
+    # uncovered exposure and is named with its reason) instead of figures on an old close.
+    stale_price_trading_days: int = Field(default=3, ge=0, le=252, alias="STALE_PRICE_TRADING_DAYS")
 
     # Per-revision limits: a migration that cannot take its lock fails fast instead of
     # queueing every writer behind it.

@@ -20,8 +20,11 @@ not change while it ran; a ``--from``/``--to`` run through the last SPY price th
 every one of those days clears the mark the same way.
 
 ``--json`` prints the result (or the error) as one JSON object on stdout.
+A position whose last price is more than STALE_PRICE_TRADING_DAYS trading days before a
+date, or that has none, gets no figures on it: the summary names it with its reason.
 Exit codes: 0 ok, 1 data error (a date after the last SPY price or no prices: nothing
-written; or some portfolio-dates failed: the others are stored), 2 usage or
+written; or some portfolio-dates failed, or left a position out for want of a fresh
+price: the others, and those figures, are stored), 2 usage or
 configuration error (nothing written), 130 interrupted (the whole portfolio-dates stored
 before are kept).
 """
@@ -55,6 +58,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
+from app.config import get_settings
 from app.core.cli import (
     EXIT_DATA_ERROR,
     EXIT_OK,
@@ -254,10 +258,17 @@ def _active(pair: tuple[str, float] | None) -> dict[str, Any] | None:
     return None if pair is None else {"sector": pair[0], "active_weight": pair[1]}
 
 
+def _exit_code(run: runs.RunResult) -> int:
+    """1 when a portfolio-date failed or a position was left out of its figures (its
+    prices are missing or too old: loading them and re-running finishes the job)."""
+    left_out = any(s.excluded for s in run.summaries)
+    return EXIT_DATA_ERROR if run.failures or left_out else EXIT_OK
+
+
 def _as_json(run: runs.RunResult) -> dict[str, Any]:
-    code = EXIT_DATA_ERROR if run.failures else EXIT_OK
+    code = _exit_code(run)
     return {
-        "status": "error" if run.failures else "ok",
+        "status": "ok" if code == EXIT_OK else "error",
         "exit_code": code,
         "portfolios": [
             {
@@ -277,6 +288,7 @@ def _as_json(run: runs.RunResult) -> dict[str, Any]:
                 "largest_overweight": _active(last.largest_overweight),
                 "largest_underweight": _active(last.largest_underweight),
                 "skipped": [{"item": what, "reason": why} for what, why in last.skipped],
+                "excluded": [{"symbol": what, "reason": why} for what, why in last.excluded],
             }
             for last, items in _last_by_portfolio(run)
         ],
@@ -302,7 +314,7 @@ def _table(run: runs.RunResult) -> Table:
     table = Table(title="Risk metrics stored", box=box.SIMPLE_HEAVY, title_justify="left")
     for col in ("Portfolio", "Dates", "Last date", "Positions", "Betas/Vols", "Beta cov."):
         table.add_column(col, justify="left" if col == "Portfolio" else "right")
-    for col in ("Beta wtd", "Beta direct", "Vol 21d", "HAR 21d", "HHI", "Skipped"):
+    for col in ("Beta wtd", "Beta direct", "Vol 21d", "HAR 21d", "HHI", "Left out", "Skipped"):
         table.add_column(col, justify="right")
     if any(s.largest_overweight for s in run.summaries):
         table.add_column(f"Most over / under vs {DEFAULT_BENCHMARK}")
@@ -313,12 +325,13 @@ def _table(run: runs.RunResult) -> Table:
             last.calc_date.isoformat(),
             str(last.positions),
             f"{sum(s.betas_written for s in items)}/{sum(s.volatility_written for s in items)}",
-            f"{last.beta_coverage:.0%}",
+            _fmt(last.beta_coverage, ".0%"),
             _fmt(last.market_beta_weighted, ".2f"),
             _fmt(last.market_beta_direct, ".2f"),
             _fmt(last.realized_volatility_21d, ".1%"),
             _fmt(last.expected_volatility_21d, ".1%"),
             _fmt(last.hhi, ",.0f"),
+            str(len(last.excluded)),
             str(len(last.skipped)),
         ]
         if len(table.columns) > len(row):
@@ -381,9 +394,10 @@ def _report(args: argparse.Namespace, run: runs.RunResult, out: Console, err: Co
         err.print(f"[red]failed:[/] {name} {day}: {message}", highlight=False, soft_wrap=True)
     if args.json:
         print_json(out, _as_json(run) | ({"stale": _stale_json(stale)} if stale else {}))
-        return EXIT_DATA_ERROR if run.failures else EXIT_OK
+        return _exit_code(run)
     if run.summaries:
         print_table(out, _table(run))
+    _print_left_out(run, out)
     if stale is not None:
         if args.stale and not (stale.cleared or stale.kept):
             out.print("no stale marks: the figures of every portfolio are current")
@@ -407,7 +421,29 @@ def _report(args: argparse.Namespace, run: runs.RunResult, out: Console, err: Co
                 out.print(f"  skipped {s.portfolio_name} {s.calc_date} {symbol}: {reason}")
     elif skipped:
         out.print(f"{skipped} figures skipped (a reason for each with --verbose)")
-    return EXIT_DATA_ERROR if run.failures else EXIT_OK
+    return _exit_code(run)
+
+
+def _print_left_out(run: runs.RunResult, out: Console) -> None:
+    """Name each position left out of a portfolio's last date, and what to do."""
+    lines = [
+        f"left out of {last.portfolio_name} on {last.calc_date}: {symbol}: {reason}"
+        for last, _ in _last_by_portfolio(run)
+        for symbol, reason in last.excluded
+    ]
+    dates = sum(1 for s in run.summaries if s.excluded)
+    if not dates:
+        return
+    for line in lines:
+        out.print(line, highlight=False, soft_wrap=True)
+    out.print(
+        f"{dates} portfolio-dates leave positions out for want of a fresh price (more than "
+        f"{get_settings().stale_price_trading_days} trading days old, or none): their "
+        "coverage and concentration count them as uncovered. Load their prices "
+        "(scripts/load_prices.py) and run this again.",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 if __name__ == "__main__":

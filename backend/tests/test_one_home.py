@@ -84,6 +84,10 @@ RULES: dict[str, Rule] = {
     "Stale marks: moved back by every change, cleared by a run that saw them": Rule(
         re.compile(r"\.values\(\s*stale_from\s*="), ("app/portfolios/store.py",)
     ),
+    "Fresh enough to compute on: a position's last price at most `STALE_PRICE_TRADING_DAYS` "
+    "trading days old, else no figures, named and counted as uncovered": Rule(
+        re.compile(r"[\"'](?:stale_price|no_price)[\"']"), ("app/formulas/freshness.py",)
+    ),
 }
 
 
@@ -156,6 +160,9 @@ def test_the_tell_tales_catch_a_second_statement() -> None:
         "Stale marks: moved back by every change, cleared by a run that saw them": (
             "update(portfolios).values(stale_from=None)"
         ),
+        "Fresh enough to compute on: a position's last price at most "
+        "`STALE_PRICE_TRADING_DAYS` trading days old, else no figures, named and counted as "
+        "uncovered": 'reason = "stale_price" if age > 3 else None',
     }
     assert samples.keys() == RULES.keys()
     for name, line in samples.items():

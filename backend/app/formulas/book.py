@@ -11,7 +11,9 @@ Denominators (stated once, also in the README):
   beta, with E_i the signed exposure and D the portfolio's equity (``equity_balance``;
   the book's gross exposure when equity is unknown or not positive). ``coverage`` is the
   share of gross exposure that has a beta: exposure without one is scaled over (assumed
-  to look like the covered book), never counted as beta 0; coverage is reported.
+  to look like the covered book), never counted as beta 0; coverage is reported. Gross
+  exposure here includes the ``uncovered`` exposure of positions left out for want of a
+  fresh price (app.formulas.freshness): they count as exposure without a beta.
 - ``market_beta_r_squared`` = sum |E_i| r2_i / sum |E_i| over the same positions
   (absolute weights: a short's fit is not a negative fit).
 - ``market_beta_direct`` = OLS beta of the portfolio return series sum_i E_i r_i,t / D
@@ -44,8 +46,9 @@ class PortfolioFigures:
     market_beta_r_squared: float | None
     market_beta_observations: int | None
     market_beta_direct: float | None
-    beta_coverage: float
-    """Share of gross exposure whose position has a beta (0..1)."""
+    beta_coverage: float | None
+    """Share of gross exposure (uncovered exposure included) whose position has a beta
+    (0..1); None when the uncovered exposure is unknown."""
     denominator: float
     denominator_is_equity: bool
     concentration: Concentration | None
@@ -131,6 +134,7 @@ def analyse_book_dates(
     beta_window: int = DEFAULT_BETA_WINDOW,
     history: int | None = None,
     threads: int | None = None,
+    uncovered: Sequence[float] | None = None,
 ) -> BookRiskDates:
     """Betas and volatility per series, and the portfolio's figures, at each price row of
     ``ends`` (ascending), in one pass.
@@ -140,8 +144,10 @@ def analyse_book_dates(
     ``history`` cap), exactly as on that slice alone. Date k's book: for each position,
     its column in ``prices`` (``position_series[k]``) and its signed exposure
     (``exposures[k]``; NaN when it has no price: left out of every portfolio figure and
-    of coverage's denominator alike). ``threads``: see
-    :data:`app.formulas.blocks.SERIES_THREADS`.
+    of coverage's denominator alike, unless it is counted in ``uncovered``). ``uncovered[k]``:
+    date k's gross exposure left out of its figures (default 0; NaN: unknown), which every
+    coverage and concentration figure counts as exposure without a beta, a weight or a
+    sector. ``threads``: see :data:`app.formulas.blocks.SERIES_THREADS`.
     """
     returns = simple_returns(prices)
     market = simple_returns(np.asarray(market_prices, dtype=np.float64).reshape(-1, 1))[:, 0]
@@ -162,18 +168,25 @@ def analyse_book_dates(
 
     sector_of = [sectors.get(s) for s in series_symbols]
     figures = []
+    left_out = [0.0] * len(books) if uncovered is None else [float(u) for u in uncovered]
     for k, (e, cols, priced, e_priced, gross, denominator, by_equity) in enumerate(books):
         pos_beta = betas.beta[k, cols]
         has_beta = priced & np.isfinite(pos_beta)
         covered_gross = float(np.abs(e_priced[has_beta]).sum())
-        coverage = covered_gross / gross if gross > 0 else 0.0
+        book_gross = gross + left_out[k]  # NaN when the left-out exposure is unknown
+        coverage: float | None = covered_gross / book_gross if book_gross > 0 else 0.0
+        if not np.isfinite(book_gross):
+            coverage = None
         weighted = r2 = direct = None
         min_obs: int | None = None
         vol: VolatilityResult | None = None
         if gross > 0 and denominator > 0:
-            if covered_gross > 0:
-                weighted = float((e_priced[has_beta] * pos_beta[has_beta]).sum() / denominator)
-                weighted /= coverage
+            if covered_gross > 0 and coverage is not None:
+                # sum E beta / D / coverage, with D the equity or the whole book's gross:
+                # the covered book's beta, levered as the whole book is.
+                leverage = book_gross / float(equity) if by_equity else 1.0  # type: ignore[arg-type]
+                beta_sum = float((e_priced[has_beta] * pos_beta[has_beta]).sum())
+                weighted = beta_sum / covered_gross * leverage
                 r2_pos = betas.r_squared[k, cols][has_beta]
                 r2 = float((np.abs(e_priced[has_beta]) * r2_pos).sum() / covered_gross)
                 min_obs = int(betas.observations[k, cols][has_beta].min())
@@ -199,9 +212,9 @@ def analyse_book_dates(
                 beta_coverage=coverage,
                 denominator=denominator,
                 denominator_is_equity=by_equity,
-                concentration=concentration_of_net(names, net),
+                concentration=concentration_of_net(names, net, left_out[k]),
                 sector_exposure=sector_exposure_of_net(
-                    [sector_of[i] for i in present.tolist()], net
+                    [sector_of[i] for i in present.tolist()], net, left_out[k]
                 ),
                 volatility=vol,
                 gross_exposure=gross,

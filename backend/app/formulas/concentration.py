@@ -12,6 +12,11 @@ exposure after lots are netted. Weights are in [0, 1] and sum to 1, so top-N sum
   long-only book's sectors sum to its classified share (1 when every symbol has a sector)
   and shorts count against their sector. Symbols with no sector (ETFs, unclassified) are
   left out of the sector map rather than invented.
+
+``uncovered``: the gross exposure of positions left out of the book's figures (no fresh
+price, app.formulas.freshness). It joins the denominator as one unnamed share, so the
+weights, top-N sums and sectors of the covered symbols add up to less than 1 by exactly
+that share; a book whose uncovered exposure is unknown (NaN) has no such figures.
 """
 
 from __future__ import annotations
@@ -39,12 +44,16 @@ class Concentration:
     gross_exposure: float
 
 
-def concentration_of_net(names: Sequence[str], net: FloatArray) -> Concentration | None:
+def concentration_of_net(
+    names: Sequence[str], net: FloatArray, uncovered: float = 0.0
+) -> Concentration | None:
     """HHI, effective N and top-N weights of a book already netted per symbol (``net[i]``
-    is ``names[i]``'s signed exposure); None when it has no exposure at all."""
+    is ``names[i]``'s signed exposure) plus ``uncovered`` gross exposure left out (see the
+    module docstring); None when no symbol has exposure or ``uncovered`` is unknown."""
     absolute = np.abs(np.asarray(net, dtype=np.float64))
-    gross = float(absolute.sum())
-    if not np.isfinite(gross) or gross <= 0:
+    covered = float(absolute.sum())
+    gross = covered + float(uncovered)
+    if not np.isfinite(gross) or covered <= 0:
         return None
     weights = absolute / gross
     order = np.argsort(-weights, kind="stable")
@@ -60,13 +69,15 @@ def concentration_of_net(names: Sequence[str], net: FloatArray) -> Concentration
     )
 
 
-def sector_exposure_of_net(sectors: Sequence[str | None], net: FloatArray) -> dict[str, float]:
+def sector_exposure_of_net(
+    sectors: Sequence[str | None], net: FloatArray, uncovered: float = 0.0
+) -> dict[str, float]:
     """GICS sector -> signed net exposure / gross exposure (see the module docstring) of a
     book already netted per symbol (``net[i]``: symbol i's signed exposure, ``sectors[i]``
-    its sector, None for none)."""
+    its sector, None for none), ``uncovered`` exposure in the gross."""
     values = np.asarray(net, dtype=np.float64)
-    gross = float(np.abs(values).sum())
-    if gross <= 0:
+    gross = float(np.abs(values).sum()) + float(uncovered)
+    if not np.isfinite(gross) or gross <= 0:
         return {}
     out: dict[str, float] = {}
     for sector, value in zip(sectors, (values / gross).tolist(), strict=True):

@@ -1,5 +1,6 @@
 """Daily portfolio snapshots: baseline valuation columns plus the risk-metrics columns
-added by revisions 1 (market beta), 3 (sector & concentration) and 4 (volatility)."""
+added by revisions 1 (market beta), 3 (sector & concentration) and 4 (volatility), and
+what the figures rest on (add_freshness_to_snapshots)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,8 @@ class PortfolioSnapshot(UUIDPrimaryKeyMixin, TimestampMixin, Base):
         non_negative("expected_volatility_21d"),
         one_of("volatility_trend", TRENDS),
         in_range("volatility_percentile", 0, 1),
+        # Freshness
+        in_range("beta_coverage", 0, 1),
     )
 
     portfolio_id: Mapped[uuid.UUID] = mapped_column(
@@ -112,8 +115,17 @@ class PortfolioSnapshot(UUIDPrimaryKeyMixin, TimestampMixin, Base):
         Numeric(10, 4), sort_order=12, info=RISK
     )
 
+    # Freshness: what the figures rest on. The share of gross exposure with a beta
+    # (positions left out for want of a fresh price count as exposure without one), and
+    # those positions with their reasons (app.formulas.freshness); NULL when none was.
+    beta_coverage: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), sort_order=13, info=RISK)
+    excluded_positions: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        JSONB(none_as_null=True), sort_order=13, info=RISK
+    )
+
 
 SNAPSHOT_RISK_COLUMNS: tuple[str, ...] = tuple(
     column.name for column in PortfolioSnapshot.__table__.columns if column.info.get("risk")
 )
-"""The columns revisions 1, 3 and 4 add (those the risk engine writes)."""
+"""The columns revisions 1, 3 and 4 and the freshness revision add (those the risk engine
+writes)."""

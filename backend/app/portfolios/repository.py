@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.errors import NotFoundError
 from app.core.repository import LiveRows
 from app.models import Portfolio, PortfolioSnapshot, Position
+from app.prices.repository import market_day_on_or_before
 
 
 class _AnyOwner(enum.Enum):
@@ -161,6 +162,13 @@ class HeldPosition:
     """The price series the position moves with: the underlying for options."""
     position_type: str
     quantity: float
+    """As stored: the shares (contracts) held on ``quantity_date``."""
+    quantity_date: date | None = None
+    """The day the stored quantity counts on: a closed position's last held day; None
+    while it is held still (today's quantity, after every split up to today)."""
+    entry_value_price: float = float("nan")
+    """What one unit was worth when no close of its series is stored: the entry price of a
+    stock, the strike of an option (its underlying's price level; NaN without one)."""
 
 
 # Held on a date, the one statement of the rule: a position is held at the close of each
@@ -216,6 +224,7 @@ async def positions_held_between(
             c.underlying_symbol,
             c.position_type,
             c.quantity,
+            func.coalesce(c.strike_price, c.entry_price),
             first_held_day,
             last_held_day,
         )
@@ -223,8 +232,20 @@ async def positions_held_between(
         .order_by(c.symbol, c.id)
     )
     return [
-        HeldSpan(HeldPosition(pid, symbol, underlying or symbol, ptype, float(qty)), first, last)
-        for pid, symbol, underlying, ptype, qty, first, last in rows
+        HeldSpan(
+            HeldPosition(
+                pid,
+                symbol,
+                underlying or symbol,
+                ptype,
+                float(qty),
+                last,
+                float("nan") if unit is None else float(unit),
+            ),
+            first,
+            last,
+        )
+        for pid, symbol, underlying, ptype, qty, unit, first, last in rows
     ]
 
 
@@ -292,16 +313,17 @@ async def held_positions(
 
 async def portfolio_summaries(
     session: AsyncSession, *, owner: Owner
-) -> Sequence[Row[uuid.UUID, str, date | None, date | None]]:
-    """(id, name, latest_snapshot_date, stale_from) of the visible portfolios, by name then
-    id (one query: the latest date is an index-only lookup per portfolio)."""
+) -> Sequence[Row[uuid.UUID, str, date | None, date | None, date | None]]:
+    """(id, name, latest_snapshot_date, stale_from, prices_as_of) of the visible
+    portfolios, by name then id (one query: the latest date and the last SPY price date on
+    or before it are index lookups per portfolio)."""
     snapshots = PortfolioSnapshot.__table__.c
     latest = (
         select(func.max(snapshots.calculation_date))
         .where(snapshots.portfolio_id == portfolios.c.id)
         .scalar_subquery()
     )
-    stmt = (
+    listed = (
         select(
             portfolios.c.id,
             portfolios.c.name,
@@ -309,8 +331,12 @@ async def portfolio_summaries(
             portfolios.c.stale_from,
         )
         .where(*visible_portfolios(owner))
-        .order_by(portfolios.c.name, portfolios.c.id)
+        .subquery("listed")
     )
+    stmt = select(
+        listed,
+        market_day_on_or_before(listed.c.latest_snapshot_date).label("prices_as_of"),
+    ).order_by(listed.c.name, listed.c.id)
     return (await session.execute(stmt)).all()
 
 

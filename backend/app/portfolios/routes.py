@@ -75,6 +75,9 @@ async def portfolio_positions(
                 data_hint=load_hint([series[v.position.id]])
                 if statuses.get(series[v.position.id])
                 else None,
+                price_date=v.price_date,
+                excluded_reason=None if v.excluded is None else v.excluded["reason"],
+                excluded_detail=None if v.excluded is None else v.excluded["detail"],
             )
             for v in holdings.positions
         ],

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.schemas import FieldError
 from app.core.types import DecimalString
+from app.formulas.freshness import ExclusionReason
 from app.risk_metrics.schemas import ANNUALISED_VOL, BETA, R_SQUARED, TREND
 
 STALE_FROM = (
@@ -35,6 +36,11 @@ class PortfolioSummary(BaseModel):
         description="Date of the newest risk snapshot; null before the first calculation."
     )
     stale_from: date | None = Field(description=STALE_FROM)
+    prices_as_of: date | None = Field(
+        default=None,
+        description="The last SPY price date the newest snapshot's figures use (the last "
+        "trading day on or before latest_snapshot_date); null before the first calculation.",
+    )
 
 
 class PortfolioList(BaseModel):
@@ -50,14 +56,17 @@ class HeldPositionRead(BaseModel):
     position_type: str = Field(description="LONG, SHORT, or an option: LC, LP, SC, SP.")
     quantity: DecimalString = Field(description="Shares or contracts, as stored.")
     market_value: DecimalString | None = Field(
-        description="Signed exposure in the portfolio's currency at the last close on or "
-        "before as_of: ± |quantity| x close for stocks, ± |contracts| x 100 x the "
-        "underlying's close for options (+ long call / short put, - long put / short call). "
-        "Null without a price or without as_of."
+        description="Signed exposure in the portfolio's currency at the last close as "
+        "traded on or before as_of (price_date), of the shares held that day (the stored "
+        "quantity before any later split): ± shares x close for stocks, ± contracts x 100 x "
+        "the underlying's close for options (+ long call / short put, - long put / short "
+        "call). Null without a price or without as_of."
     )
     weight: DecimalString | None = Field(
         description="market_value / the sum of |market_value| over the items, a signed "
-        "decimal fraction (-0.25 = a short of 25% of gross exposure)."
+        "decimal fraction (-0.25 = a short of 25% of gross exposure). A position the figures "
+        "left out without a close counts in the sum at its uncovered exposure, as in the "
+        "figures' concentration."
     )
     beta: DecimalString | None = Field(description=f"Stored position {BETA}, on as_of.")
     r_squared: DecimalString | None = Field(description=f"{R_SQUARED} of that beta.")
@@ -68,6 +77,19 @@ class HeldPositionRead(BaseModel):
     data_status: DataStatus | None = Field(description=DATA_STATUS)
     data_hint: str | None = Field(
         default=None, description="The command that loads the missing data; null when none is."
+    )
+    price_date: date | None = Field(
+        default=None,
+        description="The date of the last close of its series (an option's underlying) on or "
+        "before as_of (today without as_of): the close market_value uses. Null: none stored.",
+    )
+    excluded_reason: ExclusionReason | None = Field(
+        default=None,
+        description="Why the figures of as_of leave it out (no_price, stale_price: its last "
+        "price more than STALE_PRICE_TRADING_DAYS trading days old); null when they do not.",
+    )
+    excluded_detail: str | None = Field(
+        default=None, description="excluded_reason in a sentence, with the dates."
     )
 
 

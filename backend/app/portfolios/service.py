@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Context, Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,10 +21,16 @@ from app.portfolios.repository import (
     get_portfolio,
     held_positions,
     latest_snapshot_date,
+    positions_held_between,
     require_portfolio,
 )
-from app.prices.repository import last_closes, last_trading_day
-from app.risk_metrics.queries import position_betas_on, position_volatility_on
+from app.prices.actions import actions_of, split_factor
+from app.prices.repository import LastClose, last_closes, last_trading_day
+from app.risk_metrics.queries import (
+    excluded_positions_on,
+    position_betas_on,
+    position_volatility_on,
+)
 
 CENTS = Decimal("0.01")
 WEIGHT_SCALE = Decimal("0.000001")
@@ -38,6 +45,10 @@ class ValuedPosition:
     r_squared: Decimal | None
     realized_vol_21d: Decimal | None
     vol_trend: str | None
+    price_date: date | None
+    """The date of the close it is valued at (its series' last on or before the date)."""
+    excluded: dict[str, Any] | None
+    """The snapshot's excluded_positions item naming it, when it was left out."""
 
 
 @dataclass(frozen=True)
@@ -64,36 +75,61 @@ async def portfolio_holdings(
     session: AsyncSession, portfolio_id: uuid.UUID, *, owner: Owner, on_or_before: date | None
 ) -> PortfolioHoldings:
     """The positions held on ``as_of`` (the latest snapshot date on or before
-    ``on_or_before``, latest overall if None), each valued at the last close on or before
-    as_of, weighted by gross exposure, with the beta and volatility stored for it on as_of.
+    ``on_or_before``, latest overall if None), each valued at the last close as traded on
+    or before as_of times the shares held that day (app.prices.actions.split_factor),
+    weighted by gross exposure, with the beta and volatility stored for it on as_of and,
+    when the snapshot left it out for want of a fresh price, why.
 
-    Without such a snapshot, as_of is None: today's positions, with no figures, and the
-    range a calculation of the book would cover (its first entry date to the market
-    index's last price). One query per table, whatever the number of positions.
+    Without such a snapshot, as_of is None: today's positions, with no figures but their
+    last price date, and the range a calculation of the book would cover (its first entry
+    date to the market index's last price). One query per table, whatever the number of
+    positions.
     """
     await require_portfolio(session, portfolio_id, owner=owner)
     as_of = await latest_snapshot_date(session, portfolio_id, on_or_before)
-    positions = await held_positions(session, portfolio_id, as_of or datetime.now(UTC).date())
+    day = as_of or datetime.now(UTC).date()
+    positions = await held_positions(session, portfolio_id, day)
+    series = {p.id: p.underlying_symbol or p.symbol for p in positions}
+    closes = await last_closes(session, series.values(), day)
     if as_of is None:
         return PortfolioHoldings(
             portfolio_id,
             None,
-            [ValuedPosition(p, None, None, None, None, None, None) for p in positions],
+            [
+                ValuedPosition(p, *(None,) * 6, _price_date(closes.get(series[p.id])), None)
+                for p in positions
+            ],
             await first_entry_date(session, portfolio_id),
             await last_trading_day(session),
         )
 
-    series = {p.id: p.underlying_symbol or p.symbol for p in positions}
-    closes = await last_closes(session, series.values(), as_of)
     betas = await position_betas_on(session, portfolio_id, as_of)
     vols = await position_volatility_on(session, [p.id for p in positions], as_of)
+    excluded = await excluded_positions_on(session, portfolio_id, as_of)
+    splits = await actions_of(session, sorted(set(series.values())), "split")
+    counted_on: dict[uuid.UUID, date] = {}
+    if any(splits.values()):  # the day each stored quantity counts on matters then only
+        counted_on = {
+            span.position.id: span.position.quantity_date or datetime.now(UTC).date()
+            for span in await positions_held_between(session, portfolio_id, as_of, as_of)
+        }
 
     exposures: dict[uuid.UUID, float] = {}
     for p in positions:
-        close = closes.get(series[p.id])
-        if close is not None and close.is_finite():  # NUMERIC may hold 'NaN'
-            exposures[p.id] = signed_exposure(p.position_type, float(p.quantity), float(close))
-    gross = sum(abs(e) for e in exposures.values())
+        last = closes.get(series[p.id])
+        if last is not None and last.close.is_finite():  # NUMERIC may hold 'NaN'
+            shares = p.quantity
+            if splits[series[p.id]]:
+                shares *= split_factor(splits[series[p.id]], counted_on[p.id], last.date)
+            exposures[p.id] = signed_exposure(p.position_type, float(shares), float(last.close))
+    # A position the figures left out without a close to value it at still counts in the
+    # gross, as it does in their concentration: at the exposure they counted as uncovered.
+    unpriced = sum(
+        float(e["uncovered_exposure"])
+        for pid, e in excluded.items()
+        if pid not in exposures and e.get("uncovered_exposure") is not None
+    )
+    gross = sum(abs(e) for e in exposures.values()) + unpriced
 
     valued = []
     for p in positions:
@@ -110,9 +146,15 @@ async def portfolio_holdings(
                 None if beta is None else beta.r_squared,
                 None if vol is None else vol.realized_vol_21d,
                 None if vol is None else vol.vol_trend,
+                _price_date(closes.get(series[p.id])),
+                excluded.get(p.id),
             )
         )
     return PortfolioHoldings(portfolio_id, as_of, valued, None, None)
+
+
+def _price_date(last: LastClose | None) -> date | None:
+    return None if last is None else last.date
 
 
 async def assign_owner(

@@ -13,7 +13,17 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from sqlalchemy import String, delete, func, literal, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    String,
+    delete,
+    func,
+    literal,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +33,7 @@ from app.core.repository import upsert
 from app.formulas.returns import FloatArray
 from app.models import DailyPrice, SecurityProfile
 from app.models.reference_data import PRICE_SOURCES
+from app.prices.actions import ActionRow, actions_of
 from app.prices.sources import SourceSpan, StoredRows, take_over_symbols
 
 MARKET_INDEX = "SPY"
@@ -52,14 +63,30 @@ class PriceHistory:
     """The series (the market index's under MARKET_INDEX) whose loaded prices come from
     more than one source, with each source's first and last date: the engine refuses a
     window that reads two of them (app.prices.sources)."""
+    traded: FloatArray | None = None
+    """The closes as traded (``close``), shaped as ``closes``: what a share held that day
+    was worth. None: the same as ``closes`` (a source with no splits or dividends)."""
+    splits: Mapping[str, tuple[ActionRow, ...]] = field(default_factory=dict)
+    """The recorded splits of the series that have any (app.prices.actions.split_factor
+    turns a stored quantity into the quantity held on a past date)."""
+
+    @property
+    def traded_closes(self) -> FloatArray:
+        return self.closes if self.traded is None else self.traded
 
     def column(self, symbol: str) -> int:
         return self.symbols.index(symbol)
 
 
-_PRICE_FIELDS = (("column", ">i4"), ("day", ">i4"), ("close", ">f8"), ("source", ">i2"))
-"""The (column, day, close, source) records of the price COPY (source: its position in
-PRICE_SOURCES, from 1): none is NULL, so all one size."""
+_PRICE_FIELDS = (
+    ("column", ">i4"),
+    ("day", ">i4"),
+    ("close", ">f8"),
+    ("traded", ">f8"),
+    ("source", ">i2"),
+)
+"""The (column, day, total-return close, traded close, source) records of the price COPY
+(source: its position in PRICE_SOURCES, from 1): none is NULL, so all one size."""
 assert len(PRICE_SOURCES) == 3, "the panel's COPY codes each source in a CASE arm"
 
 
@@ -77,6 +104,16 @@ async def last_trading_day(session: AsyncSession) -> date | None:
     """The date of the market index's last stored price (None: no price at all)."""
     return await session.scalar(
         select(func.max(DailyPrice.date)).where(DailyPrice.symbol == MARKET_INDEX)
+    )
+
+
+def market_day_on_or_before(day: ColumnElement[date] | date) -> ScalarSelect[date]:
+    """The market index's last price date on or before ``day`` (a column or a value), as
+    a scalar subquery: the prices a snapshot of ``day`` was computed on (an index probe)."""
+    return (
+        select(func.max(DailyPrice.date))
+        .where(DailyPrice.symbol == MARKET_INDEX, DailyPrice.date <= day)
+        .scalar_subquery()
     )
 
 
@@ -112,6 +149,8 @@ async def load_price_history(
 
     names = sorted(set(symbols))
     closes = np.full((len(dates), len(names)), np.nan)
+    traded = np.full((len(dates), len(names)), np.nan)
+    splits: dict[str, tuple[ActionRow, ...]] = {}
     if names:
         # Fetched as PostgreSQL's binary COPY of (column, day, close, source) in fixed-size
         # records, read by numpy in one step: a panel of thousands of series x hundreds of
@@ -121,7 +160,7 @@ async def load_price_history(
         pg: Any = (await connection.get_raw_connection()).driver_connection
         await pg.copy_from_query(
             "SELECT w.i::int4, (p.date - $2::date)::int4,"
-            " p.adjusted_close::float8,"
+            " p.adjusted_close::float8, p.close::float8,"
             " (CASE p.source::text WHEN $4 THEN 1 WHEN $5 THEN 2 WHEN $6 THEN 3 ELSE 0 END)::int2"
             " FROM daily_prices p JOIN unnest($1::text[]) WITH ORDINALITY w(symbol, i)"
             " ON p.symbol = w.symbol WHERE p.date BETWEEN $2 AND $3",
@@ -137,9 +176,13 @@ async def load_price_history(
         day = records["day"].astype(np.int64)
         row = np.searchsorted(offsets, day)
         on_calendar = (row < len(dates)) & (offsets[np.minimum(row, len(dates) - 1)] == day)
-        closes[row[on_calendar], records["column"][on_calendar] - 1] = records["close"][on_calendar]
+        cells = (row[on_calendar], records["column"][on_calendar] - 1)
+        closes[cells] = records["close"][on_calendar]
+        traded[cells] = records["traded"][on_calendar]
         mixed |= _mixed_series_sources(records, names, dates[0])
-    return PriceHistory(dates, names, closes, market, mixed)
+        found = await actions_of(session, names, "split")
+        splits = {symbol: tuple(rows) for symbol, rows in found.items() if rows}
+    return PriceHistory(dates, names, closes, market, mixed, traded, splits)
 
 
 def _mixed_market_sources(rows: list[tuple[date, str]]) -> dict[str, tuple[SourceSpan, ...]]:
@@ -179,12 +222,20 @@ def _mixed_series_sources(
     return out
 
 
+@dataclass(frozen=True)
+class LastClose:
+    """A symbol's last close as traded on or before a day, and its date."""
+
+    date: date
+    close: Decimal
+
+
 async def last_closes(
     session: AsyncSession, symbols: Iterable[str], day: date
-) -> dict[str, Decimal]:
-    """Each symbol's last total-return close on or before ``day`` (the close the engine
-    prices with); symbols without one are absent. One query: a backward index step per
-    symbol, however long the price history."""
+) -> dict[str, LastClose]:
+    """Each symbol's last close as traded on or before ``day``, with its date (what a
+    share held that day was worth); symbols without one are absent. One query: a
+    backward index step per symbol, however long the price history."""
     names = sorted(set(symbols))
     if not names:
         return {}
@@ -192,14 +243,16 @@ async def last_closes(
         func.unnest(literal(names, ARRAY(String))).table_valued("symbol").render_derived("wanted")
     )
     last = (
-        select(DailyPrice.adjusted_close.label("close"))
+        select(DailyPrice.date.label("date"), DailyPrice.close.label("close"))
         .where(DailyPrice.symbol == wanted.c.symbol, DailyPrice.date <= day)
         .order_by(DailyPrice.date.desc())
         .limit(1)
         .lateral("last")
     )
-    rows = await session.execute(select(wanted.c.symbol, last.c.close).join(last, true()))
-    return {symbol: close for symbol, close in rows}
+    rows = await session.execute(
+        select(wanted.c.symbol, last.c.date, last.c.close).join(last, true())
+    )
+    return {symbol: LastClose(day, close) for symbol, day, close in rows}
 
 
 @dataclass(frozen=True)

@@ -32,12 +32,11 @@ from numpy.typing import NDArray
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.benchmarks.repository import BenchmarkWeights, weights_on_or_before
+from app.config import get_settings
 from app.core.types import DEFAULT_BENCHMARK
 from app.formulas.book import DEFAULT_BETA_WINDOW, PortfolioFigures, analyse_book_dates
 from app.formulas.concentration import active_weights
-from app.formulas.exposure import exposure_factor
 from app.formulas.har import HAR_HISTORY_DAYS
-from app.formulas.returns import FloatArray
 from app.models import Portfolio
 from app.portfolios.repository import ANY_OWNER, HeldPosition, active_positions, get_portfolio
 from app.prices.repository import (
@@ -49,13 +48,13 @@ from app.prices.repository import (
 )
 from app.prices.sources import MixedPriceSourcesError, mixed_in_window, mixed_sources_error
 from app.risk_metrics import store
+from app.risk_metrics.pricing import Panel
 from app.risk_metrics.rows import (
     FigureRows,
     finite,
     position_beta_rows,
     position_volatility_rows,
     snapshot_row,
-    uuid_array,
 )
 
 logger = logging.getLogger(__name__)
@@ -77,7 +76,8 @@ class PortfolioRiskSummary:
     positions: int = 0
     betas_written: int = 0
     volatility_written: int = 0
-    beta_coverage: float = 0.0
+    beta_coverage: float | None = 0.0
+    """None when the exposure of a position left out is unknown."""
     market_beta_weighted: float | None = None
     market_beta_direct: float | None = None
     realized_volatility_21d: float | None = None
@@ -87,6 +87,8 @@ class PortfolioRiskSummary:
     largest_underweight: tuple[str, float] | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
     """(symbol or column, reason) for every figure not stored."""
+    excluded: list[tuple[str, str]] = field(default_factory=list)
+    """(symbol, reason) of every position left out for want of a fresh price."""
 
 
 NotComputed = MissingMarketDataError | MixedPriceSourcesError
@@ -117,6 +119,7 @@ def compute_portfolio_dates(
     beta_window: int,
     *,
     threads: int | None = None,
+    stale_after: int | None = None,
 ) -> list[PortfolioDateFigures | NotComputed]:
     """Every figure of one portfolio on each of ``dates`` (ascending; ``positions[k]`` and
     ``benchmarks[k]`` are date k's) from loaded inputs, in one vectorised pass (no
@@ -124,8 +127,12 @@ def compute_portfolio_dates(
 
     Date k's figures are those of the last ``HISTORY_DAYS`` + 1 trading days of prices on
     or before it; a date before the first market price gets the error instead, and so does
-    a date whose window reads one series from two sources (app.prices.sources). ``threads``:
-    see :data:`app.formulas.blocks.SERIES_THREADS`."""
+    a date whose window reads one series from two sources (app.prices.sources). A position
+    without a fresh price on the date (``stale_after`` trading days, default the
+    ``STALE_PRICE_TRADING_DAYS`` setting: app.formulas.freshness) gets no figures and is
+    named in the summary and the snapshot. ``threads``: see
+    :data:`app.formulas.blocks.SERIES_THREADS`."""
+    max_age = get_settings().stale_price_trading_days if stale_after is None else stale_after
     out: list[PortfolioDateFigures | NotComputed] = []
     ends = np.array([bisect_right(history.dates, day) - 1 for day in dates], dtype=np.intp)
     computable = [k for k in range(len(dates)) if ends[k] >= 1]
@@ -139,70 +146,57 @@ def compute_portfolio_dates(
         # Only the rows some date's window reaches take part.
         first = max(0, int(ends[computable].min()) - HISTORY_DAYS)
         last = int(ends[computable].max()) + 1
-        prices = history.closes[first:last][:, [column_of_symbol[s] for s in series]]
-        market = history.market[first:last]
-        rows = ends[computable] - first
-        # The last row with a price of each series, at every row (-1: none yet).
-        seen = np.where(np.isfinite(prices), np.arange(prices.shape[0])[:, None], -1)
-        last_priced = np.maximum.accumulate(seen, axis=0) if prices.size else seen
-        position_series, exposures, skips, ids = [], [], [], []
-        # Dates that hold the same list (the range run passes one list while the book does
-        # not change) share its arrays: per-position Python work once per book, not per date.
-        built: tuple[object, NDArray[np.intp], FloatArray, NDArray[np.void]] | None = None
-        factor_of: dict[str, float] = {}
-        for k, row in zip(computable, rows.tolist(), strict=True):
-            held = positions[k]
-            if built is None or built[0] is not held:
-                cols = np.array([column_of[p.series_symbol] for p in held], dtype=np.intp)
-                for p in held:
-                    if p.position_type not in factor_of:
-                        factor_of[p.position_type] = exposure_factor(p.position_type)
-                # Stored quantities are positive (a CHECK): the type gives the sign.
-                size = np.array(
-                    [factor_of[p.position_type] * p.quantity for p in held], dtype=np.float64
-                )
-                built = (held, cols, size, uuid_array([p.id for p in held]))
-            _, cols, size, held_ids = built
-            priced_row = last_priced[row, cols] if held else np.zeros(0, dtype=np.intp)
-            in_window = priced_row >= max(0, row - HISTORY_DAYS)
-            closes = prices[np.maximum(priced_row, 0), cols] if held else np.zeros(0)
-            exposures.append(np.where(in_window, size * closes, np.nan))
-            position_series.append(cols)
-            ids.append(held_ids)
-            skips.append(
-                [
-                    (held[i].symbol, f"no {held[i].series_symbol} price on or before {dates[k]}")
-                    for i in np.flatnonzero(~in_window).tolist()
-                ]
-            )
+        panel = Panel(
+            history, first, last, [column_of_symbol[s] for s in series], column_of, max_age
+        )
+        books = [
+            panel.book(positions[k], row, dates[k])
+            for k, row in zip(computable, (ends[computable] - first).tolist(), strict=True)
+        ]
         book = analyse_book_dates(
-            prices,
-            market,
+            panel.closes,
+            history.market[first:last],
             series,
-            rows,
-            position_series,
-            exposures,
+            ends[computable] - first,
+            [b.cols for b in books],
+            [b.exposures for b in books],
             equity,
             {s: sectors.get(s) for s in series},
             beta_window=beta_window,
             history=HISTORY_DAYS,
             threads=threads,
+            uncovered=[b.uncovered for b in books],
         )
         for n, k in enumerate(computable):
-            day, held = dates[k], positions[k]
+            day, held, dated = dates[k], positions[k], books[n]
             summary = PortfolioRiskSummary(portfolio_id, portfolio_name, day)
             summary.positions = len(held)
-            summary.skipped.extend(skips[n])
-            betas = book.series_betas.at(n)
-            vols = book.series_volatility.at(n)
+            summary.excluded.extend((e.symbol, e.detail) for e in dated.excluded)
             figures = book.portfolio[n]
             beta_rows = position_beta_rows(
-                betas, held, position_series[n], day, summary.skipped, ids=ids[n]
+                book.series_betas.at(n),
+                dated.figured,
+                dated.figured_cols,
+                day,
+                summary.skipped,
+                ids=dated.figured_ids,
             )
             vol_rows = position_volatility_rows(
-                vols, held, position_series[n], day, summary.skipped, ids=ids[n]
+                book.series_volatility.at(n),
+                dated.figured,
+                dated.figured_cols,
+                day,
+                summary.skipped,
+                ids=dated.figured_ids,
             )
-            snapshot = snapshot_row(figures, portfolio_id, day, len(held), summary.skipped)
+            snapshot = snapshot_row(
+                figures,
+                portfolio_id,
+                day,
+                len(held),
+                summary.skipped,
+                [e.as_json() for e in dated.excluded],
+            )
             benchmark = benchmarks[k]
             weights = {s: float(w) for s, w in benchmark.by_sector().items()} if benchmark else None
             _summarise(summary, figures, weights, len(beta_rows), len(vol_rows))

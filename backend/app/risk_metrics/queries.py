@@ -164,10 +164,27 @@ async def position_volatility_on(
     return {row.position_id: row for row in (await session.scalars(stmt)).all()}
 
 
+async def excluded_positions_on(
+    session: AsyncSession, portfolio_id: uuid.UUID, day: date
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The positions the portfolio's snapshot of ``day`` left out for want of a fresh price
+    (its ``excluded_positions`` items), by position id."""
+    items = await session.scalar(
+        select(PortfolioSnapshot.excluded_positions).where(
+            PortfolioSnapshot.portfolio_id == portfolio_id,
+            PortfolioSnapshot.calculation_date == day,
+        )
+    )
+    return {uuid.UUID(item["position_id"]): item for item in items or []}
+
+
+SNAPSHOT_LIST_COLUMNS = ("sector_exposure", "excluded_positions")
+"""The snapshot risk columns that hold a map or a list per date, not one figure."""
+
 SNAPSHOT_FIGURE_COLUMNS: tuple[str, ...] = tuple(
-    c for c in SNAPSHOT_RISK_COLUMNS if c != "sector_exposure"
+    c for c in SNAPSHOT_RISK_COLUMNS if c not in SNAPSHOT_LIST_COLUMNS
 )
-"""The snapshot risk columns holding one figure each (sector_exposure is a map per date)."""
+"""The snapshot risk columns holding one figure each."""
 
 
 async def snapshot_risk_history(

@@ -74,6 +74,8 @@ async def portfolio_risk(
         portfolio_id=snap.portfolio_id,
         calculation_date=snap.calculation_date,
         stale_from=snap.stale_from,
+        prices_as_of=snap.prices_as_of,
+        excluded_positions=snap.excluded_positions or [],
         **risk_columns,
         sector_exposure=found.sector_exposure,
         benchmark_comparison=None

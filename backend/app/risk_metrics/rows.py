@@ -241,9 +241,12 @@ def snapshot_row(
     calc_date: date,
     num_positions: int,
     skipped: Skipped,
+    excluded: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The (portfolio, date) portfolio_snapshots row: valuation columns (used only when
-    the row is created) and the risk columns (always written)."""
+    the row is created) and the risk columns (always written). ``excluded``: the
+    positions left out for want of a fresh price, as ``excluded_positions`` items (SQL
+    NULL when none is)."""
     conc = fig.concentration
     vol = fig.volatility
     values: dict[str, Any] = {
@@ -259,6 +262,8 @@ def snapshot_row(
         "market_beta_r_squared": fig.market_beta_r_squared,
         "market_beta_observations": fig.market_beta_observations,
         "market_beta_direct": fig.market_beta_direct,
+        "beta_coverage": fig.beta_coverage,
+        "excluded_positions": list(excluded) or None,
         "sector_exposure": {s: round(w, 6) for s, w in fig.sector_exposure.items()} or None,
         "hhi": conc.hhi if conc else None,
         "effective_num_positions": conc.effective_num_positions if conc else None,

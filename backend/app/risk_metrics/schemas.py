@@ -8,6 +8,7 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.types import DecimalString
+from app.formulas.freshness import ExclusionReason
 
 
 class SectorActiveWeight(BaseModel):
@@ -59,9 +60,16 @@ class SnapshotRiskFigures(BaseModel):
     market_beta_direct: DecimalString | None = Field(
         description=f"{BETA.capitalize()}: OLS of the portfolio's own daily returns on SPY's."
     )
+    beta_coverage: DecimalString | None = Field(
+        default=None,
+        description=f"Share of gross exposure whose position has a beta, {FRACTION}: a "
+        "position left out for want of a fresh price (excluded_positions) counts as "
+        "exposure without one. Null on snapshots computed before it was stored.",
+    )
     hhi: DecimalString | None = Field(
         description="Herfindahl-Hirschman index of position weights (|net exposure| per "
-        "symbol / the sum), HHI on the 0-10,000 scale: sum of weight² x 10,000."
+        "symbol / the sum, positions left out for want of a fresh price counted in the sum "
+        "but given no weight), HHI on the 0-10,000 scale: sum of weight² x 10,000."
     )
     effective_num_positions: DecimalString | None = Field(
         description="10,000 / HHI: the number of equal positions as concentrated, a count."
@@ -86,9 +94,39 @@ class SnapshotRiskFigures(BaseModel):
     volatility_percentile: DecimalString | None = Field(description=PERCENTILE + ".")
 
 
+class ExcludedPosition(BaseModel):
+    """A held position the figures leave out: its price is missing or too old."""
+
+    position_id: uuid.UUID
+    symbol: str
+    reason: ExclusionReason = Field(
+        description="no_price: no close of its series (an option's underlying) on or before "
+        "the date; stale_price: the last one is more than STALE_PRICE_TRADING_DAYS trading "
+        "days (default 3) before it."
+    )
+    detail: str = Field(description="The reason in a sentence, with the dates.")
+    last_price_date: date | None = Field(description="Its series' last close used; null: none.")
+    uncovered_exposure: DecimalString | None = Field(
+        default=None,
+        description="Its gross exposure counted as uncovered, in the portfolio's currency: at "
+        "its last close, or at its entry value without one (entry price x quantity; an "
+        "option's strike x 100 x contracts). Null: unknown.",
+    )
+
+
 class PortfolioRisk(SnapshotRiskFigures):
     portfolio_id: uuid.UUID
     calculation_date: date
+    prices_as_of: date | None = Field(
+        description="The last SPY price date the figures use: the last trading day on or "
+        "before calculation_date."
+    )
+    excluded_positions: list[ExcludedPosition] = Field(
+        default_factory=list,
+        description="Positions held on calculation_date that got no figures for want of a "
+        "fresh price; they count as exposure without a beta, a weight or a sector in "
+        "beta_coverage, the concentration figures and sector_exposure.",
+    )
     stale_from: date | None = Field(
         default=None,
         description="The earliest date whose figures a change of the book has made out of "

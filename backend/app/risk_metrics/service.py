@@ -25,6 +25,7 @@ from app.portfolios.repository import (
     require_portfolio,
     stale_from_of,
 )
+from app.prices.repository import market_day_on_or_before
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ class RiskAsOf:
     """A portfolio's latest snapshot on or before a date, with its sector tilts."""
 
     snapshot: Row[Any]
-    """portfolio_id, calculation_date and the snapshot's risk columns (SNAPSHOT_RISK_COLUMNS)."""
+    """portfolio_id, calculation_date, the snapshot's risk columns (SNAPSHOT_RISK_COLUMNS),
+    stale_from and prices_as_of (the last SPY price date on or before calculation_date)."""
     sector_exposure: dict[str, Decimal] | None
     benchmark_comparison: ActiveSectorWeights | None
     benchmark_comparison_reason: str | None = None
@@ -125,6 +127,7 @@ async def portfolio_risk(
         s.calculation_date,
         *(s[c] for c in SNAPSHOT_RISK_COLUMNS),
         stale_from_of(portfolio_id).label("stale_from"),
+        market_day_on_or_before(s.calculation_date).label("prices_as_of"),
     ).where(s.portfolio_id == portfolio_id, portfolio_is_visible(portfolio_id, owner))
     if on_or_before is not None:
         stmt = stmt.where(s.calculation_date <= on_or_before)

@@ -288,7 +288,7 @@ def _copy_value(value: Any) -> Any:
     # Floats go as their shortest repr, the text a bound parameter sends; JSONB as JSON text.
     if isinstance(value, float):
         return Decimal(repr(value))
-    if isinstance(value, dict):
+    if isinstance(value, dict | list):
         return json.dumps(value)
     return value
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -137,14 +137,17 @@ def add_portfolio(
     return portfolio_id
 
 
-def run_command_shown(command: str, database: TestDatabase) -> None:
+def run_command_shown(command: str, database: TestDatabase, *, left_out: str = "") -> None:
     """The calculation command a page shows, run as shown: a child process (a range run
-    handles Ctrl-C, which only a main thread can)."""
+    handles Ctrl-C, which only a main thread can). ``left_out``: a symbol without prices
+    the run names (and exits 1 for)."""
     prefix = "cd backend && uv run python "
     assert command.startswith(prefix + "scripts/calculate_risk_metrics.py "), command
     run = run_python(command.removeprefix(prefix).split(), subprocess_env(database))
-    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.returncode == (1 if left_out else 0), run.stdout + run.stderr
     assert "Risk metrics stored" in run.stdout, run.stdout
+    if left_out:
+        assert f"{left_out}: no {left_out} price on or before" in run.stdout, run.stdout
 
 
 @pytest.fixture(scope="module")
@@ -540,6 +543,80 @@ def dialog(page: Page, title: str) -> Any:
     return page.get_by_role("dialog", name=title)
 
 
+# ---- freshness ------------------------------------------------------------------------
+
+
+def test_a_banner_says_when_figures_are_older_than_the_last_completed_trading_day(
+    server: Server, guarded: GuardedPage, demo_portfolios: list[dict[str, Any]]
+) -> None:
+    page = guarded.page
+    first = demo_portfolios[0]
+    assert first["prices_as_of"] == DEMO_END.isoformat()  # Friday 2025-10-17
+    # Tuesday 09:00 in New York: Monday's close is the last completed, one day after.
+    page.clock.set_fixed_time(datetime(2025, 10, 21, 13, 0, tzinfo=UTC))
+    sign_in(page, server, DEMO_EMAIL, DEMO_PASSWORD)
+    wait_loaded(page, first["id"], DEMO_END.isoformat())
+    banner = page.locator("#freshness")
+    expect(banner).to_be_hidden()
+
+    # Wednesday 17:30 in New York: Monday, Tuesday and Wednesday have closed since.
+    page.clock.set_fixed_time(datetime(2025, 10, 22, 21, 30, tzinfo=UTC))
+    page.reload()
+    wait_loaded(page, first["id"], DEMO_END.isoformat())
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text(
+        "Figures are as of 2025-10-17, 3 trading days before the last completed trading day "
+        "(2025-10-22)"
+    )
+    expect(banner.locator("code")).to_have_text("cd backend && uv run python scripts/refresh.py")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-old-figures.png"))
+    assert guarded.console_errors == []
+
+
+def test_positions_left_out_are_named_beside_the_headline_and_in_the_table(
+    server: Server, guarded: GuardedPage, db: Engine, database: TestDatabase
+) -> None:
+    email = "partly@example.com"
+    owner = add_user(db, email)
+    entry = "2025-01-02"
+    portfolio = add_portfolio(
+        db, owner, "Partly priced", [("AAPL", "LONG", 10, entry), ("NOPX", "LONG", 5, entry)]
+    )
+    day = DEMO_END.isoformat()
+    calculated = run_python(
+        ["scripts/calculate_risk_metrics.py", "--date", day, "--portfolio", str(portfolio)],
+        subprocess_env(database),
+    )
+    output = calculated.stdout + calculated.stderr
+    assert calculated.returncode == 1, output  # NOPX has no price: named, exit 1
+    assert f"left out of Partly priced on {day}: NOPX" in output
+
+    page = guarded.page
+    page.clock.set_fixed_time(datetime(2025, 10, 20, 21, 0, tzinfo=UTC))  # Monday evening
+    sign_in(page, server, email, USER_PASSWORD)
+    wait_loaded(page, str(portfolio), day)
+    left_out = page.locator("#left-out")
+    expect(left_out).to_contain_text("1 position left out of these figures")
+    expect(left_out.locator('li[data-symbol="NOPX"]')).to_have_text(
+        f"NOPX: no NOPX price on or before {day}: no figures"
+    )
+    risk = api(
+        server, f"/api/v1/portfolios/{portfolio}/risk", api_token(server, email, USER_PASSWORD)
+    )
+    assert 0 < float(risk["beta_coverage"]) < 1
+    assert metric(page, "beta-coverage") == percent_text(risk["beta_coverage"])
+    assert metric(page, "top-10") == percent_text(risk["top_10_concentration"]) != "100.0%"
+    nopx = page.locator("#positions tbody tr", has_text="NOPX")
+    expect(nopx).to_contain_text("Left out: no price")
+    aapl = page.locator("#positions tbody tr", has_text="AAPL")
+    expect(aapl).to_contain_text(day)  # its price date
+    expect(page.locator("#freshness")).to_be_hidden()  # Friday's figures on Monday evening
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-left-out.png"), full_page=True)
+    assert guarded.console_errors == []
+
+
 def test_a_new_user_creates_a_portfolio_then_adds_closes_and_deletes_positions(
     server: Server, guarded: GuardedPage, db: Engine, database: TestDatabase
 ) -> None:
@@ -648,7 +725,7 @@ def test_a_new_user_creates_a_portfolio_then_adds_closes_and_deletes_positions(
     )
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-book.png"), full_page=True)
-    run_command_shown(stale.locator("code").inner_text(), database)
+    run_command_shown(stale.locator("code").inner_text(), database, left_out="ZZZZ")
     page.reload()
     wait_loaded(page, portfolio_id, DEMO_END.isoformat())
     expect(stale).to_be_hidden()

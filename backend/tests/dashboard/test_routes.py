@@ -40,6 +40,7 @@ async def test_static_modules_are_served_and_missing_files_are_404(
         "commands.js",
         "format.js",
         "forms.js",
+        "freshness.js",
         "positions.js",
         "style.css",
     ):

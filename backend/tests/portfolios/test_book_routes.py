@@ -109,6 +109,7 @@ async def test_a_new_portfolio_is_201_with_its_location_and_fields(
         "name": "Growth",
         "latest_snapshot_date": None,
         "stale_from": None,
+        "prices_as_of": None,
     } in listed
 
 

@@ -145,6 +145,7 @@ async def test_the_list_holds_the_callers_live_portfolios_by_name_then_id(
                 "name": "Alpha",
                 "latest_snapshot_date": None,
                 "stale_from": None,
+                "prices_as_of": None,
             },
             *(
                 {
@@ -154,6 +155,7 @@ async def test_the_list_holds_the_callers_live_portfolios_by_name_then_id(
                     if gamma == seed.gamma_with_snapshot
                     else None,
                     "stale_from": None,
+                    "prices_as_of": None,  # no SPY price on or before Mar 5
                 }
                 for n, gamma in enumerate(seed.gammas, start=1)
             ),
@@ -162,6 +164,7 @@ async def test_the_list_holds_the_callers_live_portfolios_by_name_then_id(
                 "name": "Main",
                 "latest_snapshot_date": "2025-03-10",
                 "stale_from": None,
+                "prices_as_of": "2025-03-10",  # SPY's last price on or before it
             },
         ]
     }
@@ -177,6 +180,7 @@ async def test_another_user_sees_only_their_own_portfolios(app: FastAPI, seed: S
                     "name": "Theirs",
                     "latest_snapshot_date": "2025-03-10",
                     "stale_from": None,
+                    "prices_as_of": "2025-03-10",
                 }
             ]
         }
@@ -235,6 +239,16 @@ async def test_positions_default_to_the_latest_snapshot_valued_at_the_last_close
         "vol_trend": "increasing",
         "data_status": "no_profile",  # prices, but no sector yet
         "data_hint": items["AAPL"]["data_hint"],
+        "price_date": "2025-03-07",
+        "excluded_reason": None,
+        "excluded_detail": None,
+    }
+    assert {s: i["price_date"] for s, i in items.items()} == {
+        "AAPL": "2025-03-07",
+        PUT: "2025-03-07",  # its underlying's
+        "MSFT": "2025-03-10",
+        "NVDA": "2025-03-10",
+        "XOM": None,
     }
     assert "scripts/load_prices.py --fmp AAPL" in items["AAPL"]["data_hint"]
     assert items["XOM"]["data_status"] == "no_prices"
@@ -340,13 +354,20 @@ async def test_positions_take_one_query_per_table_whatever_their_number(
     response = await client.get(f"/api/v1/portfolios/{seed.main}/positions")
     assert response.status_code == 200
     assert len(response.json()["items"]) == 5
-    tables = ("positions", "daily_prices", "position_market_betas", "position_volatility")
+    tables = (
+        "positions",
+        "daily_prices",
+        "position_market_betas",
+        "position_volatility",
+        "corporate_actions",  # the splits between a close and the stored quantity
+    )
     # Whether each symbol has prices and a profile: one query for all of them.
     (status,) = [s for s in statements if "FROM security_profiles" in s]
     for table in tables:
         assert sum(f"FROM {table}" in s for s in statements if s != status) == 1, table
-    # The user, the portfolio, the as-of date, one per table above, and the data status.
-    assert len(statements) == 3 + len(tables) + 1, statements
+    # The user, the portfolio, the as-of date, the positions the snapshot left out, one
+    # per table above, and the data status.
+    assert len(statements) == 4 + len(tables) + 1, statements
 
 
 async def test_positions_of_an_unknown_or_deleted_portfolio_is_404(

@@ -201,7 +201,10 @@ def _seed(database: TestDatabase) -> None:
 
 def _cli(database: TestDatabase, *args: str) -> None:
     run = run_script("calculate_risk_metrics", *args, env=subprocess_env(database))
-    assert run.code == 0, run.output
+    # CCC's prices stopped 75 trading days ago: every date leaves it out, named, and the
+    # run says so with exit code 1 (its figures are stored all the same).
+    assert run.code == 1, run.output
+    assert "left out of Book on" in run.output and "CCC: last CCC price is of" in run.output
 
 
 def _range(database: TestDatabase, start: date, end: date, *args: str) -> Dump:
@@ -243,11 +246,23 @@ def test_a_range_run_stores_every_column_as_date_by_date_runs_do(database: TestD
     assert counts[("EEE", 100)] == (0, 0, 0, 0)  # listed inside the range, then sold
     exposures = _sql(
         database,
-        "SELECT count(DISTINCT gross_exposure), bool_and(sector_exposure ? 'Utilities')"
+        "SELECT count(DISTINCT gross_exposure), bool_or(sector_exposure ? 'Utilities'),"
+        " bool_and(beta_coverage < 1),"
+        ' bool_and(excluded_positions @> \'[{"symbol": "CCC", "reason": "stale_price"}]\')'
         " FROM portfolio_snapshots s JOIN portfolios p ON p.id = s.portfolio_id"
         " WHERE p.name = 'Book'",
     )
-    assert exposures == [(12, True)]  # stale CCC price still counts as exposure
+    # CCC's last price is 75 trading days old on every date: it is left out of the
+    # figures, named, and counted as exposure without a beta or a sector.
+    assert exposures == [(12, False, True, True)]
+    listing = _sql(
+        database,
+        "SELECT calculation_date, e->>'reason' FROM portfolio_snapshots s"
+        " JOIN portfolios p ON p.id = s.portfolio_id,"
+        " jsonb_array_elements(s.excluded_positions) e"
+        " WHERE p.name = 'Book' AND e->>'symbol' = 'EEE' ORDER BY 1",
+    )
+    assert listing == [(day, "no_price") for day in CALENDAR[-12:-8]]  # before it listed
 
     # A re-run of the range over stored figures changes nothing (idempotent).
     assert _range(database, FROM, TO) == by_range

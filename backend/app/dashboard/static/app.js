@@ -6,6 +6,7 @@ import { drawBeta, drawConcentration, drawSectors, drawVolatility, purge } from 
 import { DEMO_COMMAND, fillHint, staleCommand } from "./commands.js";
 import { fixed, percent, signedPercent } from "./format.js";
 import { initDialogs } from "./forms.js";
+import { renderLeftOut, showFreshness } from "./freshness.js";
 import { initPositions, renderPositions } from "./positions.js";
 
 const $ = (id) => document.getElementById(id);
@@ -115,6 +116,7 @@ async function refresh(selectId) {
     $("asof-note").textContent = "";
     $("positions-panel").hidden = true;
     $("stale").hidden = true;
+    $("freshness").hidden = true;
     enableBookActions(null);
     return showMessage("You have no portfolios yet: create one with New portfolio, or load the demo with:", { command: DEMO_COMMAND });
   }
@@ -128,6 +130,7 @@ async function selectPortfolio(id) {
   const asof = $("asof");
   enableBookActions(portfolio);
   showStale(portfolio);
+  showFreshness(portfolio);
   asof.disabled = !portfolio.latest_snapshot_date;
   asof.max = portfolio.latest_snapshot_date ?? "";
   asof.value = portfolio.latest_snapshot_date ?? "";
@@ -192,6 +195,7 @@ function render(risk, points, requested) {
   $("asof-note").textContent = requested && requested !== date ? `Showing the latest snapshot on or before ${requested}: ${date}.` : "";
   $("headline-date").textContent = date;
   renderHeadline(risk);
+  renderLeftOut(risk);
   drawBeta($("beta-chart"), points, date);
   drawVolatility($("vol-chart"), points, date);
   drawConcentration($("concentration-chart"), points, date);
@@ -202,6 +206,7 @@ function renderHeadline(risk) {
   const items = [
     ["Market beta (weighted)", fixed(risk.market_beta_weighted), "beta-weighted"],
     ["Market beta (direct)", fixed(risk.market_beta_direct), "beta-direct"],
+    ["Beta coverage", percent(risk.beta_coverage), "beta-coverage"],
     ["Realized vol 21d", percent(risk.realized_volatility_21d), "vol-21d"],
     ["Realized vol 63d", percent(risk.realized_volatility_63d), "vol-63d"],
     ["Expected vol 21d (HAR)", percent(risk.expected_volatility_21d), "vol-expected"],

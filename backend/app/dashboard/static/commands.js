@@ -14,6 +14,9 @@ export const loadPricesCommand = (symbols, from) =>
 
 export const DEMO_COMMAND = `${RUN}/demo_data.py`;
 
+// Brings prices, profiles, weights and figures of every portfolio up to date.
+export const REFRESH_COMMAND = `${RUN}/refresh.py`;
+
 // What to run so that a portfolio without figures (none yet, or none on or before `on`)
 // gets them: its own range, from the first entry of its positions to the last SPY price,
 // which the positions answer gives when there is no snapshot. A book changed through the

@@ -4,6 +4,8 @@ import { loadDataCommand } from "./commands.js";
 import { fixed, percent, quantity, typeLabel } from "./format.js";
 
 const STATUS_TEXT = { no_prices: "No prices", no_profile: "No profile" };
+const LEFT_OUT_TEXT = { no_price: "Left out: no price", stale_price: "Left out: stale price" };
+const dataText = (p) => LEFT_OUT_TEXT[p.excluded_reason] ?? STATUS_TEXT[p.data_status] ?? "";
 
 const COLUMNS = [
   { key: "symbol", label: "Symbol", text: (p) => p.symbol, type: "text" },
@@ -14,7 +16,8 @@ const COLUMNS = [
   { key: "r_squared", label: "R²", text: (p) => fixed(p.r_squared), type: "number" },
   { key: "realized_vol_21d", label: "21-day vol", text: (p) => percent(p.realized_vol_21d), type: "number" },
   { key: "vol_trend", label: "Trend", text: (p) => p.vol_trend ?? "–", type: "text" },
-  { key: "data_status", label: "Data", text: (p) => STATUS_TEXT[p.data_status] ?? "", type: "text" },
+  { key: "price_date", label: "Price date", text: (p) => p.price_date ?? "–", type: "text" },
+  { key: "data_status", label: "Data", text: dataText, type: "text" },
 ];
 
 const table = () => document.getElementById("positions");
@@ -73,7 +76,8 @@ function body() {
       for (const c of COLUMNS) {
         const td = document.createElement("td");
         if (c.type === "number") td.className = "num";
-        if (c.key === "data_status" && p.data_status) td.className = "status-missing";
+        if (c.key === "data_status" && (p.data_status || p.excluded_reason)) td.className = "status-missing";
+        if (c.key === "data_status" && p.excluded_detail) td.title = p.excluded_detail;
         td.textContent = c.text(p);
         tr.append(td);
       }
