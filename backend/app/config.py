@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     # Stored trading days a price refresh asks for again, to find the past FMP rescaled
     # (a new split or dividend) or revised: when they disagree, the symbol is reloaded.
     price_overlap_days: int = Field(default=5, ge=1, le=60, alias="PRICE_OVERLAP_DAYS")
+    # Days after which the refresh seeds the benchmark's sector weights again (counted from
+    # the stored weights' date to the market's last trading day).
+    benchmark_weights_max_age_days: int = Field(
+        default=31, ge=1, le=366, alias="BENCHMARK_WEIGHTS_MAX_AGE_DAYS"
+    )
 
     # Per-revision limits: a migration that cannot take its lock fails fast instead of
     # queueing every writer behind it.
