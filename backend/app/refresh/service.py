@@ -69,6 +69,8 @@ FAILED_STATUSES = frozenset({"failed", "restricted"})
 """Symbol outcomes that leave the run partial (``unknown`` and ``other_source`` are
 reported, but no re-run changes them)."""
 
+PRICED_STATUSES = frozenset({"current", "updated", "reloaded", "loaded"})
+
 
 @dataclass(frozen=True)
 class WeightsOutcome:
@@ -257,8 +259,10 @@ async def _prices(
             report.symbols.append(outcome)
             await _mark_stale(session, outcome, report)
             progress.step(outcome.symbol)
-        unknown = {s.symbol for s in report.symbols if s.status in ("unknown", "other_source")}
-        wanted = [s for s in symbols if s not in unknown]
+        # A profile is asked for a symbol priced now: one FMP has no prices of, or whose
+        # request failed, would only fail again (its profile comes with its prices).
+        unpriced = {s.symbol for s in report.symbols if s.status not in PRICED_STATUSES}
+        wanted = [s for s in symbols if s not in unpriced]
         progress.stage("profiles", None)
 
         async def profile_done(result: ProfileSync) -> None:
