@@ -405,3 +405,8 @@ async def figures_resting_on(
         .order_by(portfolios.c.name, portfolios.c.id)
     )
     return [(pid, name, first) for pid, name, first in rows]
+
+
+async def latest_figures_date(session: AsyncSession) -> date | None:
+    """The latest snapshot date of any portfolio (None: no figures stored yet)."""
+    return await session.scalar(select(func.max(PortfolioSnapshot.calculation_date)))

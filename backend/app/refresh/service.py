@@ -44,7 +44,7 @@ from app.formulas.book import DEFAULT_BETA_WINDOW
 from app.integrations.fmp.client import FmpAuthError, FmpClient, FmpError
 from app.models import DailyPrice
 from app.portfolios.market_data import data_statuses
-from app.portfolios.repository import figures_resting_on, held_series
+from app.portfolios.repository import figures_resting_on, held_series, latest_figures_date
 from app.portfolios.store import mark_stale
 from app.prices.repository import MARKET_INDEX, last_trading_day
 from app.prices.sources import other_source_rows
@@ -254,10 +254,11 @@ async def _prices(
         report.notes += plan.notes
         report.symbols_planned = len(plan.symbols)
         progress.stage("prices", len(plan.symbols))
+        computed_through = await latest_figures_date(session)
         async for outcome in run_sync(session, client, plan):
             await session.commit()
             report.symbols.append(outcome)
-            await _mark_stale(session, outcome, report)
+            await _mark_stale(session, outcome, computed_through, report)
             progress.step(outcome.symbol)
         # A profile is asked for a symbol priced now: one FMP has no prices of, or whose
         # request failed, would only fail again (its profile comes with its prices).
@@ -274,13 +275,16 @@ async def _prices(
         report.weights = await _weights(session, client, day, progress)
 
 
-async def _mark_stale(session: AsyncSession, outcome: SymbolSync, report: RefreshReport) -> None:
+async def _mark_stale(
+    session: AsyncSession, outcome: SymbolSync, computed_through: date | None, report: RefreshReport
+) -> None:
     """Figures computed on or after the first day whose prices changed or arrived late
-    read other prices than those stored now: their portfolios are stale from there."""
+    read other prices than those stored now: their portfolios are stale from there. (A
+    daily run's new day is after every stored figure: nothing to look up.)"""
     since = min(
         (d for d in (outcome.changed_from, outcome.new_from) if d is not None), default=None
     )
-    if since is None:
+    if since is None or computed_through is None or since > computed_through:
         return
     for portfolio_id, name, first in await figures_resting_on(session, outcome.symbol, since):
         await mark_stale(session, portfolio_id, first)
