@@ -5,6 +5,11 @@ as a child process, end to end."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
@@ -12,11 +17,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import create_engine, text
 
+from app.config import BACKEND_DIR
 from app.refresh.lock import REFRESH_LOCK_KEY
 from devtools.databases import TestDatabase, subprocess_env
 from devtools.processes import run_python
 from tests.support.cli import CliRun, run_script, script_env
-from tests.support.fake_fmp import FakeFmp
+from tests.support.fake_fmp import STABLE, FakeFmp, FakeResponse, RecordedRequest
 from tests.support.fake_fmp_market_data import (
     FakeMarket,
     FakeSecurity,
@@ -206,3 +212,57 @@ def test_the_refresh_as_a_child_process_then_the_next_day(
     days = _sql(database, "SELECT max(calculation_date), count(*) FROM portfolio_snapshots")
     assert days == [(DAYS[FIRST + 1], FIRST + 2 - ENTRY)]
     assert DAYS[FIRST + 1] - DAYS[FIRST] <= timedelta(days=3)
+
+
+@pytest.mark.slow  # a child process, interrupted
+@pytest.mark.usefixtures("book")
+def test_ctrl_c_keeps_whole_symbols_and_a_rerun_finishes(
+    database: TestDatabase, fake_fmp: FakeFmp
+) -> None:
+    market = _market(fake_fmp)
+    for symbol in ("CCC", "DDD", "EEE", "FFF"):
+        market.add(
+            FakeSecurity(symbol, DAYS, random_walk(len(DAYS), seed=len(symbol) + ord(symbol[0])))
+        )
+    slow = f"{STABLE}/historical-price-eod/non-split-adjusted"
+    serve = fake_fmp.handler_for(slow)
+
+    def slowly(request: RecordedRequest) -> FakeResponse:
+        time.sleep(0.4)
+        return serve(request)
+
+    fake_fmp.add_route(slow, slowly)
+    _sql(
+        database,
+        "INSERT INTO positions (portfolio_id, symbol, position_type, quantity, entry_price,"
+        " entry_date) SELECT p.id, s, 'LONG', 10, 100, :entry FROM portfolios p,"
+        " unnest(ARRAY['CCC', 'DDD', 'EEE', 'FFF']) s",
+        entry=DAYS[ENTRY],
+    )
+    env = subprocess_env(database, FMP_API_KEY=fake_fmp.api_key, FMP_BASE_URL=fake_fmp.base_url)
+    args = [sys.executable, "scripts/refresh.py", "--through", DAYS[FIRST].isoformat()]
+    child = subprocess.Popen(
+        args, cwd=BACKEND_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while _sql(database, "SELECT count(DISTINCT symbol) FROM daily_prices") < [(2,)]:
+        assert child.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(child.pid, signal.SIGINT)
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 130, stderr
+    assert stderr.strip().count("\n") == 0 and "Traceback" not in stderr, stderr
+    assert "interrupted: prices of" in stderr and "run again to finish" in stderr
+
+    # Whole symbols only: each stored symbol has every day FMP serves, and no figures
+    # were computed from a part of the prices.
+    stored = _sql(database, "SELECT symbol, count(*) FROM daily_prices GROUP BY 1 ORDER BY 1")
+    assert 2 <= len(stored) < 7
+    assert all(count == FIRST + 1 for _, count in stored), stored
+    assert _sql(database, "SELECT count(*) FROM portfolio_snapshots") == [(0,)]
+
+    fake_fmp.add_route(slow, serve)
+    rerun = run_python(["scripts/refresh.py", "--through", DAYS[FIRST].isoformat()], env)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert _sql(database, "SELECT count(DISTINCT symbol) FROM daily_prices") == [(7,)]
+    assert _sql(database, "SELECT count(*) FROM portfolio_snapshots") == [(FIRST - ENTRY + 1,)]
