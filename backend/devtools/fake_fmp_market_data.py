@@ -21,6 +21,7 @@ dates ``""``; ``fake.restricted_paths`` answers 402 (plans); ``fake.rate_limit_n
 from __future__ import annotations
 
 import random
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -108,8 +109,8 @@ class FakeSecurity:
     def _rescale(self, asof: date) -> Decimal:
         """The factor of the actions after ``asof``: as of then, they were not in the
         series yet, so its closes were the final ones divided by it."""
-        last = max((i for i, d in enumerate(self.days) if d <= asof), default=None)
-        return ONE if last is None else self._factor_after[last]
+        last = bisect_right(self.days, asof) - 1  # days are sorted (checked above)
+        return ONE if last < 0 else self._factor_after[last]
 
     def total_return_asof(self, i: int, asof: date) -> Decimal:
         return (self.total_return[i] / self._rescale(asof)).quantize(STEP_6)
