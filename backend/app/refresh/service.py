@@ -110,6 +110,7 @@ class RefreshReport:
     errors: list[str] = field(default_factory=list)
     """Failures outside one symbol or portfolio (the market's day, the weights)."""
     requests: int = 0
+    """Requests sent to FMP by this run, retries included."""
     interrupted: bool = False
 
     def failures(self) -> list[str]:
@@ -174,11 +175,12 @@ async def refresh(
     FmpAuthError (the key) before anything is written; KeyboardInterrupt after whole
     symbols and whole portfolio-dates."""
     progress = progress or RefreshProgress()
+    sent_before = client.request_count
     async with refresh_lock(engine, report.started):
         try:
             await _prices(engine, client, report, through, catch_up, progress)
         finally:
-            report.requests = client.request_count
+            report.requests = client.request_count - sent_before
         await bring_figures_current(
             engine,
             report.figures,

@@ -142,13 +142,13 @@ async def test_one_run_takes_an_empty_database_to_figures_for_every_trading_day(
     }  # fmt: skip
     expected = DAYS[ENTRY : FIRST_RUN + 1]
     assert await _snapshot_days(engine) == {"Core": expected, "Solo": expected}
-    assert report.requests == requests == fmp.request_count
+    assert report.requests == requests == len(fake_fmp.requests)
 
     # Right after: nothing changes, and FMP is asked one question.
     before = await _figures_dump(engine)
     fake_fmp.requests.clear()
     again, requests = await _run(engine, fmp, DAYS[FIRST_RUN])
-    assert requests == 1 and not again.fetched and again.symbols == []
+    assert requests == again.requests == 1 and not again.fetched and again.symbols == []
     assert again.exit_code == 0 and again.figures.due == []
     assert again.no_prices == ["GHOST"]  # still reported
     assert await _figures_dump(engine) == before
