@@ -291,3 +291,31 @@ async def test_a_second_refresh_says_which_one_is_running_and_does_nothing(
     # Released with its connection: the next one runs.
     report, _ = await _run(engine, fmp, DAYS[FIRST_RUN])
     assert report.exit_code == 0
+
+
+@pytest.mark.usefixtures("book")
+async def test_sector_weights_are_seeded_again_once_older_than_the_setting(
+    engine: AsyncEngine, fake_fmp: FakeFmp, fmp: FmpClient, market: FakeMarket
+) -> None:
+    await _run(engine, fmp, DAYS[FIRST_RUN])
+    seeded = await _sql(engine, "SELECT DISTINCT asof_date FROM benchmarks_sector_weights")
+    # As if seeded 31 days before the next trading day: not older than the setting yet.
+    await _sql(
+        engine,
+        "UPDATE benchmarks_sector_weights SET asof_date = :day",
+        day=DAYS[FIRST_RUN + 1] - timedelta(days=31),
+    )
+    market.asof = DAYS[FIRST_RUN + 1]
+    report, _ = await _run(engine, fmp, DAYS[FIRST_RUN + 1])
+    assert report.weights is not None and report.weights.status == "current"
+    assert len(fake_fmp.requests_to("sp500-constituent")) == 1  # the first run's alone
+
+    # A trading day later they are older than 31 days: fetched again (constituents and
+    # market caps).
+    market.asof = DAYS[FIRST_RUN + 2]
+    fake_fmp.requests.clear()
+    report, _ = await _run(engine, fmp, DAYS[FIRST_RUN + 2])
+    assert report.weights is not None and report.weights.status == "seeded"
+    assert len(fake_fmp.requests_to("sp500-constituent")) == 1
+    now = await _sql(engine, "SELECT DISTINCT asof_date FROM benchmarks_sector_weights ORDER BY 1")
+    assert now[-1] == seeded[0]
