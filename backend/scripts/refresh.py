@@ -9,8 +9,9 @@ Asks FMP for SPY's last completed trading day first; when the stored prices alre
 it (a weekend, a holiday, a second run), nothing else is asked of FMP and only the figures
 still due are computed. Otherwise each held series (a stock, an option's underlying) gets
 the days since its last stored one, a new one its whole history (app.refresh.service).
-``--through`` brings everything current through an earlier day; ``--catch-up`` asks for
-the symbols behind even when SPY has no new trading day (a book imported on a weekend).
+``--through`` brings prices current through an earlier day (a first load as of a past
+date); ``--catch-up`` asks for the symbols behind even when SPY has no new trading day (a
+book imported on a weekend).
 
 Exit codes: 0 everything current, 1 partial (what failed is named; running it again
 finishes it), 2 usage or configuration error (nothing done), 3 another refresh is running
@@ -40,6 +41,7 @@ from app.config import get_settings
 from app.core.cli import EXIT_BUSY, iso_date, print_json, run_command
 from app.core.db import create_engine_for
 from app.integrations.fmp.client import FmpClient
+from app.prices.repository import MARKET_INDEX
 from app.refresh.service import RefreshProgress, RefreshReport, refresh, refuse_future
 
 OFFLINE_HINT = (
@@ -62,8 +64,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--through",
         type=iso_date,
         metavar="YYYY-MM-DD",
-        help="bring everything current through this day (default: the last completed "
-        "New York session)",
+        help="bring prices current through this day instead of the last completed New York "
+        "session (figures go through the last stored SPY price)",
     )
     parser.add_argument(
         "--catch-up",
@@ -204,7 +206,7 @@ def _print(out: Console, report: RefreshReport) -> None:
         out.print(escape(text), highlight=False, soft_wrap=True)
 
     day, stored = report.market_day, report.stored_market_day
-    line(f"{'SPY'}: last trading day {day or '-'} (stored before: {stored or 'none'})")
+    line(f"{MARKET_INDEX}: last trading day {day or '-'} (stored before: {stored or 'none'})")
     if report.symbols:
         counts = Counter(s.status for s in report.symbols)
         line(
