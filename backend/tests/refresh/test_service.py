@@ -5,15 +5,17 @@ own, a rescaled history is noticed and recomputed, and one refresh runs at a tim
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.integrations.fmp.client import FmpClient
+from app.portfolios.imports import import_book
 from app.refresh.lock import REFRESH_LOCK_KEY, RefreshRunningError
 from app.refresh.service import RefreshReport, refresh
 from tests.support.fake_fmp import FakeFmp
@@ -319,3 +321,34 @@ async def test_sector_weights_are_seeded_again_once_older_than_the_setting(
     assert len(fake_fmp.requests_to("sp500-constituent")) == 1
     now = await _sql(engine, "SELECT DISTINCT asof_date FROM benchmarks_sector_weights ORDER BY 1")
     assert now[-1] == seeded[0]
+
+
+async def test_a_book_imported_through_the_import_service_is_computed_and_its_mark_cleared(
+    engine: AsyncEngine, fake_fmp: FakeFmp, fmp: FmpClient, market: FakeMarket
+) -> None:
+    owner, portfolio = uuid.uuid4(), uuid.uuid4()
+    await _sql(
+        engine,
+        "INSERT INTO users (id, email, password_hash) VALUES (:owner, 'ann@example.com', 'x')",
+        owner=owner,
+    )
+    await _sql(
+        engine,
+        "INSERT INTO portfolios (id, name, owner_id) VALUES (:id, 'Imported', :owner)",
+        id=portfolio,
+        owner=owner,
+    )
+    entry = DAYS[ENTRY].isoformat()
+    book = f"symbol,quantity,entry_date,entry_price\nAAA,100,{entry},50\nSPLT,-40,{entry},20\n"
+    async with AsyncSession(engine) as session, session.begin():
+        await import_book(
+            session, portfolio, book, owner=owner, as_of=DAYS[ENTRY], today=DAYS[FIRST_RUN]
+        )
+    assert await _sql(engine, "SELECT stale_from FROM portfolios") == [(DAYS[ENTRY],)]
+
+    report, _ = await _run(engine, fmp, DAYS[FIRST_RUN])
+
+    assert report.exit_code == 0, report.failures()
+    assert await _snapshot_days(engine) == {"Imported": DAYS[ENTRY : FIRST_RUN + 1]}
+    assert report.figures.marks_cleared == 1
+    assert await _sql(engine, "SELECT stale_from FROM portfolios") == [(None,)]
