@@ -15,7 +15,8 @@ book imported on a weekend).
 
 Exit codes: 0 everything current, 1 partial (what failed is named; running it again
 finishes it), 2 usage or configuration error (nothing done), 3 another refresh is running
-(nothing done), 130 interrupted (whole symbols and whole portfolio-dates stored are kept).
+(nothing done), 130 interrupted: Ctrl-C stops after the symbol in flight (a second one at
+once); whole symbols and whole portfolio-dates stored are kept.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import app.core.interrupts  # noqa: F401  (first: Ctrl-C while the rest loads is
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -115,6 +117,15 @@ async def _run(args: argparse.Namespace, report: RefreshReport, err: Console) ->
     client = FmpClient.from_settings(settings, offline_hint=OFFLINE_HINT)
     # NullPool: the run ends with asyncio.run(); pooled connections would outlive its loop.
     engine = create_engine_for(poolclass=NullPool)
+    # Ctrl-C: stop after the symbol in flight (a second one stops at once).
+    loop, main = asyncio.get_running_loop(), asyncio.current_task()
+
+    def interrupt() -> None:
+        if report.interrupted and main is not None:
+            main.cancel()
+        report.interrupted = True
+
+    loop.add_signal_handler(signal.SIGINT, interrupt)
     try:
         async with client:
             with _bar(err) as bar:
@@ -127,6 +138,7 @@ async def _run(args: argparse.Namespace, report: RefreshReport, err: Console) ->
                     progress=bar,
                 )
     finally:
+        loop.remove_signal_handler(signal.SIGINT)
         await engine.dispose()
 
 
@@ -250,7 +262,10 @@ def _print(out: Console, report: RefreshReport) -> None:
 def _report(args: argparse.Namespace, report: RefreshReport, out: Console, err: Console) -> int:
     if args.through is not None:
         refuse_future(args.through)
-    asyncio.run(_run(args, report, err))
+    try:
+        asyncio.run(_run(args, report, err))
+    except asyncio.CancelledError:  # a second Ctrl-C
+        raise KeyboardInterrupt from None
     if report.interrupted:
         raise KeyboardInterrupt  # run_command says what is stored
     if args.json:

@@ -28,7 +28,7 @@ as it happens, so that an interrupted run can say what it stored.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -112,6 +112,8 @@ class RefreshReport:
     requests: int = 0
     """Requests sent to FMP by this run, retries included."""
     interrupted: bool = False
+    """Set by the caller (Ctrl-C) to stop after the symbol or chunk in flight; set by the
+    figures' run when it stopped there."""
 
     def failures(self) -> list[str]:
         """What failed, one line each: what a re-run is to finish."""
@@ -172,8 +174,9 @@ async def refresh(
     """Bring everything current (see the module docstring) into ``report``. ``through``:
     the last day to bring current (default: the last completed session). Raises
     RefreshRunningError, ConfigurationError (SPY stored from another source) and
-    FmpAuthError (the key) before anything is written; KeyboardInterrupt after whole
-    symbols and whole portfolio-dates."""
+    FmpAuthError (the key) before anything is written. Setting ``report.interrupted``
+    (a Ctrl-C handler) stops it after the symbol or profile in flight, and the figures'
+    runs stop on Ctrl-C after the chunk in flight: what is stored is whole."""
     progress = progress or RefreshProgress()
     sent_before = client.request_count
     async with refresh_lock(engine, report.started):
@@ -181,6 +184,8 @@ async def refresh(
             await _prices(engine, client, report, through, catch_up, progress)
         finally:
             report.requests = client.request_count - sent_before
+        if report.interrupted:
+            return
         await bring_figures_current(
             engine,
             report.figures,
@@ -188,7 +193,7 @@ async def refresh(
             planned=lambda due, days: progress.stage(f"figures: {due.name}", days),
             progress=_settled(progress),
         )
-        report.interrupted = report.figures.run.interrupted
+        report.interrupted |= report.figures.run.interrupted
         async with AsyncSession(engine) as session:
             series = await _held(session)
             statuses = await data_statuses(session, series)
@@ -257,11 +262,18 @@ async def _prices(
         report.symbols_planned = len(plan.symbols)
         progress.stage("prices", len(plan.symbols))
         computed_through = await latest_figures_date(session)
-        async for outcome in run_sync(session, client, plan):
-            await session.commit()
-            report.symbols.append(outcome)
-            await _mark_stale(session, outcome, computed_through, report)
-            progress.step(outcome.symbol)
+        syncing = run_sync(session, client, plan)
+        try:
+            async for outcome in syncing:
+                await session.commit()
+                report.symbols.append(outcome)
+                await _mark_stale(session, outcome, computed_through, report)
+                progress.step(outcome.symbol)
+                if report.interrupted:
+                    return
+        finally:
+            if isinstance(syncing, AsyncGenerator):  # stopped early: its session work ends
+                await syncing.aclose()
         # A profile is asked for a symbol priced now: one FMP has no prices of, or whose
         # request failed, would only fail again (its profile comes with its prices).
         unpriced = {s.symbol for s in report.symbols if s.status not in PRICED_STATUSES}
@@ -270,11 +282,21 @@ async def _prices(
 
         async def profile_done(result: ProfileSync) -> None:
             await session.commit()
+            report.profiles.append(result)
             progress.step(result.symbol)
+            if report.interrupted:
+                raise _Stopped
 
-        report.profiles = await fetch_missing_profiles(session, client, wanted, profile_done)
+        try:
+            await fetch_missing_profiles(session, client, wanted, profile_done)
+        except _Stopped:
+            return
         await session.commit()
         report.weights = await _weights(session, client, day, progress)
+
+
+class _Stopped(Exception):
+    """Ctrl-C asked the run to stop after the step in flight."""
 
 
 async def _mark_stale(
