@@ -5,6 +5,7 @@ own, a rescaled history is noticed and recomputed, and one refresh runs at a tim
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
@@ -352,3 +353,32 @@ async def test_a_book_imported_through_the_import_service_is_computed_and_its_ma
     assert await _snapshot_days(engine) == {"Imported": DAYS[ENTRY : FIRST_RUN + 1]}
     assert report.figures.marks_cleared == 1
     assert await _sql(engine, "SELECT stale_from FROM portfolios") == [(None,)]
+
+
+@pytest.mark.usefixtures("book")
+async def test_calendars_outside_the_plan_fall_back_to_each_symbol_and_retry_after_is_waited(
+    engine: AsyncEngine, fake_fmp: FakeFmp, fmp: FmpClient, market: FakeMarket
+) -> None:
+    await _run(engine, fmp, DAYS[FIRST_RUN])
+    market.asof = DAYS[FIRST_RUN + 1]
+    fake_fmp.restricted_paths |= {"/stable/splits-calendar", "/stable/dividends-calendar"}
+    # A 429 with Retry-After on the first request: waited, then answered.
+    fake_fmp.fail_next(
+        1, 429, body='{"Error Message": "Limit Reach"}', headers={"Retry-After": "1"}
+    )
+    fake_fmp.requests.clear()
+    started = time.monotonic()
+
+    report, requests = await _run(engine, fmp, DAYS[FIRST_RUN + 1])
+
+    assert time.monotonic() - started >= 1.0
+    assert report.exit_code == 0, report.failures()
+    assert any("HTTP 402" in note for note in report.notes), report.notes
+    appended = ["AAA", "BBB", "SPLT", "SPY"]
+    assert {s.symbol: s.status for s in report.symbols if s.symbol in appended} == dict.fromkeys(
+        appended, "updated"
+    )
+    # The 429 and its retry, the two refused calendars, splits and dividends of each
+    # appended symbol, one series each, and GHOST's.
+    assert requests == 2 + 2 + 2 * len(appended) + len(appended) + 1
+    assert len(fake_fmp.requests_to("splits")) == len(appended)
