@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     # the market's trading days before the calculation date gets no figures (it counts as
     # uncovered exposure and is named with its reason) instead of figures on an old close.
     stale_price_trading_days: int = Field(default=3, ge=0, le=252, alias="STALE_PRICE_TRADING_DAYS")
+    # Days after which the refresh seeds the benchmark's sector weights again (counted from
+    # the stored weights' date to the market's last trading day).
+    benchmark_weights_max_age_days: int = Field(
+        default=31, ge=1, le=366, alias="BENCHMARK_WEIGHTS_MAX_AGE_DAYS"
+    )
 
     # Per-revision limits: a migration that cannot take its lock fails fast instead of
     # queueing every writer behind it.

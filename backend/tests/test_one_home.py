@@ -56,8 +56,9 @@ RULES: dict[str, Rule] = {
     "No date after the market index's last price": Rule(
         re.compile(r"\blast_trading_day\("),
         ("app/risk_metrics/runs.py",),
-        # portfolios/service.py only shows the date, as the end of the range to calculate.
-        also=("app/prices/repository.py", "app/portfolios/service.py"),
+        # portfolios/service.py only shows the date, as the end of the range to calculate;
+        # the refresh reads it as that end too, and as what is stored before it asks FMP.
+        also=("app/prices/repository.py", "app/portfolios/service.py", "app/refresh/"),
     ),
     "Benchmark code format, the default benchmark (`SP500`)": Rule(
         re.compile(r"[\"']SP500[\"']"), ("app/core/types.py",)

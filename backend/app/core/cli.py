@@ -31,6 +31,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from app.config import get_settings
 from app.core.errors import (
+    EXIT_BUSY,
     EXIT_DATA_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -45,6 +46,7 @@ from app.core.input_files import parse_iso_date
 from app.core.redaction import redact, safe_message, secrets_of
 
 __all__ = [
+    "EXIT_BUSY",
     "EXIT_DATA_ERROR",
     "EXIT_INTERRUPTED",
     "EXIT_OK",

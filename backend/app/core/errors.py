@@ -20,6 +20,8 @@ EXIT_DATA_ERROR = 1
 """The input or the stored data cannot be used as it is (nothing was written)."""
 EXIT_USAGE_ERROR = 2
 """A wrong argument, setting or environment: fix the command, not the data."""
+EXIT_BUSY = 3
+"""Another run of the same job holds its lock: nothing was done; try again later."""
 EXIT_INTERRUPTED = 130
 """Stopped by Ctrl-C (128 + SIGINT), as shells report it."""
 

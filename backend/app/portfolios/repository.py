@@ -406,3 +406,33 @@ async def first_entry_date(session: AsyncSession, portfolio_id: uuid.UUID) -> da
     )
     first: date | None = await session.scalar(stmt)
     return first
+
+
+async def figures_resting_on(
+    session: AsyncSession, symbol: str, since: date
+) -> list[tuple[uuid.UUID, str, date]]:
+    """(id, name, first snapshot date on or after ``since``) of the live portfolios with
+    stored figures from ``since`` on that hold the series ``symbol`` (a stock, an option's
+    underlying) on some day from then: those figures read its prices of ``since`` on."""
+    c, s = positions.c, PortfolioSnapshot
+    holds = positions.select(c.id).where(
+        c.portfolio_id == portfolios.c.id,
+        func.coalesce(c.underlying_symbol, c.symbol) == symbol,
+        or_(last_held_day.is_(None), last_held_day >= since),
+    )
+    first_computed = (
+        select(func.min(s.calculation_date))
+        .where(s.portfolio_id == portfolios.c.id, s.calculation_date >= since)
+        .scalar_subquery()
+    )
+    rows = await session.execute(
+        portfolios.select(portfolios.c.id, portfolios.c.name, first_computed)
+        .where(holds.exists(), first_computed.is_not(None))
+        .order_by(portfolios.c.name, portfolios.c.id)
+    )
+    return [(pid, name, first) for pid, name, first in rows]
+
+
+async def latest_figures_date(session: AsyncSession) -> date | None:
+    """The latest snapshot date of any portfolio (None: no figures stored yet)."""
+    return await session.scalar(select(func.max(PortfolioSnapshot.calculation_date)))
