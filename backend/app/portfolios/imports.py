@@ -27,7 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.collector import collection_paused
 from app.portfolios import store
-from app.portfolios.book import fill_entry_prices, position_values, require_room, series_of
+from app.portfolios.book import (
+    fill_entry_prices,
+    position_values,
+    priced_series,
+    require_room,
+    series_of,
+)
 from app.portfolios.csv_reader import read_book
 from app.portfolios.market_data import data_statuses, load_hint
 from app.portfolios.repository import POSITION_FIELD_COLUMNS, HeldRow, Owner, held_rows
@@ -129,7 +135,9 @@ async def _import_locked(
         session, portfolio_id, len(to_add) - sum(r.exit_date is None for r in to_close)
     )
 
-    statuses = await data_statuses(session, (series_of(v) for _, v in to_add))
+    statuses = await data_statuses(
+        session, (series_of(v) for _, v in to_add), priced=priced_series(book.positions)
+    )
     added_ids: list[uuid.UUID | None] = [None] * len(to_add)
     if not dry_run:
         added_ids = list(

@@ -4,11 +4,11 @@ loads it), and the close an entry price defaults to."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Date, String, bindparam, text
+from sqlalchemy import Boolean, Date, String, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,12 +19,15 @@ ENTRY_PRICE_LOOKBACK = timedelta(days=6)
 up to this long before; further back is no price to take."""
 
 # Only the symbols missing something come back: a book whose data is loaded reads nothing.
+# A symbol known to be priced (``priced``) skips its price probe: with a realistic price
+# history each probe costs a descent of the (symbol, date) index, whose comparisons go
+# through the collation.
 _STATUS = text(
-    "SELECT w.symbol, EXISTS (SELECT 1 FROM daily_prices p WHERE p.symbol = w.symbol)"
-    " FROM unnest(:symbols) AS w(symbol)"
+    "SELECT w.symbol, w.priced OR EXISTS (SELECT 1 FROM daily_prices p WHERE p.symbol = w.symbol)"
+    " FROM unnest(:symbols, :priced) AS w(symbol, priced)"
     " WHERE NOT EXISTS (SELECT 1 FROM security_profiles s WHERE s.symbol = w.symbol)"
-    " OR NOT EXISTS (SELECT 1 FROM daily_prices p WHERE p.symbol = w.symbol)"
-).bindparams(bindparam("symbols", type_=ARRAY(String)))
+    " OR NOT (w.priced OR EXISTS (SELECT 1 FROM daily_prices p WHERE p.symbol = w.symbol))"
+).bindparams(bindparam("symbols", type_=ARRAY(String)), bindparam("priced", type_=ARRAY(Boolean)))
 
 _CLOSES = text(
     "SELECT w.symbol, w.day, c.close"
@@ -40,16 +43,18 @@ _CLOSES = text(
 
 
 async def data_statuses(
-    session: AsyncSession, series: Iterable[str]
+    session: AsyncSession, series: Iterable[str], *, priced: Collection[str] = ()
 ) -> dict[str, DataStatus | None]:
     """Per price series (a stock, an option's underlying): ``no_prices``, ``no_profile``
-    or None (both stored). One query, an index probe per symbol."""
+    or None (both stored). One query, an index probe per symbol (two unless it is among
+    ``priced``, the series known to have a stored close)."""
     names = sorted(set(series))
     if not names:
         return {}
     statuses: dict[str, DataStatus | None] = dict.fromkeys(names)
-    for symbol, priced in await session.execute(_STATUS, {"symbols": names}):
-        statuses[symbol] = "no_profile" if priced else "no_prices"
+    known = [name in priced for name in names]
+    for symbol, has_prices in await session.execute(_STATUS, {"symbols": names, "priced": known}):
+        statuses[symbol] = "no_profile" if has_prices else "no_prices"
     return statuses
 
 

@@ -112,6 +112,35 @@ async def test_the_example_book_of_20_symbols_imports_and_reads_back(
     assert next(p for p in cost if p["id"] == portfolio)["stale_from"] == "2025-01-02"
 
 
+async def test_entry_prices_from_stored_closes_and_the_data_each_symbol_lacks(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    portfolio = await _new_portfolio(client)
+    csv = "symbol,quantity,entry_price\nAAPL,1,\nMSFT,2,\nZZZQ,3,10\nAAPL,4,250\n"
+    response = await _import(client, portfolio, csv, as_of="2025-01-03")
+    assert response.status_code == 200, response.text
+    added = [(a["symbol"], a["line"], a["data_status"]) for a in response.json()["added"]]
+    # AAPL and MSFT have closes (their entry prices) but no profile; ZZZQ has neither.
+    assert added == [
+        ("AAPL", 2, "no_profile"),
+        ("MSFT", 3, "no_profile"),
+        ("ZZZQ", 4, "no_prices"),
+        ("AAPL", 5, "no_profile"),
+    ]
+    async with AsyncSession(engine) as db:
+        stored = await db.execute(
+            select(Position.symbol, Position.entry_price)
+            .where(Position.portfolio_id == uuid.UUID(portfolio))
+            .order_by(Position.symbol, Position.entry_price)
+        )
+        assert [(symbol, str(price)) for symbol, price in stored] == [
+            ("AAPL", "243.3600"),
+            ("AAPL", "250.0000"),
+            ("MSFT", "423.3500"),
+            ("ZZZQ", "10.0000"),
+        ]
+
+
 async def test_one_bad_row_and_nothing_is_written_with_every_bad_row_listed(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
