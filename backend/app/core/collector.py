@@ -6,8 +6,10 @@ collector run its full collection, which walks every object of the process (the 
 hundreds of thousands among them): for such a job that walk cost about as much as its
 whole write. Those objects hold no reference cycles and are freed by reference counting
 when the job ends, so pausing the collector for its duration loses nothing; it resumes
-where it left off. Pauses nest (concurrent jobs): the collector runs again when the last
-one ends, unless it was off before the first.
+where it left off. The pause is the process's: other requests served meanwhile run without
+cyclic collection too, for as long as the job (an import: under a second). Pauses nest
+(concurrent jobs): the collector runs again when the last one ends, unless it was off
+before the first.
 """
 
 from __future__ import annotations

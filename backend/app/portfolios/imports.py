@@ -34,8 +34,8 @@ from app.portfolios.book import (
     require_room,
     series_of,
 )
-from app.portfolios.csv_reader import read_book
-from app.portfolios.market_data import data_statuses, load_hint
+from app.portfolios.csv_reader import CsvBook, CsvTable, check_rows, read_table
+from app.portfolios.market_data import data_statuses, load_hint, statuses_ahead
 from app.portfolios.repository import POSITION_FIELD_COLUMNS, HeldRow, Owner, held_rows
 from app.portfolios.rules import (
     BookRuleError,
@@ -112,7 +112,20 @@ async def _import_locked(
     dry_run: bool,
     today: date,
 ) -> ImportOutcome:
-    book = read_book(data, entry_date=as_of, today=today)
+    table = read_table(data)
+    ahead = None
+    if isinstance(table, CsvTable) and mode == "append" and "entry_price" in table.columns:
+        # Every row is added: the statuses of its symbols, asked while the rows are checked
+        # (a file without entry prices learns which symbols have closes from filling them).
+        ahead = await statuses_ahead(session, table.symbol_cells())
+    try:
+        book = (
+            table
+            if isinstance(table, CsvBook)
+            else check_rows(table, entry_date=as_of, today=today)
+        )
+    finally:
+        asked = await ahead if ahead is not None else {}
     rejected = list(book.rejected)
     if mode == "replace":
         rejected += [
@@ -135,8 +148,10 @@ async def _import_locked(
         session, portfolio_id, len(to_add) - sum(r.exit_date is None for r in to_close)
     )
 
-    statuses = await data_statuses(
-        session, (series_of(v) for _, v in to_add), priced=priced_series(book.positions)
+    series = {series_of(v) for _, v in to_add}
+    statuses = {name: asked[name] for name in series if name in asked}
+    statuses |= await data_statuses(
+        session, series - statuses.keys(), priced=priced_series(book.positions)
     )
     added_ids: list[uuid.UUID | None] = [None] * len(to_add)
     if not dry_run:
