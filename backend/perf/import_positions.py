@@ -9,13 +9,18 @@ limits and the data status of every symbol, write, move the stale mark) in three
   (a tenth of N closed and added, the rest unchanged): a daily import of the whole book;
 * turnover: replace a book of N other positions (N closed and N added), the worst case;
 against the limit: a plain COPY of the same N rows, already built as records, into
-``positions`` (indexes, CHECKs, foreign key and triggers in place). Prices and profiles of
-the file's symbols are loaded, as they are once the book is in use.
+the same portfolio of the same ``positions`` table (indexes, CHECKs, foreign key and
+triggers in place). Profiles and --price-days daily closes (default a year) of the file's
+symbols are loaded, as they are once the book is in use: the import looks up whether each
+symbol has prices, and that lookup costs what the price table's size makes it cost.
 
-Each is run --repeat times, alternating, each in a transaction rolled back (every run
-sees the same book). The ratio import / COPY is of the best run of each (as timeit
-reports: on a shared machine the slower runs measure the neighbours); medians are shown
-beside. The goal: the first import and the re-import within 3x.
+Each case runs on its own connection, warmed by one untimed run (its statements prepared
+and its types known, as a pooled connection of the API has them), then --repeat timed
+runs, the cases alternating, each run in a transaction rolled back (every run sees the
+same book), and ``positions`` vacuumed between rounds (each round sees the same table).
+Reported: the best run of each (as timeit reports: on a shared machine the slower runs
+measure the neighbours) and the median, each as a ratio to the COPY's. The goal: the
+first import and the re-import within 3x, by both.
 
 Usage (from the repository root)::
 
@@ -35,6 +40,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -44,7 +50,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    create_async_engine,
+)
 from sqlalchemy.pool import NullPool
 
 from app.core.db import ASYNC_DRIVER, with_driver
@@ -71,8 +82,8 @@ _SEED = [
     " (:turnover, 'Turnover', :owner)",
     # Market data of the file's symbols, loaded.
     "INSERT INTO daily_prices (symbol, date, close, adjusted_close)"
-    " SELECT 'S' || lpad(g::text, 5, '0'), DATE '2025-01-02', 50, 50"
-    " FROM generate_series(1, :positions) g",
+    " SELECT 'S' || lpad(g::text, 5, '0'), DATE '2025-01-02' - d, 50, 50"
+    " FROM generate_series(1, :positions) g, generate_series(0, :price_days - 1) d",
     "INSERT INTO security_profiles (symbol, sector) SELECT 'S' || lpad(g::text, 5, '0'),"
     " 'Industrials' FROM generate_series(1, :positions) g",
     # Turnover: a book of N positions the file does not hold.
@@ -118,23 +129,18 @@ def copy_records(positions: int) -> list[tuple[Any, ...]]:
     return records
 
 
-async def _timed(
-    url: URL, repeat: int, work: Callable[[AsyncSession], Awaitable[Any]]
-) -> tuple[list[float], Any]:
-    """``work`` ``repeat`` times, each in a transaction rolled back afterwards."""
-    engine = create_async_engine(with_driver(url, ASYNC_DRIVER), poolclass=NullPool)
-    seconds, last = [], None
-    try:
-        for _ in range(repeat):
-            async with AsyncSession(engine) as session:
-                await session.execute(text("SELECT 1"))  # connected and in its transaction
-                started = time.perf_counter()
-                last = await work(session)
-                seconds.append(time.perf_counter() - started)
-                await session.rollback()
-    finally:
-        await engine.dispose()
-    return seconds, last
+Work = Callable[[AsyncSession], Awaitable[Any]]
+
+
+async def _timed_run(connection: AsyncConnection, work: Work) -> float:
+    """One run of ``work`` on ``connection``, in a transaction rolled back afterwards."""
+    async with AsyncSession(bind=connection) as session:
+        await session.execute(text("SELECT 1"))  # in its transaction
+        started = time.perf_counter()
+        await work(session)
+        elapsed = time.perf_counter() - started
+        await session.rollback()
+    return elapsed
 
 
 async def _seed_reimport(url: URL, positions: int) -> None:
@@ -185,24 +191,47 @@ async def _measure(url: URL, positions: int, repeat: int) -> dict[str, list[floa
         pg: Any = (await connection.get_raw_connection()).driver_connection
         await pg.copy_records_to_table("positions", records=records, columns=list(POSITION_COLUMNS))
 
-    # Alternated, so each sees the same server state (caches, checkpoints, load) in turn.
-    seconds: dict[str, list[float]] = {"copy": [], **{case: [] for case in CASES}}
-    for _ in range(repeat):
-        seconds["copy"] += (await _timed(url, 1, plain_copy))[0]
-        for case in CASES:
-            seconds[case] += (await _timed(url, 1, importing(case)))[0]
+    works = {"copy": plain_copy, **{case: importing(case) for case in CASES}}
+    seconds: dict[str, list[float]] = {name: [] for name in works}
+    engine = create_async_engine(with_driver(url, ASYNC_DRIVER), poolclass=NullPool)
+    try:
+        async with AsyncExitStack() as stack:
+            connections = {
+                name: await stack.enter_async_context(engine.connect()) for name in works
+            }
+            for name, work in works.items():  # warm: statements prepared, types known
+                await _timed_run(connections[name], work)
+            # Alternated, so each sees the same server state (caches, checkpoints, load) in
+            # turn, and a table vacuumed of the runs rolled back before.
+            for _ in range(repeat):
+                await _vacuum(engine)
+                for name, work in works.items():
+                    seconds[name].append(await _timed_run(connections[name], work))
+    finally:
+        await engine.dispose()
     return seconds
+
+
+async def _vacuum(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text("VACUUM positions"))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--positions", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="1,000 positions, 2 runs each")
+    parser.add_argument(
+        "--price-days", type=int, default=252, help="daily closes stored per symbol (a year)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="1,000 positions, 5 price days, 2 runs each"
+    )
     parser.add_argument("--database-url", help="server for the throwaway database")
     args = parser.parse_args(argv)
     if args.quick:
-        args.positions, args.repeat = 1_000, 2
+        args.positions, args.price_days, args.repeat = 1_000, 5, 2
 
     out = Console()
     server = benchmark_server_url(args.database_url)
@@ -210,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         command.upgrade(alembic_config(url), "head")
         engine = create_engine(url)
         with engine.begin() as conn:
-            params = {"owner": OWNER, "positions": args.positions}
+            params = {"owner": OWNER, "positions": args.positions, "price_days": args.price_days}
             params |= {case: portfolio for case, portfolio in CASES.items()}
             for statement in _SEED:
                 conn.execute(text(statement), params)
@@ -223,19 +252,24 @@ def main(argv: list[str] | None = None) -> int:
     median = {name: statistics.median(values) for name, values in runs.items()}
     best = {name: min(values) for name, values in runs.items()}
     ratios = {case: best[case] / best["copy"] for case in CASES}
+    median_ratios = {case: median[case] / median["copy"] for case in CASES}
     report = {
         "positions": args.positions,
         "repeat": args.repeat,
+        "price_days": args.price_days,
         "server": safe_url(server),
         "seconds": runs,
         "median_seconds": median,
         "best_seconds": best,
         "ratio_to_copy": ratios,
-        "median_ratio_to_copy": {case: median[case] / median["copy"] for case in CASES},
+        "median_ratio_to_copy": median_ratios,
         "goal": GOAL,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    table = Table(title=f"Import of {args.positions:,} positions ({args.repeat} runs each)")
+    table = Table(
+        title=f"Import of {args.positions:,} positions ({args.repeat} runs each, "
+        f"{args.price_days} price days a symbol)"
+    )
     table.add_column("run")
     table.add_column("best s", justify="right")
     table.add_column("x COPY", justify="right")
@@ -257,8 +291,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     out.print(table)
     for case in ("first", "reimport"):
-        verdict = "within" if ratios[case] <= GOAL else "OVER"
-        out.print(f"{case} import / COPY = {ratios[case]:.2f}x ({verdict} the goal of {GOAL:.0f}x)")
+        verdict = "within" if max(ratios[case], median_ratios[case]) <= GOAL else "OVER"
+        out.print(
+            f"{case} import / COPY = {ratios[case]:.2f}x best, {median_ratios[case]:.2f}x median "
+            f"({verdict} the goal of {GOAL:.0f}x)"
+        )
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"import_positions-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
     path.write_text(json.dumps(report, indent=2))

@@ -161,6 +161,19 @@ async def fill_entry_prices(
     return problems
 
 
+def priced_series(positions: Iterable[tuple[int | None, PositionIn]]) -> set[str]:
+    """The price series known to have a stored close: the stocks whose entry price
+    :func:`fill_entry_prices` took from one (an option's came from the option's own
+    symbol, not its underlying's series)."""
+    return {
+        p.symbol
+        for _, p in positions
+        if p.underlying_symbol is None
+        and p.entry_price is not None
+        and "entry_price" not in p.given
+    }
+
+
 def _entry(position: PositionIn) -> date:
     assert position.entry_date is not None  # set by the rules' validation
     return position.entry_date

@@ -189,6 +189,28 @@ def read_book(
     """Every row of the file checked by the rules of a position (``entry_date`` is what a
     row without one gets; none may be after ``today``). More than ``limit`` rows is one
     problem for the whole file, and nothing else is checked."""
+    table = read_table(data, limit=limit)
+    if isinstance(table, CsvBook):
+        return table
+    return check_rows(table, entry_date=entry_date, today=today)
+
+
+@dataclass(frozen=True)
+class CsvTable:
+    """A file read as a table (header checked, at most the limit of rows), not yet
+    checked row by row (:func:`check_rows`)."""
+
+    columns: list[str]
+    body: list[Record]
+
+    def symbol_cells(self) -> list[str]:
+        """The symbol of each row as written, trimmed and upper-cased."""
+        index = self.columns.index("symbol")
+        return [r.cells[index].strip().upper() for r in self.body if len(r.cells) > index]
+
+
+def read_table(data: bytes | str, *, limit: int = MAX_POSITIONS) -> CsvTable | CsvBook:
+    """The file as a table, or (a CsvBook of its one problem) why it is not one."""
     try:
         text = decode(data) if isinstance(data, bytes) else data
         first = next((ln for ln in text.lstrip("\ufeff").splitlines() if ln.strip()), None)
@@ -202,10 +224,16 @@ def read_book(
         return CsvBook([], [Rejection(exc.line, None, str(exc))])
     if not body:
         return CsvBook([], [Rejection(header.line, None, "the file has a header but no rows")])
+    return CsvTable(columns, body)
+
+
+def check_rows(table: CsvTable, *, entry_date: date, today: date) -> CsvBook:
+    """Every row of the table checked by the rules of a position (as :func:`read_book`)."""
+    columns = table.columns
     context = book_context(today=today, entry_date=entry_date)
     good: list[tuple[int, dict[str, Any]]] = []
     rejected: list[Rejection] = []
-    for record in body:
+    for record in table.body:
         values, problems = _values(record, columns)
         if problems:
             rejected.extend(problems)

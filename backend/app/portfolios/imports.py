@@ -15,20 +15,28 @@ A dry run does the same and writes nothing.
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any, Literal
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.collector import collection_paused
 from app.portfolios import store
-from app.portfolios.book import fill_entry_prices, position_values, require_room, series_of
-from app.portfolios.csv_reader import read_book
-from app.portfolios.market_data import data_statuses, load_hint
-from app.portfolios.repository import POSITION_FIELD_COLUMNS, Owner, held_rows
+from app.portfolios.book import (
+    fill_entry_prices,
+    position_values,
+    priced_series,
+    require_room,
+    series_of,
+)
+from app.portfolios.csv_reader import CsvBook, CsvTable, check_rows, read_table
+from app.portfolios.market_data import data_statuses, load_hint, statuses_ahead
+from app.portfolios.repository import POSITION_FIELD_COLUMNS, HeldRow, Owner, held_rows
 from app.portfolios.rules import (
     BookRuleError,
     ImportRejectedError,
@@ -88,7 +96,36 @@ async def import_book(
         problem = Rejection(None, "as_of", f"{as_of} is after today ({today})")
         raise BookRuleError([problem], part="query")
     await store.lock_portfolio(session, portfolio_id, owner=owner)
-    book = read_book(data, entry_date=as_of, today=today)
+    with collection_paused():  # a row's objects live to the end: no heap-wide collections
+        return await _import_locked(
+            session, portfolio_id, data, mode=mode, as_of=as_of, dry_run=dry_run, today=today
+        )
+
+
+async def _import_locked(
+    session: AsyncSession,
+    portfolio_id: uuid.UUID,
+    data: bytes | str,
+    *,
+    mode: Mode,
+    as_of: date,
+    dry_run: bool,
+    today: date,
+) -> ImportOutcome:
+    table = read_table(data)
+    ahead = None
+    if isinstance(table, CsvTable) and mode == "append" and "entry_price" in table.columns:
+        # Every row is added: the statuses of its symbols, asked while the rows are checked
+        # (a file without entry prices learns which symbols have closes from filling them).
+        ahead = await statuses_ahead(session, table.symbol_cells())
+    try:
+        book = (
+            table
+            if isinstance(table, CsvBook)
+            else check_rows(table, entry_date=as_of, today=today)
+        )
+    finally:
+        asked = await ahead if ahead is not None else {}
     rejected = list(book.rejected)
     if mode == "replace":
         rejected += [
@@ -111,60 +148,90 @@ async def import_book(
         session, portfolio_id, len(to_add) - sum(r.exit_date is None for r in to_close)
     )
 
-    statuses = await data_statuses(session, (series_of(v) for _, v in to_add))
+    series = {series_of(v) for _, v in to_add}
+    statuses = {name: asked[name] for name in series if name in asked}
+    statuses |= await data_statuses(
+        session, series - statuses.keys(), priced=priced_series(book.positions)
+    )
     added_ids: list[uuid.UUID | None] = [None] * len(to_add)
     if not dry_run:
         added_ids = list(
             await store.insert_positions(session, portfolio_id, [v for _, v in to_add])
         )
-        closing = [r.id for r in to_close if r.entry_date < as_of]
-        await store.close_positions(session, closing, as_of)
-        for row in to_close:
-            if row.entry_date >= as_of:
-                await store.delete_position(session, row.id)
+        # One entered on as_of was never held at a close: deleted, not closed.
+        await store.close_positions(
+            session, [r.id for r in to_close if r.entry_date < as_of], as_of
+        )
+        await store.delete_positions(session, [r.id for r in to_close if r.entry_date >= as_of])
         touched = [v["entry_date"] for _, v in to_add] + ([as_of] if to_close else [])
         await store.mark_stale(session, portfolio_id, min(touched, default=None))
 
     for (line, values), new_id in zip(to_add, added_ids, strict=True):
         outcome.added.append(_line(line, values, new_id, statuses.get(series_of(values))))
-    outcome.closed = [_line(None, row._mapping, row.id) for row in to_close]
+    outcome.closed = [_held_line(row) for row in to_close]
     outcome.data_hint = load_hint(s for s, status in statuses.items() if status)
     return outcome
 
 
 def _diff(
-    rows: list[tuple[int, PositionIn]], held: Sequence[Row[Any]], outcome: ImportOutcome
-) -> tuple[list[tuple[int, dict[str, Any]]], list[Row[Any]]]:
+    rows: list[tuple[int, PositionIn]], held: Sequence[HeldRow], outcome: ImportOutcome
+) -> tuple[list[tuple[int, dict[str, Any]]], list[HeldRow]]:
     """(line, values) of the rows to add and the held rows to close; the rows that match a
-    held position go to ``outcome.unchanged``. Each held position matches one row at most."""
+    held position go to ``outcome.unchanged``. A row matches the first held position (by
+    symbol, then id) not matched yet whose MATCHED_ALWAYS fields and the other fields the
+    row gave are equal; each held position matches one row at most."""
     if not held:  # nothing to match (append, or an empty book): every row is added
         return [(line, position_values(position)) for line, position in rows], []
-    waiting: dict[tuple[Any, ...], list[Row[Any]]] = defaultdict(list)
-    for row in held:
-        waiting[tuple(row._mapping[f] for f in MATCHED_ALWAYS)].append(row)
+    # The held positions by the values of the fields a row compares (one index per set of
+    # compared fields: a file's rows mostly give the same columns), each key's positions
+    # in book order; one taken by a row is skipped wherever else it waits.
+    indexes: dict[tuple[str, ...], dict[tuple[Any, ...], deque[int]]] = {}
+    taken = [False] * len(held)
     to_add = []
     for line, position in rows:
         values = position_values(position)
-        candidates = waiting.get(tuple(values[f] for f in MATCHED_ALWAYS), [])
-        found = next((r for r in candidates if _agrees(position, values, r)), None)
+        compared = _compared(frozenset(position.given))
+        index = indexes.get(compared)
+        if index is None:
+            index = indexes[compared] = _held_by(held, compared)
+        waiting = index.get(tuple([values[f] for f in compared]))
+        found = None
+        while waiting:
+            candidate = waiting.popleft()
+            if not taken[candidate]:
+                found = candidate
+                break
         if found is None:
             to_add.append((line, values))
         else:
-            candidates.remove(found)
-            outcome.unchanged.append(_line(None, found._mapping, found.id))
-    to_close = [row for rows_left in waiting.values() for row in rows_left]
+            taken[found] = True
+            outcome.unchanged.append(_held_line(held[found]))
+    to_close = [row for row, was_taken in zip(held, taken, strict=True) if not was_taken]
     to_close.sort(key=lambda r: (r.symbol, r.id))
     return to_add, to_close
 
 
-def _agrees(position: PositionIn, values: dict[str, Any], held: Row[Any]) -> bool:
-    """Every other field the row gave equals the held one (defaults are not compared)."""
-    given = position.given
-    return all(
-        values[f] == held._mapping[f]
-        for f in POSITION_FIELD_COLUMNS
-        if f in given and f not in MATCHED_ALWAYS
+@lru_cache(maxsize=256)
+def _compared(given: frozenset[str]) -> tuple[str, ...]:
+    """The fields a row that gave ``given`` is compared on (defaults are not compared)."""
+    return MATCHED_ALWAYS + tuple(
+        f for f in POSITION_FIELD_COLUMNS if f in given and f not in MATCHED_ALWAYS
     )
+
+
+def _held_by(
+    held: Sequence[HeldRow], compared: tuple[str, ...]
+) -> dict[tuple[Any, ...], deque[int]]:
+    """The held positions (by their place in ``held``) under the values of ``compared``."""
+    key = itemgetter(*(HeldRow._fields.index(f) for f in compared))
+    index: dict[tuple[Any, ...], deque[int]] = defaultdict(deque)
+    for place, row in enumerate(held):
+        index[key(row)].append(place)
+    return dict(index)
+
+
+def _held_line(row: HeldRow) -> Line:
+    return Line(None, row.symbol, row.position_type, row.quantity, row.entry_date, row.id)
 
 
 def _line(

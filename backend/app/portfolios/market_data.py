@@ -4,9 +4,11 @@ loads it), and the close an entry price defaults to."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Collection, Iterable
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import cast
 
 from sqlalchemy import Date, String, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -19,12 +21,15 @@ ENTRY_PRICE_LOOKBACK = timedelta(days=6)
 up to this long before; further back is no price to take."""
 
 # Only the symbols missing something come back: a book whose data is loaded reads nothing.
-_STATUS = text(
-    "SELECT w.symbol, EXISTS (SELECT 1 FROM daily_prices p WHERE p.symbol = w.symbol)"
-    " FROM unnest(:symbols) AS w(symbol)"
+# A symbol known to be priced (``priced``) skips its price probe: with a realistic price
+# history each probe costs a descent of the (symbol, date) index, whose comparisons go
+# through the collation.
+_STATUS = (
+    "SELECT w.symbol, w.priced OR EXISTS (SELECT 1 FROM daily_prices p WHERE p.symbol = w.symbol)"
+    " FROM unnest($1::text[], $2::boolean[]) AS w(symbol, priced)"
     " WHERE NOT EXISTS (SELECT 1 FROM security_profiles s WHERE s.symbol = w.symbol)"
-    " OR NOT EXISTS (SELECT 1 FROM daily_prices p WHERE p.symbol = w.symbol)"
-).bindparams(bindparam("symbols", type_=ARRAY(String)))
+    " OR NOT (w.priced OR EXISTS (SELECT 1 FROM daily_prices p WHERE p.symbol = w.symbol))"
+)
 
 _CLOSES = text(
     "SELECT w.symbol, w.day, c.close"
@@ -40,17 +45,36 @@ _CLOSES = text(
 
 
 async def data_statuses(
-    session: AsyncSession, series: Iterable[str]
+    session: AsyncSession, series: Iterable[str], *, priced: Collection[str] = ()
 ) -> dict[str, DataStatus | None]:
     """Per price series (a stock, an option's underlying): ``no_prices``, ``no_profile``
-    or None (both stored). One query, an index probe per symbol."""
+    or None (both stored). One query, an index probe per symbol (two unless it is among
+    ``priced``, the series known to have a stored close)."""
+    return await (await statuses_ahead(session, series, priced=priced))
+
+
+async def statuses_ahead(
+    session: AsyncSession, series: Iterable[str], *, priced: Collection[str] = ()
+) -> asyncio.Future[dict[str, DataStatus | None]]:
+    """:func:`data_statuses`, asked now and answered when awaited: on a connection that
+    ran it before, the query is sent before this returns, so the database probes while
+    the caller works without the session (checking a file's rows). Await it before the
+    session's next statement: the connection answers one at a time."""
     names = sorted(set(series))
-    if not names:
-        return {}
     statuses: dict[str, DataStatus | None] = dict.fromkeys(names)
-    for symbol, priced in await session.execute(_STATUS, {"symbols": names}):
-        statuses[symbol] = "no_profile" if priced else "no_prices"
-    return statuses
+    connection = await session.connection()
+
+    async def answer() -> dict[str, DataStatus | None]:
+        if names:
+            known = [name in priced for name in names]
+            result = await connection.exec_driver_sql(_STATUS, (names, known))
+            for symbol, has_prices in cast("list[tuple[str, bool]]", result.all()):
+                statuses[symbol] = "no_profile" if has_prices else "no_prices"
+        return statuses
+
+    asked = asyncio.ensure_future(answer())
+    await asyncio.sleep(0)  # the task runs to its first wait: the query is on its way
+    return asked
 
 
 def load_hint(symbols: Iterable[str]) -> str | None:

@@ -17,7 +17,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Literal, NamedTuple
 
 from sqlalchemy import (
     BindParameter,
@@ -249,18 +250,32 @@ async def positions_held_between(
     ]
 
 
-async def held_rows(
-    session: AsyncSession, portfolio_id: uuid.UUID, day: date
-) -> Sequence[Row[Any]]:
-    """The live positions held at the close of ``day``, as rows of the columns a
-    position's fields are (id first), by symbol: the book a replacing import compares
-    its file with."""
+class HeldRow(NamedTuple):
+    """A held position as a replacing import compares it: its id and the columns a
+    position's fields are (:data:`POSITION_FIELD_COLUMNS`, in that order)."""
+
+    id: uuid.UUID
+    symbol: str
+    position_type: str
+    quantity: Decimal
+    entry_date: date
+    entry_price: Decimal
+    exit_date: date | None
+    exit_price: Decimal | None
+    underlying_symbol: str | None
+    strike_price: Decimal | None
+    expiration_date: date | None
+
+
+async def held_rows(session: AsyncSession, portfolio_id: uuid.UUID, day: date) -> list[HeldRow]:
+    """The live positions held at the close of ``day``, by symbol: the book a replacing
+    import compares its file with."""
     c = positions.c
-    stmt = positions.select(c.id, *(c[name] for name in POSITION_FIELD_COLUMNS)).where(
+    stmt = positions.select(*(c[name] for name in HeldRow._fields)).where(
         *held_between(portfolio_id, day, day)
     )
-    rows: Sequence[Row[Any]] = (await session.execute(stmt.order_by(c.symbol, c.id))).all()
-    return rows
+    # Plain tuples: a Row's attribute access costs more than the rest of the diff.
+    return [HeldRow._make(row) for row in await session.execute(stmt.order_by(c.symbol, c.id))]
 
 
 POSITION_FIELD_COLUMNS = (
@@ -276,6 +291,7 @@ POSITION_FIELD_COLUMNS = (
     "expiration_date",
 )
 """The columns an owner sets of a position (app.portfolios.rules.PositionIn's fields)."""
+assert HeldRow._fields == ("id", *POSITION_FIELD_COLUMNS)
 
 
 async def open_position_count(session: AsyncSession, portfolio_id: uuid.UUID) -> int:

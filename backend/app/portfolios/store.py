@@ -247,7 +247,14 @@ async def close_positions(
 
 async def delete_position(session: AsyncSession, position_id: uuid.UUID) -> None:
     """Soft-delete the position (an entry made by mistake): gone from every read."""
-    await session.execute(stored_positions.soft_delete(stored_positions.c.id == position_id))
+    await delete_positions(session, [position_id])
+
+
+async def delete_positions(session: AsyncSession, position_ids: list[uuid.UUID]) -> None:
+    """Soft-delete the positions, in one statement."""
+    if position_ids:
+        ids = bindparam("ids", position_ids, type_=ARRAY(Uuid()))  # one array, not N params
+        await session.execute(stored_positions.soft_delete(stored_positions.c.id == any_(ids)))
 
 
 # Stale marks, the one place they are written: a change moves the mark back to the

@@ -112,6 +112,35 @@ async def test_the_example_book_of_20_symbols_imports_and_reads_back(
     assert next(p for p in cost if p["id"] == portfolio)["stale_from"] == "2025-01-02"
 
 
+async def test_entry_prices_from_stored_closes_and_the_data_each_symbol_lacks(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    portfolio = await _new_portfolio(client)
+    csv = "symbol,quantity,entry_price\nAAPL,1,\nMSFT,2,\nZZZQ,3,10\nAAPL,4,250\n"
+    response = await _import(client, portfolio, csv, as_of="2025-01-03")
+    assert response.status_code == 200, response.text
+    added = [(a["symbol"], a["line"], a["data_status"]) for a in response.json()["added"]]
+    # AAPL and MSFT have closes (their entry prices) but no profile; ZZZQ has neither.
+    assert added == [
+        ("AAPL", 2, "no_profile"),
+        ("MSFT", 3, "no_profile"),
+        ("ZZZQ", 4, "no_prices"),
+        ("AAPL", 5, "no_profile"),
+    ]
+    async with AsyncSession(engine) as db:
+        stored = await db.execute(
+            select(Position.symbol, Position.entry_price)
+            .where(Position.portfolio_id == uuid.UUID(portfolio))
+            .order_by(Position.symbol, Position.entry_price)
+        )
+        assert [(symbol, str(price)) for symbol, price in stored] == [
+            ("AAPL", "243.3600"),
+            ("AAPL", "250.0000"),
+            ("MSFT", "423.3500"),
+            ("ZZZQ", "10.0000"),
+        ]
+
+
 async def test_one_bad_row_and_nothing_is_written_with_every_bad_row_listed(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
@@ -212,6 +241,68 @@ async def test_replace_closes_what_the_file_leaves_out_and_keeps_what_it_holds(
         await _import(client, portfolio, book_on_jan_6, mode="replace", as_of="2025-01-06")
     ).json()
     assert (len(again["added"]), len(again["closed"]), len(again["unchanged"])) == (0, 0, 2)
+
+
+async def test_replace_matches_each_held_position_once_by_the_fields_the_row_gives(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    portfolio = await _new_portfolio(client)
+    held = (
+        "symbol,quantity,entry_date,entry_price\n"
+        "AAPL,10,2025-01-02,240\nAAPL,10,2025-01-03,250\nAAPL,10,2025-01-02,260\n"
+        "MSFT,-5,2025-01-02,400\n"
+    )
+    assert (await _import(client, portfolio, held, as_of="2025-01-03")).status_code == 200
+    # Line 2 takes the 260 one; line 3 names it too, but it is taken: added. Line 4 gives
+    # no price: the one entered on Jan 3. Line 5: the short MSFT, by its negative quantity.
+    # The 240 one is left: closed.
+    book_on_jan_6 = (
+        "symbol,quantity,entry_date,entry_price\n"
+        "AAPL,10,,260\nAAPL,10,,260\nAAPL,10,2025-01-03,\nMSFT,-5,,\n"
+    )
+    answer = await _import(client, portfolio, book_on_jan_6, mode="replace", as_of="2025-01-06")
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert [(a["symbol"], a["line"]) for a in result["added"]] == [("AAPL", 3)]
+    assert [(c["symbol"], c["entry_date"]) for c in result["closed"]] == [("AAPL", "2025-01-02")]
+    assert sorted((u["symbol"], u["entry_date"]) for u in result["unchanged"]) == [
+        ("AAPL", "2025-01-02"),
+        ("AAPL", "2025-01-03"),
+        ("MSFT", "2025-01-02"),
+    ]
+    async with AsyncSession(engine) as db:
+        prices = await db.execute(
+            select(Position.entry_price, Position.entry_date, Position.exit_date)
+            .where(Position.portfolio_id == uuid.UUID(portfolio), Position.symbol == "AAPL")
+            .order_by(Position.entry_price, Position.entry_date)
+        )
+        assert [(str(price), entry, exit) for price, entry, exit in prices] == [
+            ("240.0000", JAN_2, JAN_6),
+            ("250.0000", JAN_3, None),
+            ("260.0000", JAN_2, None),
+            ("260.0000", JAN_6, None),
+        ]
+
+
+async def test_replace_deletes_what_was_entered_on_as_of_itself(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    portfolio = await _new_portfolio(client)
+    morning = "symbol,quantity\nAAPL,10\nAAPL,20\nMSFT,5\n"  # entered on as_of
+    assert (await _import(client, portfolio, morning, as_of="2025-01-06")).status_code == 200
+    evening = "symbol,quantity\nAAPL,20\n"
+    answer = await _import(client, portfolio, evening, mode="replace", as_of="2025-01-06")
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["closed"]) == 2
+    # Never held at a close: deleted (gone from every read), not closed on as_of.
+    assert await _open_book(engine, portfolio) == [("AAPL", "LONG", Decimal("20.000000"))]
+    async with AsyncSession(engine) as db:
+        gone = await db.execute(
+            select(Position.symbol, Position.exit_date)
+            .where(Position.portfolio_id == uuid.UUID(portfolio), Position.deleted_at.is_not(None))
+            .order_by(Position.symbol)
+        )
+        assert list(gone) == [("AAPL", None), ("MSFT", None)]
 
 
 async def test_replace_refuses_rows_entered_after_as_of(client: httpx.AsyncClient) -> None:
