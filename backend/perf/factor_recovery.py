@@ -40,6 +40,7 @@ import numpy as np
 
 from app.factors.definitions import FactorSet, default_factors
 from app.factors.engine import POSITION_RECORD, compute_factor_dates
+from app.factors.synthetic import etf_returns
 from app.formulas.returns import FloatArray
 from app.portfolios.repository import HeldPosition
 from app.prices.repository import MARKET_INDEX, PriceHistory
@@ -63,30 +64,6 @@ def factor_returns(rng: np.random.Generator, days: int, factor_set: FactorSet) -
     mixing = np.eye(k) + 0.15 * rng.normal(size=(k, k))
     mixing /= np.linalg.norm(mixing, axis=1, keepdims=True)
     return np.asarray((rng.normal(0, 1, (days, k)) @ mixing) * vols + 0.0002)
-
-
-def etf_returns(
-    rng: np.random.Generator, factors: FloatArray, factor_set: FactorSet
-) -> dict[str, FloatArray]:
-    """Each ETF's daily returns such that every factor's spread is exactly its column of
-    ``factors``: a long leg is its short leg's return plus the factor; an ETF that is no
-    factor's long leg (IWF) gets the market's return plus noise."""
-    days = factors.shape[0]
-    longs = {f.long for f in factor_set.factors}
-    out: dict[str, FloatArray] = {}
-    for defined in factor_set.factors:
-        for leg in defined.symbols:
-            if leg not in longs and leg not in out:
-                out[leg] = factors[:, 0] + rng.normal(0, STYLE_VOL, days)
-    pending = list(enumerate(factor_set.factors))
-    while pending:
-        column, factor = pending.pop(0)
-        if factor.short is not None and factor.short not in out:
-            pending.append((column, factor))  # its short leg is another factor's long one
-            continue
-        base = out[factor.short] if factor.short is not None else np.zeros(days)
-        out[factor.long] = base + factors[:, column]
-    return out
 
 
 def history_of(returns: dict[str, FloatArray], start: date) -> PriceHistory:

@@ -16,9 +16,10 @@ from app.factors.engine import (
     FactorRows,
     compute_factor_dates,
 )
+from app.factors.synthetic import etf_returns
 from app.portfolios.repository import HeldPosition
 from app.prices.repository import PriceHistory
-from perf.factor_recovery import etf_returns, factor_returns, history_of
+from perf.factor_recovery import factor_returns, history_of
 
 CODES = default_factors().codes
 WINDOW = 90

@@ -16,10 +16,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.factors.definitions import default_factors
+from app.factors.synthetic import etf_returns
 from app.models import DailyPrice
 from app.prices.demo import demo_calendar
 from app.risk_metrics.calculation import calculate_portfolio_risk
-from perf.factor_recovery import etf_returns, factor_returns
+from perf.factor_recovery import factor_returns
 from tests.support.api import signed_in
 from tests.support.factories import make_portfolio, make_position, make_user
 

@@ -14,9 +14,10 @@ from sqlalchemy import create_engine
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.factors.definitions import default_factors
+from app.factors.synthetic import etf_returns
 from app.models import DailyPrice
 from devtools.databases import TestDatabase
-from perf.factor_recovery import etf_returns, factor_returns
+from perf.factor_recovery import factor_returns
 from tests.scripts.test_backfill import CALENDAR, DAYS, FROM, TO, _cli, _seed, _sql
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
