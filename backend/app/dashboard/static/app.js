@@ -4,6 +4,7 @@ import { ApiError, get, getPublic, signIn, token } from "./api.js";
 import { initBook, rowAction } from "./book.js";
 import { drawBeta, drawConcentration, drawSectors, drawVolatility, purge } from "./charts.js";
 import { DEMO_COMMAND, fillHint, staleCommand } from "./commands.js";
+import { loadFactors } from "./factors.js";
 import { fixed, percent, signedPercent } from "./format.js";
 import { initDialogs } from "./forms.js";
 import { initPositions, renderPositions } from "./positions.js";
@@ -166,6 +167,8 @@ async function load() {
     renderPositions(positions);
     if (found) {
       render(found[0], found[1], on);
+      await loadFactors(portfolio.id, on);
+      if (seq !== loadSeq) return;
     } else {
       // The note speaks of this date, never of the selection shown before.
       $("asof-note").textContent = on ? `No snapshot on or before ${on}.` : "";
