@@ -15,6 +15,7 @@ from app.factors import routes as factor_routes
 from app.portfolios import book_routes
 from app.portfolios import routes as portfolio_routes
 from app.risk_metrics import routes as risk_routes
+from app.stress import routes as stress_routes
 from app.users import routes as user_routes
 
 API_V1_PREFIX = "/api/v1"
@@ -32,6 +33,7 @@ api_v1.include_router(book_routes.position_router)
 api_v1.include_router(risk_routes.portfolio_router)
 api_v1.include_router(risk_routes.position_router)
 api_v1.include_router(factor_routes.router)
+api_v1.include_router(stress_routes.router)
 
 router = APIRouter()
 router.include_router(health.router)

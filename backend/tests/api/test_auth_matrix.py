@@ -84,6 +84,7 @@ def test_the_matrix_covers_the_known_data_endpoints() -> None:
         ("GET", "/api/v1/portfolios/{portfolio_id}/positions"),
         ("GET", "/api/v1/portfolios/{portfolio_id}/risk"),
         ("GET", "/api/v1/portfolios/{portfolio_id}/risk/history"),
+        ("GET", "/api/v1/portfolios/{portfolio_id}/stress"),
         ("GET", "/api/v1/positions/{position_id}/volatility"),
         ("PATCH", "/api/v1/portfolios/{portfolio_id}"),
         ("PATCH", "/api/v1/positions/{position_id}"),
