@@ -66,3 +66,34 @@ def test_the_factor_bars_are_the_portfolios_exposures_from_the_api(
     wait_loaded(page, first["id"], EARLIER_DATE)
     expect(page.locator("#factor-note")).to_contain_text(f"On {EARLIER_DATE}")
     assert guarded.console_errors == []
+
+
+def test_the_stress_table_shows_each_scenarios_pnl_from_the_api(
+    server: Server,  # noqa: F811 (the fixture imported above)
+    guarded: GuardedPage,  # noqa: F811
+    demo_portfolios: list[dict[str, Any]],  # noqa: F811
+) -> None:
+    page = guarded.page
+    sign_in(page, server, DEMO_EMAIL, DEMO_PASSWORD)
+    hedge = demo_portfolios[-1]
+    page.get_by_label("Portfolio", exact=True).select_option(hedge["id"])
+    wait_loaded(page, hedge["id"], DEMO_END.isoformat())
+
+    report = api(server, f"/api/v1/portfolios/{hedge['id']}/stress", api_token(server))
+    rows = page.locator("#stress tbody tr")
+    expect(rows).to_have_count(len(report["scenarios"]))
+    for scenario in report["scenarios"]:
+        row = page.locator(f'#stress tbody tr[data-scenario="{scenario["code"]}"]')
+        expect(row.locator("th")).to_have_text(scenario["name"])
+        pnl = row.locator("td").nth(1)
+        if scenario["pnl"] is None:
+            expect(pnl).to_have_text("–")
+            expect(row.locator("td").last).to_contain_text(scenario["null_reason"])
+        else:
+            whole = f"{abs(round(float(scenario['pnl']))):,}"
+            expect(pnl).to_contain_text(whole)
+    # The demo's prices start in late 2023: every replay says why it has no P&L, and
+    # every hypothetical shock has one.
+    assert all(s["pnl"] is None for s in report["scenarios"] if s["kind"] == "historical")
+    assert all(s["pnl"] is not None for s in report["scenarios"] if s["kind"] == "hypothetical")
+    assert guarded.console_errors == []
