@@ -39,8 +39,9 @@ from pathlib import Path
 import numpy as np
 
 from app.factors.definitions import FactorSet, default_factors
-from app.factors.engine import POSITION_RECORD, compute_factor_dates
+from app.factors.engine import compute_factor_dates
 from app.factors.synthetic import etf_returns
+from app.formulas.labels import ESTIMATORS
 from app.formulas.returns import FloatArray
 from app.portfolios.repository import HeldPosition
 from app.prices.repository import MARKET_INDEX, PriceHistory
@@ -123,8 +124,7 @@ def recover(
     returns |= dict(zip(names, own.T, strict=True))
     history = history_of(returns, date(2024, 1, 2))
     held = [HeldPosition(uuid.uuid4(), s, s, "LONG", 10.0) for s in names]
-    rows = compute_factor_dates(
-        uuid.uuid4(),
+    computed = compute_factor_dates(
         1_000_000.0,
         [history.dates[-1]],
         [held],
@@ -132,13 +132,12 @@ def recover(
         days,
         history_days=days + 1,
         factor_set=factor_set,
-    ).positions
-    column = {c: i for i, c in enumerate(POSITION_RECORD)}
-    estimate = np.array([r[column["exposure"]] for r in rows], dtype=float).reshape(positions, k)
-    error = np.array([r[column["std_error"]] for r in rows], dtype=float).reshape(positions, k)
-    ridge = np.array([r[column["estimator"]] == "RIDGE" for r in rows]).reshape(positions, k)
-    cond = np.array([r[column["condition_number"]] for r in rows], dtype=float)
-    observations = int(rows[0][column["observations"]])  # type: ignore[call-overload]
+    ).positions()
+    estimate = computed["exposure"].reshape(positions, k)
+    error = computed["std_error"].reshape(positions, k)
+    ridge = (computed["estimator"] == ESTIMATORS.index("RIDGE")).reshape(positions, k)
+    cond = computed["condition_number"].reshape(positions, k)[:, 0]
+    observations = int(computed["observations"][0])
     within = np.abs(estimate - truth) <= 2 * error
     combined = None
     if collinear:

@@ -5,7 +5,12 @@ app/factors/factors.toml (``position_factor_exposures``) and each portfolio's
 (``portfolio_factor_exposures``), one row per (position or portfolio, date, factor); an
 exposure that could not be estimated is NULL with its reason.
 
-Locks: two new, empty tables (their CHECKs and indexes cost nothing on them); the foreign
+The position table takes seven rows per position and date, so it is keyed by what it is
+read and replaced by (portfolio, date, position, factor) with no surrogate id or second
+index, and its one foreign key is the position's (which cascades from the portfolio);
+rows are replaced, never updated: created_at only.
+
+Locks: two new, empty tables (their CHECKs and keys cost nothing on them); the foreign
 keys take SHARE ROW EXCLUSIVE on portfolios and positions for the catalog change only,
 bounded by lock_timeout (readers go on; writers of those tables wait that instant).
 Downgrade: dropping the tables drops their foreign keys, which takes ACCESS EXCLUSIVE on
@@ -22,13 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from app.migrations.ops import (
-    create_updated_at_trigger,
-    drop_updated_at_trigger,
-    set_local_timeouts,
-    timestamp_columns,
-    uuid_primary_key,
-)
+from app.migrations.ops import set_local_timeouts
 
 revision: str = "f938bab6dd92"
 down_revision: str | None = "571df0cdcb37"
@@ -52,6 +51,12 @@ def _figures() -> list[sa.Column[object]]:
         sa.Column("observations", sa.Integer(), nullable=True),
         sa.Column("estimator", sa.String(8), nullable=True),
         sa.Column("null_reason", sa.Text(), nullable=True),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
     ]
 
 
@@ -86,50 +91,38 @@ def upgrade() -> None:
     set_local_timeouts()
     op.create_table(
         POSITIONS,
-        uuid_primary_key(),
         sa.Column("portfolio_id", postgresql.UUID(as_uuid=True), nullable=False),
         sa.Column("position_id", postgresql.UUID(as_uuid=True), nullable=False),
         *_figures(),
         sa.Column("std_error", sa.Numeric(12, 6), nullable=True),
         sa.Column("t_stat", sa.Numeric(12, 4), nullable=True),
         sa.Column("condition_number", sa.Numeric(14, 4), nullable=True),
-        *timestamp_columns(),
         *_checks(POSITIONS),
         sa.CheckConstraint("std_error >= 0", name=op.f(f"ck_{POSITIONS}_std_error_nonneg")),
         sa.CheckConstraint(
             "condition_number >= 1", name=op.f(f"ck_{POSITIONS}_condition_number_min")
         ),
-        _portfolio_key(POSITIONS),
         sa.ForeignKeyConstraint(
             ["position_id"],
             ["positions.id"],
             ondelete="CASCADE",
             name=op.f(f"fk_{POSITIONS}_position_id_positions"),
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f(f"pk_{POSITIONS}")),
-        sa.UniqueConstraint(
-            "position_id",
+        sa.PrimaryKeyConstraint(
+            "portfolio_id",
             "calculation_date",
+            "position_id",
             "factor",
-            name=op.f(f"uq_{POSITIONS}_position_date_factor"),
+            name=op.f(f"pk_{POSITIONS}"),
         ),
         if_not_exists=True,
     )
-    op.create_index(
-        f"ix_{POSITIONS}_portfolio_date",
-        POSITIONS,
-        ["portfolio_id", "calculation_date"],
-        if_not_exists=True,
-    )
-    create_updated_at_trigger(POSITIONS)
     op.create_table(
         PORTFOLIOS,
-        uuid_primary_key(),
         sa.Column("portfolio_id", postgresql.UUID(as_uuid=True), nullable=False),
         *_figures(),
         sa.Column("coverage", sa.Numeric(12, 6), nullable=True),
         sa.Column("ridge_positions", sa.Integer(), nullable=True),
-        *timestamp_columns(),
         *_checks(PORTFOLIOS),
         sa.CheckConstraint(
             "coverage >= 0 AND coverage <= 1", name=op.f(f"ck_{PORTFOLIOS}_coverage_range")
@@ -138,21 +131,14 @@ def upgrade() -> None:
             "ridge_positions >= 0", name=op.f(f"ck_{PORTFOLIOS}_ridge_positions_nonneg")
         ),
         _portfolio_key(PORTFOLIOS),
-        sa.PrimaryKeyConstraint("id", name=op.f(f"pk_{PORTFOLIOS}")),
-        sa.UniqueConstraint(
-            "portfolio_id",
-            "calculation_date",
-            "factor",
-            name=op.f(f"uq_{PORTFOLIOS}_portfolio_date_factor"),
+        sa.PrimaryKeyConstraint(
+            "portfolio_id", "calculation_date", "factor", name=op.f(f"pk_{PORTFOLIOS}")
         ),
         if_not_exists=True,
     )
-    create_updated_at_trigger(PORTFOLIOS)
 
 
 def downgrade() -> None:
     set_local_timeouts()
-    drop_updated_at_trigger(PORTFOLIOS)
     op.drop_table(PORTFOLIOS, if_exists=True)
-    drop_updated_at_trigger(POSITIONS)
     op.drop_table(POSITIONS, if_exists=True)

@@ -15,22 +15,21 @@ dates they store, so a date's rows are the same whichever run wrote them.
 
 from __future__ import annotations
 
-import uuid
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 from numpy.typing import NDArray
 
 from app.factors.definitions import Factor, FactorSet, default_factors
+from app.factors.rows import FactorRows, portfolio_block, position_block
 from app.formulas.book import _book
 from app.formulas.exposure import exposure_factor
 from app.formulas.factors import (
     FactorFit,
     WindowFactors,
-    fit_factors,
+    fit_factors_many,
     portfolio_loadings,
     spread_returns,
     usable_factors,
@@ -38,54 +37,6 @@ from app.formulas.factors import (
 from app.formulas.returns import FloatArray, holdings_returns, simple_returns
 from app.portfolios.repository import HeldPosition
 from app.prices.repository import MARKET_INDEX, PriceHistory
-
-PERFECT_FIT_REASON = "perfect fit (no residual): no t-statistic"
-
-
-@dataclass
-class FactorRows:
-    """Rows of the two factor tables, as tuples in :data:`POSITION_RECORD` and
-    :data:`PORTFOLIO_RECORD` order (floats NaN where NULL, fitted to the columns by the
-    store)."""
-
-    positions: list[tuple[object, ...]] = field(default_factory=list)
-    portfolios: list[tuple[object, ...]] = field(default_factory=list)
-
-    def extend(self, other: FactorRows) -> None:
-        self.positions.extend(other.positions)
-        self.portfolios.extend(other.portfolios)
-
-
-POSITION_RECORD = (
-    "portfolio_id",
-    "position_id",
-    "calculation_date",
-    "factor",
-    "window_days",
-    "exposure",
-    "std_error",
-    "t_stat",
-    "r_squared",
-    "specific_volatility",
-    "condition_number",
-    "observations",
-    "estimator",
-    "null_reason",
-)
-PORTFOLIO_RECORD = (
-    "portfolio_id",
-    "calculation_date",
-    "factor",
-    "window_days",
-    "exposure",
-    "coverage",
-    "r_squared",
-    "specific_volatility",
-    "observations",
-    "estimator",
-    "ridge_positions",
-    "null_reason",
-)
 
 
 def leg_closes(history: PriceHistory, symbols: Sequence[str]) -> FloatArray:
@@ -127,7 +78,6 @@ def unusable_reason(
 
 
 def compute_factor_dates(
-    portfolio_id: uuid.UUID,
     equity: float | None,
     dates: Sequence[date],
     positions: Sequence[Sequence[HeldPosition]],
@@ -137,10 +87,11 @@ def compute_factor_dates(
     history_days: int,
     factor_set: FactorSet | None = None,
 ) -> FactorRows:
-    """The factor rows of one portfolio on each of ``dates`` (``positions[k]``: date k's
-    book), from the last ``history_days`` + 1 prices on or before each date."""
+    """The factor rows of one portfolio (of ``equity``) on each of ``dates``
+    (``positions[k]``: date k's book), from the last ``history_days`` + 1 prices on or
+    before each date."""
     factors = list((factor_set or default_factors()).factors)
-    rows = FactorRows()
+    rows = FactorRows(tuple(f.code for f in factors))
     if not dates:
         return rows
     factor_returns, legs = _factor_returns(history, factors)
@@ -165,14 +116,6 @@ def compute_factor_dates(
             for f, factor in enumerate(factors)
         ]
         x = factor_returns[lo : t + 1][:, usable]
-        fits: dict[str, FactorFit | str] = {}
-        for symbol in {p.series_symbol for p in held}:
-            fits[symbol] = (
-                fit_factors(series_returns[lo : t + 1, column_of[symbol]], x)
-                if usable.any()
-                else "no factor has prices for the window"
-            )
-        loadings = np.full((len(held), len(factors)), np.nan)
         exposures = np.full(len(held), np.nan)
         for i, p in enumerate(held):
             col = column_of[p.series_symbol]
@@ -180,27 +123,42 @@ def compute_factor_dates(
             if priced >= 0 and priced >= end - history_days:
                 size = exposure_factor(p.position_type) * p.quantity
                 exposures[i] = size * float(series_closes[priced, col])
+        # The held series and the portfolio's own return series, regressed together.
+        book = _book(exposures, np.array([column_of[p.series_symbol] for p in held]), equity)
+        symbols = sorted({p.series_symbol for p in held})
+        window_returns = series_returns[lo : t + 1]
+        y = window_returns[:, [column_of[s] for s in symbols]]
+        priced_book = book.gross > 0 and book.denominator > 0
+        if priced_book:
+            own = holdings_returns(window_returns, [book.cols], [book.e_priced], [book.denominator])
+            y = np.column_stack([y, own])
+        found: list[FactorFit | str] = (
+            fit_factors_many(y, x)
+            if usable.any() and y.shape[1]
+            else ["no factor has prices for the window"] * y.shape[1]
+        )
+        fits = dict(zip(symbols, found, strict=False))
+        portfolio_fit = found[-1] if priced_book else "no priced position"
+        loadings = np.full((len(held), len(factors)), np.nan)
+        position_fits: list[FactorFit | str] = []
+        for i, p in enumerate(held):
             fit = fits[p.series_symbol]
             if isinstance(fit, FactorFit):
                 loadings[i, usable] = fit.loadings
-            rows.positions.extend(
-                _position_rows(portfolio_id, p, day, beta_window, factors, usable, reasons, fit)
-            )
-        rows.portfolios.extend(
-            _portfolio_rows(
-                portfolio_id,
+            position_fits.append(fit if isinstance(fit, FactorFit) else f"{p.series_symbol}: {fit}")
+        rows.position_blocks.append(
+            position_block(rows, day, [p.id for p in held], position_fits, usable, reasons)
+        )
+        rows.portfolio_blocks.append(
+            portfolio_block(
+                rows,
                 day,
-                beta_window,
-                factors,
-                reasons,
+                portfolio_loadings(loadings, exposures, book.denominator),
                 usable,
-                loadings,
-                exposures,
-                equity,
-                series_returns[lo : t + 1],
-                [column_of[p.series_symbol] for p in held],
-                x,
-                ridge_positions=sum(_ridge(fits[p.series_symbol]) for p in held),
+                reasons,
+                book.gross,
+                portfolio_fit,
+                sum(_ridge(fits[p.series_symbol]) for p in held),
             )
         )
     return rows
@@ -218,110 +176,3 @@ def _moved(x: FloatArray) -> NDArray[np.bool_]:
     high = np.where(finite, x, -np.inf).max(axis=0)
     low = np.where(finite, x, np.inf).min(axis=0)
     return np.asarray(finite.any(axis=0) & (high > low))
-
-
-def _position_rows(
-    portfolio_id: uuid.UUID,
-    p: HeldPosition,
-    day: date,
-    window_days: int,
-    factors: Sequence[Factor],
-    usable: NDArray[np.bool_],
-    reasons: Sequence[str | None],
-    fit: FactorFit | str,
-) -> list[tuple[object, ...]]:
-    out: list[tuple[object, ...]] = []
-    nan = float("nan")
-    j = 0  # the factor's index among the fit's regressors
-    for f, factor in enumerate(factors):
-        if not usable[f]:
-            out.append(
-                (portfolio_id, p.id, day, factor.code, window_days, nan, nan, nan, nan, nan, nan,
-                 None, None, reasons[f])
-            )  # fmt: skip
-            continue
-        if isinstance(fit, str):
-            out.append(
-                (portfolio_id, p.id, day, factor.code, window_days, nan, nan, nan, nan, nan, nan,
-                 None, None, f"{p.series_symbol}: {fit}")
-            )  # fmt: skip
-        else:
-            t_stat = float(fit.t_stats[j])
-            out.append(
-                (
-                    portfolio_id,
-                    p.id,
-                    day,
-                    factor.code,
-                    window_days,
-                    float(fit.loadings[j]),
-                    float(fit.std_errors[j]),
-                    t_stat,
-                    fit.r_squared,
-                    fit.residual_vol,
-                    max(fit.condition_number, 1.0),
-                    fit.observations,
-                    fit.estimator,
-                    PERFECT_FIT_REASON if np.isnan(t_stat) else None,
-                )
-            )
-        j += 1
-    return out
-
-
-def _portfolio_rows(
-    portfolio_id: uuid.UUID,
-    day: date,
-    window_days: int,
-    factors: Sequence[Factor],
-    reasons: Sequence[str | None],
-    usable: NDArray[np.bool_],
-    loadings: FloatArray,
-    exposures: FloatArray,
-    equity: float | None,
-    window_returns: FloatArray,
-    cols: list[int],
-    x: FloatArray,
-    *,
-    ridge_positions: int,
-) -> list[tuple[object, ...]]:
-    book = _book(exposures, np.asarray(cols, dtype=np.intp), equity)
-    weighted = portfolio_loadings(loadings, exposures, book.denominator)
-    fit: FactorFit | str = "no priced position"
-    if book.gross > 0 and book.denominator > 0 and usable.any():
-        returns = holdings_returns(
-            window_returns, [book.cols], [book.e_priced], [book.denominator]
-        )[:, 0]
-        fit = fit_factors(returns, x)
-    r2, vol, obs, estimator = (
-        (fit.r_squared, fit.residual_vol, fit.observations, fit.estimator)
-        if isinstance(fit, FactorFit)
-        else (float("nan"), float("nan"), None, None)
-    )
-    out: list[tuple[object, ...]] = []
-    for f, factor in enumerate(factors):
-        exposure = float(weighted.exposure[f])
-        reason = reasons[f]
-        if reason is None and np.isnan(exposure):
-            reason = (
-                "no held position has a loading on it" if book.gross > 0 else "no priced position"
-            )
-        elif reason is None and isinstance(fit, str):
-            reason = f"portfolio returns: {fit}"
-        out.append(
-            (
-                portfolio_id,
-                day,
-                factor.code,
-                window_days,
-                exposure if usable[f] else float("nan"),
-                float(weighted.coverage[f]) if usable[f] else float("nan"),
-                r2,
-                vol,
-                obs,
-                estimator,
-                ridge_positions,
-                reason,
-            )
-        )
-    return out

@@ -101,21 +101,56 @@ def fit_factors(
     y = np.asarray(y, dtype=np.float64)
     x = np.asarray(x, dtype=np.float64).reshape(y.shape[0], -1)
     used = np.isfinite(y) & np.isfinite(x).all(axis=1)
-    y, x = y[used], x[used]
+    (fit,) = _fit_block(y[used][:, None], x[used], condition_limit, min_observations)
+    return fit
+
+
+def fit_factors_many(
+    y: FloatArray,
+    x: FloatArray,
+    *,
+    condition_limit: float = CONDITION_LIMIT,
+    min_observations: int = MIN_OBSERVATIONS,
+) -> list[FactorFit | str]:
+    """:func:`fit_factors` of every column of ``y`` (n, series) on ``x`` (n, k): the columns
+    with a return on every day the factors have one share one decomposition of the factors
+    (one QR or one ridge), the others are fitted one by one on their own days. The same
+    numbers as column-by-column calls."""
+    y = np.asarray(y, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64).reshape(y.shape[0], -1)
+    rows = np.isfinite(x).all(axis=1)
+    whole = np.isfinite(y[rows]).all(axis=0)
+    out: list[FactorFit | str] = [""] * y.shape[1]
+    shared = np.flatnonzero(whole)
+    if shared.size:
+        fits = _fit_block(y[rows][:, shared], x[rows], condition_limit, min_observations)
+        for j, fit in zip(shared.tolist(), fits, strict=True):
+            out[j] = fit
+    for j in np.flatnonzero(~whole).tolist():
+        out[j] = fit_factors(
+            y[:, j], x, condition_limit=condition_limit, min_observations=min_observations
+        )
+    return out
+
+
+def _fit_block(
+    y: FloatArray, x: FloatArray, condition_limit: float, min_observations: int
+) -> list[FactorFit | str]:
+    """Each column of ``y`` (n, series) regressed on ``x`` (n, k), every row used."""
     n, k = x.shape
+    series = y.shape[1]
     needed = max(min_observations, k + 2)
     if n < needed:
-        return f"{n} aligned daily returns, fewer than {needed}"
-    y_bar = y.mean()
+        return [f"{n} aligned daily returns, fewer than {needed}"] * series
+    y_bar = y.mean(axis=0)
     dy = y - y_bar
-    syy = float(dy @ dy)
-    if syy <= _FLAT * float(y @ y) or syy == 0.0:
-        return "price did not move in the window (zero return variance)"
+    syy = (dy * dy).sum(axis=0)
+    flat = (syy <= _FLAT * (y * y).sum(axis=0)) | (syy == 0.0)
     x_bar = x.mean(axis=0)
     dx = x - x_bar
     sd = np.sqrt((dx * dx).mean(axis=0))
     if (sd <= np.sqrt(_FLAT) * np.sqrt((x * x).mean(axis=0))).any() or (sd == 0).any():
-        return "a factor did not move in the window"
+        return ["a factor did not move in the window"] * series
     z = dx / sd
     cond, eigenvalues = condition_number(z)
     dof = n - k - 1
@@ -124,41 +159,46 @@ def fit_factors(
         q, r = np.linalg.qr(x1)
         coef = np.linalg.solve(r, q.T @ y)
         residual = y - x1 @ coef
-        ssr = float(residual @ residual)
         r_inv = np.linalg.inv(r)
-        unscaled = (r_inv @ r_inv.T)[1:, 1:]
-        alpha, loadings, penalty = float(coef[0]), coef[1:], 0.0
+        unscaled = np.diag(r_inv @ r_inv.T)[1:]
+        alpha, loadings, penalty = coef[0], coef[1:], 0.0
     else:
         low, high = float(eigenvalues[0]), float(eigenvalues[-1])
         limit2 = condition_limit * condition_limit
         penalty = max((high - limit2 * low) / (limit2 - 1.0), 0.0)
         gram = z.T @ z
         a_inv = np.linalg.inv(gram + n * penalty * np.eye(k))
-        b_z = a_inv @ (z.T @ dy)
-        loadings = b_z / sd
-        alpha = float(y_bar - x_bar @ loadings)
+        loadings = (a_inv @ (z.T @ dy)) / sd[:, None]
+        alpha = y_bar - x_bar @ loadings
         residual = y - alpha - x @ loadings
-        ssr = float(residual @ residual)
-        unscaled = (a_inv @ gram @ a_inv) / np.outer(sd, sd)
-    if ssr <= PERFECT_FIT * syy:
-        std_errors = np.zeros(k)
-        t_stats = np.full(k, np.nan)
-        ssr = 0.0
-    else:
-        s2 = ssr / dof
-        std_errors = np.sqrt(s2 * np.diag(unscaled))
-        t_stats = loadings / std_errors
-    return FactorFit(
-        loadings=np.asarray(loadings, dtype=np.float64),
-        std_errors=std_errors,
-        t_stats=t_stats,
-        alpha=alpha,
-        r_squared=float(min(max(1.0 - ssr / syy, 0.0), 1.0)),
-        residual_vol=float(np.sqrt(ssr / dof * TRADING_DAYS_PER_YEAR)),
-        observations=int(n),
-        condition_number=cond,
-        ridge_penalty=float(penalty),
-    )
+        unscaled = np.diag(a_inv @ gram @ a_inv) / (sd * sd)
+    ssr = (residual * residual).sum(axis=0)
+    perfect = ssr <= PERFECT_FIT * syy
+    ssr = np.where(perfect, 0.0, ssr)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        std_errors = np.sqrt(ssr / dof * unscaled[:, None])
+        t_stats = np.where(perfect, np.nan, loadings / std_errors)
+        r_squared = np.clip(1.0 - ssr / syy, 0.0, 1.0)
+    residual_vol = np.sqrt(ssr / dof * TRADING_DAYS_PER_YEAR)
+    out: list[FactorFit | str] = []
+    for j in range(series):
+        if flat[j]:
+            out.append("price did not move in the window (zero return variance)")
+            continue
+        out.append(
+            FactorFit(
+                loadings=np.array(loadings[:, j], dtype=np.float64),
+                std_errors=np.array(std_errors[:, j], dtype=np.float64),
+                t_stats=np.array(t_stats[:, j], dtype=np.float64),
+                alpha=float(alpha[j]),
+                r_squared=float(r_squared[j]),
+                residual_vol=float(residual_vol[j]),
+                observations=int(n),
+                condition_number=cond,
+                ridge_penalty=float(penalty),
+            )
+        )
+    return out
 
 
 def spread_returns(

@@ -2,30 +2,37 @@
 app/factors/factors.toml, and each portfolio's, per calculation date and factor.
 
 A row whose exposure could not be estimated keeps its factor with ``exposure`` NULL and
-``null_reason`` saying why, so a reader sees every factor of a date."""
+``null_reason`` saying why, so a reader sees every factor of a date.
+
+Seven rows per position and date make the position table the engine's largest, so it is
+keyed by what it is read and replaced by, with no surrogate id or second index: the
+primary key (portfolio_id, calculation_date, position_id, factor) serves a portfolio's
+date (the API, a re-run's delete) and keeps a position's factor once per date. Rows are
+replaced, never updated: ``created_at`` only."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
     CheckConstraint,
     Date,
+    DateTime,
     ForeignKey,
-    Index,
     Integer,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     Text,
-    UniqueConstraint,
+    func,
 )
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.formulas.labels import ESTIMATORS
-from app.models.base import Base, TimestampMixin, UUIDPrimaryKeyMixin, in_range, one_of
+from app.models.base import Base, in_range, one_of
 
 
 def exposure_explained() -> CheckConstraint:
@@ -47,20 +54,17 @@ class _FactorFigures:
     observations: Mapped[int | None] = mapped_column(Integer)
     estimator: Mapped[str | None] = mapped_column(String(8))
     null_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now(), sort_order=100
+    )
 
 
-class PositionFactorExposure(UUIDPrimaryKeyMixin, _FactorFigures, TimestampMixin, Base):
+class PositionFactorExposure(_FactorFigures, Base):
     """A position's loading on one factor: multivariate regression over the beta window."""
 
     __tablename__ = "position_factor_exposures"
     __table_args__ = (
-        UniqueConstraint(
-            "position_id",
-            "calculation_date",
-            "factor",
-            name="uq_position_factor_exposures_position_date_factor",
-        ),
-        Index("ix_position_factor_exposures_portfolio_date", "portfolio_id", "calculation_date"),
+        PrimaryKeyConstraint("portfolio_id", "calculation_date", "position_id", "factor"),
         in_range("r_squared", 0, 1),
         CheckConstraint("std_error >= 0", name="std_error_nonneg"),
         CheckConstraint("specific_volatility >= 0", name="specific_volatility_nonneg"),
@@ -72,28 +76,27 @@ class PositionFactorExposure(UUIDPrimaryKeyMixin, _FactorFigures, TimestampMixin
     )
 
     portfolio_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("portfolios.id", ondelete="CASCADE"), nullable=False
+        UUID(as_uuid=True), nullable=False, sort_order=-10
     )
+    """The position's portfolio (no foreign key of its own: the position's cascades)."""
     position_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("positions.id", ondelete="CASCADE"), nullable=False
+        UUID(as_uuid=True),
+        ForeignKey("positions.id", ondelete="CASCADE"),
+        nullable=False,
+        sort_order=-9,
     )
     std_error: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
     t_stat: Mapped[Decimal | None] = mapped_column(Numeric(12, 4))
     condition_number: Mapped[Decimal | None] = mapped_column(Numeric(14, 4))
 
 
-class PortfolioFactorExposure(UUIDPrimaryKeyMixin, _FactorFigures, TimestampMixin, Base):
+class PortfolioFactorExposure(_FactorFigures, Base):
     """A portfolio's exposure to one factor: its positions' loadings weighted by exposure
     over the equity; R-squared and specific volatility of its own return series."""
 
     __tablename__ = "portfolio_factor_exposures"
     __table_args__ = (
-        UniqueConstraint(
-            "portfolio_id",
-            "calculation_date",
-            "factor",
-            name="uq_portfolio_factor_exposures_portfolio_date_factor",
-        ),
+        PrimaryKeyConstraint("portfolio_id", "calculation_date", "factor"),
         in_range("r_squared", 0, 1),
         in_range("coverage", 0, 1),
         CheckConstraint("specific_volatility >= 0", name="specific_volatility_nonneg"),
@@ -105,7 +108,10 @@ class PortfolioFactorExposure(UUIDPrimaryKeyMixin, _FactorFigures, TimestampMixi
     )
 
     portfolio_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("portfolios.id", ondelete="CASCADE"), nullable=False
+        UUID(as_uuid=True),
+        ForeignKey("portfolios.id", ondelete="CASCADE"),
+        nullable=False,
+        sort_order=-10,
     )
     coverage: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
     ridge_positions: Mapped[int | None] = mapped_column(Integer)

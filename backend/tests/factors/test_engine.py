@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pytest
 
 from app.factors.definitions import default_factors
-from app.factors.engine import (
-    PORTFOLIO_RECORD,
-    POSITION_RECORD,
-    FactorRows,
-    compute_factor_dates,
-)
+from app.factors.engine import compute_factor_dates
+from app.factors.rows import FactorRows
 from app.factors.synthetic import etf_returns
 from app.portfolios.repository import HeldPosition
 from app.prices.repository import PriceHistory
@@ -45,24 +42,21 @@ def _run(
     history: PriceHistory, held: list[HeldPosition], equity: float | None = None
 ) -> FactorRows:
     return compute_factor_dates(
-        uuid.uuid4(), equity, [history.dates[-1]], [held], history, WINDOW, history_days=2520
+        equity, [history.dates[-1]], [held], history, WINDOW, history_days=2520
     )
 
 
 def _by_factor(
-    rows: list[tuple[object, ...]], record: tuple[str, ...], position: uuid.UUID | None = None
-) -> dict[str, dict[str, object]]:
-    out = {}
-    for row in rows:
-        named = dict(zip(record, row, strict=True))
-        if position is None or named["position_id"] == position:
-            out[str(named["factor"])] = named
-    return out
+    records: list[dict[str, Any]], position: uuid.UUID | None = None
+) -> dict[str, dict[str, Any]]:
+    return {
+        str(r["factor"]): r for r in records if position is None or r["position_id"] == position
+    }
 
 
 def test_holding_spy_is_market_1_and_every_spread_0() -> None:
     spy = _held("SPY")
-    rows = _by_factor(_run(_history(), [spy]).positions, POSITION_RECORD)
+    rows = _by_factor(_run(_history(), [spy]).position_records())
     assert list(rows) == list(CODES)
     assert rows["MARKET"]["exposure"] == pytest.approx(1.0, abs=1e-9)
     for code in CODES[1:]:
@@ -76,7 +70,7 @@ def test_holding_spy_is_market_1_and_every_spread_0() -> None:
 
 
 def test_holding_iwm_is_market_1_and_size_1() -> None:
-    rows = _by_factor(_run(_history(), [_held("IWM")]).positions, POSITION_RECORD)
+    rows = _by_factor(_run(_history(), [_held("IWM")]).position_records())
     exposures = {code: rows[code]["exposure"] for code in CODES}
     assert exposures == pytest.approx(
         {"MARKET": 1, "SIZE": 1, "VALUE": 0, "MOMENTUM": 0, "QUALITY": 0, "LOW_VOL": 0, "RATES": 0},
@@ -88,7 +82,7 @@ def test_a_factor_without_prices_is_null_with_its_reason_and_the_others_are_esti
     history = _history(drop=("MTUM",))
     spy, stock = _held("SPY"), _held("XYZ")
     rows = _run(history, [spy, stock], equity=10_000.0)
-    position = _by_factor(rows.positions, POSITION_RECORD, stock.id)
+    position = _by_factor(rows.position_records(), stock.id)
     assert np.isnan(position["MOMENTUM"]["exposure"])  # type: ignore[arg-type]
     assert position["MOMENTUM"]["null_reason"] == (
         "MTUM - SPY: daily returns in the 90-day window (MTUM 0), fewer than 72"
@@ -96,7 +90,7 @@ def test_a_factor_without_prices_is_null_with_its_reason_and_the_others_are_esti
     assert position["MARKET"]["exposure"] == pytest.approx(0.3, abs=0.25)
     assert position["SIZE"]["exposure"] == pytest.approx(0.8, abs=0.4)
     assert position["SIZE"]["null_reason"] is None
-    portfolio = _by_factor(rows.portfolios, PORTFOLIO_RECORD)
+    portfolio = _by_factor(rows.portfolio_records())
     assert np.isnan(portfolio["MOMENTUM"]["exposure"])  # type: ignore[arg-type]
     assert portfolio["MOMENTUM"]["null_reason"] == position["MOMENTUM"]["null_reason"]
     assert not np.isnan(portfolio["VALUE"]["exposure"])  # type: ignore[arg-type]
@@ -108,7 +102,7 @@ def test_the_portfolio_is_its_positions_loadings_weighted_over_equity() -> None:
     rows = _run(history, [spy, iwm], equity=50_000.0)
     spy_value = 20 * history.closes[-1, history.column("SPY")]
     iwm_value = -5 * history.closes[-1, history.column("IWM")]
-    portfolio = _by_factor(rows.portfolios, PORTFOLIO_RECORD)
+    portfolio = _by_factor(rows.portfolio_records())
     assert portfolio["MARKET"]["exposure"] == pytest.approx((spy_value + iwm_value) / 50_000)
     assert portfolio["SIZE"]["exposure"] == pytest.approx(iwm_value / 50_000)
     assert portfolio["VALUE"]["exposure"] == pytest.approx(0.0, abs=1e-9)
@@ -123,36 +117,38 @@ def test_an_option_carries_its_underlyings_loadings_and_a_put_enters_short() -> 
     history = _history()
     put = _held("IWM  251219P00200000", "LP", 1.0, series="IWM")
     rows = _run(history, [put], equity=100_000.0)
-    position = _by_factor(rows.positions, POSITION_RECORD)
+    position = _by_factor(rows.position_records())
     assert position["SIZE"]["exposure"] == pytest.approx(1.0, abs=1e-9)
-    portfolio = _by_factor(rows.portfolios, PORTFOLIO_RECORD)
+    portfolio = _by_factor(rows.portfolio_records())
     assert portfolio["SIZE"]["exposure"] < 0
 
 
 def test_too_short_a_history_gives_every_position_its_reason() -> None:
     history = _history(days=20)
     rows = _run(history, [_held("XYZ")])
-    position = _by_factor(rows.positions, POSITION_RECORD)
+    position = _by_factor(rows.position_records())
     assert all(np.isnan(r["exposure"]) for r in position.values())  # type: ignore[arg-type]
     assert position["MARKET"]["null_reason"] == (
         "SPY: daily returns in the 90-day window (SPY 20), fewer than 72"
     )
 
 
-def _comparable(rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
-    return [tuple(None if isinstance(v, float) and np.isnan(v) else v for v in r) for r in rows]
+def _comparable(records: list[dict[str, Any]]) -> list[tuple[object, ...]]:
+    return [
+        tuple(None if isinstance(v, float) and np.isnan(v) else v for v in r.values())
+        for r in records
+    ]
 
 
 def test_a_date_computed_with_others_is_the_date_computed_alone() -> None:
     history = _history()
     held = [_held("XYZ"), _held("SPY")]
-    portfolio = uuid.uuid4()
     both = compute_factor_dates(
-        portfolio, None, history.dates[-2:], [held, held], history, WINDOW, history_days=2520
+        None, history.dates[-2:], [held, held], history, WINDOW, history_days=2520
     )
     last = compute_factor_dates(
-        portfolio, None, history.dates[-1:], [held], history, WINDOW, history_days=2520
+        None, history.dates[-1:], [held], history, WINDOW, history_days=2520
     )
-    assert _comparable(both.positions[14:]) == _comparable(last.positions)
-    assert _comparable(both.portfolios[7:]) == _comparable(last.portfolios)
-    assert _comparable(both.positions[:14]) != _comparable(last.positions)
+    assert _comparable(both.position_records()[14:]) == _comparable(last.position_records())
+    assert _comparable(both.portfolio_records()[7:]) == _comparable(last.portfolio_records())
+    assert _comparable(both.position_records()[:14]) != _comparable(last.position_records())

@@ -49,17 +49,24 @@ def test_the_factor_tables_come_and_go_keeping_the_book(empty_database: TestData
     with connect(db) as conn:
         for table in TABLES:
             assert catalog.table_exists(conn, table)
-            assert f"trg_{table}_updated_at" in catalog.triggers(conn, table)
             checks = catalog.check_constraints(conn, table)
             assert checks[f"ck_{table}_exposure_explained"]  # validated
-        assert catalog.unique_constraints(conn, "position_factor_exposures") == [
-            ["position_id", "calculation_date", "factor"]
-        ]
-        assert catalog.foreign_keys(conn, "position_factor_exposures") == {
-            "portfolio_id": ("portfolios", "c"),  # ON DELETE CASCADE
-            "position_id": ("positions", "c"),
+        # The position table's one index is its key, by portfolio and date first.
+        indexes = catalog.indexes(conn)
+        position_indexes = {n: i for n, i in indexes.items() if i[0] == TABLES[0]}
+        assert position_indexes == {
+            "pk_position_factor_exposures": (
+                TABLES[0],
+                ["portfolio_id", "calculation_date", "position_id", "factor"],
+                True,
+            )
         }
-        assert "ix_position_factor_exposures_portfolio_date" in catalog.indexes(conn)
+        assert catalog.foreign_keys(conn, "position_factor_exposures") == {
+            "position_id": ("positions", "c"),  # ON DELETE CASCADE
+        }
+        assert catalog.foreign_keys(conn, "portfolio_factor_exposures") == {
+            "portfolio_id": ("portfolios", "c"),
+        }
         conn.execute(
             text(
                 "INSERT INTO position_factor_exposures (portfolio_id, position_id,"
