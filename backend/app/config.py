@@ -52,6 +52,11 @@ class Settings(BaseSettings):
         default=31, ge=1, le=366, alias="BENCHMARK_WEIGHTS_MAX_AGE_DAYS"
     )
 
+    # The stress scenarios served (a TOML file of the format of app/stress/scenarios.toml,
+    # which it replaces); unset: the repository's. A relative path counts from the
+    # directory the command runs in.
+    stress_scenarios_file: Path | None = Field(default=None, alias="STRESS_SCENARIOS_FILE")
+
     # Per-revision limits: a migration that cannot take its lock fails fast instead of
     # queueing every writer behind it.
     migration_lock_timeout: str = Field(default="5s", alias="MIGRATION_LOCK_TIMEOUT")
@@ -101,7 +106,9 @@ class Settings(BaseSettings):
     # "https://app.example.com,http://localhost:5173"; "*" allows any. Empty: no CORS.
     cors_origins: Annotated[list[str], NoDecode] = Field(default=[], alias="CORS_ORIGINS")
 
-    @field_validator("database_url", "fmp_api_key", "auth_secret_key", mode="before")
+    @field_validator(
+        "database_url", "fmp_api_key", "auth_secret_key", "stress_scenarios_file", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

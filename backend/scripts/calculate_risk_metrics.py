@@ -120,7 +120,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--window-days",
         type=int,
         default=DEFAULT_BETA_WINDOW,
-        help=f"trading days of returns for betas (default %(default)s, "
+        help=f"trading days of returns for betas and factor exposures (default %(default)s, "
         f"{MIN_OBSERVATIONS} to {MAX_WINDOW_DAYS})",
     )
     parser.add_argument(

@@ -48,6 +48,7 @@ from app.core.db import AsyncSessionLocal
 from app.core.errors import InvalidQueryError
 from app.core.input_files import FieldError
 from app.core.types import DateRange
+from app.factors.definitions import factor_symbols
 from app.integrations.fmp.client import FmpClient
 from app.models import DailyPrice, SecurityProfile
 from app.prices.actions import upsert_actions
@@ -114,6 +115,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="symbols to fetch from FMP (both closes, splits, dividends; the dates already "
         "stored are asked again)",
     )
+    parser.add_argument(
+        "--factor-etfs",
+        action="store_true",
+        help="with or without --fmp: also fetch the style factors' ETFs from FMP "
+        f"({' '.join(factor_symbols())}: app/factors/factors.toml)",
+    )
     parser.add_argument("--from", dest="start", type=iso_date, metavar="YYYY-MM-DD")
     parser.add_argument("--to", dest="end", type=iso_date, metavar="YYYY-MM-DD")
     parser.add_argument(
@@ -129,13 +136,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--json", action="store_true", help="print the result as one JSON object on stdout"
     )
     args = parser.parse_args(argv)
+    if args.factor_etfs:
+        args.fmp = [*(args.fmp or []), *factor_symbols()]
     if args.fmp is not None:
         try:
             args.fmp = sorted({normalise_symbol(s) for s in args.fmp})
         except FieldError as exc:
             parser.error(f"--fmp: a symbol {exc.problem}")
     if not (args.csv or args.profiles_csv or args.fmp):
-        parser.error("nothing to load: give --fmp SYMBOL..., --csv PATH or --profiles-csv PATH")
+        parser.error(
+            "nothing to load: give --fmp SYMBOL..., --factor-etfs, --csv PATH or "
+            "--profiles-csv PATH"
+        )
     if args.fmp:
         args.end = args.end or date.today()
         # About two years before --to; from the first date there is for a --to near year 1.

@@ -11,9 +11,11 @@ from app.api import health
 from app.api.deps import require_schema_at_head
 from app.api.responses import INVALID_INPUT, SERVER_ERROR
 from app.benchmarks import routes as benchmark_routes
+from app.factors import routes as factor_routes
 from app.portfolios import book_routes
 from app.portfolios import routes as portfolio_routes
 from app.risk_metrics import routes as risk_routes
+from app.stress import routes as stress_routes
 from app.users import routes as user_routes
 
 API_V1_PREFIX = "/api/v1"
@@ -30,6 +32,8 @@ api_v1.include_router(book_routes.router)
 api_v1.include_router(book_routes.position_router)
 api_v1.include_router(risk_routes.portfolio_router)
 api_v1.include_router(risk_routes.position_router)
+api_v1.include_router(factor_routes.router)
+api_v1.include_router(stress_routes.router)
 
 router = APIRouter()
 router.include_router(health.router)

@@ -5,3 +5,7 @@ from __future__ import annotations
 
 TRENDS = ("increasing", "decreasing", "stable")
 """Volatility trend labels (the rule: app.formulas.volatility); a trend is stored as one."""
+
+ESTIMATORS = ("OLS", "RIDGE")
+"""How a factor regression was estimated: plain OLS, or a ridge where the factors were
+nearly collinear (app.formulas.factors)."""

@@ -1,6 +1,7 @@
 """All models, imported here so Base.metadata is complete for Alembic."""
 
 from app.models.base import Base
+from app.models.factor_exposure import PortfolioFactorExposure, PositionFactorExposure
 from app.models.idempotency import IdempotencyKey
 from app.models.market_data import BenchmarkSectorWeight, PositionMarketBeta, PositionVolatility
 from app.models.portfolio import Portfolio, Position
@@ -16,8 +17,10 @@ __all__ = [
     "DailyPrice",
     "IdempotencyKey",
     "Portfolio",
+    "PortfolioFactorExposure",
     "PortfolioSnapshot",
     "Position",
+    "PositionFactorExposure",
     "PositionMarketBeta",
     "PositionVolatility",
     "SecurityProfile",

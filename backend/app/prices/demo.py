@@ -1,4 +1,5 @@
-"""Synthetic demo data: three portfolios, 63 positions and ~2 years of prices.
+"""Synthetic demo data: three portfolios, 63 positions and ~2 years of prices (of the
+held symbols and of the style factors' ETFs).
 
 Prices come from a factor model with a fixed seed, so every machine gets the same
 numbers and no API key is needed:
@@ -40,11 +41,19 @@ from app.benchmarks.repository import upsert_sector_weights
 from app.benchmarks.weights import SectorWeights
 from app.core.errors import InputDataError
 from app.core.types import DEFAULT_BENCHMARK
+from app.factors.definitions import default_factors, factor_symbols
+from app.factors.synthetic import etf_returns
 from app.formulas.exposure import signed_exposure
 from app.formulas.returns import FloatArray
 from app.models import BenchmarkSectorWeight, DailyPrice, SecurityProfile
 from app.portfolios.store import PortfolioFields, PositionFields, put_portfolio, put_positions
-from app.prices.repository import PriceRow, ProfileRow, upsert_prices, upsert_profiles
+from app.prices.repository import (
+    MARKET_INDEX,
+    PriceRow,
+    ProfileRow,
+    upsert_prices,
+    upsert_profiles,
+)
 from app.prices.sources import DEMO_SOURCE, other_source_rows
 
 SEED = 20251017
@@ -254,6 +263,54 @@ def generate_prices(seed: int = SEED, days: int = DEMO_DAYS) -> dict[str, FloatA
     return out
 
 
+FACTOR_ETF_NAMES = {
+    "IWM": "iShares Russell 2000 ETF",
+    "IWD": "iShares Russell 1000 Value ETF",
+    "IWF": "iShares Russell 1000 Growth ETF",
+    "MTUM": "iShares MSCI USA Momentum Factor ETF",
+    "QUAL": "iShares MSCI USA Quality Factor ETF",
+    "USMV": "iShares MSCI USA Min Vol Factor ETF",
+    "TLT": "iShares 20+ Year Treasury Bond ETF",
+}
+"""Names of the factor ETFs' demo profiles (an ETF of the factor file not named here is
+named by its symbol)."""
+
+# The style factors' daily moves in the demo: (volatility, loading on the market). Low
+# volatility leans against the market and rates (long bonds) a little too.
+_FACTOR_MODEL = {"SIZE": (0.005, 0.1), "LOW_VOL": (0.003, -0.25), "RATES": (0.008, -0.2)}
+_STYLE = (0.004, 0.0)
+
+
+def generate_factor_etf_prices(
+    market_prices: FloatArray, seed: int = SEED + 25
+) -> dict[str, FloatArray]:
+    """Close series of the factors' ETFs (app.factors.definitions.factor_symbols) that are
+    not demo symbols already, consistent with the demo market: each factor's spread moves
+    by its own noise plus its loading on the market's return. A seed of its own, so the
+    demo's other prices are those of :func:`generate_prices` whatever the factors."""
+    factor_set = default_factors()
+    rng = np.random.default_rng(seed)
+    market = np.asarray(market_prices[1:] / market_prices[:-1] - 1.0, dtype=np.float64)
+    columns = []
+    for factor in factor_set.factors:
+        if factor.long == MARKET_INDEX and factor.short is None:
+            columns.append(market)
+            continue
+        vol, on_market = _FACTOR_MODEL.get(factor.code, _STYLE)
+        columns.append(on_market * market + vol * rng.standard_normal(market.size))
+    returns = etf_returns(rng, np.column_stack(columns), factor_set, known={MARKET_INDEX: market})
+    return {
+        symbol: np.asarray(100.0 * np.cumprod(np.r_[1.0, 1.0 + r]), dtype=np.float64)
+        for symbol, r in returns.items()
+        if symbol not in UNIVERSE
+    }
+
+
+def demo_symbols() -> list[str]:
+    """Every symbol the demo prices: its universe and the factors' ETFs."""
+    return sorted({*UNIVERSE, *factor_symbols()})
+
+
 def _id(*parts: str) -> uuid.UUID:
     return uuid.uuid5(_NAMESPACE, "/".join(parts))
 
@@ -269,8 +326,9 @@ class DemoOverOtherSourceError(InputDataError):
 
 
 async def _refuse_other_sources(session: AsyncSession) -> None:
-    prices = await other_source_rows(session, DailyPrice, UNIVERSE, DEMO_SOURCE)
-    profiles = await other_source_rows(session, SecurityProfile, UNIVERSE, DEMO_SOURCE)
+    symbols = demo_symbols()
+    prices = await other_source_rows(session, DailyPrice, symbols, DEMO_SOURCE)
+    profiles = await other_source_rows(session, SecurityProfile, symbols, DEMO_SOURCE)
     if not prices and not profiles:
         return
     found = [f"prices of {p}" for p in prices] + [f"the profile of {p}" for p in profiles]
@@ -301,6 +359,7 @@ async def load_demo_data(session: AsyncSession, *, owner_id: uuid.UUID | None) -
     await _refuse_other_sources(session)
     calendar = demo_calendar()
     prices = generate_prices()
+    prices |= generate_factor_etf_prices(prices[MARKET_INDEX])
     # The synthetic series have no splits or dividends: each close is its own total return.
     price_rows = [
         PriceRow(s, d, close, close)
@@ -313,6 +372,11 @@ async def load_demo_data(session: AsyncSession, *, owner_id: uuid.UUID | None) -
         [
             ProfileRow(s, sector, is_etf=sector is None, name=name)
             for s, (sector, name, _, _) in UNIVERSE.items()
+        ]
+        + [
+            ProfileRow(s, None, is_etf=True, name=FACTOR_ETF_NAMES.get(s, s))
+            for s in prices
+            if s not in UNIVERSE
         ],
         DEMO_SOURCE,
     )

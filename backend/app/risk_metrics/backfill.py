@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.benchmarks.repository import BenchmarkWeights, weights_on_or_before
 from app.core.types import DEFAULT_BENCHMARK
+from app.factors.store import store_factor_dates
 from app.portfolios.repository import (
     ANY_OWNER,
     HeldPosition,
@@ -35,6 +36,7 @@ from app.portfolios.repository import (
 from app.prices.repository import PriceHistory, sectors_of
 from app.risk_metrics import store
 from app.risk_metrics.calculation import (
+    HISTORY_DAYS,
     NotComputed,
     PortfolioDateFigures,
     PortfolioRiskSummary,
@@ -184,8 +186,10 @@ async def backfill_portfolio(
         beta_rows: list[FigureRows] = []
         vol_rows: list[FigureRows] = []
         snapshots = []
-        for day, figures in zip(
+        stored_books: list[list[HeldPosition]] = []
+        for day, book, figures in zip(
             dates[first + start : first + start + chunk_dates],
+            held[first + start : first + start + chunk_dates],
             computed[start : start + chunk_dates],
             strict=True,
         ):
@@ -193,6 +197,7 @@ async def backfill_portfolio(
                 chunk.failures.append((day, str(figures)))
                 continue
             stored_dates.append(day)
+            stored_books.append(book)
             beta_rows.append(figures.beta_rows)
             vol_rows.append(figures.vol_rows)
             snapshots.append(figures.snapshot)
@@ -211,6 +216,16 @@ async def backfill_portfolio(
                     FigureRows.concat(beta_rows, len(BETA_FIGURES)),
                     FigureRows.concat(vol_rows, len(VOL_FIGURES)),
                     snapshots,
+                )
+                await store_factor_dates(
+                    session,
+                    portfolio.id,
+                    equity,
+                    stored_dates,
+                    stored_books,
+                    history,
+                    beta_window,
+                    history_days=HISTORY_DAYS,
                 )
         return chunk
 

@@ -34,6 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.benchmarks.repository import BenchmarkWeights, weights_on_or_before
 from app.config import get_settings
 from app.core.types import DEFAULT_BENCHMARK
+from app.factors.definitions import factor_symbols
+from app.factors.store import store_factor_dates
 from app.formulas.book import DEFAULT_BETA_WINDOW, PortfolioFigures, analyse_book_dates
 from app.formulas.concentration import active_weights
 from app.formulas.har import HAR_HISTORY_DAYS
@@ -291,7 +293,11 @@ async def calculate_portfolio_risk(
     series = sorted({p.series_symbol for p in positions})
     if history is None:
         history = await load_price_history(
-            session, series, start=calc_date, end=calc_date, rows_before_start=HISTORY_DAYS
+            session,
+            [*series, *factor_symbols()],
+            start=calc_date,
+            end=calc_date,
+            rows_before_start=HISTORY_DAYS,
         )
     sectors = await sectors_of(session, series)
     benchmark = await weights_on_or_before(session, DEFAULT_BENCHMARK, asof=calc_date)
@@ -315,6 +321,16 @@ async def calculate_portfolio_risk(
         figures.beta_rows,
         figures.vol_rows,
         [figures.snapshot],
+    )
+    await store_factor_dates(
+        session,
+        portfolio.id,
+        _equity(portfolio),
+        [calc_date],
+        [positions],
+        history,
+        beta_window,
+        history_days=HISTORY_DAYS,
     )
     return figures.summary
 

@@ -28,6 +28,8 @@ from sqlalchemy.pool import NullPool
 
 from app.core.db import create_engine_for, create_sessionmaker
 from app.core.errors import AppError
+from app.factors.definitions import factor_symbols
+from app.factors.store import delete_factor_figures
 from app.portfolios.repository import (
     ANY_OWNER,
     PortfolioNotFoundError,
@@ -92,10 +94,11 @@ async def dates_to_run(
 async def shared_history(
     session: AsyncSession, portfolio_ids: list[uuid.UUID], start: date, end: date
 ) -> PriceHistory:
-    """Prices of every series the portfolios hold, loaded once for the whole run."""
+    """Prices of every series the portfolios hold and of the factors' ETFs, loaded once
+    for the whole run."""
     return await load_price_history(
         session,
-        await held_series(session, portfolio_ids),
+        [*await held_series(session, portfolio_ids), *factor_symbols()],
         start=start,
         end=end,
         rows_before_start=HISTORY_DAYS,
@@ -181,6 +184,7 @@ async def delete_figures(
         portfolio_ids = None
         if only is not None:
             portfolio_ids = [p for p, _ in await portfolios_to_run(session, only)]
+        await delete_factor_figures(session, start, end, portfolio_ids)
         return await store.delete_risk_figures(session, start, end, portfolio_ids)
 
 

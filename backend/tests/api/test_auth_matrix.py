@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.main import create_app
-from app.models import BenchmarkSectorWeight
+from app.models import BenchmarkSectorWeight, PortfolioFactorExposure, PositionFactorExposure
 from tests.support.auth import TEST_SIGNING_KEY, bearer
 from tests.support.factories import (
     beta_row,
@@ -79,10 +79,12 @@ def test_the_matrix_covers_the_known_data_endpoints() -> None:
         ("DELETE", "/api/v1/portfolios/{portfolio_id}"),
         ("DELETE", "/api/v1/positions/{position_id}"),
         ("GET", "/api/v1/portfolios"),
+        ("GET", "/api/v1/portfolios/{portfolio_id}/factors"),
         ("GET", "/api/v1/portfolios/{portfolio_id}/market-betas"),
         ("GET", "/api/v1/portfolios/{portfolio_id}/positions"),
         ("GET", "/api/v1/portfolios/{portfolio_id}/risk"),
         ("GET", "/api/v1/portfolios/{portfolio_id}/risk/history"),
+        ("GET", "/api/v1/portfolios/{portfolio_id}/stress"),
         ("GET", "/api/v1/positions/{position_id}/volatility"),
         ("PATCH", "/api/v1/portfolios/{portfolio_id}"),
         ("PATCH", "/api/v1/positions/{position_id}"),
@@ -114,8 +116,15 @@ async def seed(seed_session: AsyncSession) -> Seed:
     await make_portfolio(db, "Disabled user's", owner=disabled)
     position = await make_position(db, mine)
     others_position = await make_position(db, theirs)
-    for portfolio in (mine, theirs):
+    for portfolio, held in ((mine, position), (theirs, others_position)):
         db.add(snapshot_row(portfolio.id, date(2025, 3, 3)))
+        factor_row = {"calculation_date": date(2025, 3, 3), "factor": "MARKET", "window_days": 90}
+        db.add(PortfolioFactorExposure(portfolio_id=portfolio.id, **factor_row, null_reason="x"))
+        db.add(
+            PositionFactorExposure(
+                portfolio_id=portfolio.id, position_id=held.id, **factor_row, null_reason="x"
+            )
+        )
     # Rows of another user's portfolio exist: the pages, which check ownership in the same
     # query as their rows, must still answer 404 for them, not their rows or an empty page.
     db.add(beta_row(theirs.id, others_position.id, date(2025, 3, 3), beta=Decimal("1.000000")))

@@ -29,7 +29,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.main import create_app
-from app.models import BenchmarkSectorWeight, DailyPrice
+from app.models import (
+    BenchmarkSectorWeight,
+    DailyPrice,
+    PortfolioFactorExposure,
+    PositionFactorExposure,
+)
 from devtools.databases import TestDatabase
 from tests.support.auth import bearer
 from tests.support.factories import (
@@ -84,6 +89,17 @@ async def known(seed_session: AsyncSession) -> Known:
         )
         db.add(beta_row(portfolio.id, position.id, day, beta=Decimal("1.100000")))
         db.add(volatility_row(position.id, day, realized_vol_21d=Decimal("0.2")))
+        factor = {"calculation_date": day, "factor": "MARKET", "window_days": 90}
+        db.add(
+            PortfolioFactorExposure(
+                portfolio_id=portfolio.id, exposure=Decimal("0.9"), coverage=1, **factor
+            )
+        )
+        db.add(
+            PositionFactorExposure(
+                portfolio_id=portfolio.id, position_id=position.id, exposure=Decimal(1), **factor
+            )
+        )
         close = Decimal("150.25")
         db.add(DailyPrice(symbol=position.symbol, date=day, close=close, adjusted_close=close))
     await db.commit()

@@ -27,6 +27,7 @@ from app.prices.demo import (
     FIGURES_DAYS,
     DemoOverOtherSourceError,
     demo_calendar,
+    demo_symbols,
     load_demo_benchmark_weights,
     load_demo_data,
 )
@@ -126,7 +127,7 @@ async def test_remove_takes_every_demo_row_out_and_nothing_else(session: AsyncSe
 
     removed = await remove_demo_data(session)
 
-    assert (removed.prices, removed.profiles) == (demo.prices, 36)
+    assert (removed.prices, removed.profiles) == (demo.prices, len(demo_symbols()))
     assert removed.benchmark_weights == 11
     assert [p.name for p in removed.portfolios] == sorted(
         [name for name, _ in demo.portfolio_ids] + ["Demo user's scratch book"]

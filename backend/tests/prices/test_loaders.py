@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import FileArgumentError, FileDataError
+from app.factors.definitions import factor_symbols
 from app.integrations.fmp.client import FmpBadResponseError, FmpClient
 from app.models import DailyPrice, SecurityProfile
 from app.prices.actions import ActionRow, upsert_actions
@@ -715,3 +716,40 @@ def test_an_fmp_load_over_csv_prices_and_profiles_needs_replace_source(
     assert "replaced the profile of SPY (CSV)" in replaced.stdout
     assert _sources(database)["SPY"] == {"FMP"}
     assert _sources(database)["AAPL"] == {"CSV"}
+
+
+@pytest.mark.usefixtures("clean_tables")
+def test_cli_factor_etfs_fetches_every_factor_etf_with_the_symbols_asked(
+    database: TestDatabase, fake_fmp: FakeFmp
+) -> None:
+    etfs = factor_symbols()
+    securities = [
+        FakeSecurity(s, SEPTEMBER, random_walk(len(SEPTEMBER), seed=10 + n, first=100))
+        for n, s in enumerate(sorted({*etfs, "AAPL"}))
+    ]
+    profiles = {s.symbol: fmp_profile(s.symbol, "", is_etf=True) for s in securities}
+    FakeMarket(securities, profiles).serve(fake_fmp)
+    fmp = {"FMP_API_KEY": fake_fmp.api_key, "FMP_BASE_URL": fake_fmp.base_url}
+    run = _cli(
+        database,
+        "--fmp",
+        "AAPL",
+        "--factor-etfs",
+        "--from",
+        "2025-09-01",
+        "--to",
+        "2025-09-30",
+        "--json",
+        **fmp,
+    )
+    assert run.code == 0, run.output
+    engine = create_engine(database.sync_url)
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(
+                text("SELECT symbol, count(*) FROM daily_prices GROUP BY symbol ORDER BY symbol")
+            ).all()
+    finally:
+        engine.dispose()
+    assert [(s, n) for s, n in stored] == [(s, len(SEPTEMBER)) for s in sorted({*etfs, "AAPL"})]
+    assert "note: SPY" not in run.stderr  # the factors bring the market index too

@@ -15,6 +15,7 @@ import pytest_asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.factors.definitions import factor_symbols
 from app.models import PortfolioSnapshot
 from app.portfolios.repository import PortfolioNotFoundError
 from app.portfolios.store import PortfolioFields, PositionFields, put_portfolio, put_positions
@@ -104,7 +105,8 @@ async def test_a_plan_covers_every_live_portfolio_on_the_trading_days_or_one_por
     every = await plan_run(engine, date(2025, 10, 11), LAST, single=False)
     assert every.portfolios == [(book.empty, "Empty"), (book.held, "Held")]
     assert every.dates == CALENDAR[-5:]  # the weekend is no trading day
-    assert every.history.symbols == ["AAA"]
+    # The held series and the factors' ETFs (app/factors/factors.toml).
+    assert every.history.symbols == sorted({"AAA", *factor_symbols()})
     one = await plan_run(
         engine, date(2025, 10, 11), date(2025, 10, 11), single=True, only=book.held
     )

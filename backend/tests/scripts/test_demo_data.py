@@ -9,12 +9,15 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
+from app.factors.definitions import factor_symbols
 from app.prices.demo import (
     DEMO_DAYS,
     DEMO_EMAIL,
     DEMO_END,
     UNIVERSE,
     demo_calendar,
+    demo_symbols,
+    generate_factor_etf_prices,
     generate_prices,
 )
 from devtools.databases import TestDatabase, subprocess_env
@@ -56,8 +59,8 @@ def test_loads_three_portfolios_63_positions_and_prices_and_a_rerun_changes_noth
     assert counts == {
         "portfolios": 3,
         "positions": 63,
-        "daily_prices": DEMO_DAYS * len(UNIVERSE),
-        "security_profiles": len(UNIVERSE),
+        "daily_prices": DEMO_DAYS * len(demo_symbols()),
+        "security_profiles": len(demo_symbols()),
         "benchmarks_sector_weights": 11,
     }
     second = run_script("demo_data", env=script_env(database.env_url))
@@ -180,7 +183,7 @@ def test_remove_takes_the_demo_out_in_one_go_and_says_what_went(database: TestDa
         removed = run_script("demo_data", "--remove", env=env)
         assert removed.code == 0, removed.output
         assert "Demo data removed" in removed.stdout
-        assert f"{DEMO_DAYS * len(UNIVERSE):,}" in removed.stdout
+        assert f"{DEMO_DAYS * len(demo_symbols()):,}" in removed.stdout
         assert "removed portfolio 'Demo Growth Tech' (21 positions and its figures)" in (
             removed.stdout
         )
@@ -212,3 +215,19 @@ def test_remove_takes_the_demo_out_in_one_go_and_says_what_went(database: TestDa
         assert _counts(database)["daily_prices"] == 2
     finally:
         engine.dispose()
+
+
+def test_the_factor_etfs_move_as_their_factors_say_around_the_demo_market() -> None:
+    prices = generate_prices()
+    etfs = generate_factor_etf_prices(prices["SPY"])
+    assert sorted(etfs) == sorted(set(factor_symbols()) - set(UNIVERSE))
+    r = {s: np.diff(p) / p[:-1] for s, p in (prices | etfs).items()}
+    # Size is IWM - SPY: its spread carries the market loading the demo gives it.
+    size = r["IWM"] - r["SPY"]
+    assert np.cov(size, r["SPY"])[0, 1] / np.var(r["SPY"], ddof=1) == pytest.approx(0.1, abs=0.05)
+    # Low volatility leans against the market: USMV's beta is below one.
+    usmv_beta = np.cov(r["USMV"], r["SPY"])[0, 1] / np.var(r["SPY"], ddof=1)
+    assert usmv_beta == pytest.approx(0.75, abs=0.05)
+    again = generate_factor_etf_prices(prices["SPY"])  # same seed, same numbers
+    assert all(np.array_equal(etfs[s], again[s]) for s in etfs)
+    assert all((p > 0).all() for p in etfs.values())

@@ -4,6 +4,8 @@ import { ApiError, get, getPublic, signIn, token } from "./api.js";
 import { initBook, rowAction } from "./book.js";
 import { drawBeta, drawConcentration, drawSectors, drawVolatility, purge } from "./charts.js";
 import { DEMO_COMMAND, fillHint, staleCommand } from "./commands.js";
+import { loadFactors } from "./factors.js";
+import { loadStress } from "./stress.js";
 import { fixed, percent, signedPercent } from "./format.js";
 import { initDialogs } from "./forms.js";
 import { renderLeftOut, showFreshness } from "./freshness.js";
@@ -169,12 +171,15 @@ async function load() {
     renderPositions(positions);
     if (found) {
       render(found[0], found[1], on);
+      await Promise.all([loadFactors(portfolio.id, on), loadStress(portfolio.id, on)]);
+      if (seq !== loadSeq) return;
     } else {
       // The note speaks of this date, never of the selection shown before.
       $("asof-note").textContent = on ? `No snapshot on or before ${on}.` : "";
       const symbols = [...new Set(positions.items.map((p) => p.underlying_symbol ?? p.symbol))];
       const hint = fillHint(portfolio, positions, symbols, on);
       showMessage(hint.text, { command: hint.command });
+      $("stress-panel").hidden = true;
     }
   } catch (error) {
     if (seq === loadSeq) handleError(error);

@@ -1,0 +1,180 @@
+"""Writes of the factor tables: a portfolio's rows of some dates replaced by a run's.
+
+Called inside the risk engine's transaction for those dates (after
+app.risk_metrics.store.store_portfolio_dates, which takes the per-(portfolio, date)
+advisory lock), so a date's factor rows change together with its other figures. The rows
+travel as PostgreSQL's binary COPY built column by column (app.factors.rows: float8 with
+NaN for NULL, int16 codes for the factor, estimator and reason) into a temporary table,
+then one INSERT ... SELECT decodes them; the server rounds each figure to its column's
+scale. A figure its NUMERIC column cannot hold is stored NULL, its reason added to the
+row's. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core import binary_copy
+from app.core.numeric_fit import fit_columns, overflow_reason
+from app.factors.engine import compute_factor_dates
+from app.factors.rows import (
+    PORTFOLIO_FIGURES,
+    POSITION_FIGURES,
+    Columns,
+    FactorRows,
+)
+from app.formulas.labels import ESTIMATORS
+from app.models import PortfolioFactorExposure, PositionFactorExposure
+from app.portfolios.repository import HeldPosition
+from app.prices.repository import PriceHistory
+
+FactorModel = type[PositionFactorExposure] | type[PortfolioFactorExposure]
+
+_KINDS = {"position_id": ("uuid", "V16"), "calculation_date": ("date", ">i4")}
+_KINDS |= {c: ("smallint", ">i2") for c in ("factor", "estimator", "null_reason")}
+_KINDS |= {c: ("integer", ">i4") for c in ("observations", "ridge_positions")}
+_KINDS |= {c: ("float8", ">f8") for c in (*POSITION_FIGURES, *PORTFOLIO_FIGURES)}
+
+
+def _decoded(column: str) -> str:
+    """The SQL that turns a temporary table's column into the table's value ({name} are
+    the run's parameters)."""
+    kind = _KINDS[column][0]
+    if column == "factor":
+        return "({factor_codes}::text[])[factor + 1]"
+    if column == "estimator":
+        return "({estimators}::text[])[estimator + 1]"
+    if column == "null_reason":
+        return "({reasons}::text[])[null_reason + 1]"
+    if kind == "float8":
+        return f"NULLIF({column}, 'NaN')"
+    if kind == "integer":
+        return f"NULLIF({column}, -1)"
+    return column
+
+
+def _statements(model: FactorModel, columns: Sequence[str]) -> tuple[str, str, tuple[str, ...]]:
+    """(create the temporary table, insert from it, the insert's parameter names in order)."""
+    table = model.__tablename__
+    temp = f"tmp_{table}"
+    create = (
+        f"CREATE TEMP TABLE IF NOT EXISTS {temp} ("
+        + ", ".join(f"{c} {_KINDS[c][0]}" for c in columns)
+        + ") ON COMMIT DELETE ROWS"
+    )
+    parameters = ("portfolio_id", "window_days", "factor_codes", "estimators", "reasons")
+    values = ["$1", "$2", *(_decoded(c) for c in columns)]
+    for n, name in enumerate(parameters, start=1):
+        values = [v.replace(f"{{{name}}}", f"${n}") for v in values]
+    insert = (
+        f"INSERT INTO {table} (portfolio_id, window_days, {', '.join(columns)})"  # noqa: S608 (identifiers are module constants)
+        f" SELECT {', '.join(values)} FROM {temp}"
+    )
+    return create, insert, parameters
+
+
+def _fit_to_columns(model: FactorModel, columns: Columns, rows: FactorRows) -> Columns:
+    """``columns`` with each figure its NUMERIC column cannot hold set to NaN (NULL), the
+    reason added to the row's ``null_reason``."""
+    figures = {c: v for c, v in columns.items() if _KINDS[c][0] == "float8"}
+    fitted, overflowed = fit_columns(model, figures)
+    out = dict(columns) | fitted
+    reasons = out["null_reason"].copy()
+    for name, over in overflowed.items():
+        for n in np.flatnonzero(over).tolist():
+            why = overflow_reason(model, name, float(figures[name][n]))
+            before = rows.reasons[reasons[n]] if reasons[n] >= 0 else None
+            reasons[n] = rows.reason(f"{before}; {why}" if before else why)
+    out["null_reason"] = reasons
+    return out
+
+
+async def store_factor_rows(
+    session: AsyncSession,
+    portfolio_id: uuid.UUID,
+    calc_dates: Sequence[date],
+    window_days: int,
+    rows: FactorRows,
+) -> None:
+    """Replace the factor rows of ``portfolio_id`` on ``calc_dates`` with ``rows``."""
+    days = sorted(set(calc_dates))
+    for model in (PositionFactorExposure, PortfolioFactorExposure):
+        await session.execute(
+            delete(model).where(
+                model.portfolio_id == portfolio_id, model.calculation_date.in_(days)
+            )
+        )
+    connection = await session.connection()
+    await connection.execute(select(1))  # the transaction is open before the raw statements
+    pg: Any = (await connection.get_raw_connection()).driver_connection
+    for model, columns in (
+        (PositionFactorExposure, rows.positions()),
+        (PortfolioFactorExposure, rows.portfolios()),
+    ):
+        if not columns or not len(columns["calculation_date"]):
+            continue
+        columns = _fit_to_columns(model, columns, rows)
+        names = list(columns)
+        create, insert, _ = _statements(model, names)
+        await pg.execute(create)
+        await pg.execute(f"TRUNCATE tmp_{model.__tablename__}")
+        buffer = binary_copy.encode([(c, columns[c], _KINDS[c][1]) for c in names])
+        await pg.copy_to_table(
+            f"tmp_{model.__tablename__}", source=memoryview(buffer), columns=names, format="binary"
+        )
+        await pg.execute(
+            insert,
+            portfolio_id,
+            window_days,
+            list(rows.factor_codes),
+            list(ESTIMATORS),
+            rows.reasons,
+        )
+
+
+async def store_factor_dates(
+    session: AsyncSession,
+    portfolio_id: uuid.UUID,
+    equity: float | None,
+    calc_dates: Sequence[date],
+    positions: Sequence[Sequence[HeldPosition]],
+    history: PriceHistory,
+    beta_window: int,
+    *,
+    history_days: int,
+) -> None:
+    """Compute (in a thread: numpy) and store the factor rows of ``calc_dates``."""
+    rows = await asyncio.to_thread(
+        compute_factor_dates,
+        equity,
+        calc_dates,
+        positions,
+        history,
+        beta_window,
+        history_days=history_days,
+    )
+    await store_factor_rows(session, portfolio_id, calc_dates, beta_window, rows)
+
+
+async def delete_factor_figures(
+    session: AsyncSession, start: date, end: date, portfolio_ids: list[uuid.UUID] | None = None
+) -> int:
+    """Remove the factor rows of [start, end] (of ``portfolio_ids`` only, if given): the
+    number of portfolio rows removed."""
+    removed = 0
+    for model in (PositionFactorExposure, PortfolioFactorExposure):
+        statement = delete(model).where(model.calculation_date.between(start, end))
+        if portfolio_ids is not None:
+            statement = statement.where(model.portfolio_id.in_(portfolio_ids))
+        result = await session.execute(statement)
+        if model is PortfolioFactorExposure:
+            removed = int(result.rowcount)  # type: ignore[attr-defined]
+    return removed
