@@ -22,10 +22,10 @@ from datetime import date
 import numpy as np
 from numpy.typing import NDArray
 
+from app.config import get_settings
 from app.factors.definitions import Factor, FactorSet, default_factors
 from app.factors.rows import FactorRows, portfolio_block, position_block
 from app.formulas.book import _book
-from app.formulas.exposure import exposure_factor
 from app.formulas.factors import (
     FactorFit,
     WindowFactors,
@@ -37,6 +37,7 @@ from app.formulas.factors import (
 from app.formulas.returns import FloatArray, holdings_returns, simple_returns
 from app.portfolios.repository import HeldPosition
 from app.prices.repository import MARKET_INDEX, PriceHistory
+from app.risk_metrics.pricing import Panel
 
 
 def leg_closes(history: PriceHistory, symbols: Sequence[str]) -> FloatArray:
@@ -86,10 +87,12 @@ def compute_factor_dates(
     *,
     history_days: int,
     factor_set: FactorSet | None = None,
+    stale_after: int | None = None,
 ) -> FactorRows:
     """The factor rows of one portfolio (of ``equity``) on each of ``dates``
     (``positions[k]``: date k's book), from the last ``history_days`` + 1 prices on or
-    before each date."""
+    before each date. Positions are valued, and left out for want of a fresh price, as
+    the engine's other figures are (app.risk_metrics.pricing.Panel.book)."""
     factors = list((factor_set or default_factors()).factors)
     rows = FactorRows(tuple(f.code for f in factors))
     if not dates:
@@ -100,8 +103,11 @@ def compute_factor_dates(
     series_closes = leg_closes(history, series)
     series_returns = simple_returns(series_closes)
     column_of = {s: j for j, s in enumerate(series)}
-    seen = np.where(np.isfinite(series_closes), np.arange(len(history.dates))[:, None], -1)
-    last_priced = np.maximum.accumulate(seen, axis=0) if seen.size else seen
+    max_age = get_settings().stale_price_trading_days if stale_after is None else stale_after
+    history_column = {s: j for j, s in enumerate(history.symbols)}
+    panel = Panel(
+        history, 0, len(history.dates), [history_column[s] for s in series], column_of, max_age
+    )
     for day, held in zip(dates, positions, strict=True):
         end = bisect_right(history.dates, day) - 1  # the last price row on or before day
         if end < 1:
@@ -116,13 +122,7 @@ def compute_factor_dates(
             for f, factor in enumerate(factors)
         ]
         x = factor_returns[lo : t + 1][:, usable]
-        exposures = np.full(len(held), np.nan)
-        for i, p in enumerate(held):
-            col = column_of[p.series_symbol]
-            priced = int(last_priced[end, col])
-            if priced >= 0 and priced >= end - history_days:
-                size = exposure_factor(p.position_type) * p.quantity
-                exposures[i] = size * float(series_closes[priced, col])
+        exposures = panel.book(held, end, day).exposures
         # The held series and the portfolio's own return series, regressed together.
         book = _book(exposures, np.array([column_of[p.series_symbol] for p in held]), equity)
         symbols = sorted({p.series_symbol for p in held})

@@ -2,9 +2,9 @@
 
 Computed on request from stored rows (no table): the factor exposures of the latest date
 with them on or before the one asked (app.factors.queries), the positions held then and
-their exposures at that date's closes, and, for a historical replay, the total-return
-closes of the factors' ETFs and of the held series on the window's first and last
-trading days (SPY's). Formulas: app.formulas.stress.
+their exposures as GET /positions values them (app.portfolios.service), and, for a
+historical replay, the total-return closes of the factors' ETFs and of the held series on
+the window's first and last trading days (SPY's). Formulas: app.formulas.stress.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import get_settings
 from app.factors import queries as factor_queries
 from app.factors.definitions import Factor, default_factors
-from app.formulas.exposure import signed_exposure
 from app.formulas.stress import factor_pnl_fraction, position_model_pnl, revaluation_pnl
 from app.models import DailyPrice, Position
-from app.portfolios.repository import Owner, get_portfolio, held_positions
-from app.prices.repository import MARKET_INDEX, last_closes
+from app.portfolios.repository import Owner, get_portfolio
+from app.portfolios.service import ValuedPosition, portfolio_holdings
+from app.prices.repository import MARKET_INDEX
 from app.stress.scenarios import SCENARIOS_FILE, Scenario, ScenarioSet, load_scenarios
 
 
@@ -161,12 +161,13 @@ async def portfolio_stress(
     )
     day = found.calculation_date
     portfolio = await get_portfolio(session, portfolio_id, owner=owner)
-    held = await held_positions(session, portfolio_id, day)
+    # Valued as the engine and GET /positions value them (the traded close times the
+    # shares held that day); a position the figures left out for want of a fresh price
+    # takes no part (NaN).
+    holdings = await portfolio_holdings(session, portfolio_id, owner=owner, on_or_before=day)
+    held = [v.position for v in holdings.positions]
     series = [p.underlying_symbol or p.symbol for p in held]
-    closes = await last_closes(session, series, day)
-    exposures = np.array(
-        [_exposure(p, closes.get(s)) for p, s in zip(held, series, strict=True)], dtype=np.float64
-    )
+    exposures = np.array([_exposure(v) for v in holdings.positions], dtype=np.float64)
     gross = float(np.nansum(np.abs(exposures)))
     equity = float(portfolio.equity_balance) if portfolio.equity_balance is not None else 0.0
     by_equity = equity > 0
@@ -242,10 +243,10 @@ async def portfolio_stress(
     )
 
 
-def _exposure(position: Position, close: object) -> float:
-    if close is None or not np.isfinite(float(close)):  # type: ignore[arg-type]
+def _exposure(valued: ValuedPosition) -> float:
+    if valued.market_value is None or valued.excluded is not None:
         return float("nan")
-    return signed_exposure(position.position_type, float(position.quantity), float(close))  # type: ignore[arg-type]
+    return float(valued.market_value)
 
 
 def _float(value: object) -> float:
