@@ -1,7 +1,9 @@
-"""Seed benchmarks_sector_weights with S&P 500 GICS sector weights.
+"""Seed benchmarks_sector_weights with the GICS sector weights of the S&P 500 (default),
+the NASDAQ-100 or the Dow Jones Industrial Average.
 
     cd backend
     uv run python scripts/seed_benchmark_weights.py             # fetch from FMP and write
+    uv run python scripts/seed_benchmark_weights.py --benchmark NDX   # or DJIA
     uv run python scripts/seed_benchmark_weights.py --dry-run   # fetch and show, write nothing
     uv run python scripts/seed_benchmark_weights.py --from-file weights.json   # offline
 
@@ -47,7 +49,7 @@ from app.core.cli import (
 )
 from app.core.db import AsyncSessionLocal
 from app.core.redaction import RedactingFilter, secrets_of
-from app.core.types import DEFAULT_BENCHMARK
+from app.core.types import BENCHMARK_NAMES, DEFAULT_BENCHMARK
 from app.integrations.fmp.client import FmpClient, FmpError, FmpRateLimitError
 
 OFFLINE_HINT = "Without network access use --from-file PATH."
@@ -67,7 +69,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--benchmark",
         default=DEFAULT_BENCHMARK,
         choices=SUPPORTED_BENCHMARKS,
-        help="benchmark code to seed (default: %(default)s)",
+        help="benchmark to seed: "
+        + ", ".join(f"{code} ({name})" for code, name in BENCHMARK_NAMES.items())
+        + " (default: %(default)s)",
     )
     parser.add_argument(
         "--dry-run",

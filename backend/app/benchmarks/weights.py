@@ -1,7 +1,8 @@
 """Benchmark sector weights, computed and validated: pure functions, no I/O.
 
-Weights (S&P 500 from FMP, or an offline file) are checked in full here before anything
-is written (app.benchmarks.repository writes them; app.benchmarks.sources fetches them).
+Weights (S&P 500, NASDAQ-100 or Dow Jones from FMP, or an offline file) are checked in
+full here before anything is written (app.benchmarks.repository writes them;
+app.benchmarks.sources fetches them).
 
 Rounding (``market_cap`` is NUMERIC(20,2), ``weight`` NUMERIC(12,6)):
 - company market caps are summed exactly (Decimal) per sector, then rounded to the cent
@@ -23,12 +24,21 @@ from sqlalchemy import Table
 
 from app.core.errors import InputDataError
 from app.core.sectors import GICS_SECTORS, UnknownSectorError, to_gics
-from app.integrations.fmp.client import INDEX_ENDPOINTS
+from app.core.types import BENCHMARK_CODES, DEFAULT_BENCHMARK
 from app.integrations.fmp.schemas import FmpConstituent, FmpMarketCap, SectorWeightInput
 from app.models.market_data import BenchmarkSectorWeight
 
 FMP_SOURCE = "FMP"
-SUPPORTED_BENCHMARKS: tuple[str, ...] = tuple(INDEX_ENDPOINTS)
+SUPPORTED_BENCHMARKS: tuple[str, ...] = BENCHMARK_CODES
+EVERY_SECTOR_BENCHMARKS = frozenset({DEFAULT_BENCHMARK})
+"""Benchmarks that span all 11 GICS sectors, so a sector missing is data missing. The
+others (the Dow has no Utilities or Real Estate, the NASDAQ-100 next to no Real Estate)
+are weighted over the sectors their constituents are in."""
+PRICE_WEIGHTED_NOTE = {
+    "DJIA": "the Dow Jones Industrial Average is price-weighted; these are the market-cap "
+    "weights of its constituents' sectors"
+}
+"""What a benchmark's weights are not, said with every computation of them."""
 WEIGHT_TOLERANCE = Decimal("0.000001")
 MIN_COVERAGE = Decimal("0.98")
 WEIGHT_QUANTUM = Decimal("0.000001")
@@ -183,12 +193,18 @@ def compute_sector_weights(
         if company in company_sector:
             sector_caps[company_sector[company]] += cap_value
     sector_symbols = Counter(sector_of[s] for s in symbols if s in sector_of)
-    empty = [s for s in GICS_SECTORS if sector_caps.get(s, Decimal(0)) <= 0]
+    every = benchmark_code in EVERY_SECTOR_BENCHMARKS
+    expected = set(GICS_SECTORS) if every else set(sector_symbols)
+    empty = [s for s in GICS_SECTORS if s in expected and sector_caps.get(s, Decimal(0)) <= 0]
     if empty and not problems:
         problems.append(
             f"expected all {len(GICS_SECTORS)} GICS sectors, missing (no priced "
             f"constituent): {', '.join(empty)}"
+            if every
+            else f"sectors with constituents but no priced one: {', '.join(empty)}"
         )
+    if benchmark_code in PRICE_WEIGHTED_NOTE:
+        notes.append(PRICE_WEIGHTED_NOTE[benchmark_code])
     if problems:
         raise BenchmarkDataError(problems)
 
@@ -302,12 +318,20 @@ def validate_sector_weights(weights: SectorWeights) -> None:
     unknown = sorted(set(sectors) - set(GICS_SECTORS))
     if unknown:
         problems.append(f"not GICS sector names: {', '.join(unknown)}")
-    absent = [s for s in GICS_SECTORS if s not in sectors]
-    if len(sectors) != len(GICS_SECTORS) or absent:
-        problems.append(
-            f"expected the {len(GICS_SECTORS)} GICS sectors once each, got {len(sectors)}"
-            + (f" (missing: {', '.join(absent)})" if absent else "")
-        )
+    if weights.benchmark_code in EVERY_SECTOR_BENCHMARKS:
+        absent = [s for s in GICS_SECTORS if s not in sectors]
+        if len(sectors) != len(GICS_SECTORS) or absent:
+            problems.append(
+                f"expected the {len(GICS_SECTORS)} GICS sectors once each, got {len(sectors)}"
+                + (f" (missing: {', '.join(absent)})" if absent else "")
+            )
+    else:
+        twice = sorted(s for s, n in Counter(sectors).items() if n > 1)
+        if twice or not sectors:
+            problems.append(
+                f"expected GICS sectors once each, {'no sector' if not sectors else 'got twice'}"
+                + (f": {', '.join(twice)}" if twice else "")
+            )
     total = sum((r.weight for r in weights.rows), Decimal(0))
     if abs(total - 1) > WEIGHT_TOLERANCE:
         problems.append(f"weights sum to {total}, not 1 within {WEIGHT_TOLERANCE}")

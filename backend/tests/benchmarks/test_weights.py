@@ -157,6 +157,48 @@ def test_unknown_sector_label_is_rejected() -> None:
         compute(data)
 
 
+@pytest.mark.parametrize(
+    ("code", "index", "requests", "sectors"),
+    [("NDX", "ndx", 1 + 2, 10), ("DJIA", "djia", 1 + 1, 8)],
+)
+async def test_nasdaq_and_dow_weights_come_from_their_own_constituents(
+    fake_fmp: FakeFmp, code: str, index: str, requests: int, sectors: int
+) -> None:
+    data: Sp500Data = getattr(fake_fmp, index)
+    async with FmpClient(fake_fmp.api_key, fake_fmp.base_url) as fmp:
+        weights = await fetch_sector_weights(fmp, benchmark_code=code)
+
+    expected = expected_sectors(data)
+    assert len(expected) == sectors < len(GICS)  # only the sectors the index is in
+    check_rows(as_tuples(weights), expected)
+    assert weights.benchmark_code == code
+    assert weights.constituents == len(data.constituents)
+    assert len(fake_fmp.requests) == requests  # 1 + ceil(symbols / 100), as for the S&P 500
+    endpoint = {"NDX": "nasdaq-constituent", "DJIA": "dowjones-constituent"}[code]
+    assert len(fake_fmp.requests_to(endpoint)) == 1
+    assert not fake_fmp.requests_to("sp500-constituent")
+    assert ("price-weighted" in " ".join(weights.notes)) == (code == "DJIA")
+
+
+def test_an_index_sector_with_no_priced_constituent_is_rejected() -> None:
+    # 60 of 61 priced: coverage passes (98.4%), but Energy has no cap at all.
+    ndx = Sp500Data.build([], {"Energy": 1, "Utilities": 60}, suffix="T", cik_base=9_000_000)
+    energy = next(s for s, g in ndx.gics.items() if g == "Energy")
+    ndx.market_caps[energy] = None
+    constituents = [FmpConstituent.model_validate(r) for r in ndx.constituents]
+    caps = [FmpMarketCap.model_validate(r) for r in ndx.cap_rows(ndx.symbols())]
+    with pytest.raises(BenchmarkDataError, match="no priced one: Energy"):
+        compute_sector_weights(constituents, caps, benchmark_code="NDX", data_source="FMP")
+
+
+def test_final_weights_of_fewer_sectors_are_refused_for_the_sp500_only() -> None:
+    rows = [SectorWeightInput(sector=s, weight=Decimal("0.25")) for s in GICS[:4]]
+    kept = weights_from_inputs(rows, asof_date=PREVIOUS, benchmark_code="DJIA", data_source="x")
+    assert [r.sector for r in kept.rows] == sorted(GICS[:4])
+    with pytest.raises(BenchmarkDataError, match="expected the 11 GICS sectors once each"):
+        weights_from_inputs(rows, asof_date=PREVIOUS, benchmark_code="SP500", data_source="x")
+
+
 @pytest.mark.parametrize("cap", ["0", "-125.5"])
 def test_non_positive_cap_is_rejected(cap: str) -> None:
     data = Sp500Data.default()

@@ -30,7 +30,7 @@ from pydantic import TypeAdapter, ValidationError
 from app.config import Settings
 from app.core.errors import EXIT_USAGE_ERROR, AppError
 from app.core.redaction import redact
-from app.core.types import DEFAULT_BENCHMARK
+from app.core.types import BENCHMARK_CODES, DEFAULT_BENCHMARK
 from app.integrations.fmp.schemas import FmpConstituent, FmpMarketCap
 
 logger = logging.getLogger(__name__)
@@ -44,8 +44,14 @@ MARKET_CAP_BATCH_SIZE = 100
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 _BODY_SNIPPET = 300
 
-INDEX_ENDPOINTS: dict[str, str] = {DEFAULT_BENCHMARK: "sp500-constituent"}
-"""Benchmark code -> FMP constituents endpoint: the benchmarks that can be seeded."""
+INDEX_ENDPOINTS: dict[str, str] = {
+    DEFAULT_BENCHMARK: "sp500-constituent",
+    "NDX": "nasdaq-constituent",
+    "DJIA": "dowjones-constituent",
+}
+"""Benchmark code -> FMP constituents endpoint (one shape for all three; FMP's plans below
+the paid ones answer 402 for them): the benchmarks that can be seeded."""
+assert tuple(INDEX_ENDPOINTS) == BENCHMARK_CODES
 
 
 # --- errors -------------------------------------------------------------------------------
@@ -357,7 +363,8 @@ class FmpClient:
     async def index_constituents(
         self, benchmark_code: str = DEFAULT_BENCHMARK
     ) -> list[FmpConstituent]:
-        """Current constituents of a benchmark (``/sp500-constituent`` for SP500)."""
+        """Current constituents of a benchmark (``/sp500-constituent`` for SP500,
+        ``/nasdaq-constituent`` for NDX, ``/dowjones-constituent`` for DJIA)."""
         try:
             path = INDEX_ENDPOINTS[benchmark_code]
         except KeyError:
