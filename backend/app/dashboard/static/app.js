@@ -4,6 +4,7 @@ import { ApiError, get, getPublic, signIn, token } from "./api.js";
 import { initBook, rowAction } from "./book.js";
 import { drawBeta, drawConcentration, drawSectors, drawVolatility, purge } from "./charts.js";
 import { DEMO_COMMAND, fillHint, staleCommand } from "./commands.js";
+import { purgeCorrelations, showCorrelations } from "./correlations.js";
 import { fixed, percent, signedPercent } from "./format.js";
 import { initDialogs } from "./forms.js";
 import { initPositions, renderPositions } from "./positions.js";
@@ -114,6 +115,7 @@ async function refresh(selectId) {
     $("asof").value = "";
     $("asof-note").textContent = "";
     $("positions-panel").hidden = true;
+    $("correlation-panel").hidden = true;
     $("stale").hidden = true;
     enableBookActions(null);
     return showMessage("You have no portfolios yet: create one with New portfolio, or load the demo with:", { command: DEMO_COMMAND });
@@ -160,6 +162,7 @@ async function load() {
     const [positions, found] = await Promise.all([
       get(`/api/v1/portfolios/${portfolio.id}/positions`, { date: on }),
       figures,
+      showCorrelations(portfolio.id, on),
     ]);
     if (seq !== loadSeq) return;
     $("positions-panel").hidden = !positions.items.length;
@@ -296,6 +299,7 @@ $("signin-form").addEventListener("submit", async (event) => {
 
 $("sign-out").addEventListener("click", () => {
   for (const id of ["beta-chart", "vol-chart", "sector-chart", "concentration-chart"]) purge($(id));
+  purgeCorrelations();
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   showSignIn("You are signed out.");
 });
