@@ -37,7 +37,12 @@ from rich.table import Table
 from app.benchmarks.files import load_sector_weights_file
 from app.benchmarks.repository import UpsertResult, upsert_sector_weights
 from app.benchmarks.sources import fetch_sector_weights
-from app.benchmarks.weights import SUPPORTED_BENCHMARKS, BenchmarkDataError, SectorWeights
+from app.benchmarks.weights import (
+    PRICE_WEIGHTED_BENCHMARKS,
+    SUPPORTED_BENCHMARKS,
+    BenchmarkDataError,
+    SectorWeights,
+)
 from app.config import Settings, get_settings
 from app.core.cli import (
     EXIT_DATA_ERROR,
@@ -165,8 +170,9 @@ def _table(weights: SectorWeights, result: UpsertResult | None) -> Table:
 
 def _describe_inputs(weights: SectorWeights) -> Iterable[str]:
     if weights.constituents is not None and weights.coverage is not None:
+        what = "Prices" if weights.benchmark_code in PRICE_WEIGHTED_BENCHMARKS else "Market caps"
         yield (
-            f"Market caps for {weights.priced} of {weights.constituents} constituents "
+            f"{what} for {weights.priced} of {weights.constituents} constituents "
             f"({weights.coverage:.2%}), {weights.companies} distinct companies."
         )
     yield from weights.notes

@@ -24,7 +24,12 @@ from sqlalchemy.pool import NullPool
 from app.config import BACKEND_DIR
 from devtools.databases import TestDatabase, subprocess_env
 from devtools.processes import run_python
-from tests.support.benchmark_expectations import check_rows, expected_sectors
+from tests.support.benchmark_expectations import (
+    assert_weights_close,
+    check_rows,
+    expected_price_sectors,
+    expected_sectors,
+)
 from tests.support.cli import run_script
 from tests.support.fake_fmp import (
     FMP_LABEL,
@@ -523,6 +528,7 @@ def test_json_prints_the_stored_weights_and_what_changed(seed: Seeder) -> None:
 def test_benchmark_option_seeds_the_nasdaq_and_the_dow_beside_the_sp500(
     seed: Seeder, sync_engine: Engine, code: str, index: str
 ) -> None:
+    """The Dow by share price (its caps left empty), the NASDAQ-100 by market cap."""
     seed_previous_date(sync_engine)
     sp500_before = table_contents(sync_engine)
     run = seed("--benchmark", code, "--json")
@@ -538,7 +544,15 @@ def test_benchmark_option_seeds_the_nasdaq_and_the_dow_beside_the_sp500(
             ),
             {"c": code, "d": data.asof},
         ).all()
-    check_rows([tuple(r) for r in rows], expected_sectors(data))  # type: ignore[misc]
+    if code == "DJIA":
+        expected = expected_price_sectors(data)
+        assert {r[2] for r in rows} == {None}
+        assert_weights_close(
+            {r[0]: r[1] for r in rows}, {s: e.exact_weight for s, e in expected.items()}
+        )
+        assert "Prices for 30 of 30 constituents" in run.stderr
+    else:
+        check_rows([tuple(r) for r in rows], expected_sectors(data))  # type: ignore[misc]
     assert sorted(result["written"]["inserted"]) == sorted(r[0] for r in rows)
     assert len(seed.fake.requests) <= 3  # 1 + ceil(constituents / 100)
     with sync_engine.connect() as conn:

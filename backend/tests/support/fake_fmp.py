@@ -7,6 +7,8 @@ It answers like the current ``/stable`` API, quirks included:
 - ``/stable/nasdaq-constituent`` (101 rows, 100 companies, no Real Estate) and
   ``/stable/dowjones-constituent`` (30 rows, no Materials, Real Estate or Utilities), the
   same shape; companies in two indexes have one cap; plans without them get 402;
+- ``/stable/batch-quote?symbols=...``: last prices with a Unix-seconds ``timestamp``
+  (16:00 New York on the data's date), known symbols only, reversed;
 - ``/stable/market-capitalization-batch?symbols=...``: company-level caps (both share
   classes report the company), some fractional; symbols without data (BRK.B) are
   dropped silently; rows come back in reverse order (match by symbol, never position);
@@ -27,13 +29,16 @@ import socket
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+from datetime import time as clock
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -159,6 +164,7 @@ class Sp500Data:
     gics: dict[str, str]  # symbol -> true GICS sector (not served)
     asof: date = ASOF
     cap_dates: dict[str, date] = field(default_factory=dict)  # per-symbol date override
+    prices: dict[str, Decimal] = field(default_factory=dict)  # last price, for /batch-quote
 
     @classmethod
     def default(cls) -> Sp500Data:
@@ -221,7 +227,10 @@ class Sp500Data:
         for symbol, cap in caps.items():
             # Served as JSON numbers: keep them exactly representable as shortest floats.
             assert cap is None or Decimal(repr(float(cap))) == cap, symbol
-        return cls(constituents=constituents, market_caps=caps, gics=gics)
+        # Prices from 20 to 900 with cents, one per symbol whatever the index: a
+        # price-weighted index far from its caps.
+        prices = {s: Decimal(2_000 + zlib.crc32(s.encode()) % 88_000) / 100 for s in caps}
+        return cls(constituents=constituents, market_caps=caps, gics=gics, prices=prices)
 
     def symbols(self) -> list[str]:
         return [row["symbol"] for row in self.constituents]
@@ -235,6 +244,31 @@ class Sp500Data:
                 continue
             when = self.cap_dates.get(symbol, self.asof)
             rows.append({"symbol": symbol, "date": when.isoformat(), "marketCap": float(cap)})
+        return rows[::-1]
+
+    def quote_rows(self, symbols: list[str]) -> list[dict[str, Any]]:
+        """What /batch-quote answers: known symbols only, reversed; the quote time is
+        16:00 New York time on ``asof`` (20:00 or 21:00 UTC)."""
+        close = datetime.combine(self.asof, clock(16), ZoneInfo("America/New_York"))
+        rows = []
+        for symbol in symbols:
+            price = self.prices.get(symbol)
+            if price is None:
+                continue
+            rows.append(
+                {
+                    "symbol": symbol,
+                    "name": f"{symbol} Holdings Inc.",
+                    "price": float(price),
+                    "changePercentage": 0.42,
+                    "change": 0.5,
+                    "volume": 1_234_567,
+                    "marketCap": float(self.market_caps.get(symbol) or 0),
+                    "exchange": "NYSE",
+                    "previousClose": float(price) - 0.5,
+                    "timestamp": int(close.timestamp()),
+                }
+            )
         return rows[::-1]
 
 
@@ -305,6 +339,7 @@ class FakeFmp:
             f"{STABLE}/nasdaq-constituent": lambda r: FakeResponse.json(self.ndx.constituents),
             f"{STABLE}/dowjones-constituent": lambda r: FakeResponse.json(self.djia.constituents),
             f"{STABLE}/market-capitalization-batch": self._market_caps,
+            f"{STABLE}/batch-quote": self._quotes,
         }
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -427,6 +462,16 @@ class FakeFmp:
         for symbol in symbols:  # one cap table: a company in two indexes has one cap
             index = next((d for d in self._indexes() if symbol in d.market_caps), self.data)
             rows.extend(index.cap_rows([symbol]))
+        return FakeResponse.json(rows[::-1])
+
+    def _quotes(self, request: RecordedRequest) -> FakeResponse:
+        symbols = [s for s in request.query.get("symbols", "").split(",") if s]
+        if not symbols:
+            return FakeResponse.text("Invalid or missing query parameter: symbols", 400)
+        rows = []
+        for symbol in symbols:
+            index = next((d for d in self._indexes() if symbol in d.prices), self.data)
+            rows.extend(index.quote_rows([symbol]))
         return FakeResponse.json(rows[::-1])
 
     def _indexes(self) -> tuple[Sp500Data, ...]:

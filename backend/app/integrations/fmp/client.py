@@ -31,7 +31,7 @@ from app.config import Settings
 from app.core.errors import EXIT_USAGE_ERROR, AppError
 from app.core.redaction import redact
 from app.core.types import BENCHMARK_CODES, DEFAULT_BENCHMARK
-from app.integrations.fmp.schemas import FmpConstituent, FmpMarketCap
+from app.integrations.fmp.schemas import FmpConstituent, FmpMarketCap, FmpQuote
 
 logger = logging.getLogger(__name__)
 
@@ -398,11 +398,34 @@ class FmpClient:
                 on_batch(len(batch))
         return rows
 
+    async def quotes(
+        self,
+        symbols: Sequence[str],
+        *,
+        batch_size: int = MARKET_CAP_BATCH_SIZE,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> list[FmpQuote]:
+        """Last prices of ``symbols`` (``/batch-quote``), ``batch_size`` per request; as
+        with market caps, symbols FMP has nothing for are left out of its answer."""
+        if not 1 <= batch_size <= MARKET_CAP_BATCH_SIZE:
+            raise ValueError(f"batch_size must be between 1 and {MARKET_CAP_BATCH_SIZE}")
+        path = "batch-quote"
+        rows: list[FmpQuote] = []
+        unique = list(dict.fromkeys(symbols))
+        for start in range(0, len(unique), batch_size):
+            batch = unique[start : start + batch_size]
+            payload = await self.get_json(path, {"symbols": ",".join(batch)}, exact_decimals=True)
+            rows.extend(parse_payload(_QUOTES, payload, path))
+            if on_batch is not None:
+                on_batch(len(batch))
+        return rows
+
 
 T = TypeVar("T")
 
 _CONSTITUENTS = TypeAdapter(list[FmpConstituent])
 _MARKET_CAPS = TypeAdapter(list[FmpMarketCap])
+_QUOTES = TypeAdapter(list[FmpQuote])
 
 
 def parse_payload(
