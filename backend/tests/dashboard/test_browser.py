@@ -853,7 +853,7 @@ def test_readable_on_a_narrow_screen(
         # No sideways scrolling of the page: the wide table scrolls inside its own box.
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         charts = page.locator(".chart").all()
-        assert len(charts) == 4
+        assert len(charts) == 5  # the four figure charts and the correlation heatmap
         for chart in charts:
             box = chart.bounding_box()
             assert box is not None and 0 < box["width"] <= 390
