@@ -4,6 +4,11 @@ It answers like the current ``/stable`` API, quirks included:
 
 - ``/stable/sp500-constituent``: 503 rows for 500 companies; GOOGL/GOOG, FOXA/FOX and
   NWSA/NWS share a cik; sector labels are FMP's, some rows GICS's (older responses);
+- ``/stable/nasdaq-constituent`` (101 rows, 100 companies, no Real Estate) and
+  ``/stable/dowjones-constituent`` (30 rows, no Materials, Real Estate or Utilities), the
+  same shape; companies in two indexes have one cap; plans without them get 402;
+- ``/stable/batch-quote?symbols=...``: last prices with a Unix-seconds ``timestamp``
+  (16:00 New York on the data's date), known symbols only, reversed;
 - ``/stable/market-capitalization-batch?symbols=...``: company-level caps (both share
   classes report the company), some fractional; symbols without data (BRK.B) are
   dropped silently; rows come back in reverse order (match by symbol, never position);
@@ -25,13 +30,16 @@ import socket
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+from datetime import time as clock
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
 
 STABLE = "/stable"
 INVALID_KEY_MESSAGE = (
@@ -113,6 +121,34 @@ _NAMED: list[tuple[tuple[str, ...], str, str, tuple[str | None, ...]]] = [
     (("BRK.B",), "0001067983", "Financials", (None,)),
     (("XOM",), "0000034088", "Energy", ("489123456789.005",)),
 ]
+# The NASDAQ-100: 100 companies (GOOGL/GOOG one of them), no Real Estate.
+NDX_COMPANIES_PER_SECTOR: dict[str, int] = {
+    "Information Technology": 40,
+    "Communication Services": 15,
+    "Consumer Discretionary": 14,
+    "Health Care": 12,
+    "Consumer Staples": 6,
+    "Industrials": 6,
+    "Utilities": 4,
+    "Energy": 1,
+    "Materials": 1,
+    "Financials": 1,
+}
+NDX_NAMED = [n for n in _NAMED if n[0][0] in {"AAPL", "MSFT", "NVDA", "GOOGL", "META"}]
+
+# The Dow: 30 companies, no Materials, Real Estate or Utilities.
+DJIA_COMPANIES_PER_SECTOR: dict[str, int] = {
+    "Information Technology": 6,
+    "Financials": 6,
+    "Health Care": 5,
+    "Industrials": 5,
+    "Consumer Discretionary": 3,
+    "Consumer Staples": 3,
+    "Communication Services": 1,
+    "Energy": 1,
+}
+DJIA_NAMED = [n for n in _NAMED if n[0][0] in {"AAPL", "MSFT", "NVDA", "JPM"}]
+
 _FRACTIONS = ("0", "0.5", "0.25", "0.125", "0.37", "0.999", "0.01", "0.005")
 
 ASOF = date(2025, 11, 14)
@@ -127,9 +163,24 @@ class Sp500Data:
     gics: dict[str, str]  # symbol -> true GICS sector (not served)
     asof: date = ASOF
     cap_dates: dict[str, date] = field(default_factory=dict)  # per-symbol date override
+    prices: dict[str, Decimal] = field(default_factory=dict)  # last price, for /batch-quote
 
     @classmethod
     def default(cls) -> Sp500Data:
+        """The S&P 500: 503 symbols of 500 companies in all 11 sectors."""
+        return cls.build(_NAMED, COMPANIES_PER_SECTOR, suffix="X", cik_base=2_000_000)
+
+    @classmethod
+    def build(
+        cls,
+        named: list[tuple[tuple[str, ...], str, str, tuple[str | None, ...]]],
+        companies_per_sector: dict[str, int],
+        *,
+        suffix: str,
+        cik_base: int,
+    ) -> Sp500Data:
+        """An index of ``named`` companies, then made-up ones (``<sector letter><n><suffix>``)
+        up to ``companies_per_sector``."""
         constituents: list[dict[str, Any]] = []
         caps: dict[str, Decimal | None] = {}
         gics: dict[str, str] = {}
@@ -156,26 +207,29 @@ class Sp500Data:
             gics[symbol] = sector
 
         named_per_sector: dict[str, int] = {}
-        for symbols, cik, sector, class_caps in _NAMED:
+        for symbols, cik, sector, class_caps in named:
             named_per_sector[sector] = named_per_sector.get(sector, 0) + 1
             for symbol, cap in zip(symbols, class_caps, strict=True):
                 add(symbol, cik, sector, cap)
         serial = 0
-        for sector_no, (sector, companies) in enumerate(COMPANIES_PER_SECTOR.items()):
+        for sector_no, (sector, companies) in enumerate(companies_per_sector.items()):
             for n in range(companies - named_per_sector.get(sector, 0)):
                 serial += 1
                 whole = 4_000_000_000 + (serial * 2_654_435_761) % 390_000_000_000
                 amount = Decimal(whole) + Decimal(_FRACTIONS[serial % len(_FRACTIONS)])
                 add(
-                    f"{chr(65 + sector_no)}{n:03d}X",
-                    f"{2_000_000 + serial:010d}",
+                    f"{chr(65 + sector_no)}{n:03d}{suffix}",
+                    f"{cik_base + serial:010d}",
                     sector,
                     str(amount),
                 )
         for symbol, stored in caps.items():
             # Served as JSON numbers: keep them exactly representable as shortest floats.
             assert stored is None or Decimal(repr(float(stored))) == stored, symbol
-        return cls(constituents=constituents, market_caps=caps, gics=gics)
+        # Prices from 20 to 900 with cents, one per symbol whatever the index: a
+        # price-weighted index far from its caps.
+        prices = {s: Decimal(2_000 + zlib.crc32(s.encode()) % 88_000) / 100 for s in caps}
+        return cls(constituents=constituents, market_caps=caps, gics=gics, prices=prices)
 
     def symbols(self) -> list[str]:
         return [row["symbol"] for row in self.constituents]
@@ -189,6 +243,31 @@ class Sp500Data:
                 continue
             when = self.cap_dates.get(symbol, self.asof)
             rows.append({"symbol": symbol, "date": when.isoformat(), "marketCap": float(cap)})
+        return rows[::-1]
+
+    def quote_rows(self, symbols: list[str]) -> list[dict[str, Any]]:
+        """What /batch-quote answers: known symbols only, reversed; the quote time is
+        16:00 New York time on ``asof`` (20:00 or 21:00 UTC)."""
+        close = datetime.combine(self.asof, clock(16), ZoneInfo("America/New_York"))
+        rows = []
+        for symbol in symbols:
+            price = self.prices.get(symbol)
+            if price is None:
+                continue
+            rows.append(
+                {
+                    "symbol": symbol,
+                    "name": f"{symbol} Holdings Inc.",
+                    "price": float(price),
+                    "changePercentage": 0.42,
+                    "change": 0.5,
+                    "volume": 1_234_567,
+                    "marketCap": float(self.market_caps.get(symbol) or 0),
+                    "exchange": "NYSE",
+                    "previousClose": float(price) - 0.5,
+                    "timestamp": int(close.timestamp()),
+                }
+            )
         return rows[::-1]
 
 
@@ -242,6 +321,12 @@ class FakeFmp:
     def __init__(self) -> None:
         self.api_key = f"fake-fmp-key-{uuid.uuid4().hex}"
         self.data = Sp500Data.default()
+        self.ndx = Sp500Data.build(
+            NDX_NAMED, NDX_COMPANIES_PER_SECTOR, suffix="N", cik_base=3_000_000
+        )
+        self.djia = Sp500Data.build(
+            DJIA_NAMED, DJIA_COMPANIES_PER_SECTOR, suffix="D", cik_base=4_000_000
+        )
         self.requests: list[RecordedRequest] = []
         self.legacy_auth_errors = False  # older FMP: 200 with {"Error Message": ...}
         self.restricted_paths: set[str] = set()  # answered 402 plain text
@@ -249,8 +334,11 @@ class FakeFmp:
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
         self._routes: dict[str, Handler] = {
-            f"{STABLE}/sp500-constituent": self._constituents,
+            f"{STABLE}/sp500-constituent": lambda r: FakeResponse.json(self.data.constituents),
+            f"{STABLE}/nasdaq-constituent": lambda r: FakeResponse.json(self.ndx.constituents),
+            f"{STABLE}/dowjones-constituent": lambda r: FakeResponse.json(self.djia.constituents),
             f"{STABLE}/market-capitalization-batch": self._market_caps,
+            f"{STABLE}/batch-quote": self._quotes,
         }
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -360,9 +448,6 @@ class FakeFmp:
             return FakeResponse.json([], 404)
         return route(request)
 
-    def _constituents(self, request: RecordedRequest) -> FakeResponse:
-        return FakeResponse.json(self.data.constituents)
-
     def _market_caps(self, request: RecordedRequest) -> FakeResponse:
         raw = request.query.get("symbols", "")
         symbols = [s for s in raw.split(",") if s]
@@ -372,7 +457,24 @@ class FakeFmp:
             return FakeResponse.text(
                 f"Bad Request: at most {self.max_batch_symbols} symbols per request", 400
             )
-        return FakeResponse.json(self.data.cap_rows(symbols))
+        rows = []
+        for symbol in symbols:  # one cap table: a company in two indexes has one cap
+            index = next((d for d in self._indexes() if symbol in d.market_caps), self.data)
+            rows.extend(index.cap_rows([symbol]))
+        return FakeResponse.json(rows[::-1])
+
+    def _quotes(self, request: RecordedRequest) -> FakeResponse:
+        symbols = [s for s in request.query.get("symbols", "").split(",") if s]
+        if not symbols:
+            return FakeResponse.text("Invalid or missing query parameter: symbols", 400)
+        rows = []
+        for symbol in symbols:
+            index = next((d for d in self._indexes() if symbol in d.prices), self.data)
+            rows.extend(index.quote_rows([symbol]))
+        return FakeResponse.json(rows[::-1])
+
+    def _indexes(self) -> tuple[Sp500Data, ...]:
+        return (self.data, self.ndx, self.djia)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self

@@ -1,7 +1,9 @@
-"""Seed benchmarks_sector_weights with S&P 500 GICS sector weights.
+"""Seed benchmarks_sector_weights with the GICS sector weights of the S&P 500 (default),
+the NASDAQ-100 or the Dow Jones Industrial Average.
 
     cd backend
     uv run python scripts/seed_benchmark_weights.py             # fetch from FMP and write
+    uv run python scripts/seed_benchmark_weights.py --benchmark NDX   # or DJIA
     uv run python scripts/seed_benchmark_weights.py --dry-run   # fetch and show, write nothing
     uv run python scripts/seed_benchmark_weights.py --from-file weights.json   # offline
 
@@ -35,7 +37,12 @@ from rich.table import Table
 from app.benchmarks.files import load_sector_weights_file
 from app.benchmarks.repository import UpsertResult, upsert_sector_weights
 from app.benchmarks.sources import fetch_sector_weights
-from app.benchmarks.weights import SUPPORTED_BENCHMARKS, BenchmarkDataError, SectorWeights
+from app.benchmarks.weights import (
+    PRICE_WEIGHTED_BENCHMARKS,
+    SUPPORTED_BENCHMARKS,
+    BenchmarkDataError,
+    SectorWeights,
+)
 from app.config import Settings, get_settings
 from app.core.cli import (
     EXIT_DATA_ERROR,
@@ -47,7 +54,7 @@ from app.core.cli import (
 )
 from app.core.db import AsyncSessionLocal
 from app.core.redaction import RedactingFilter, secrets_of
-from app.core.types import DEFAULT_BENCHMARK
+from app.core.types import BENCHMARK_NAMES, DEFAULT_BENCHMARK
 from app.integrations.fmp.client import FmpClient, FmpError, FmpRateLimitError
 
 OFFLINE_HINT = "Without network access use --from-file PATH."
@@ -67,7 +74,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--benchmark",
         default=DEFAULT_BENCHMARK,
         choices=SUPPORTED_BENCHMARKS,
-        help="benchmark code to seed (default: %(default)s)",
+        help="benchmark to seed: "
+        + ", ".join(f"{code} ({name})" for code, name in BENCHMARK_NAMES.items())
+        + " (default: %(default)s)",
     )
     parser.add_argument(
         "--dry-run",
@@ -161,8 +170,9 @@ def _table(weights: SectorWeights, result: UpsertResult | None) -> Table:
 
 def _describe_inputs(weights: SectorWeights) -> Iterable[str]:
     if weights.constituents is not None and weights.coverage is not None:
+        what = "Prices" if weights.benchmark_code in PRICE_WEIGHTED_BENCHMARKS else "Market caps"
         yield (
-            f"Market caps for {weights.priced} of {weights.constituents} constituents "
+            f"{what} for {weights.priced} of {weights.constituents} constituents "
             f"({weights.coverage:.2%}), {weights.companies} distinct companies."
         )
     yield from weights.notes

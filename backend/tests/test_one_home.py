@@ -63,6 +63,15 @@ RULES: dict[str, Rule] = {
     "Benchmark code format, the default benchmark (`SP500`)": Rule(
         re.compile(r"[\"']SP500[\"']"), ("app/core/types.py",)
     ),
+    (
+        "The known benchmarks (`SP500`, `NDX`, `DJIA`): what can be seeded, what a portfolio "
+        "may be held against"
+    ): Rule(
+        re.compile(r"[\"']DJIA[\"']"),
+        ("app/core/types.py",),
+        # FMP's endpoint per code (checked against the list) and what the Dow's weights are.
+        also=("app/integrations/fmp/client.py", "app/benchmarks/weights.py"),
+    ),
     "FMP sector label → GICS sector": Rule(
         re.compile(r"[\"']Financial Services[\"']"), ("app/core/sectors.py",)
     ),
@@ -141,6 +150,8 @@ def test_the_tell_tales_catch_a_second_statement() -> None:
         ),
         "No date after the market index's last price": "last = await last_trading_day(s)",
         "Benchmark code format, the default benchmark (`SP500`)": 'benchmark: str = "SP500"',
+        "The known benchmarks (`SP500`, `NDX`, `DJIA`): what can be seeded, what a portfolio "
+        "may be held against": 'CODES = ("SP500", "DJIA")',
         "FMP sector label → GICS sector": 'SECTORS = {"Financial Services": "Financials"}',
         "Request size limits (413, 414, 431) and the headers of every response": (
             'response.headers["X-Frame-Options"] = "DENY"'

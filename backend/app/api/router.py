@@ -11,6 +11,7 @@ from app.api import health
 from app.api.deps import require_schema_at_head
 from app.api.responses import INVALID_INPUT, SERVER_ERROR
 from app.benchmarks import routes as benchmark_routes
+from app.correlations import routes as correlation_routes
 from app.factors import routes as factor_routes
 from app.portfolios import book_routes
 from app.portfolios import routes as portfolio_routes
@@ -34,6 +35,7 @@ api_v1.include_router(risk_routes.portfolio_router)
 api_v1.include_router(risk_routes.position_router)
 api_v1.include_router(factor_routes.router)
 api_v1.include_router(stress_routes.router)
+api_v1.include_router(correlation_routes.router)
 
 router = APIRouter()
 router.include_router(health.router)

@@ -1,7 +1,8 @@
 """Benchmark sector weights, computed and validated: pure functions, no I/O.
 
-Weights (S&P 500 from FMP, or an offline file) are checked in full here before anything
-is written (app.benchmarks.repository writes them; app.benchmarks.sources fetches them).
+Weights (S&P 500, NASDAQ-100 or Dow Jones from FMP, or an offline file) are checked in
+full here before anything is written (app.benchmarks.repository writes them;
+app.benchmarks.sources fetches them).
 
 Rounding (``market_cap`` is NUMERIC(20,2), ``weight`` NUMERIC(12,6)):
 - company market caps are summed exactly (Decimal) per sector, then rounded to the cent
@@ -16,19 +17,33 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table
 
 from app.core.errors import InputDataError
 from app.core.sectors import GICS_SECTORS, UnknownSectorError, to_gics
-from app.integrations.fmp.client import INDEX_ENDPOINTS
-from app.integrations.fmp.schemas import FmpConstituent, FmpMarketCap, SectorWeightInput
+from app.core.types import BENCHMARK_CODES, DEFAULT_BENCHMARK
+from app.integrations.fmp.schemas import (
+    FmpConstituent,
+    FmpMarketCap,
+    FmpQuote,
+    SectorWeightInput,
+)
 from app.models.market_data import BenchmarkSectorWeight
 
 FMP_SOURCE = "FMP"
-SUPPORTED_BENCHMARKS: tuple[str, ...] = tuple(INDEX_ENDPOINTS)
+SUPPORTED_BENCHMARKS: tuple[str, ...] = BENCHMARK_CODES
+EVERY_SECTOR_BENCHMARKS = frozenset({DEFAULT_BENCHMARK})
+"""Benchmarks that span all 11 GICS sectors, so a sector missing is data missing. The
+others (the Dow has no Utilities or Real Estate, the NASDAQ-100 next to no Real Estate)
+are weighted over the sectors their constituents are in."""
+PRICE_WEIGHTED_BENCHMARKS = frozenset({"DJIA"})
+"""Benchmarks weighted by share price (the Dow: each constituent's weight is its price over
+the sum of prices), not by market cap: their sector weights come from last prices."""
+NEW_YORK = ZoneInfo("America/New_York")
 WEIGHT_TOLERANCE = Decimal("0.000001")
 MIN_COVERAGE = Decimal("0.98")
 WEIGHT_QUANTUM = Decimal("0.000001")
@@ -118,6 +133,14 @@ def compute_sector_weights(
     latest date FMP reports for the caps. Raises :class:`BenchmarkDataError` listing every
     problem; returns only data that passed :func:`validate_sector_weights`.
     """
+    if benchmark_code in PRICE_WEIGHTED_BENCHMARKS:
+        raise BenchmarkDataError(
+            [
+                f"{benchmark_code} is weighted by share price, not market cap: its sector "
+                "weights come from prices (FMP), or give final weights (asof_date, sector, "
+                "weight) in the file"
+            ]
+        )
     problems: list[str] = []
     notes: list[str] = []
     sector_of, company_of = _sectors_and_companies(constituents, problems)
@@ -183,11 +206,15 @@ def compute_sector_weights(
         if company in company_sector:
             sector_caps[company_sector[company]] += cap_value
     sector_symbols = Counter(sector_of[s] for s in symbols if s in sector_of)
-    empty = [s for s in GICS_SECTORS if sector_caps.get(s, Decimal(0)) <= 0]
+    every = benchmark_code in EVERY_SECTOR_BENCHMARKS
+    expected = set(GICS_SECTORS) if every else set(sector_symbols)
+    empty = [s for s in GICS_SECTORS if s in expected and sector_caps.get(s, Decimal(0)) <= 0]
     if empty and not problems:
         problems.append(
             f"expected all {len(GICS_SECTORS)} GICS sectors, missing (no priced "
             f"constituent): {', '.join(empty)}"
+            if every
+            else f"sectors with constituents but no priced one: {', '.join(empty)}"
         )
     if problems:
         raise BenchmarkDataError(problems)
@@ -206,6 +233,61 @@ def compute_sector_weights(
         companies=len(company_cap),
         missing_symbols=missing,
         notes=tuple(notes),
+    )
+    validate_sector_weights(result)
+    return result
+
+
+def compute_price_weights(
+    constituents: Sequence[FmpConstituent],
+    quotes: Sequence[FmpQuote],
+    *,
+    benchmark_code: str,
+    data_source: str,
+) -> SectorWeights:
+    """Sector weights of a price-weighted index: per GICS sector, the sum of its
+    constituents' last prices over the sum of all (the index divisor cancels out).
+    ``market_cap`` is None (not what weighs them); ``asof_date`` is the New York date of
+    the latest quote. The same checks as :func:`compute_sector_weights`: known labels, no
+    duplicate symbol, positive prices, prices for 98% of constituents, a priced one in
+    every sector of the constituents."""
+    problems: list[str] = []
+    sector_of, _ = _sectors_and_companies(constituents, problems)
+    symbols = list(dict.fromkeys(c.symbol for c in constituents))
+    prices = {q.symbol: q for q in quotes if q.symbol in sector_of and q.price is not None}
+    not_positive = [s for s, q in prices.items() if q.price is not None and q.price <= 0]
+    if not_positive:
+        problems.append(f"price is not positive for {_listed(not_positive)}")
+    missing = tuple(s for s in symbols if s not in prices)
+    if symbols and Decimal(len(symbols) - len(missing)) / len(symbols) < MIN_COVERAGE:
+        problems.append(
+            f"prices cover only {len(symbols) - len(missing)} of {len(symbols)} constituents "
+            f"(at least {MIN_COVERAGE:.0%} needed); missing: {_listed(missing)}"
+        )
+    times = [q.timestamp for q in prices.values() if q.timestamp is not None]
+    if prices and not times:
+        problems.append("FMP gave no quote times: the prices' date is unknown")
+    sector_prices: dict[str, Decimal] = defaultdict(Decimal)
+    for symbol, quote in prices.items():
+        if quote.price is not None:
+            sector_prices[sector_of[symbol]] += quote.price
+    counts = Counter(sector_of.values())
+    empty = sorted(s for s in counts if sector_prices.get(s, Decimal(0)) <= 0)
+    if empty and not problems:
+        problems.append(f"sectors with constituents but no priced one: {', '.join(empty)}")
+    if problems:
+        raise BenchmarkDataError(problems)
+    weights = apportion(sector_prices)
+    result = SectorWeights(
+        benchmark_code=benchmark_code,
+        asof_date=datetime.fromtimestamp(max(times), UTC).astimezone(NEW_YORK).date(),
+        data_source=data_source,
+        rows=tuple(SectorWeightRow(s, weights[s], None, counts[s]) for s in sorted(sector_prices)),
+        constituents=len(symbols),
+        priced=len(symbols) - len(missing),
+        companies=len(prices),
+        missing_symbols=missing,
+        notes=("weighted by share price, as the index is (market_cap is left empty)",),
     )
     validate_sector_weights(result)
     return result
@@ -302,12 +384,20 @@ def validate_sector_weights(weights: SectorWeights) -> None:
     unknown = sorted(set(sectors) - set(GICS_SECTORS))
     if unknown:
         problems.append(f"not GICS sector names: {', '.join(unknown)}")
-    absent = [s for s in GICS_SECTORS if s not in sectors]
-    if len(sectors) != len(GICS_SECTORS) or absent:
-        problems.append(
-            f"expected the {len(GICS_SECTORS)} GICS sectors once each, got {len(sectors)}"
-            + (f" (missing: {', '.join(absent)})" if absent else "")
-        )
+    if weights.benchmark_code in EVERY_SECTOR_BENCHMARKS:
+        absent = [s for s in GICS_SECTORS if s not in sectors]
+        if len(sectors) != len(GICS_SECTORS) or absent:
+            problems.append(
+                f"expected the {len(GICS_SECTORS)} GICS sectors once each, got {len(sectors)}"
+                + (f" (missing: {', '.join(absent)})" if absent else "")
+            )
+    else:
+        twice = sorted(s for s, n in Counter(sectors).items() if n > 1)
+        if twice or not sectors:
+            problems.append(
+                f"expected GICS sectors once each, {'no sector' if not sectors else 'got twice'}"
+                + (f": {', '.join(twice)}" if twice else "")
+            )
     total = sum((r.weight for r in weights.rows), Decimal(0))
     if abs(total - 1) > WEIGHT_TOLERANCE:
         problems.append(f"weights sum to {total}, not 1 within {WEIGHT_TOLERANCE}")

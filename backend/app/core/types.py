@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal, get_args
 
 from pydantic import PlainSerializer, StringConstraints, WithJsonSchema
 
@@ -29,6 +29,21 @@ DecimalString = Annotated[
 
 DEFAULT_BENCHMARK = "SP500"
 """The benchmark seeded by default and compared against when none is named."""
+
+KnownBenchmark = Literal["SP500", "NDX", "DJIA"]
+"""A benchmark whose sector weights can be seeded and that a portfolio may be held against."""
+
+BENCHMARK_NAMES: dict[str, str] = {
+    "SP500": "S&P 500",
+    "NDX": "NASDAQ-100",
+    "DJIA": "Dow Jones Industrial Average",
+}
+"""Every known benchmark code and what it stands for: the one list (a portfolio's
+benchmark_code CHECK, the seed script's choices and FMP's endpoints follow it)."""
+
+BENCHMARK_CODES: tuple[str, ...] = tuple(BENCHMARK_NAMES)
+assert get_args(KnownBenchmark) == BENCHMARK_CODES
+assert DEFAULT_BENCHMARK in BENCHMARK_CODES
 
 BenchmarkCode = Annotated[
     str,

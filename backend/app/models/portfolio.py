@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.core.types import BENCHMARK_CODES, DEFAULT_BENCHMARK
 from app.models.base import Base, TimestampMixin, UUIDPrimaryKeyMixin, one_of
 
 POSITION_TYPES = ("LONG", "SHORT", "LC", "LP", "SC", "SP")
@@ -38,6 +39,7 @@ class Portfolio(UUIDPrimaryKeyMixin, TimestampMixin, Base):
             unique=True,
             postgresql_where=text("deleted_at IS NULL"),
         ),
+        one_of("benchmark_code", BENCHMARK_CODES),
     )
 
     name: Mapped[str] = mapped_column(String(255), nullable=False)
@@ -54,6 +56,10 @@ class Portfolio(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     # The earliest date whose stored figures a change of the book has made out of date;
     # NULL when they are current (scripts/calculate_risk_metrics.py --stale clears it).
     stale_from: Mapped[date | None] = mapped_column(Date)
+    # The index its sector over/underweights are measured against (GET /risk).
+    benchmark_code: Mapped[str] = mapped_column(
+        String(32), nullable=False, server_default=DEFAULT_BENCHMARK
+    )
 
     positions: Mapped[list[Position]] = relationship(
         back_populates="portfolio", lazy="raise", passive_deletes=True

@@ -107,6 +107,7 @@ def _portfolio_read(view: book.PortfolioView) -> PortfolioRead:
         description=p.description,
         currency=p.currency,
         equity_balance=p.equity_balance,
+        benchmark_code=p.benchmark_code,
         stale_from=p.stale_from,
         latest_snapshot_date=view.latest_snapshot_date,
     )

@@ -396,6 +396,13 @@ def stale_from_of(portfolio_id: uuid.UUID) -> ScalarSelect[date | None]:
     return select(portfolios.c.stale_from).where(portfolios.c.id == portfolio_id).scalar_subquery()
 
 
+def benchmark_code_of(portfolio_id: uuid.UUID) -> ScalarSelect[str]:
+    """The portfolio's own benchmark, as a scalar subquery (for a read of its figures)."""
+    return (
+        select(portfolios.c.benchmark_code).where(portfolios.c.id == portfolio_id).scalar_subquery()
+    )
+
+
 async def portfolio_counts_by_owner(session: AsyncSession) -> dict[uuid.UUID, int]:
     """Live portfolios per owner (owners with none are absent)."""
     owner_id = portfolios.c.owner_id

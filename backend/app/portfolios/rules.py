@@ -33,6 +33,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from app.core.errors import InputDataError
 from app.core.input_files import numeric_limit, parse_iso_date, shown
+from app.core.types import BENCHMARK_NAMES, DEFAULT_BENCHMARK
 from app.models import Portfolio, Position
 from app.models.portfolio import POSITION_TYPES
 from app.portfolios.occ import OccOption, parse_occ
@@ -150,6 +151,13 @@ def _currency(value: str) -> str:
     return value
 
 
+def _benchmark(value: str) -> str:
+    if value not in BENCHMARK_NAMES:
+        known = ", ".join(f"{code} ({name})" for code, name in BENCHMARK_NAMES.items())
+        raise _problem("benchmark", f"{shown(value)} is not a known benchmark: {known}")
+    return value
+
+
 Symbol = Annotated[str, BeforeValidator(_symbol_text), AfterValidator(_symbol)]
 Quantity = Annotated[Decimal, AfterValidator(_fits(Position.__table__.c.quantity, what="quantity"))]
 stored_price = _fits(Position.__table__.c.entry_price, what="price")
@@ -193,6 +201,8 @@ Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH), AfterVali
 Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH), AfterValidator(_text)]
 Currency = Annotated[str, BeforeValidator(_upper), AfterValidator(_currency)]
 TypeName = Annotated[PositionType, BeforeValidator(_upper)]
+Benchmark = Annotated[str, BeforeValidator(_upper), AfterValidator(_benchmark)]
+"""A known benchmark code (any case): what a portfolio's over/underweights are against."""
 
 
 def _strip(value: Any) -> Any:
@@ -213,6 +223,12 @@ class PortfolioIn(BaseModel):
     equity_balance: Balance | None = Field(
         default=None, description="Net liquidation value, > 0 (a decimal string or number)."
     )
+    benchmark_code: Benchmark = Field(
+        default=DEFAULT_BENCHMARK,
+        description="The benchmark GET /risk measures sector over/underweights against: "
+        + ", ".join(BENCHMARK_NAMES)
+        + ".",
+    )
 
 
 class PortfolioChanges(BaseModel):
@@ -224,12 +240,13 @@ class PortfolioChanges(BaseModel):
     description: Description | None = None
     currency: Currency | None = None
     equity_balance: Balance | None = None
+    benchmark_code: Benchmark | None = None
 
     @model_validator(mode="after")
     def _required_stay_set(self) -> Self:
         problems = [
             _detail(field, "required", f"{field} cannot be removed (null)", None)
-            for field in ("name", "currency")
+            for field in ("name", "currency", "benchmark_code")
             if field in self.model_fields_set and getattr(self, field) is None
         ]
         _raise(type(self).__name__, problems)

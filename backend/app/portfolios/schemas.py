@@ -120,6 +120,9 @@ class PortfolioRead(BaseModel):
     description: str | None
     currency: str
     equity_balance: DecimalString | None
+    benchmark_code: str = Field(
+        description="The benchmark GET /risk measures sector over/underweights against."
+    )
     stale_from: date | None = Field(description=STALE_FROM)
     latest_snapshot_date: date | None = Field(
         description="Date of the newest risk snapshot; null before the first calculation."

@@ -4,7 +4,7 @@ and changing who owns portfolios (operator tools; the API only reads)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Context, Decimal
@@ -106,22 +106,7 @@ async def portfolio_holdings(
     betas = await position_betas_on(session, portfolio_id, as_of)
     vols = await position_volatility_on(session, [p.id for p in positions], as_of)
     excluded = await excluded_positions_on(session, portfolio_id, as_of)
-    splits = await actions_of(session, sorted(set(series.values())), "split")
-    counted_on: dict[uuid.UUID, date] = {}
-    if any(splits.values()):  # the day each stored quantity counts on matters then only
-        counted_on = {
-            span.position.id: span.position.quantity_date or datetime.now(UTC).date()
-            for span in await positions_held_between(session, portfolio_id, as_of, as_of)
-        }
-
-    exposures: dict[uuid.UUID, float] = {}
-    for p in positions:
-        last = closes.get(series[p.id])
-        if last is not None and last.close.is_finite():  # NUMERIC may hold 'NaN'
-            shares = p.quantity
-            if splits[series[p.id]]:
-                shares *= split_factor(splits[series[p.id]], counted_on[p.id], last.date)
-            exposures[p.id] = signed_exposure(p.position_type, float(shares), float(last.close))
+    exposures = await position_exposures(session, portfolio_id, positions, closes, as_of)
     # A position the figures left out without a close to value it at still counts in the
     # gross, as it does in their concentration: at the exposure they counted as uncovered.
     unpriced = sum(
@@ -151,6 +136,36 @@ async def portfolio_holdings(
             )
         )
     return PortfolioHoldings(portfolio_id, as_of, valued, None, None)
+
+
+async def position_exposures(
+    session: AsyncSession,
+    portfolio_id: uuid.UUID,
+    positions: Sequence[Position],
+    closes: Mapping[str, LastClose],
+    day: date,
+) -> dict[uuid.UUID, float]:
+    """Each position held on ``day``'s signed exposure: its series' last close as traded
+    on or before ``day`` (``closes``, app.prices.repository.last_closes) times the shares
+    held on that close's day (app.prices.actions.split_factor). Positions without a close
+    are absent."""
+    series = {p.id: p.underlying_symbol or p.symbol for p in positions}
+    splits = await actions_of(session, sorted(set(series.values())), "split")
+    counted_on: dict[uuid.UUID, date] = {}
+    if any(splits.values()):  # the day each stored quantity counts on matters then only
+        counted_on = {
+            span.position.id: span.position.quantity_date or datetime.now(UTC).date()
+            for span in await positions_held_between(session, portfolio_id, day, day)
+        }
+    exposures: dict[uuid.UUID, float] = {}
+    for p in positions:
+        last = closes.get(series[p.id])
+        if last is not None and last.close.is_finite():  # NUMERIC may hold 'NaN'
+            shares = p.quantity
+            if splits.get(series[p.id]):
+                shares *= split_factor(splits[series[p.id]], counted_on[p.id], last.date)
+            exposures[p.id] = signed_exposure(p.position_type, float(shares), float(last.close))
+    return exposures
 
 
 def _price_date(last: LastClose | None) -> date | None:

@@ -53,8 +53,9 @@ async def portfolio_risk(
         BenchmarkCode | None,
         Query(
             description=(
-                f"Benchmark for over/underweights (default {DEFAULT_BENCHMARK}). A benchmark "
-                "named here must exist (404); the default is just left out if not seeded."
+                "Benchmark for over/underweights (default: the portfolio's benchmark_code, "
+                f"{DEFAULT_BENCHMARK} unless set). A benchmark named here must have sector "
+                "weights stored (404); the portfolio's own is just left out if not seeded."
             ),
         ),
     ] = None,
@@ -64,8 +65,7 @@ async def portfolio_risk(
         portfolio_id,
         owner=user.id,
         on_or_before=on,
-        benchmark_code=benchmark or DEFAULT_BENCHMARK,
-        benchmark_must_exist=benchmark is not None,
+        benchmark_code=benchmark,
     )
     snap = found.snapshot
     comparison = found.benchmark_comparison

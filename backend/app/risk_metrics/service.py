@@ -21,6 +21,7 @@ from app.models import BenchmarkSectorWeight, PortfolioSnapshot
 from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
 from app.portfolios.repository import (
     Owner,
+    benchmark_code_of,
     portfolio_is_visible,
     require_portfolio,
     stale_from_of,
@@ -110,15 +111,15 @@ async def portfolio_risk(
     *,
     owner: Owner,
     on_or_before: date | None = None,
-    benchmark_code: str,
-    benchmark_must_exist: bool = True,
+    benchmark_code: str | None = None,
 ) -> RiskAsOf:
     """The latest snapshot on or before ``on_or_before`` (latest overall if None), compared
     with the benchmark's weights of the latest date on or before the snapshot's date.
     A portfolio ``owner`` may not see is a PortfolioNotFoundError.
 
-    With ``benchmark_must_exist`` an unknown benchmark is a NotFoundError; without it (the
-    default benchmark, possibly not seeded yet) the comparison is simply left out.
+    ``benchmark_code`` named (a request's choice) must have weights stored (NotFoundError
+    otherwise); None means the portfolio's own benchmark_code, whose comparison is simply
+    left out, with the reason, when it has none (not seeded yet).
     """
     s = PortfolioSnapshot.__table__.c
     # Ownership in the same query as the snapshot; only a miss asks which it was.
@@ -128,6 +129,7 @@ async def portfolio_risk(
         *(s[c] for c in SNAPSHOT_RISK_COLUMNS),
         stale_from_of(portfolio_id).label("stale_from"),
         market_day_on_or_before(s.calculation_date).label("prices_as_of"),
+        benchmark_code_of(portfolio_id).label("benchmark_code"),
     ).where(s.portfolio_id == portfolio_id, portfolio_is_visible(portfolio_id, owner))
     if on_or_before is not None:
         stmt = stmt.where(s.calculation_date <= on_or_before)
@@ -135,7 +137,7 @@ async def portfolio_risk(
     snapshot: Row[Any] | None = found.first()  # type: ignore[assignment]
     if snapshot is None:
         await require_portfolio(session, portfolio_id, owner=owner)
-    if benchmark_must_exist:
+    if benchmark_code is not None:
         await require_benchmark(session, benchmark_code)
     if snapshot is None:
         when = f" on or before {on_or_before}" if on_or_before is not None else ""
@@ -147,6 +149,7 @@ async def portfolio_risk(
         else None
     )
     day = snapshot.calculation_date
+    benchmark_code = benchmark_code or snapshot.benchmark_code
     if exposure is None:
         return RiskAsOf(
             snapshot,

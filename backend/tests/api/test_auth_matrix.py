@@ -80,6 +80,7 @@ def test_the_matrix_covers_the_known_data_endpoints() -> None:
         ("DELETE", "/api/v1/positions/{position_id}"),
         ("GET", "/api/v1/portfolios"),
         ("GET", "/api/v1/portfolios/{portfolio_id}/factors"),
+        ("GET", "/api/v1/portfolios/{portfolio_id}/correlations"),
         ("GET", "/api/v1/portfolios/{portfolio_id}/market-betas"),
         ("GET", "/api/v1/portfolios/{portfolio_id}/positions"),
         ("GET", "/api/v1/portfolios/{portfolio_id}/risk"),

@@ -22,6 +22,7 @@ from app.benchmarks.weights import (
     SectorWeightRow,
     SectorWeights,
     apportion,
+    compute_price_weights,
     compute_sector_weights,
     weights_from_inputs,
 )
@@ -29,13 +30,25 @@ from app.config import BACKEND_DIR
 from app.core.db import create_sessionmaker
 from app.core.errors import FileDataError
 from app.integrations.fmp.client import FmpClient
-from app.integrations.fmp.schemas import FmpConstituent, FmpMarketCap, SectorWeightInput
+from app.integrations.fmp.schemas import (
+    FmpConstituent,
+    FmpMarketCap,
+    FmpQuote,
+    SectorWeightInput,
+)
 from tests.support.benchmark_expectations import (
     assert_weights_close,
     check_rows,
+    expected_price_sectors,
     expected_sectors,
 )
-from tests.support.fake_fmp import FMP_LABEL, FakeFmp, Sp500Data
+from tests.support.fake_fmp import (
+    DJIA_COMPANIES_PER_SECTOR,
+    DJIA_NAMED,
+    FMP_LABEL,
+    FakeFmp,
+    Sp500Data,
+)
 
 GICS = sorted(FMP_LABEL)  # the 11 GICS names, from the fixture's own table
 PREVIOUS = date(2025, 10, 31)
@@ -155,6 +168,75 @@ def test_unknown_sector_label_is_rejected() -> None:
     data.constituents[7]["sector"] = "Crypto Assets"
     with pytest.raises(BenchmarkDataError, match=r"unknown sector label 'Crypto Assets'"):
         compute(data)
+
+
+async def test_nasdaq_weights_come_from_its_own_constituents_and_their_caps(
+    fake_fmp: FakeFmp,
+) -> None:
+    async with FmpClient(fake_fmp.api_key, fake_fmp.base_url) as fmp:
+        weights = await fetch_sector_weights(fmp, benchmark_code="NDX")
+
+    expected = expected_sectors(fake_fmp.ndx)
+    assert len(expected) == 10  # no Real Estate: only the sectors the index is in
+    check_rows(as_tuples(weights), expected)
+    assert (weights.benchmark_code, weights.constituents) == ("NDX", 101)
+    assert len(fake_fmp.requests) == 1 + 2  # 1 + ceil(101 / 100), as for the S&P 500
+    assert len(fake_fmp.requests_to("nasdaq-constituent")) == 1
+    assert not fake_fmp.requests_to("sp500-constituent")
+
+
+async def test_the_dow_is_weighted_by_share_price_not_market_cap(fake_fmp: FakeFmp) -> None:
+    async with FmpClient(fake_fmp.api_key, fake_fmp.base_url) as fmp:
+        weights = await fetch_sector_weights(fmp, benchmark_code="DJIA")
+
+    expected = expected_price_sectors(fake_fmp.djia)
+    assert len(expected) == 8  # no Materials, Real Estate or Utilities
+    assert [r.sector for r in weights.rows] == sorted(expected)
+    assert [r.market_cap for r in weights.rows] == [None] * 8  # caps do not weigh it
+    assert [r.num_constituents for r in weights.rows] == [
+        expected[s].num_constituents for s in sorted(expected)
+    ]
+    assert_weights_close(
+        {r.sector: r.weight for r in weights.rows},
+        {s: e.exact_weight for s, e in expected.items()},
+    )
+    by_cap = expected_sectors(fake_fmp.djia)
+    assert any(  # the fixture's prices and caps give different weights
+        abs(by_cap[s].exact_weight - expected[s].exact_weight) > Decimal("0.05") for s in expected
+    )
+    assert weights.asof_date == fake_fmp.djia.asof  # 16:00 New York that day
+    assert len(fake_fmp.requests) == 2  # constituents + one batch of quotes
+    assert len(fake_fmp.requests_to("batch-quote")) == 1
+    assert not fake_fmp.requests_to("market-capitalization-batch")
+
+
+def test_a_price_weighted_index_needs_every_price_and_no_caps_file() -> None:
+    djia = Sp500Data.build(DJIA_NAMED, DJIA_COMPANIES_PER_SECTOR, suffix="D", cik_base=4_000_000)
+    constituents = [FmpConstituent.model_validate(r) for r in djia.constituents]
+    quotes = [FmpQuote.model_validate(r) for r in djia.quote_rows(djia.symbols()[1:])]
+    with pytest.raises(BenchmarkDataError, match=r"prices cover only 29 of 30 .* missing: AAPL"):
+        compute_price_weights(constituents, quotes, benchmark_code="DJIA", data_source="FMP")
+    with pytest.raises(BenchmarkDataError, match="weighted by share price, not market cap"):
+        compute_sector_weights(constituents, [], benchmark_code="DJIA", data_source="file:x")
+
+
+def test_an_index_sector_with_no_priced_constituent_is_rejected() -> None:
+    # 60 of 61 priced: coverage passes (98.4%), but Energy has no cap at all.
+    ndx = Sp500Data.build([], {"Energy": 1, "Utilities": 60}, suffix="T", cik_base=9_000_000)
+    energy = next(s for s, g in ndx.gics.items() if g == "Energy")
+    ndx.market_caps[energy] = None
+    constituents = [FmpConstituent.model_validate(r) for r in ndx.constituents]
+    caps = [FmpMarketCap.model_validate(r) for r in ndx.cap_rows(ndx.symbols())]
+    with pytest.raises(BenchmarkDataError, match="no priced one: Energy"):
+        compute_sector_weights(constituents, caps, benchmark_code="NDX", data_source="FMP")
+
+
+def test_final_weights_of_fewer_sectors_are_refused_for_the_sp500_only() -> None:
+    rows = [SectorWeightInput(sector=s, weight=Decimal("0.25")) for s in GICS[:4]]
+    kept = weights_from_inputs(rows, asof_date=PREVIOUS, benchmark_code="DJIA", data_source="x")
+    assert [r.sector for r in kept.rows] == sorted(GICS[:4])
+    with pytest.raises(BenchmarkDataError, match="expected the 11 GICS sectors once each"):
+        weights_from_inputs(rows, asof_date=PREVIOUS, benchmark_code="SP500", data_source="x")
 
 
 @pytest.mark.parametrize("cap", ["0", "-125.5"])

@@ -531,6 +531,66 @@ def test_the_demos_synthetic_benchmark_weights_are_marked(
             assert guarded.outside_requests == []
 
 
+def test_the_correlation_heatmap_draws_the_apis_matrix_and_names_what_is_left_out(
+    server: Server, guarded: GuardedPage, demo_portfolios: list[dict[str, Any]]
+) -> None:
+    page = guarded.page
+    sign_in(page, server, DEMO_EMAIL, DEMO_PASSWORD)
+    token = api_token(server)
+    for portfolio, on in ((demo_portfolios[0], DEMO_END.isoformat()), (demo_portfolios[-1], "")):
+        if on == "":
+            page.get_by_label("Portfolio", exact=True).select_option(label=portfolio["name"])
+            on = portfolio["latest_snapshot_date"] or ""
+        wait_loaded(page, portfolio["id"], on)
+        found = api(server, f"/api/v1/portfolios/{portfolio['id']}/correlations", token)
+        assert found["holdings"], found  # the demo's prices cover the beta window
+
+        drawn: dict[str, Any] = page.evaluate(
+            "() => { const t = document.getElementById('correlation-chart').data[0];"
+            " return {type: t.type, x: t.x, y: t.y, z: t.z}; }"
+        )
+        symbols = [h["symbol"] for h in found["holdings"]]
+        assert drawn["type"] == "heatmap"
+        assert [x.split(" (")[0] for x in drawn["x"]] == symbols
+        assert drawn["x"] == drawn["y"] and len(set(drawn["x"])) == len(symbols)
+        assert drawn["z"] == [[float(v) for v in row] for row in found["matrix"]]
+
+        note = page.locator("#correlation-note")
+        expect(note).to_contain_text(
+            f"Largest {len(symbols)} holding(s), {found['observations']} trading days to "
+            f"{found['as_of']}."
+        )
+        ratio = found["diversification_ratio"]
+        expect(note).to_contain_text(
+            f"Diversification ratio: {float(ratio):.2f} (1 = none)"
+            if ratio is not None
+            else f"Diversification ratio: – ({found['diversification_ratio_reason']})"
+        )
+        left_out = page.locator("#correlation-left-out li")
+        expect(left_out).to_have_count(len(found["left_out"]))
+        for item, expected in zip(left_out.all_inner_texts(), found["left_out"], strict=True):
+            assert item == f"{expected['symbol']}: {expected['reason']}"
+    assert guarded.console_errors == []
+
+
+def test_a_failed_correlations_request_is_said_in_its_panel_only(
+    server: Server, guarded: GuardedPage, demo_portfolios: list[dict[str, Any]]
+) -> None:
+    page = guarded.page
+    page.route(
+        "**/api/v1/portfolios/*/correlations*",
+        lambda route: route.fulfill(status=500, json={"detail": "boom"}),
+    )
+    sign_in(page, server, DEMO_EMAIL, DEMO_PASSWORD)
+    wait_loaded(page, demo_portfolios[0]["id"], DEMO_END.isoformat())
+    expect(page.locator("#correlation-note")).to_have_text(
+        "Correlations could not be loaded (500): boom"
+    )
+    expect(page.locator("#correlation-chart")).to_be_hidden()
+    expect(page.locator("#content")).to_be_visible()  # the rest of the page is unaffected
+    assert expected_failures_only(guarded.console_errors, 500)
+
+
 # ---- the owner's book -----------------------------------------------------------------
 
 
@@ -870,7 +930,7 @@ def test_readable_on_a_narrow_screen(
         # No sideways scrolling of the page: the wide table scrolls inside its own box.
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         charts = page.locator(".chart").all()
-        assert len(charts) == 5  # beta, volatility, sectors, concentration, factor exposures
+        assert len(charts) == 6  # beta, volatility, sectors, concentration, factors, correlations
         for chart in charts:
             box = chart.bounding_box()
             assert box is not None and 0 < box["width"] <= 390

@@ -38,6 +38,7 @@ async def test_static_modules_are_served_and_missing_files_are_404(
         "book.js",
         "charts.js",
         "commands.js",
+        "correlations.js",
         "format.js",
         "forms.js",
         "freshness.js",

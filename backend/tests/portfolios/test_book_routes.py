@@ -100,6 +100,7 @@ async def test_a_new_portfolio_is_201_with_its_location_and_fields(
         "description": "long only",
         "currency": "USD",
         "equity_balance": "250000.50",
+        "benchmark_code": "SP500",
         "stale_from": None,
         "latest_snapshot_date": None,
     }
@@ -160,6 +161,7 @@ async def test_patch_changes_only_what_it_sends(client: httpx.AsyncClient) -> No
         "description": None,
         "currency": "EUR",
         "equity_balance": "1000.00",
+        "benchmark_code": "SP500",
         "stale_from": None,  # no figures stored: none out of date
         "latest_snapshot_date": None,
     }

@@ -48,9 +48,7 @@ async def test_a_benchmark_never_seeded_gives_a_reason_that_says_how_to_seed(
     portfolio = await make_portfolio(session)
     session.add(snapshot_row(portfolio.id, date(2025, 10, 17), sector_exposure={"Energy": 1.0}))
     await session.flush()
-    risk = await portfolio_risk(
-        session, portfolio.id, owner=ANY_OWNER, benchmark_code="SP500", benchmark_must_exist=False
-    )
+    risk = await portfolio_risk(session, portfolio.id, owner=ANY_OWNER, benchmark_code=None)
     assert risk.benchmark_comparison is None
     assert risk.benchmark_comparison_reason == (
         "no SP500 sector weights are stored: seed them with scripts/seed_benchmark_weights.py "

@@ -24,7 +24,12 @@ from sqlalchemy.pool import NullPool
 from app.config import BACKEND_DIR
 from devtools.databases import TestDatabase, subprocess_env
 from devtools.processes import run_python
-from tests.support.benchmark_expectations import check_rows, expected_sectors
+from tests.support.benchmark_expectations import (
+    assert_weights_close,
+    check_rows,
+    expected_price_sectors,
+    expected_sectors,
+)
 from tests.support.cli import run_script
 from tests.support.fake_fmp import (
     FMP_LABEL,
@@ -356,6 +361,16 @@ FAILURES: dict[str, Failure] = {
         setup=lambda f: f.restricted_paths.add(f"{STABLE}/market-capitalization-batch"),
         message="plan does not include",
     ),
+    "plan-402-nasdaq": Failure(
+        setup=lambda f: f.restricted_paths.add(f"{STABLE}/nasdaq-constituent"),
+        args=("--benchmark", "NDX"),
+        message="plan does not include /nasdaq-constituent",
+    ),
+    "plan-402-dow": Failure(
+        setup=lambda f: f.restricted_paths.add(f"{STABLE}/dowjones-constituent"),
+        args=("--benchmark", "DJIA"),
+        message="plan does not include /dowjones-constituent",
+    ),
     "legacy-403": Failure(
         env=lambda f: {"FMP_BASE_URL": f.url + "/api/v3"}, message="legacy endpoint"
     ),
@@ -438,7 +453,7 @@ def test_percentage_weights_file_is_a_data_error(
 def test_help_lists_the_options_and_exit_codes(seed: Seeder) -> None:
     run = seed("--help")
     assert run.code == 0
-    for option in ("--benchmark", "--dry-run", "--from-file", "--verbose", "Exit codes"):
+    for option in ("--benchmark", "--dry-run", "--from-file", "--verbose", "Exit codes", "DJIA"):
         assert option in run.stdout
 
 
@@ -507,6 +522,45 @@ def test_json_prints_the_stored_weights_and_what_changed(seed: Seeder) -> None:
     assert failed.code == 2
     assert json.loads(failed.stdout)["status"] == "error"
     assert "FMP_API_KEY is not set" in json.loads(failed.stdout)["error"]
+
+
+@pytest.mark.parametrize(("code", "index"), [("NDX", "ndx"), ("DJIA", "djia")])
+def test_benchmark_option_seeds_the_nasdaq_and_the_dow_beside_the_sp500(
+    seed: Seeder, sync_engine: Engine, code: str, index: str
+) -> None:
+    """The Dow by share price (its caps left empty), the NASDAQ-100 by market cap."""
+    seed_previous_date(sync_engine)
+    sp500_before = table_contents(sync_engine)
+    run = seed("--benchmark", code, "--json")
+    assert run.code == 0, run.output
+    result = json.loads(run.stdout)
+    assert result["benchmark_code"] == code
+    data = getattr(seed.fake, index)
+    with sync_engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT sector, weight, market_cap, num_constituents FROM "
+                "benchmarks_sector_weights WHERE benchmark_code = :c AND asof_date = :d"
+            ),
+            {"c": code, "d": data.asof},
+        ).all()
+    if code == "DJIA":
+        expected = expected_price_sectors(data)
+        assert {r[2] for r in rows} == {None}
+        assert_weights_close(
+            {r[0]: r[1] for r in rows}, {s: e.exact_weight for s, e in expected.items()}
+        )
+        assert "Prices for 30 of 30 constituents" in run.stderr
+    else:
+        check_rows([tuple(r) for r in rows], expected_sectors(data))  # type: ignore[misc]
+    assert sorted(result["written"]["inserted"]) == sorted(r[0] for r in rows)
+    assert len(seed.fake.requests) <= 3  # 1 + ceil(constituents / 100)
+    with sync_engine.connect() as conn:
+        others = conn.execute(
+            text("SELECT count(*) FROM benchmarks_sector_weights WHERE benchmark_code <> :c"),
+            {"c": code},
+        ).scalar_one()
+    assert others == len(sp500_before)  # the S&P 500's weights are left alone
 
 
 def test_the_summary_fits_80_columns(seed: Seeder) -> None:

@@ -46,6 +46,19 @@ def expected_sectors(data: Sp500Data) -> dict[str, ExpectedSector]:
     return {s: ExpectedSector(cents[s], symbols_in[s], cents[s] / total) for s in sorted(cents)}
 
 
+def expected_price_sectors(data: Sp500Data) -> dict[str, ExpectedSector]:
+    """A price-weighted index: per sector the sum of its constituents' prices over all;
+    ``market_cap`` here is that price sum (the stored market_cap is None)."""
+    sums: dict[str, Decimal] = defaultdict(Decimal)
+    counts: dict[str, int] = defaultdict(int)
+    for row in data.constituents:
+        sector = data.gics[row["symbol"]]
+        sums[sector] += data.prices[row["symbol"]]
+        counts[sector] += 1
+    total = sum(sums.values())
+    return {s: ExpectedSector(sums[s], counts[s], sums[s] / total) for s in sorted(sums)}
+
+
 def assert_weights_close(stored: Mapping[str, Decimal], exact: Mapping[str, Decimal]) -> None:
     """Stored 6-decimal weights: sum exactly 1, each the floor or ceiling of its exact
     share at 6 decimals (so less than 1e-6 away)."""

@@ -6,6 +6,7 @@ import { drawBeta, drawConcentration, drawSectors, drawVolatility, purge } from 
 import { DEMO_COMMAND, fillHint, staleCommand } from "./commands.js";
 import { loadFactors } from "./factors.js";
 import { loadStress } from "./stress.js";
+import { purgeCorrelations, showCorrelations } from "./correlations.js";
 import { fixed, percent, signedPercent } from "./format.js";
 import { initDialogs } from "./forms.js";
 import { renderLeftOut, showFreshness } from "./freshness.js";
@@ -117,6 +118,7 @@ async function refresh(selectId) {
     $("asof").value = "";
     $("asof-note").textContent = "";
     $("positions-panel").hidden = true;
+    $("correlation-panel").hidden = true;
     $("stale").hidden = true;
     $("freshness").hidden = true;
     enableBookActions(null);
@@ -165,6 +167,7 @@ async function load() {
     const [positions, found] = await Promise.all([
       get(`/api/v1/portfolios/${portfolio.id}/positions`, { date: on }),
       figures,
+      showCorrelations(portfolio.id, on),
     ]);
     if (seq !== loadSeq) return;
     $("positions-panel").hidden = !positions.items.length;
@@ -306,6 +309,7 @@ $("signin-form").addEventListener("submit", async (event) => {
 
 $("sign-out").addEventListener("click", () => {
   for (const id of ["beta-chart", "vol-chart", "sector-chart", "concentration-chart"]) purge($(id));
+  purgeCorrelations();
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   showSignIn("You are signed out.");
 });

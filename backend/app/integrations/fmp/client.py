@@ -30,8 +30,8 @@ from pydantic import TypeAdapter, ValidationError
 from app.config import Settings
 from app.core.errors import EXIT_USAGE_ERROR, AppError
 from app.core.redaction import redact
-from app.core.types import DEFAULT_BENCHMARK
-from app.integrations.fmp.schemas import FmpConstituent, FmpMarketCap
+from app.core.types import BENCHMARK_CODES, DEFAULT_BENCHMARK
+from app.integrations.fmp.schemas import FmpConstituent, FmpMarketCap, FmpQuote
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +44,14 @@ MARKET_CAP_BATCH_SIZE = 100
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 _BODY_SNIPPET = 300
 
-INDEX_ENDPOINTS: dict[str, str] = {DEFAULT_BENCHMARK: "sp500-constituent"}
-"""Benchmark code -> FMP constituents endpoint: the benchmarks that can be seeded."""
+INDEX_ENDPOINTS: dict[str, str] = {
+    DEFAULT_BENCHMARK: "sp500-constituent",
+    "NDX": "nasdaq-constituent",
+    "DJIA": "dowjones-constituent",
+}
+"""Benchmark code -> FMP constituents endpoint (one shape for all three; FMP's plans below
+the paid ones answer 402 for them): the benchmarks that can be seeded."""
+assert tuple(INDEX_ENDPOINTS) == BENCHMARK_CODES
 
 
 # --- errors -------------------------------------------------------------------------------
@@ -357,7 +363,8 @@ class FmpClient:
     async def index_constituents(
         self, benchmark_code: str = DEFAULT_BENCHMARK
     ) -> list[FmpConstituent]:
-        """Current constituents of a benchmark (``/sp500-constituent`` for SP500)."""
+        """Current constituents of a benchmark (``/sp500-constituent`` for SP500,
+        ``/nasdaq-constituent`` for NDX, ``/dowjones-constituent`` for DJIA)."""
         try:
             path = INDEX_ENDPOINTS[benchmark_code]
         except KeyError:
@@ -391,11 +398,34 @@ class FmpClient:
                 on_batch(len(batch))
         return rows
 
+    async def quotes(
+        self,
+        symbols: Sequence[str],
+        *,
+        batch_size: int = MARKET_CAP_BATCH_SIZE,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> list[FmpQuote]:
+        """Last prices of ``symbols`` (``/batch-quote``), ``batch_size`` per request; as
+        with market caps, symbols FMP has nothing for are left out of its answer."""
+        if not 1 <= batch_size <= MARKET_CAP_BATCH_SIZE:
+            raise ValueError(f"batch_size must be between 1 and {MARKET_CAP_BATCH_SIZE}")
+        path = "batch-quote"
+        rows: list[FmpQuote] = []
+        unique = list(dict.fromkeys(symbols))
+        for start in range(0, len(unique), batch_size):
+            batch = unique[start : start + batch_size]
+            payload = await self.get_json(path, {"symbols": ",".join(batch)}, exact_decimals=True)
+            rows.extend(parse_payload(_QUOTES, payload, path))
+            if on_batch is not None:
+                on_batch(len(batch))
+        return rows
+
 
 T = TypeVar("T")
 
 _CONSTITUENTS = TypeAdapter(list[FmpConstituent])
 _MARKET_CAPS = TypeAdapter(list[FmpMarketCap])
+_QUOTES = TypeAdapter(list[FmpQuote])
 
 
 def parse_payload(

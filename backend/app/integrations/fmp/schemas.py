@@ -72,6 +72,21 @@ class FmpMarketCap(_Row):
         return _blank_to_none(value)
 
 
+class FmpQuote(_Row):
+    """One row of ``/batch-quote``: the last price and when it was (Unix seconds)."""
+
+    symbol: str = Field(min_length=1)
+    price: Decimal | None = None
+    timestamp: int | None = None
+
+    _norm_symbol = field_validator("symbol", mode="before")(_symbol)
+
+    @field_validator("price", "timestamp", mode="before")
+    @classmethod
+    def _blank(cls, value: object) -> object:
+        return _blank_to_none(value)
+
+
 class SectorWeightInput(_Row):
     """One sector of a final-weights file (``--from-file``)."""
 
