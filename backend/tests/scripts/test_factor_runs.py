@@ -16,9 +16,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from app.factors.definitions import default_factors
 from app.factors.synthetic import etf_returns
 from app.models import DailyPrice
-from devtools.databases import TestDatabase
+from devtools.databases import TestDatabase, subprocess_env
 from perf.factor_recovery import factor_returns
 from tests.scripts.test_backfill import CALENDAR, DAYS, FROM, TO, _cli, _seed, _sql
+from tests.support.cli import run_script
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -117,7 +118,12 @@ def test_delete_removes_the_factor_rows_of_its_dates(database: TestDatabase) -> 
     _seed(database)
     _seed_factor_etfs(database)
     _cli(database, "--from", FROM.isoformat(), "--to", TO.isoformat())
-    _cli(database, "--delete", "--from", FROM.isoformat(), "--to", CALENDAR[-2].isoformat())
+    deleted = run_script(
+        "calculate_risk_metrics",
+        *("--delete", "--from", FROM.isoformat(), "--to", CALENDAR[-2].isoformat()),
+        env=subprocess_env(database),
+    )
+    assert deleted.code == 0, deleted.output
     left = {(r[0], r[3]) for r in _dump(database)}
     assert left == {("p", TO.isoformat()), ("P", TO.isoformat())}
 
