@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # Stored trading days a price refresh asks for again, to find the past FMP rescaled
     # (a new split or dividend) or revised: when they disagree, the symbol is reloaded.
     price_overlap_days: int = Field(default=5, ge=1, le=60, alias="PRICE_OVERLAP_DAYS")
+    # Annual risk-free rate (a fraction: 0.04 = 4 %) behind Sharpe and Sortino; compounded
+    # to a daily rate over 252 trading days.
+    risk_free_rate: float = Field(default=0.0, ge=-0.05, le=0.5, alias="RISK_FREE_RATE")
 
     # Per-revision limits: a migration that cannot take its lock fails fast instead of
     # queueing every writer behind it.

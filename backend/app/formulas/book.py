@@ -14,10 +14,13 @@ Denominators (stated once, also in the README):
   to look like the covered book), never counted as beta 0; coverage is reported.
 - ``market_beta_r_squared`` = sum |E_i| r2_i / sum |E_i| over the same positions
   (absolute weights: a short's fit is not a negative fit).
-- ``market_beta_direct`` = OLS beta of the portfolio return series sum_i E_i r_i,t / D
-  (``holdings_returns``) on the market's, over the same window.
-- Portfolio volatility figures come from that return series (never weighted position
-  vols); concentration and sector weights are shares of gross exposure (concentration.py).
+- The portfolio return series sum_i E_i r_i,t / D (``holdings_returns``: today's book
+  applied to past returns) gives the portfolio volatility figures (never weighted
+  position vols) and the tail-risk figures (app.formulas.tail_risk: VaR, expected
+  shortfall, drawdown, Sharpe, Sortino). Its OLS beta would be ``market_beta_weighted``
+  again (OLS is linear), so ``market_beta_direct`` comes from the book as it was held
+  each day instead (app.formulas.as_held, computed beside this module by the engine).
+- Concentration and sector weights are shares of gross exposure (concentration.py).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from app.formulas.beta import BetaResult, ols_beta_at
 from app.formulas.concentration import Concentration, concentration_of_net, sector_exposure_of_net
 from app.formulas.har import HarResult
 from app.formulas.returns import FloatArray, holdings_returns, simple_returns
+from app.formulas.tail_risk import TailRiskResult, tail_risk_at
 from app.formulas.volatility import VolatilityResult, volatility_at
 
 DEFAULT_BETA_WINDOW = 90
@@ -43,7 +47,6 @@ class PortfolioFigures:
     market_beta_weighted: float | None
     market_beta_r_squared: float | None
     market_beta_observations: int | None
-    market_beta_direct: float | None
     beta_coverage: float
     """Share of gross exposure whose position has a beta (0..1)."""
     denominator: float
@@ -65,6 +68,8 @@ class BookRiskDates:
     series_betas: BetaResult
     series_volatility: VolatilityResult
     portfolio: list[PortfolioFigures]
+    tail_risk: TailRiskResult
+    """Date k's tail-risk figures at index k, from its holdings return series."""
 
 
 def _diagonal(v: VolatilityResult) -> VolatilityResult:
@@ -131,6 +136,7 @@ def analyse_book_dates(
     beta_window: int = DEFAULT_BETA_WINDOW,
     history: int | None = None,
     threads: int | None = None,
+    risk_free_rate: float = 0.0,
 ) -> BookRiskDates:
     """Betas and volatility per series, and the portfolio's figures, at each price row of
     ``ends`` (ascending), in one pass.
@@ -141,7 +147,8 @@ def analyse_book_dates(
     its column in ``prices`` (``position_series[k]``) and its signed exposure
     (``exposures[k]``; NaN when it has no price: left out of every portfolio figure and
     of coverage's denominator alike). ``threads``: see
-    :data:`app.formulas.blocks.SERIES_THREADS`.
+    :data:`app.formulas.blocks.SERIES_THREADS`. ``risk_free_rate``: annual, as a fraction
+    (Sharpe and Sortino).
     """
     returns = simple_returns(prices)
     market = simple_returns(np.asarray(market_prices, dtype=np.float64).reshape(-1, 1))[:, 0]
@@ -157,8 +164,8 @@ def analyse_book_dates(
         [b.e_priced for b in books],
         [b.denominator for b in books],
     )
-    direct_fit = ols_beta_at(port, market, t, window=beta_window, history=history, threads=threads)
     port_vol = _diagonal(volatility_at(port, t, history=history, threads=threads))
+    tail = tail_risk_at(port, t, history=history, risk_free_rate=risk_free_rate)
 
     sector_of = [sectors.get(s) for s in series_symbols]
     figures = []
@@ -167,7 +174,7 @@ def analyse_book_dates(
         has_beta = priced & np.isfinite(pos_beta)
         covered_gross = float(np.abs(e_priced[has_beta]).sum())
         coverage = covered_gross / gross if gross > 0 else 0.0
-        weighted = r2 = direct = None
+        weighted = r2 = None
         min_obs: int | None = None
         vol: VolatilityResult | None = None
         if gross > 0 and denominator > 0:
@@ -177,8 +184,6 @@ def analyse_book_dates(
                 r2_pos = betas.r_squared[k, cols][has_beta]
                 r2 = float((np.abs(e_priced[has_beta]) * r2_pos).sum() / covered_gross)
                 min_obs = int(betas.observations[k, cols][has_beta].min())
-            if direct_fit.reason_code[k, k] == 0:
-                direct = float(direct_fit.beta[k, k])
             if port_vol.observations[k, 0] > 0:
                 vol = port_vol.at(k)
         # Lots net per symbol, and a position's symbol here is its series' (options count
@@ -195,7 +200,6 @@ def analyse_book_dates(
                 market_beta_weighted=weighted,
                 market_beta_r_squared=r2,
                 market_beta_observations=min_obs,
-                market_beta_direct=direct,
                 beta_coverage=coverage,
                 denominator=denominator,
                 denominator_is_equity=by_equity,
@@ -210,4 +214,6 @@ def analyse_book_dates(
                 short_exposure=float(e_priced[e_priced < 0].sum()),
             )
         )
-    return BookRiskDates(series_betas=betas, series_volatility=vols, portfolio=figures)
+    return BookRiskDates(
+        series_betas=betas, series_volatility=vols, portfolio=figures, tail_risk=tail
+    )

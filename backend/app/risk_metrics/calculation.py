@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.benchmarks.repository import BenchmarkWeights, weights_on_or_before
+from app.config import get_settings
 from app.core.types import DEFAULT_BENCHMARK
 from app.formulas.book import DEFAULT_BETA_WINDOW, PortfolioFigures, analyse_book_dates
 from app.formulas.concentration import active_weights
@@ -39,7 +40,14 @@ from app.formulas.exposure import exposure_factor
 from app.formulas.har import HAR_HISTORY_DAYS
 from app.formulas.returns import FloatArray
 from app.models import Portfolio
-from app.portfolios.repository import ANY_OWNER, HeldPosition, active_positions, get_portfolio
+from app.portfolios.repository import (
+    ANY_OWNER,
+    HeldPosition,
+    HeldSpan,
+    get_portfolio,
+    held_series,
+    positions_held_between,
+)
 from app.prices.repository import (
     MARKET_INDEX,
     MissingMarketDataError,
@@ -49,12 +57,15 @@ from app.prices.repository import (
 )
 from app.prices.sources import MixedPriceSourcesError, mixed_in_window, mixed_sources_error
 from app.risk_metrics import store
+from app.risk_metrics.as_held import as_held_figures
 from app.risk_metrics.rows import (
     FigureRows,
+    as_held_values,
     finite,
     position_beta_rows,
     position_volatility_rows,
     snapshot_row,
+    tail_risk_values,
     uuid_array,
 )
 
@@ -115,18 +126,26 @@ def compute_portfolio_dates(
     sectors: Mapping[str, str | None],
     benchmarks: Sequence[BenchmarkWeights | None],
     beta_window: int,
+    spans: Sequence[HeldSpan],
     *,
     threads: int | None = None,
+    risk_free_rate: float | None = None,
 ) -> list[PortfolioDateFigures | NotComputed]:
     """Every figure of one portfolio on each of ``dates`` (ascending; ``positions[k]`` and
     ``benchmarks[k]`` are date k's) from loaded inputs, in one vectorised pass (no
-    database): the single-date run and the range run both go through here.
+    database): the single-date run and the range run both go through here. ``spans``: the
+    portfolio's positions with the days they were held (the book as held each day, behind
+    ``market_beta_direct`` and the realized drawdown), at least those held in the last
+    :func:`app.risk_metrics.as_held.as_held_rows` trading days before each date.
+    ``risk_free_rate``: annual (default: the RISK_FREE_RATE setting).
 
     Date k's figures are those of the last ``HISTORY_DAYS`` + 1 trading days of prices on
     or before it; a date before the first market price gets the error instead, and so does
     a date whose window reads one series from two sources (app.prices.sources). ``threads``:
     see :data:`app.formulas.blocks.SERIES_THREADS`."""
     out: list[PortfolioDateFigures | NotComputed] = []
+    if risk_free_rate is None:
+        risk_free_rate = get_settings().risk_free_rate
     ends = np.array([bisect_right(history.dates, day) - 1 for day in dates], dtype=np.intp)
     computable = [k for k in range(len(dates)) if ends[k] >= 1]
     refused = _mixed_source_windows(history, positions, ends, computable)
@@ -187,7 +206,9 @@ def compute_portfolio_dates(
             beta_window=beta_window,
             history=HISTORY_DAYS,
             threads=threads,
+            risk_free_rate=risk_free_rate,
         )
+        held_book = as_held_figures(history, spans, ends[computable].tolist(), equity, beta_window)
         for n, k in enumerate(computable):
             day, held = dates[k], positions[k]
             summary = PortfolioRiskSummary(portfolio_id, portfolio_name, day)
@@ -203,9 +224,12 @@ def compute_portfolio_dates(
                 vols, held, position_series[n], day, summary.skipped, ids=ids[n]
             )
             snapshot = snapshot_row(figures, portfolio_id, day, len(held), summary.skipped)
+            snapshot |= tail_risk_values(book.tail_risk, n, summary.skipped)
+            snapshot |= as_held_values(held_book, n, summary.skipped)
             benchmark = benchmarks[k]
             weights = {s: float(w) for s, w in benchmark.by_sector().items()} if benchmark else None
             _summarise(summary, figures, weights, len(beta_rows), len(vol_rows))
+            summary.market_beta_direct = snapshot["market_beta_direct"]
             results[k] = PortfolioDateFigures(summary, beta_rows, vol_rows, snapshot)
     for k, day in enumerate(dates):
         if k in results:
@@ -255,6 +279,7 @@ def compute_portfolio_date(
     sectors: Mapping[str, str | None],
     benchmark: BenchmarkWeights | None,
     beta_window: int,
+    spans: Sequence[HeldSpan],
 ) -> PortfolioDateFigures:
     """:func:`compute_portfolio_dates` for one date (its NotComputed error raised)."""
     (figures,) = compute_portfolio_dates(
@@ -267,6 +292,7 @@ def compute_portfolio_date(
         sectors,
         [benchmark],
         beta_window,
+        spans,
     )
     if not isinstance(figures, PortfolioDateFigures):
         raise figures
@@ -293,12 +319,20 @@ async def calculate_portfolio_risk(
     """
     # Operator work: computed for every live portfolio, whoever owns it.
     portfolio = await get_portfolio(session, portfolio_id, owner=ANY_OWNER)
-    positions = await active_positions(session, portfolio.id, calc_date)
-    series = sorted({p.series_symbol for p in positions})
     if history is None:
         history = await load_price_history(
-            session, series, start=calc_date, end=calc_date, rows_before_start=HISTORY_DAYS
+            session,
+            await held_series(session, [portfolio.id]),
+            start=calc_date,
+            end=calc_date,
+            rows_before_start=HISTORY_DAYS,
         )
+    # The book as held each day: every position held since the prices begin.
+    spans = await positions_held_between(
+        session, portfolio.id, history.dates[0] if history.dates else calc_date, calc_date
+    )
+    positions = [s.position for s in spans if s.held_on(calc_date)]
+    series = sorted({p.series_symbol for p in positions})
     sectors = await sectors_of(session, series)
     benchmark = await weights_on_or_before(session, DEFAULT_BENCHMARK, asof=calc_date)
     figures = compute_portfolio_date(
@@ -311,6 +345,7 @@ async def calculate_portfolio_risk(
         sectors,
         benchmark,
         beta_window,
+        spans,
     )
     await session.flush()
     await store.store_portfolio_dates(
@@ -336,7 +371,6 @@ def _summarise(
     summary.volatility_written = vols_written
     summary.beta_coverage = fig.beta_coverage
     summary.market_beta_weighted = fig.market_beta_weighted
-    summary.market_beta_direct = fig.market_beta_direct
     if fig.volatility is not None:
         summary.realized_volatility_21d = finite(fig.volatility.realized_vol_21d[0])
         summary.expected_volatility_21d = finite(fig.volatility.har.expected_vol[0])
