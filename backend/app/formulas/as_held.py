@@ -87,37 +87,51 @@ class AsHeldResult:
 
 def as_held_returns(prices: FloatArray, book: AsHeldBook, equity: float | None) -> FloatArray:
     """The as-held return series of ``book`` over the price panel ``prices`` (rows,
-    series): entry t is the return from row t to row t + 1 (rows - 1,)."""
+    series): entry t is the return from row t to row t + 1 (rows - 1,).
+
+    The book changes only on the rows positions enter and leave: between two such rows
+    the size held per series is one vector, and q P_t r_t+1 = q (P_t+1 - P_t), so each
+    stretch is two matrix-vector products over the panel (P&L and gross), not a pass per
+    position."""
     p = as_columns(prices)
     rows, series = p.shape
     if rows < 2:
         return np.zeros(0)
-    returns = simple_returns(p)
-    # Signed and absolute size held per series at each row's close: +size on the first
-    # held row, -size the row after the last, summed down the rows.
-    held = np.zeros((rows + 1, series))
-    gross_size = np.zeros((rows + 1, series))
+    bad = ~(p > 0)  # NaN or not positive: no close (as simple_returns)
+    missing: FloatArray | None = None  # > 0: a return row without both closes
+    close = p
+    if bad.any():
+        close = np.where(bad, 0.0, p)
+        no_close = bad.astype(np.float64)
+        missing = no_close[1:] + no_close[:-1]
+    step = close[1:] - close[:-1]
     first = np.clip(book.first_row, 0, rows)
     after = np.clip(book.last_row + 1, 0, rows)
     kept = first < after
-    for target, size in ((held, book.size), (gross_size, np.abs(book.size))):
-        np.add.at(target, (first[kept], book.series[kept]), size[kept])
-        np.add.at(target, (after[kept], book.series[kept]), -size[kept])
-    quantity = np.cumsum(held, axis=0)[: rows - 1]
-    absolute = np.cumsum(gross_size, axis=0)[: rows - 1]
-    holds = absolute > 1e-12 * np.maximum(1.0, np.abs(book.size).max(initial=0.0))
-    close = p[:-1]
-    with np.errstate(invalid="ignore"):
-        exposure = np.where(holds, quantity * close, 0.0)
-        gross = np.where(holds, absolute * close, 0.0).sum(axis=1)
-        pnl = np.where(holds, exposure * returns, 0.0).sum(axis=1)
-    # A held series without both closes: the day's move is unknown.
-    unknown = (holds & ~np.isfinite(returns)).any(axis=1)
+    cols, size, first, after = book.series[kept], book.size[kept], first[kept], after[kept]
+    changes = np.unique(np.concatenate([[0, rows - 1], first, after]))
+    changes = changes[changes <= rows - 1]
     by_equity = equity is not None and np.isfinite(equity) and equity > 0
+    pnl = np.zeros(rows - 1)
+    gross = np.zeros(rows - 1)
+    unknown = np.zeros(rows - 1, dtype=bool)
+    nothing = np.ones(rows - 1, dtype=bool)
+    for a, b in zip(changes[:-1].tolist(), changes[1:].tolist(), strict=True):
+        on = (first <= a) & (a < after)  # held at the close of row a .. b - 1
+        if not on.any():
+            continue
+        held = np.bincount(cols[on], weights=size[on], minlength=series)
+        absolute = np.bincount(cols[on], weights=np.abs(size[on]), minlength=series)
+        pnl[a:b] = step[a:b] @ held
+        if not by_equity:  # the gross is the denominator only without equity
+            gross[a:b] = close[a:b] @ absolute
+        if missing is not None:
+            unknown[a:b] = missing[a:b] @ (absolute > 0) > 0
+        nothing[a:b] = False
     denominator = np.full(rows - 1, float(equity)) if by_equity else gross  # type: ignore[arg-type]
     with np.errstate(divide="ignore", invalid="ignore"):
         out: FloatArray = pnl / denominator
-    out[unknown | ~holds.any(axis=1) | ~(denominator > 0)] = np.nan
+    out[unknown | nothing | ~(denominator > 0)] = np.nan
     return out
 
 
