@@ -90,21 +90,20 @@ def as_held_returns(prices: FloatArray, book: AsHeldBook, equity: float | None) 
     series): entry t is the return from row t to row t + 1 (rows - 1,).
 
     The book changes only on the rows positions enter and leave: between two such rows
-    the size held per series is one vector, and q P_t r_t+1 = q (P_t+1 - P_t), so each
-    stretch is two matrix-vector products over the panel (P&L and gross), not a pass per
-    position."""
+    the size held per series is one vector q, and q P_t r_t+1 = q P_t+1 - q P_t, so a
+    stretch's P&L is the day-to-day change of one matrix-vector product over the panel
+    (and its gross another, without equity), not a pass per position."""
     p = as_columns(prices)
     rows, series = p.shape
     if rows < 2:
         return np.zeros(0)
-    bad = ~(p > 0)  # NaN or not positive: no close (as simple_returns)
     missing: FloatArray | None = None  # > 0: a return row without both closes
     close = p
-    if bad.any():
+    if not p.min(initial=np.inf) > 0:  # a NaN or a close not positive (as simple_returns)
+        bad = ~(p > 0)
         close = np.where(bad, 0.0, p)
         no_close = bad.astype(np.float64)
         missing = no_close[1:] + no_close[:-1]
-    step = close[1:] - close[:-1]
     first = np.clip(book.first_row, 0, rows)
     after = np.clip(book.last_row + 1, 0, rows)
     kept = first < after
@@ -122,7 +121,8 @@ def as_held_returns(prices: FloatArray, book: AsHeldBook, equity: float | None) 
             continue
         held = np.bincount(cols[on], weights=size[on], minlength=series)
         absolute = np.bincount(cols[on], weights=np.abs(size[on]), minlength=series)
-        pnl[a:b] = step[a:b] @ held
+        value = close[a : b + 1] @ held  # the stretch's book valued at each close
+        pnl[a:b] = value[1:] - value[:-1]
         if not by_equity:  # the gross is the denominator only without equity
             gross[a:b] = close[a:b] @ absolute
         if missing is not None:
