@@ -327,7 +327,7 @@ def test_demo_user_sees_the_stored_points_and_headline_of_the_latest_snapshot(
     assert sorted(page.locator("#positions tbody tr td:first-child").all_inner_texts()) == sorted(
         p["symbol"] for p in positions
     )
-    assert page.locator("svg.main-svg").count() >= 4  # the four charts drew SVG
+    assert page.locator("svg.main-svg").count() >= 5  # the five charts drew SVG
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
@@ -889,7 +889,7 @@ def test_readable_on_a_narrow_screen(
         # No sideways scrolling of the page: the wide table scrolls inside its own box.
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         charts = page.locator(".chart").all()
-        assert len(charts) == 4
+        assert len(charts) == 5  # beta, volatility, sectors, concentration, drawdown
         for chart in charts:
             box = chart.bounding_box()
             assert box is not None and 0 < box["width"] <= 390
