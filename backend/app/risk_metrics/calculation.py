@@ -57,7 +57,7 @@ from app.prices.repository import (
 )
 from app.prices.sources import MixedPriceSourcesError, mixed_in_window, mixed_sources_error
 from app.risk_metrics import store
-from app.risk_metrics.as_held import as_held_figures
+from app.risk_metrics.as_held import as_held_figures, as_held_rows
 from app.risk_metrics.rows import (
     FigureRows,
     as_held_values,
@@ -149,6 +149,7 @@ def compute_portfolio_dates(
     ends = np.array([bisect_right(history.dates, day) - 1 for day in dates], dtype=np.intp)
     computable = [k for k in range(len(dates)) if ends[k] >= 1]
     refused = _mixed_source_windows(history, positions, ends, computable)
+    refused |= _mixed_as_held_windows(history, spans, ends, computable, beta_window, refused)
     computable = [k for k in computable if k not in refused]
     series = sorted({p.series_symbol for k in computable for p in positions[k]})
     column_of_symbol = {s: j for j, s in enumerate(history.symbols)}
@@ -267,6 +268,35 @@ def _mixed_source_windows(
         if mixed:
             refused[k] = mixed_sources_error(mixed, start, end)
     return refused
+
+
+def _mixed_as_held_windows(
+    history: PriceHistory,
+    spans: Sequence[HeldSpan],
+    ends: NDArray[np.intp],
+    computable: list[int],
+    beta_window: int,
+    refused: Mapping[int, MixedPriceSourcesError],
+) -> dict[int, MixedPriceSourcesError]:
+    """The dates (indexes, besides ``refused``) whose as-held window (the book as held each
+    day, app.risk_metrics.as_held) reads a series from more than one source."""
+    if not history.mixed_sources:
+        return {}
+    out: dict[int, MixedPriceSourcesError] = {}
+    for k in computable:
+        if k in refused:
+            continue
+        start = history.dates[max(0, int(ends[k]) - as_held_rows(beta_window))]
+        end = history.dates[int(ends[k])]
+        read = {
+            s.position.series_symbol
+            for s in spans
+            if s.first_day <= end and (s.last_day is None or s.last_day >= start)
+        }
+        mixed = mixed_in_window(history.mixed_sources, read, start, end)
+        if mixed:
+            out[k] = mixed_sources_error(mixed, start, end)
+    return out
 
 
 def compute_portfolio_date(
