@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     # directory the command runs in.
     stress_scenarios_file: Path | None = Field(default=None, alias="STRESS_SCENARIOS_FILE")
 
+    # Annual risk-free rate (a fraction: 0.04 = 4 %) behind Sharpe and Sortino; compounded
+    # to a daily rate over 252 trading days.
+    risk_free_rate: float = Field(default=0.0, ge=-0.05, le=0.5, alias="RISK_FREE_RATE")
+
     # Per-revision limits: a migration that cannot take its lock fails fast instead of
     # queueing every writer behind it.
     migration_lock_timeout: str = Field(default="5s", alias="MIGRATION_LOCK_TIMEOUT")

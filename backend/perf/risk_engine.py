@@ -42,6 +42,7 @@ from sqlalchemy.pool import NullPool
 
 from app.core.db import ASYNC_DRIVER, create_sessionmaker, with_driver
 from app.core.redaction import safe_url
+from app.formulas.as_held import AsHeldBook, as_held_at
 from app.formulas.beta import ols_beta_at
 from app.formulas.book import analyse_book_dates
 from app.formulas.volatility import volatility_at
@@ -76,24 +77,27 @@ def compute(returns: np.ndarray, market: np.ndarray) -> tuple[Any, Any]:
 
 def book(returns: np.ndarray, market: np.ndarray) -> Any:
     """What the engine computes for one portfolio-date: the series figures above plus the
-    portfolio's (exposure-weighted betas, its own return series' beta and volatility,
-    concentration, sectors), from prices."""
+    portfolio's (exposure-weighted betas, its return series' volatility and tail risk,
+    concentration, sectors, and the as-held book's direct beta and realized drawdown, the
+    book held all along), from prices."""
     prices = 50 * np.cumprod(np.vstack([np.ones((1, returns.shape[1])), 1 + returns]), axis=0)
     market_prices = np.asarray(400 * np.cumprod(np.r_[1.0, 1 + market]), dtype=np.float64)
     positions = returns.shape[1]
     symbols = [f"S{j:05d}" for j in range(positions)]
     exposures = np.where(np.arange(positions) % 5 == 0, -1000.0, 1000.0)
     sectors = {s: f"Sector {j % 11}" for j, s in enumerate(symbols)}
-    return analyse_book_dates(
-        prices,
-        market_prices,
-        symbols,
-        np.array([prices.shape[0] - 1], dtype=np.intp),
-        [np.arange(positions)],
-        [exposures],
-        1e7,
-        sectors,
+    last = np.array([prices.shape[0] - 1], dtype=np.intp)
+    held = AsHeldBook(
+        np.arange(positions),
+        exposures / prices[-1],
+        np.zeros(positions, dtype=np.intp),
+        np.full(positions, prices.shape[0] - 1, dtype=np.intp),
     )
+    as_held = as_held_at(prices, market_prices, held, last, 1e7, beta_window=BETA_WINDOW)
+    figures = analyse_book_dates(
+        prices, market_prices, symbols, last, [np.arange(positions)], [exposures], 1e7, sectors
+    )
+    return figures, as_held
 
 
 def reference_loop(returns: np.ndarray, market: np.ndarray, positions: int) -> float:

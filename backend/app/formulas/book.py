@@ -16,10 +16,13 @@ Denominators (stated once, also in the README):
   fresh price (app.formulas.freshness): they count as exposure without a beta.
 - ``market_beta_r_squared`` = sum |E_i| r2_i / sum |E_i| over the same positions
   (absolute weights: a short's fit is not a negative fit).
-- ``market_beta_direct`` = OLS beta of the portfolio return series sum_i E_i r_i,t / D
-  (``holdings_returns``) on the market's, over the same window.
-- Portfolio volatility figures come from that return series (never weighted position
-  vols); concentration and sector weights are shares of gross exposure (concentration.py).
+- The portfolio return series sum_i E_i r_i,t / D (``holdings_returns``: today's book
+  applied to past returns) gives the portfolio volatility figures (never weighted
+  position vols) and the tail-risk figures (app.formulas.tail_risk: VaR, expected
+  shortfall, drawdown, Sharpe, Sortino). Its OLS beta would be ``market_beta_weighted``
+  again (OLS is linear), so ``market_beta_direct`` comes from the book as it was held
+  each day instead (app.formulas.as_held, computed beside this module by the engine).
+- Concentration and sector weights are shares of gross exposure (concentration.py).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from app.formulas.beta import BetaResult, ols_beta_at
 from app.formulas.concentration import Concentration, concentration_of_net, sector_exposure_of_net
 from app.formulas.har import HarResult
 from app.formulas.returns import FloatArray, holdings_returns, simple_returns
+from app.formulas.tail_risk import TailRiskResult, tail_risk_at
 from app.formulas.volatility import VolatilityResult, volatility_at
 
 DEFAULT_BETA_WINDOW = 90
@@ -45,7 +49,6 @@ class PortfolioFigures:
     market_beta_weighted: float | None
     market_beta_r_squared: float | None
     market_beta_observations: int | None
-    market_beta_direct: float | None
     beta_coverage: float | None
     """Share of gross exposure (uncovered exposure included) whose position has a beta
     (0..1); None when the uncovered exposure is unknown."""
@@ -68,6 +71,8 @@ class BookRiskDates:
     series_betas: BetaResult
     series_volatility: VolatilityResult
     portfolio: list[PortfolioFigures]
+    tail_risk: TailRiskResult
+    """Date k's tail-risk figures at index k, from its holdings return series."""
 
 
 def _diagonal(v: VolatilityResult) -> VolatilityResult:
@@ -135,6 +140,7 @@ def analyse_book_dates(
     history: int | None = None,
     threads: int | None = None,
     uncovered: Sequence[float] | None = None,
+    risk_free_rate: float = 0.0,
 ) -> BookRiskDates:
     """Betas and volatility per series, and the portfolio's figures, at each price row of
     ``ends`` (ascending), in one pass.
@@ -147,7 +153,8 @@ def analyse_book_dates(
     of coverage's denominator alike, unless it is counted in ``uncovered``). ``uncovered[k]``:
     date k's gross exposure left out of its figures (default 0; NaN: unknown), which every
     coverage and concentration figure counts as exposure without a beta, a weight or a
-    sector. ``threads``: see :data:`app.formulas.blocks.SERIES_THREADS`.
+    sector. ``threads``: see :data:`app.formulas.blocks.SERIES_THREADS`. ``risk_free_rate``:
+    annual, as a fraction (Sharpe and Sortino).
     """
     returns = simple_returns(prices)
     market = simple_returns(np.asarray(market_prices, dtype=np.float64).reshape(-1, 1))[:, 0]
@@ -163,8 +170,8 @@ def analyse_book_dates(
         [b.e_priced for b in books],
         [b.denominator for b in books],
     )
-    direct_fit = ols_beta_at(port, market, t, window=beta_window, history=history, threads=threads)
     port_vol = _diagonal(volatility_at(port, t, history=history, threads=threads))
+    tail = tail_risk_at(port, t, history=history, risk_free_rate=risk_free_rate)
 
     sector_of = [sectors.get(s) for s in series_symbols]
     figures = []
@@ -177,7 +184,7 @@ def analyse_book_dates(
         coverage: float | None = covered_gross / book_gross if book_gross > 0 else 0.0
         if not np.isfinite(book_gross):
             coverage = None
-        weighted = r2 = direct = None
+        weighted = r2 = None
         min_obs: int | None = None
         vol: VolatilityResult | None = None
         if gross > 0 and denominator > 0:
@@ -190,8 +197,6 @@ def analyse_book_dates(
                 r2_pos = betas.r_squared[k, cols][has_beta]
                 r2 = float((np.abs(e_priced[has_beta]) * r2_pos).sum() / covered_gross)
                 min_obs = int(betas.observations[k, cols][has_beta].min())
-            if direct_fit.reason_code[k, k] == 0:
-                direct = float(direct_fit.beta[k, k])
             if port_vol.observations[k, 0] > 0:
                 vol = port_vol.at(k)
         # Lots net per symbol, and a position's symbol here is its series' (options count
@@ -208,7 +213,6 @@ def analyse_book_dates(
                 market_beta_weighted=weighted,
                 market_beta_r_squared=r2,
                 market_beta_observations=min_obs,
-                market_beta_direct=direct,
                 beta_coverage=coverage,
                 denominator=denominator,
                 denominator_is_equity=by_equity,
@@ -223,4 +227,6 @@ def analyse_book_dates(
                 short_exposure=float(e_priced[e_priced < 0].sum()),
             )
         )
-    return BookRiskDates(series_betas=betas, series_volatility=vols, portfolio=figures)
+    return BookRiskDates(
+        series_betas=betas, series_volatility=vols, portfolio=figures, tail_risk=tail
+    )

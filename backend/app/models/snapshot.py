@@ -1,6 +1,6 @@
 """Daily portfolio snapshots: baseline valuation columns plus the risk-metrics columns
-added by revisions 1 (market beta), 3 (sector & concentration) and 4 (volatility), and
-what the figures rest on (add_freshness_to_snapshots)."""
+added by revisions 1 (market beta), 3 (sector & concentration) and 4 (volatility), what
+the figures rest on (add_freshness_to_snapshots) and the tail-risk revision."""
 
 from __future__ import annotations
 
@@ -55,6 +55,13 @@ class PortfolioSnapshot(UUIDPrimaryKeyMixin, TimestampMixin, Base):
         in_range("volatility_percentile", 0, 1),
         # Freshness
         in_range("beta_coverage", 0, 1),
+        # Tail risk
+        non_negative("var_95_1d"),
+        non_negative("var_99_1d"),
+        non_negative("expected_shortfall_975_1d"),
+        non_negative("max_drawdown_252d"),
+        non_negative("current_drawdown"),
+        non_negative("realized_max_drawdown_252d"),
     )
 
     portfolio_id: Mapped[uuid.UUID] = mapped_column(
@@ -122,10 +129,30 @@ class PortfolioSnapshot(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     excluded_positions: Mapped[list[dict[str, Any]] | None] = mapped_column(
         JSONB(none_as_null=True), sort_order=13, info=RISK
     )
+    # Tail risk and performance (app.formulas.tail_risk): losses and drawdowns as positive
+    # fractions of equity, from the holdings-based return series; the realized drawdown
+    # from the book as it was held each day (app.formulas.as_held).
+    var_95_1d: Mapped[Decimal | None] = mapped_column(Numeric(10, 6), sort_order=13, info=RISK)
+    var_99_1d: Mapped[Decimal | None] = mapped_column(Numeric(10, 6), sort_order=13, info=RISK)
+    expected_shortfall_975_1d: Mapped[Decimal | None] = mapped_column(
+        Numeric(10, 6), sort_order=13, info=RISK
+    )
+    var_method: Mapped[str | None] = mapped_column(String(32), sort_order=13, info=RISK)
+    max_drawdown_252d: Mapped[Decimal | None] = mapped_column(
+        Numeric(10, 6), sort_order=13, info=RISK
+    )
+    current_drawdown: Mapped[Decimal | None] = mapped_column(
+        Numeric(10, 6), sort_order=13, info=RISK
+    )
+    sharpe_252d: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), sort_order=13, info=RISK)
+    sortino_252d: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), sort_order=13, info=RISK)
+    realized_max_drawdown_252d: Mapped[Decimal | None] = mapped_column(
+        Numeric(10, 6), sort_order=13, info=RISK
+    )
 
 
 SNAPSHOT_RISK_COLUMNS: tuple[str, ...] = tuple(
     column.name for column in PortfolioSnapshot.__table__.columns if column.info.get("risk")
 )
-"""The columns revisions 1, 3 and 4 and the freshness revision add (those the risk engine
-writes)."""
+"""The columns revisions 1, 3 and 4, the freshness and the tail-risk revisions add (those
+the risk engine writes)."""

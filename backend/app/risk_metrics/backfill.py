@@ -151,7 +151,13 @@ async def backfill_portfolio(
     async with AsyncSession(engine) as session:
         # Operator work: computed for every live portfolio, whoever owns it.
         portfolio = await get_portfolio(session, portfolio_id, owner=ANY_OWNER)
-        spans = await positions_held_between(session, portfolio.id, dates[0], dates[-1])
+        # The book as held each day (app.risk_metrics.as_held) reaches back before the
+        # range: every position held since the prices begin; the dates' own are those
+        # held on some day of the range.
+        as_held = await positions_held_between(
+            session, portfolio.id, min(history.dates[0], dates[0]), dates[-1]
+        )
+        spans = [s for s in as_held if s.last_day is None or s.last_day >= dates[0]]
         sectors = await sectors_of(session, sorted({s.position.series_symbol for s in spans}))
         benchmarks = await _benchmarks_on(session, dates)
     equity = float(portfolio.equity_balance) if portfolio.equity_balance is not None else None
@@ -172,6 +178,7 @@ async def backfill_portfolio(
             sectors,
             benchmarks[span],
             beta_window,
+            as_held,
             threads=1,  # the other core is the writes'
         )
 

@@ -40,7 +40,14 @@ from app.formulas.book import DEFAULT_BETA_WINDOW, PortfolioFigures, analyse_boo
 from app.formulas.concentration import active_weights
 from app.formulas.har import HAR_HISTORY_DAYS
 from app.models import Portfolio
-from app.portfolios.repository import ANY_OWNER, HeldPosition, active_positions, get_portfolio
+from app.portfolios.repository import (
+    ANY_OWNER,
+    HeldPosition,
+    HeldSpan,
+    get_portfolio,
+    held_series,
+    positions_held_between,
+)
 from app.prices.repository import (
     MARKET_INDEX,
     MissingMarketDataError,
@@ -50,13 +57,16 @@ from app.prices.repository import (
 )
 from app.prices.sources import MixedPriceSourcesError, mixed_in_window, mixed_sources_error
 from app.risk_metrics import store
+from app.risk_metrics.as_held import as_held_figures, as_held_rows
 from app.risk_metrics.pricing import Panel
 from app.risk_metrics.rows import (
     FigureRows,
+    as_held_values,
     finite,
     position_beta_rows,
     position_volatility_rows,
     snapshot_row,
+    tail_risk_values,
 )
 
 logger = logging.getLogger(__name__)
@@ -119,13 +129,19 @@ def compute_portfolio_dates(
     sectors: Mapping[str, str | None],
     benchmarks: Sequence[BenchmarkWeights | None],
     beta_window: int,
+    spans: Sequence[HeldSpan],
     *,
     threads: int | None = None,
     stale_after: int | None = None,
+    risk_free_rate: float | None = None,
 ) -> list[PortfolioDateFigures | NotComputed]:
     """Every figure of one portfolio on each of ``dates`` (ascending; ``positions[k]`` and
     ``benchmarks[k]`` are date k's) from loaded inputs, in one vectorised pass (no
-    database): the single-date run and the range run both go through here.
+    database): the single-date run and the range run both go through here. ``spans``: the
+    portfolio's positions with the days they were held (the book as held each day, behind
+    ``market_beta_direct`` and the realized drawdown), at least those held in the last
+    :func:`app.risk_metrics.as_held.as_held_rows` trading days before each date.
+    ``risk_free_rate``: annual (default: the RISK_FREE_RATE setting).
 
     Date k's figures are those of the last ``HISTORY_DAYS`` + 1 trading days of prices on
     or before it; a date before the first market price gets the error instead, and so does
@@ -136,9 +152,12 @@ def compute_portfolio_dates(
     :data:`app.formulas.blocks.SERIES_THREADS`."""
     max_age = get_settings().stale_price_trading_days if stale_after is None else stale_after
     out: list[PortfolioDateFigures | NotComputed] = []
+    if risk_free_rate is None:
+        risk_free_rate = get_settings().risk_free_rate
     ends = np.array([bisect_right(history.dates, day) - 1 for day in dates], dtype=np.intp)
     computable = [k for k in range(len(dates)) if ends[k] >= 1]
     refused = _mixed_source_windows(history, positions, ends, computable)
+    refused |= _mixed_as_held_windows(history, spans, ends, computable, beta_window, refused)
     computable = [k for k in computable if k not in refused]
     series = sorted({p.series_symbol for k in computable for p in positions[k]})
     column_of_symbol = {s: j for j, s in enumerate(history.symbols)}
@@ -168,7 +187,9 @@ def compute_portfolio_dates(
             history=HISTORY_DAYS,
             threads=threads,
             uncovered=[b.uncovered for b in books],
+            risk_free_rate=risk_free_rate,
         )
+        held_book = as_held_figures(history, spans, ends[computable].tolist(), equity, beta_window)
         for n, k in enumerate(computable):
             day, held, dated = dates[k], positions[k], books[n]
             summary = PortfolioRiskSummary(portfolio_id, portfolio_name, day)
@@ -199,9 +220,12 @@ def compute_portfolio_dates(
                 summary.skipped,
                 [e.as_json() for e in dated.excluded],
             )
+            snapshot |= tail_risk_values(book.tail_risk, n, summary.skipped)
+            snapshot |= as_held_values(held_book, n, summary.skipped)
             benchmark = benchmarks[k]
             weights = {s: float(w) for s, w in benchmark.by_sector().items()} if benchmark else None
             _summarise(summary, figures, weights, len(beta_rows), len(vol_rows))
+            summary.market_beta_direct = snapshot["market_beta_direct"]
             results[k] = PortfolioDateFigures(summary, beta_rows, vol_rows, snapshot)
     for k, day in enumerate(dates):
         if k in results:
@@ -241,6 +265,35 @@ def _mixed_source_windows(
     return refused
 
 
+def _mixed_as_held_windows(
+    history: PriceHistory,
+    spans: Sequence[HeldSpan],
+    ends: NDArray[np.intp],
+    computable: list[int],
+    beta_window: int,
+    refused: Mapping[int, MixedPriceSourcesError],
+) -> dict[int, MixedPriceSourcesError]:
+    """The dates (indexes, besides ``refused``) whose as-held window (the book as held each
+    day, app.risk_metrics.as_held) reads a series from more than one source."""
+    if not history.mixed_sources:
+        return {}
+    out: dict[int, MixedPriceSourcesError] = {}
+    for k in computable:
+        if k in refused:
+            continue
+        start = history.dates[max(0, int(ends[k]) - as_held_rows(beta_window))]
+        end = history.dates[int(ends[k])]
+        read = {
+            s.position.series_symbol
+            for s in spans
+            if s.first_day <= end and (s.last_day is None or s.last_day >= start)
+        }
+        mixed = mixed_in_window(history.mixed_sources, read, start, end)
+        if mixed:
+            out[k] = mixed_sources_error(mixed, start, end)
+    return out
+
+
 def compute_portfolio_date(
     portfolio_id: uuid.UUID,
     portfolio_name: str,
@@ -251,6 +304,7 @@ def compute_portfolio_date(
     sectors: Mapping[str, str | None],
     benchmark: BenchmarkWeights | None,
     beta_window: int,
+    spans: Sequence[HeldSpan],
 ) -> PortfolioDateFigures:
     """:func:`compute_portfolio_dates` for one date (its NotComputed error raised)."""
     (figures,) = compute_portfolio_dates(
@@ -263,6 +317,7 @@ def compute_portfolio_date(
         sectors,
         [benchmark],
         beta_window,
+        spans,
     )
     if not isinstance(figures, PortfolioDateFigures):
         raise figures
@@ -289,16 +344,20 @@ async def calculate_portfolio_risk(
     """
     # Operator work: computed for every live portfolio, whoever owns it.
     portfolio = await get_portfolio(session, portfolio_id, owner=ANY_OWNER)
-    positions = await active_positions(session, portfolio.id, calc_date)
-    series = sorted({p.series_symbol for p in positions})
     if history is None:
         history = await load_price_history(
             session,
-            [*series, *factor_symbols()],
+            [*await held_series(session, [portfolio.id]), *factor_symbols()],
             start=calc_date,
             end=calc_date,
             rows_before_start=HISTORY_DAYS,
         )
+    # The book as held each day: every position held since the prices begin.
+    spans = await positions_held_between(
+        session, portfolio.id, history.dates[0] if history.dates else calc_date, calc_date
+    )
+    positions = [s.position for s in spans if s.held_on(calc_date)]
+    series = sorted({p.series_symbol for p in positions})
     sectors = await sectors_of(session, series)
     benchmark = await weights_on_or_before(session, DEFAULT_BENCHMARK, asof=calc_date)
     figures = compute_portfolio_date(
@@ -311,6 +370,7 @@ async def calculate_portfolio_risk(
         sectors,
         benchmark,
         beta_window,
+        spans,
     )
     await session.flush()
     await store.store_portfolio_dates(
@@ -346,7 +406,6 @@ def _summarise(
     summary.volatility_written = vols_written
     summary.beta_coverage = fig.beta_coverage
     summary.market_beta_weighted = fig.market_beta_weighted
-    summary.market_beta_direct = fig.market_beta_direct
     if fig.volatility is not None:
         summary.realized_volatility_21d = finite(fig.volatility.realized_vol_21d[0])
         summary.expected_volatility_21d = finite(fig.volatility.har.expected_vol[0])

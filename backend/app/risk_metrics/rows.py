@@ -21,10 +21,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.core.numeric_fit import fit_columns, fit_row, overflow_reason
+from app.formulas.as_held import AsHeldResult
 from app.formulas.beta import BetaResult
 from app.formulas.book import PortfolioFigures
 from app.formulas.har import HAR_SKIP_REASONS
 from app.formulas.returns import FloatArray
+from app.formulas.tail_risk import TailRiskResult
 from app.formulas.volatility import SHORT_WINDOW, VolatilityResult, trend_label
 from app.formulas.windows import COVERAGE, min_count
 from app.models import PortfolioSnapshot, PositionMarketBeta, PositionVolatility
@@ -261,7 +263,6 @@ def snapshot_row(
         "market_beta_weighted": fig.market_beta_weighted,
         "market_beta_r_squared": fig.market_beta_r_squared,
         "market_beta_observations": fig.market_beta_observations,
-        "market_beta_direct": fig.market_beta_direct,
         "beta_coverage": fig.beta_coverage,
         "excluded_positions": list(excluded) or None,
         "sector_exposure": {s: round(w, 6) for s, w in fig.sector_exposure.items()} or None,
@@ -284,3 +285,62 @@ def snapshot_row(
         (name, overflow_reason(PortfolioSnapshot, name, values[name])) for name in overflowed
     )
     return row
+
+
+TAIL_RISK_FIGURES = {
+    "var_95_1d": "var",
+    "var_99_1d": "var",
+    "expected_shortfall_975_1d": "var",
+    "max_drawdown_252d": "drawdown",
+    "current_drawdown": "drawdown",
+    "sharpe_252d": "sharpe",
+    "sortino_252d": "sortino",
+}
+"""portfolio_snapshots' tail-risk columns and the TailRiskResult reason that covers each."""
+
+
+def _fitted(values: dict[str, Any], skipped: Skipped) -> dict[str, Any]:
+    """``values`` as the snapshot columns hold them: what does not fit is None, reported."""
+    row, overflowed = fit_row(PortfolioSnapshot, values)
+    skipped.extend(
+        (name, overflow_reason(PortfolioSnapshot, name, values[name])) for name in overflowed
+    )
+    return row
+
+
+def tail_risk_values(tail: TailRiskResult, k: int, skipped: Skipped) -> dict[str, Any]:
+    """The tail-risk snapshot columns of date ``k`` of ``tail``; each missing figure is
+    None with its reason in ``skipped`` (once per reason: the three VaR figures share one).
+    ``var_method`` is stored with the VaR figures only."""
+    values: dict[str, Any] = {}
+    reported: set[str] = set()
+    for name, figure in TAIL_RISK_FIGURES.items():
+        values[name] = finite(getattr(tail, name)[k])
+        reason = tail.reason(figure, k)
+        if reason is not None and figure not in reported:
+            reported.add(figure)
+            label = "var_95_1d, var_99_1d, expected_shortfall_975_1d" if figure == "var" else name
+            skipped.append((label, reason))
+    for name in ("var_95_1d", "var_99_1d", "expected_shortfall_975_1d"):
+        # A loss quantile below zero (a series that gains at that level) is no loss figure.
+        if values[name] is not None and values[name] < 0:
+            skipped.append((name, f"a gain at that level ({values[name]:.6f}), not a loss"))
+            values[name] = None
+    values["var_method"] = tail.var_method if values["var_99_1d"] is not None else None
+    return _fitted(values, skipped)
+
+
+def as_held_values(result: AsHeldResult, k: int, skipped: Skipped) -> dict[str, Any]:
+    """``market_beta_direct`` and ``realized_max_drawdown_252d`` of date ``k`` (None with
+    the reason in ``skipped`` when missing)."""
+    values = {
+        "market_beta_direct": finite(result.market_beta_direct[k]),
+        "realized_max_drawdown_252d": finite(result.realized_max_drawdown_252d[k]),
+    }
+    for name, reason in (
+        ("market_beta_direct", result.beta_reason[k]),
+        ("realized_max_drawdown_252d", result.drawdown_reason[k]),
+    ):
+        if reason is not None:
+            skipped.append((name, reason))
+    return _fitted(values, skipped)

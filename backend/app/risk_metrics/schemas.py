@@ -39,6 +39,9 @@ BETA = "beta to SPY, dimensionless"
 R_SQUARED = "R², 0..1"
 TREND = "increasing / decreasing / stable: 21-day vol / 63-day vol >= 1.10, <= 1/1.10, or between"
 PERCENTILE = "share of the last 252 trading days' 21-day vols at or below this one, 0..1"
+LOSS = "a one-day loss as a positive decimal fraction of equity (0.023 = 2.3%)"
+DRAWDOWN = "a fall from the peak as a positive decimal fraction (0.25 = 25%), >= 0"
+RATIO = "annualised (x sqrt(252)), dimensionless, against the RISK_FREE_RATE setting"
 
 
 class SnapshotRiskFigures(BaseModel):
@@ -58,7 +61,10 @@ class SnapshotRiskFigures(BaseModel):
         description="Daily returns (trading days) behind the position betas: the fewest of any."
     )
     market_beta_direct: DecimalString | None = Field(
-        description=f"{BETA.capitalize()}: OLS of the portfolio's own daily returns on SPY's."
+        description=f"{BETA.capitalize()}: OLS over the same window of the daily returns of "
+        "the book as it was held each day (positions entered and exited on their dates, "
+        "weights drifting with prices) on SPY's. Equals market_beta_weighted only for a "
+        "book that did not change or drift."
     )
     beta_coverage: DecimalString | None = Field(
         default=None,
@@ -92,6 +98,41 @@ class SnapshotRiskFigures(BaseModel):
     )
     volatility_trend: str | None = Field(description=TREND + ".")
     volatility_percentile: DecimalString | None = Field(description=PERCENTILE + ".")
+    var_95_1d: DecimalString | None = Field(
+        description=f"One-day 95% value at risk, {LOSS}: the loss exceeded on 1 day in 20, "
+        "from the portfolio return series (today's book applied to past returns); the "
+        "model is var_method."
+    )
+    var_99_1d: DecimalString | None = Field(
+        description=f"One-day 99% value at risk, {LOSS}: the loss exceeded on 1 day in 100."
+    )
+    expected_shortfall_975_1d: DecimalString | None = Field(
+        description=f"One-day 97.5% expected shortfall, {LOSS}: the mean loss beyond the "
+        "97.5% value at risk."
+    )
+    var_method: str | None = Field(
+        description="The model behind the VaR and ES figures: FHS_EWMA90_GPD is filtered "
+        "historical simulation (EWMA volatility, lambda 0.90) with a generalised Pareto tail."
+    )
+    max_drawdown_252d: DecimalString | None = Field(
+        description=f"Largest drawdown over the last 252 trading days of the portfolio "
+        f"return series, {DRAWDOWN}."
+    )
+    current_drawdown: DecimalString | None = Field(
+        description=f"Drawdown on the date from the peak of the last 252 trading days, {DRAWDOWN}."
+    )
+    sharpe_252d: DecimalString | None = Field(
+        description=f"Sharpe ratio over the last 252 trading days, {RATIO}: mean excess "
+        "daily return / its sample standard deviation."
+    )
+    sortino_252d: DecimalString | None = Field(
+        description=f"Sortino ratio over the last 252 trading days, {RATIO}: mean excess "
+        "daily return / downside deviation (below the risk-free rate, over all days)."
+    )
+    realized_max_drawdown_252d: DecimalString | None = Field(
+        description=f"Largest drawdown over the last 252 trading days of the book as it was "
+        f"held each day (the series market_beta_direct regresses), {DRAWDOWN}."
+    )
 
 
 class ExcludedPosition(BaseModel):

@@ -330,10 +330,106 @@ def test_demo_user_sees_the_stored_points_and_headline_of_the_latest_snapshot(
     assert sorted(page.locator("#positions tbody tr td:first-child").all_inner_texts()) == sorted(
         p["symbol"] for p in positions
     )
-    assert page.locator("svg.main-svg").count() >= 4  # the four charts drew SVG
+    assert page.locator("svg.main-svg").count() >= 5  # the five charts drew SVG
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    assert guarded.console_errors == []
+
+
+def test_the_tail_risk_panel_shows_the_latest_figures_and_the_drawdown_history(
+    server: Server, guarded: GuardedPage, demo_portfolios: list[dict[str, Any]]
+) -> None:
+    page = guarded.page
+    sign_in(page, server, DEMO_EMAIL, DEMO_PASSWORD)
+    first = demo_portfolios[0]
+    latest = DEMO_END.isoformat()
+    wait_loaded(page, first["id"], latest)
+    token = api_token(server)
+    risk = api(server, f"/api/v1/portfolios/{first['id']}/risk", token)
+    # The demo's two years of prices are enough for every figure.
+    assert risk["var_99_1d"] is not None and risk["max_drawdown_252d"] is not None
+
+    panel = page.get_by_role("region", name="Tail risk")
+    expect(panel).to_be_visible()
+    two = "{:.2f}%"
+    assert metric(page, "var-95") == two.format(float(risk["var_95_1d"]) * 100)
+    assert metric(page, "var-99") == two.format(float(risk["var_99_1d"]) * 100)
+    assert metric(page, "es-975") == two.format(float(risk["expected_shortfall_975_1d"]) * 100)
+    assert metric(page, "max-drawdown") == percent_text(risk["max_drawdown_252d"])
+    assert metric(page, "current-drawdown") == percent_text(risk["current_drawdown"])
+    assert metric(page, "realized-drawdown") == percent_text(risk["realized_max_drawdown_252d"])
+    assert metric(page, "sharpe") == beta_text(risk["sharpe_252d"])
+    assert metric(page, "sortino") == beta_text(risk["sortino_252d"])
+    expect(page.locator("#tail-note")).to_have_text(
+        f"Model: {risk['var_method']} (filtered historical simulation, GPD tail)."
+    )
+
+    points = api(server, f"/api/v1/portfolios/{first['id']}/risk/history", token)["points"]
+    drawn = traces(page, "drawdown-chart")
+    assert drawn["Current drawdown"]["x"] == [p["calculation_date"] for p in points]
+
+    def below_zero(key: str) -> list[float | None]:
+        return [None if v is None else -v for v in numbers([p[key] for p in points])]
+
+    assert drawn["Current drawdown"]["y"] == below_zero("current_drawdown")
+    assert drawn["Max drawdown 252d"]["y"] == below_zero("max_drawdown_252d")
+    assert drawn["Realized max drawdown 252d (as held)"]["y"] == below_zero(
+        "realized_max_drawdown_252d"
+    )
+    # The betas' note appears exactly when they part by more than 0.05.
+    gap = abs(float(risk["market_beta_direct"]) - float(risk["market_beta_weighted"]))
+    note = page.locator("#beta-note")
+    if gap > 0.05:
+        expect(note).to_contain_text("The betas part")
+    else:
+        expect(note).to_be_hidden()
+    assert guarded.console_errors == []
+
+
+def test_a_book_that_changed_in_the_beta_window_shows_the_betas_parting(
+    server: Server, guarded: GuardedPage, db: Engine, database: TestDatabase
+) -> None:
+    """A book that held Johnson & Johnson (beta ~0.55) until three weeks ago and Tesla
+    (~1.9) since: today's book regressed on the past says Tesla's beta, the book as held
+    much less; the page says the two betas part, and why."""
+    owner = add_user(db, "rotated@example.com")
+    portfolio_id = add_portfolio(db, owner, "Rotated book", [("TSLA", "LONG", 100, "2025-09-26")])
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO positions (portfolio_id, symbol, position_type, quantity,"
+                " entry_price, entry_date, exit_date) VALUES (:p, 'JNJ', 'LONG', 300, 100,"
+                " :entry, DATE '2025-09-26')"
+            ),
+            {"p": portfolio_id, "entry": ENTRY_DATE},
+        )
+    run = run_python(
+        [
+            "scripts/calculate_risk_metrics.py",
+            "--portfolio",
+            str(portfolio_id),
+            "--date",
+            DEMO_END.isoformat(),
+        ],
+        subprocess_env(database),
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    page = guarded.page
+    sign_in(page, server, "rotated@example.com", USER_PASSWORD)
+    wait_loaded(page, str(portfolio_id), DEMO_END.isoformat())
+    risk = api(
+        server,
+        f"/api/v1/portfolios/{portfolio_id}/risk",
+        api_token(server, "rotated@example.com", USER_PASSWORD),
+    )
+    direct, weighted = float(risk["market_beta_direct"]), float(risk["market_beta_weighted"])
+    assert weighted - direct > 0.3
+    expect(page.locator("#beta-note")).to_have_text(
+        f"The betas part: direct {direct:.2f} (the book as held each day) vs weighted "
+        f"{weighted:.2f} (today's book). The book changed, or its weights drifted, over the "
+        "beta window."
+    )
     assert guarded.console_errors == []
 
 
@@ -930,7 +1026,9 @@ def test_readable_on_a_narrow_screen(
         # No sideways scrolling of the page: the wide table scrolls inside its own box.
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         charts = page.locator(".chart").all()
-        assert len(charts) == 6  # beta, volatility, sectors, concentration, factors, correlations
+        assert (
+            len(charts) == 7
+        )  # beta, volatility, sectors, concentration, factors, correlations, drawdown
         for chart in charts:
             box = chart.bounding_box()
             assert box is not None and 0 < box["width"] <= 390

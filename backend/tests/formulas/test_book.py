@@ -26,7 +26,7 @@ SYMBOLS = ["A", "B", "C", "D"]
 SECTORS = {"A": "Energy", "B": "Energy", "C": "Utilities", "D": None}
 
 
-def test_weighted_beta_is_signed_exposure_over_equity_and_equals_the_direct_regression() -> None:
+def test_weighted_beta_is_signed_exposure_over_equity_and_equals_the_holdings_regression() -> None:
     prices, market = _book()
     exposures = np.array([30_000.0, -20_000.0, 40_000.0, 10_000.0])
 
@@ -36,24 +36,18 @@ def test_weighted_beta_is_signed_exposure_over_equity_and_equals_the_direct_regr
 
     assert fig.beta_coverage == 1.0
     assert fig.market_beta_weighted == pytest.approx((exposures * betas).sum() / 50_000.0)
-    # OLS is linear in y: regressing sum(E_i r_i)/D on the market gives the same number.
-    assert fig.market_beta_direct == pytest.approx(fig.market_beta_weighted, abs=1e-12)
+    # OLS is linear in y: regressing today's book applied to past returns, sum(E_i r_i)/D,
+    # on the market gives the same number (why the direct beta is the as-held book's).
+    asset_r = prices[1:] / prices[:-1] - 1
+    market_r = market[1:] / market[:-1] - 1
+    holdings = asset_r[-90:] @ exposures / 50_000.0
+    fit = sm.OLS(holdings, sm.add_constant(market_r[-90:])).fit()
+    assert fit.params[1] == pytest.approx(fig.market_beta_weighted, abs=1e-12)
     r2 = result.series_betas.r_squared
     assert fig.market_beta_r_squared == pytest.approx((np.abs(exposures) * r2).sum() / 100_000)
     assert fig.market_beta_observations == 90
     assert fig.gross_exposure == 100_000 and fig.net_exposure == 60_000
     assert fig.long_exposure == 80_000 and fig.short_exposure == -20_000
-
-
-def test_direct_beta_matches_statsmodels_on_the_portfolio_return_series() -> None:
-    prices, market = _book(seed=3)
-    exposures = np.array([10.0, 20.0, -5.0, 7.0])
-    result = book_on_last_day(prices, market, SYMBOLS, np.arange(4), exposures, 40.0, SECTORS)
-    asset_r = prices[1:] / prices[:-1] - 1
-    market_r = market[1:] / market[:-1] - 1
-    port = asset_r[-90:] @ exposures / 40.0
-    fit = sm.OLS(port, sm.add_constant(market_r[-90:])).fit()
-    assert result.portfolio.market_beta_direct == pytest.approx(fit.params[1], abs=1e-9)
 
 
 def test_exposure_without_beta_is_reported_as_coverage_not_counted_as_beta_zero() -> None:
@@ -143,7 +137,7 @@ def test_zero_exposure_book_has_no_portfolio_figures() -> None:
     fig = book_on_last_day(
         prices, market, SYMBOLS, np.arange(4), np.zeros(4), 1e5, SECTORS
     ).portfolio
-    assert fig.market_beta_weighted is None and fig.market_beta_direct is None
+    assert fig.market_beta_weighted is None
     assert fig.concentration is None and fig.volatility is None and fig.sector_exposure == {}
     assert fig.beta_coverage == 0.0
 

@@ -49,8 +49,6 @@ def test_position_beta_on_spy_is_statsmodels_ols_on_the_same_closes(
     assert betas.r_squared[0] == pytest.approx(fit.rsquared, rel=1e-9)
     assert betas.std_error[0] == pytest.approx(fit.bse["SPY"], rel=1e-9)
     assert betas.p_value[0] == pytest.approx(fit.pvalues["SPY"], rel=1e-6, abs=1e-300)
-    # One long position, its exposure as the denominator: the portfolio's beta is the same.
-    assert book.portfolio.market_beta_direct == pytest.approx(fit.params["SPY"], rel=1e-9)
 
 
 def test_realized_vol_and_percentile_are_pandas_rolling_std_on_the_real_series(

@@ -25,6 +25,7 @@ SNAPSHOT_REVISIONS = [
     "add_market_beta_to_snapshots",
     "add_sector_concentration_to_snapshots",
     "add_volatility_to_snapshots",
+    "add_tail_risk_to_snapshots",
 ]
 _DROP_CONSTRAINT = re.compile(r'DROP CONSTRAINT (?:IF EXISTS )?"?(\w+)"?')
 

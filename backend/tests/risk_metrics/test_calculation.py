@@ -175,8 +175,13 @@ async def test_writes_position_betas_volatility_and_snapshot_matching_references
     gross = sum(abs(v) for v in exposure.values())
     weighted = sum(exposure[s] * ref_beta[s].params[1] for s in exposure) / 100_000
     assert float(snap.market_beta_weighted) == pytest.approx(weighted, abs=1e-4)
-    # All series fully priced: the direct regression equals the weighted figure (OLS is linear).
-    assert float(snap.market_beta_direct) == pytest.approx(weighted, abs=1e-4)
+    # The direct beta regresses the book as held each day: weights drifting with prices
+    # from the previous close, over equity.
+    size = {"AAA": 300 + 2 * 100, "BBB": -400, "CCC": 200}
+    as_held = sum(size[s] * closes[s][:-1] * _returns(closes[s]) for s in size) / 100_000
+    direct = sm.OLS(as_held[-90:], sm.add_constant(market[-90:])).fit().params[1]
+    assert float(snap.market_beta_direct) == pytest.approx(direct, abs=1e-4)
+    assert abs(float(snap.market_beta_direct) - weighted) > 1e-3  # the drift shows
     assert snap.market_beta_observations == 90
     assert float(snap.gross_exposure) == pytest.approx(gross, abs=0.01)
     assert snap.num_positions == 4

@@ -141,3 +141,57 @@ async def test_a_market_index_of_two_sources_refuses_every_book_it_reaches(
             select(func.count()).where(PortfolioSnapshot.calculation_date == CALENDAR[-1])
         )
     assert stored == 0
+
+
+async def test_the_book_as_held_reading_two_sources_refuses_the_date(engine: AsyncEngine) -> None:
+    """Today's book (BBB) reads one source, but the book as held each day held AAA within
+    the as-held window (the last 252 trading days), whose oldest prices are the demo's: the
+    date is refused; a date whose as-held window starts after them computes."""
+    rng = np.random.default_rng(5)
+    days = CALENDAR[:400]
+    closes = {
+        s: 100 * np.cumprod(1 + rng.normal(0, 0.01, len(days))) for s in ("SPY", "AAA", "BBB")
+    }
+    portfolio_id = uuid.uuid4()
+    async with AsyncSession(engine) as session, session.begin():
+        await upsert_prices(
+            session,
+            [
+                PriceRow(symbol, day, Decimal(f"{close:.4f}"), Decimal(f"{close:.4f}"))
+                for symbol, series in closes.items()
+                for day, close in zip(days, series.tolist(), strict=True)
+            ],
+            "FMP",
+        )
+        await session.execute(
+            text("UPDATE daily_prices SET source = 'DEMO' WHERE symbol = 'AAA' AND date <= :d"),
+            {"d": CALENDAR[DEMO_DAYS - 1]},
+        )
+        await put_portfolio(session, portfolio_id, PortfolioFields(name="Sold AAA"))
+        lot = {"position_type": "LONG", "quantity": Decimal(10), "entry_price": Decimal(100)}
+        await put_positions(
+            session,
+            portfolio_id,
+            {
+                uuid.uuid4(): PositionFields(symbol="BBB", entry_date=CALENDAR[0], **lot),
+                uuid.uuid4(): PositionFields(symbol="AAA", entry_date=CALENDAR[0], **lot),
+            },
+        )
+        await session.execute(  # sold: a close sets the exit date
+            text("UPDATE positions SET exit_date = :d WHERE portfolio_id = :p AND symbol = 'AAA'"),
+            {"d": CALENDAR[150], "p": portfolio_id},
+        )
+    refused, computed = CALENDAR[200], CALENDAR[300]  # as-held windows from rows 0 and 48
+    for day in (refused, computed):
+        plan = await plan_run(engine, day, day, single=True)
+        result = RunResult()
+        await run_plan(engine, plan, result, beta_window=20)
+        if day == refused:
+            ((name, failed_on, reason),) = result.failures
+            assert (name, failed_on) == ("Sold AAA", refused)
+            assert reason.startswith(
+                f"prices read from {CALENDAR[0]} to {refused} mix sources for AAA"
+            )
+        else:
+            assert result.failures == []
+    assert await _snapshot_dates(engine, portfolio_id) == [computed]

@@ -11,6 +11,7 @@ import { fixed, percent, signedPercent } from "./format.js";
 import { initDialogs } from "./forms.js";
 import { renderLeftOut, showFreshness } from "./freshness.js";
 import { initPositions, renderPositions } from "./positions.js";
+import { betaNote, drawDrawdown, renderTailFigures, tailNote } from "./tail.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { portfolios: [], history: new Map(), weightSources: new Map() };
@@ -208,6 +209,16 @@ function render(risk, points, requested) {
   drawVolatility($("vol-chart"), points, date);
   drawConcentration($("concentration-chart"), points, date);
   renderSectors(risk);
+  renderTail(risk, points, date);
+}
+
+function renderTail(risk, points, date) {
+  const note = betaNote(risk);
+  $("beta-note").textContent = note ?? "";
+  $("beta-note").hidden = note === null;
+  renderTailFigures($("tail-figures"), risk);
+  $("tail-note").textContent = tailNote(risk);
+  drawDrawdown($("drawdown-chart"), points, date);
 }
 
 function renderHeadline(risk) {
@@ -308,7 +319,7 @@ $("signin-form").addEventListener("submit", async (event) => {
 });
 
 $("sign-out").addEventListener("click", () => {
-  for (const id of ["beta-chart", "vol-chart", "sector-chart", "concentration-chart"]) purge($(id));
+  for (const id of ["beta-chart", "vol-chart", "sector-chart", "concentration-chart", "drawdown-chart"]) purge($(id));
   purgeCorrelations();
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   showSignIn("You are signed out.");
