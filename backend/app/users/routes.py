@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 
 from app.api.deps import CurrentUser, SessionDep
 from app.api.responses import TOO_MANY_ATTEMPTS, UNAUTHORIZED
@@ -51,7 +53,21 @@ async def sign_in_credentials(request: Request) -> tuple[str, str]:
                 [{"type": "json_invalid", "loc": ("body",), "msg": "not valid JSON", "input": None}]
             ) from None
     else:
-        data = dict(await request.form())
+        try:
+            data = dict(await request.form())
+        except (MultiPartException, StarletteHTTPException):
+            # Starlette answers a malformed multipart body with a bare 400; say it as the
+            # JSON branch does, naming the body.
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "form_invalid",
+                        "loc": ("body",),
+                        "msg": "not valid form data",
+                        "input": None,
+                    }
+                ]
+            ) from None
     try:
         if model is SignInJson:
             json_body = SignInJson.model_validate(data)

@@ -173,6 +173,11 @@ async def test_a_malformed_json_sign_in_is_422_naming_the_field(
     [
         (b'{"email": "ann@example.com",', "application/json", "body: not valid JSON"),
         (
+            b"--b\r\nJ\xc3\x8d[\xf2\xa5--b--\r\n",
+            "multipart/form-data; boundary=b",
+            "body: not valid form data",
+        ),
+        (
             b"ann@example.com:secret",
             "text/plain",
             "body: sign in with form fields username (the email) and password, or a JSON "
