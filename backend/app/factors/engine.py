@@ -88,11 +88,14 @@ def compute_factor_dates(
     history_days: int,
     factor_set: FactorSet | None = None,
     stale_after: int | None = None,
+    keep_fits: bool = False,
 ) -> FactorRows:
     """The factor rows of one portfolio (of ``equity``) on each of ``dates``
     (``positions[k]``: date k's book), from the last ``history_days`` + 1 prices on or
     before each date. Positions are valued, and left out for want of a fresh price, as
-    the engine's other figures are (app.risk_metrics.pricing.Panel.book)."""
+    the engine's other figures are (app.risk_metrics.pricing.Panel.book). With
+    ``keep_fits`` the rows also keep each date's position fits (their loadings'
+    covariance is not stored), for readers that judge the estimates jointly."""
     factors = list((factor_set or default_factors()).factors)
     rows = FactorRows(tuple(f.code for f in factors))
     if not dates:
@@ -146,6 +149,8 @@ def compute_factor_dates(
             if isinstance(fit, FactorFit):
                 loadings[i, usable] = fit.loadings
             position_fits.append(fit if isinstance(fit, FactorFit) else f"{p.series_symbol}: {fit}")
+        if keep_fits:
+            rows.position_fits.append(position_fits)
         rows.position_blocks.append(
             position_block(rows, day, [p.id for p in held], position_fits, usable, reasons)
         )

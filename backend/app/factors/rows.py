@@ -49,6 +49,9 @@ class FactorRows:
     reasons: list[str] = field(default_factory=list)
     position_blocks: list[Columns] = field(default_factory=list)
     portfolio_blocks: list[Columns] = field(default_factory=list)
+    position_fits: list[list[FactorFit | str]] = field(default_factory=list)
+    """Per position block, its positions' fits: kept only when the run asks
+    (app.factors.engine.compute_factor_dates ``keep_fits``)."""
     _reason_index: dict[str, int] = field(default_factory=dict)
 
     def reason(self, text: str | None) -> int:

@@ -5,7 +5,8 @@ For a series y and the factor returns X (n days x k factors) over a window:
     y_t = alpha + sum_f b_f X_t,f + e_t        over the days where y and every X_f exist
 
     OLS:  b = (X1'X1)^-1 X1'y  with X1 = [1, X], solved by QR
-          std_error_f = sqrt(s^2 [(X1'X1)^-1]_ff),  s^2 = SSR / (n - k - 1)
+          Cov(b) = s^2 [(X1'X1)^-1]_bb,  s^2 = SSR / (n - k - 1)   (the loadings' block)
+          std_error_f = sqrt(Cov(b)_ff)
           t_f = b_f / std_error_f,  r_squared = 1 - SSR / Syy (centred)
           residual_vol = sqrt(252 s^2)  (the specific, annualised volatility)
 
@@ -56,6 +57,9 @@ class FactorFit:
     """One regression: arrays over the factors passed, in their order."""
 
     loadings: FloatArray
+    covariance: FloatArray
+    """(k, k): the estimated covariance of the loadings (statsmodels' ``cov_params()``
+    without the intercept); the standard errors are the roots of its diagonal."""
     std_errors: FloatArray
     t_stats: FloatArray
     """NaN on a perfect fit (no residual)."""
@@ -160,7 +164,7 @@ def _fit_block(
         coef = np.linalg.solve(r, q.T @ y)
         residual = y - x1 @ coef
         r_inv = np.linalg.inv(r)
-        unscaled = np.diag(r_inv @ r_inv.T)[1:]
+        unscaled = (r_inv @ r_inv.T)[1:, 1:]
         alpha, loadings, penalty = coef[0], coef[1:], 0.0
     else:
         low, high = float(eigenvalues[0]), float(eigenvalues[-1])
@@ -171,12 +175,14 @@ def _fit_block(
         loadings = (a_inv @ (z.T @ dy)) / sd[:, None]
         alpha = y_bar - x_bar @ loadings
         residual = y - alpha - x @ loadings
-        unscaled = np.diag(a_inv @ gram @ a_inv) / (sd * sd)
+        unscaled = (a_inv @ gram @ a_inv) / np.outer(sd, sd)
     ssr = (residual * residual).sum(axis=0)
     perfect = ssr <= PERFECT_FIT * syy
     ssr = np.where(perfect, 0.0, ssr)
+    # (series, k, k): each series' s^2 times the regressors' unscaled covariance.
+    covariance = (ssr / dof)[:, None, None] * unscaled[None, :, :]
     with np.errstate(divide="ignore", invalid="ignore"):
-        std_errors = np.sqrt(ssr / dof * unscaled[:, None])
+        std_errors = np.sqrt(np.diagonal(covariance, axis1=1, axis2=2)).T
         t_stats = np.where(perfect, np.nan, loadings / std_errors)
         r_squared = np.clip(1.0 - ssr / syy, 0.0, 1.0)
     residual_vol = np.sqrt(ssr / dof * TRADING_DAYS_PER_YEAR)
@@ -188,6 +194,7 @@ def _fit_block(
         out.append(
             FactorFit(
                 loadings=np.array(loadings[:, j], dtype=np.float64),
+                covariance=covariance[j],
                 std_errors=np.array(std_errors[:, j], dtype=np.float64),
                 t_stats=np.array(t_stats[:, j], dtype=np.float64),
                 alpha=float(alpha[j]),

@@ -40,6 +40,7 @@ def test_loadings_errors_t_and_r_squared_match_statsmodels_ols_within_1e9() -> N
         assert ours.condition_number < CONDITION_LIMIT
         np.testing.assert_allclose(ours.loadings, ref.params[1:], rtol=0, atol=1e-9)
         np.testing.assert_allclose(ours.std_errors, ref.bse[1:], rtol=0, atol=1e-9)
+        np.testing.assert_allclose(ours.covariance, ref.cov_params()[1:, 1:], rtol=1e-9, atol=1e-15)
         np.testing.assert_allclose(ours.t_stats, ref.tvalues[1:], rtol=1e-9, atol=1e-9)
         assert ours.alpha == pytest.approx(ref.params[0], abs=1e-9)
         assert ours.r_squared == pytest.approx(ref.rsquared, abs=1e-9)
