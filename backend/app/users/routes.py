@@ -55,9 +55,11 @@ async def sign_in_credentials(request: Request) -> tuple[str, str]:
     else:
         try:
             data = dict(await request.form())
-        except (MultiPartException, StarletteHTTPException):
+        except (MultiPartException, StarletteHTTPException) as exc:
             # Starlette answers a malformed multipart body with a bare 400; say it as the
-            # JSON branch does, naming the body.
+            # JSON branch does, naming the body. Any other refusal (413) stands.
+            if isinstance(exc, StarletteHTTPException) and exc.status_code != 400:
+                raise
             raise RequestValidationError(
                 [
                     {
