@@ -200,7 +200,7 @@ def recover(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--positions", type=int, default=5000)
+    parser.add_argument("--positions", type=int, default=20_000)
     parser.add_argument("--days", type=int, default=252, help="the regression window")
     parser.add_argument("--seed", type=int, default=25)
     args = parser.parse_args(argv)
