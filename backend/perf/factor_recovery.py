@@ -26,7 +26,7 @@ Measured, in one run, side by side (each beside what correct standard errors giv
 
 Usage (from the repository root)::
 
-    uv run python backend/perf/factor_recovery.py                 # 5,000 positions, 252 days
+    uv run python backend/perf/factor_recovery.py                 # 20,000 positions, 252 days
     uv run python backend/perf/factor_recovery.py --positions 500 --seed 7
 
 Prints a report and writes JSON to ``backend/perf/results/factor_recovery.json``; exits
