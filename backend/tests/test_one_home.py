@@ -5,7 +5,7 @@ when a rule's tell-tale appears in backend/app outside its home, and say where. 
 names moved or deleted code sends a newcomer nowhere: these tests fail when a row of the
 "Where each rule lives" table names a file that does not exist or a name its file does not
 define, when a rule checked here is missing from the table or has other homes there, and
-when the Layout leaves out a folder, package or core module.
+when the Layout (docs/development.md) leaves out a folder, package or core module.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import pytest
 from app.config import BACKEND_DIR
 
 README = BACKEND_DIR.parent / "README.md"
+DEVELOPMENT = BACKEND_DIR.parent / "docs" / "development.md"
 TABLE_HEADING = "### Where each rule lives"
-LAYOUT_HEADING = "### Layout"
+LAYOUT_HEADING = "## Layout"
 
 
 @dataclass(frozen=True)
@@ -306,17 +307,17 @@ def test_the_table_check_catches_a_wrong_row() -> None:
     ]
 
 
-# --- the README layout ------------------------------------------------------------------
+# --- the layout (docs/development.md) ------------------------------------------------------------------
 
 
 def _layout(text: str) -> str:
-    """The code block of the README's Layout section."""
+    """The code block of the Layout section of docs/development.md."""
     section = text.split(LAYOUT_HEADING, 1)[1]
     return section.split("```", 2)[1]
 
 
-def test_the_readme_layout_names_every_package_and_core_module() -> None:
-    layout = _layout(README.read_text())
+def test_the_layout_names_every_package_and_core_module() -> None:
+    layout = _layout(DEVELOPMENT.read_text())
     app = BACKEND_DIR / "app"
     expected = [
         *(f"{path.name}/" for path in sorted(BACKEND_DIR.iterdir()) if _is_source_dir(path)),
@@ -330,7 +331,7 @@ def test_the_readme_layout_names_every_package_and_core_module() -> None:
         for path in sorted((app / "core").glob("*.py"))
         if path.stem != "__init__" and path.stem not in words
     ]
-    assert missing == [], f"README layout does not name {missing}"
+    assert missing == [], f"docs/development.md's layout does not name {missing}"
 
 
 def _is_source_dir(path: Path) -> bool:
