@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from app.config import get_settings
@@ -42,6 +41,7 @@ from app.core.cli import (
     iso_date,
     print_json,
     print_table,
+    progress_bar,
     run_command,
 )
 from app.core.db import AsyncSessionLocal
@@ -193,14 +193,7 @@ async def _fetch(args: argparse.Namespace, batch: _Batch, err: Console) -> None:
     steps = len(args.fmp) * (1 if args.no_profiles else 2)
     async with FmpClient.from_settings(settings, offline_hint=OFFLINE_HINT) as fmp:
         spans = await _spans(args)
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal,  # no bar in logs and pipes
-        ) as progress:
+        with progress_bar(err) as progress:
             task = progress.add_task("FMP", total=steps)
             batch.fmp = await fetch_fmp_histories(fmp, spans, lambda _: progress.advance(task))
             if not args.no_profiles:

@@ -36,11 +36,11 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.progress import Progress, TaskID
 from sqlalchemy.pool import NullPool
 
 from app.config import get_settings
-from app.core.cli import EXIT_BUSY, iso_date, print_json, run_command
+from app.core.cli import EXIT_BUSY, iso_date, print_json, progress_bar, run_command
 from app.core.db import create_engine_for
 from app.integrations.fmp.client import FmpClient
 from app.prices.repository import MARKET_INDEX
@@ -101,14 +101,7 @@ class _Bar(RefreshProgress):
 
 @contextmanager
 def _bar(err: Console) -> Iterator[_Bar]:
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,  # no bar in logs and pipes
-    ) as progress:
+    with progress_bar(err) as progress:
         yield _Bar(progress)
 
 

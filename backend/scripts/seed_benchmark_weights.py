@@ -31,7 +31,6 @@ from rich import box
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from app.benchmarks.files import load_sector_weights_file
@@ -50,6 +49,7 @@ from app.core.cli import (
     CommandError,
     print_json,
     print_table,
+    progress_bar,
     run_command,
 )
 from app.core.db import AsyncSessionLocal
@@ -182,14 +182,7 @@ async def _load(args: argparse.Namespace, settings: Settings, err: Console) -> S
     if args.from_file is not None:
         return load_sector_weights_file(args.from_file, benchmark_code=args.benchmark)
     fmp_client = FmpClient.from_settings(settings, offline_hint=OFFLINE_HINT)
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,  # no bar in logs and pipes
-    ) as progress:
+    with progress_bar(err) as progress:
         task = progress.add_task("Fetching from FMP (requests)", total=None)
 
         def advance(done: int, total: int) -> None:

@@ -307,7 +307,7 @@ def test_the_table_check_catches_a_wrong_row() -> None:
     ]
 
 
-# --- the layout (docs/development.md) ------------------------------------------------------------------
+# --- the layout (docs/development.md) -------------------------------------------------
 
 
 def _layout(text: str) -> str:

@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.measure import Measurement
 from rich.padding import Padding
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -58,6 +59,19 @@ __all__ = [
     "run_command",
     "uuid_arg",
 ]
+
+
+def progress_bar(err: Console) -> Progress:
+    """A script's progress bar on ``err``: drawn on a terminal only (no bar in logs and
+    pipes), gone when done."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
 
 
 def iso_date(text: str) -> date:

@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import re
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -279,3 +280,28 @@ __all__ = [
     "shown",
     "text_value",
 ]
+
+
+def versioned_tables(
+    text: str,
+    path: Path | str,
+    table: str,
+    error: type[FileDataError] = FileDataError,
+) -> tuple[int, list[Any]]:
+    """A versioned TOML file of ``[[table]]`` entries (``version = N`` and the tables,
+    nothing else): its version and its entries, unchecked. ``error`` (FileDataError or a
+    subclass) names the field of the first problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise error(path, f"not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - {"version", table})
+    if unknown:
+        raise error(path, f"unknown key (expected version and [[{table}]])", field=unknown[0])
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise error(path, "must be a whole number from 1", field="version")
+    entries = data.get(table)
+    if not isinstance(entries, list) or not entries:
+        raise error(path, f"no {table}: add [[{table}]] tables", field=table)
+    return version, entries

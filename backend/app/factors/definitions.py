@@ -9,13 +9,13 @@ one line naming the file, the factor and the field (:class:`~app.core.errors.Fil
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from app.core.errors import FileDataError
+from app.core.input_files import versioned_tables
 
 FACTORS_FILE = Path(__file__).with_name("factors.toml")
 
@@ -56,19 +56,7 @@ class FactorSet:
 def parse_factors(text: str, path: Path | str = FACTORS_FILE) -> FactorSet:
     """The factors of a factors file's ``text``; FileDataError naming the factor and field
     of the first problem."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise FileDataError(path, f"not valid TOML: {exc}") from None
-    unknown = sorted(set(data) - {"version", "factor"})
-    if unknown:
-        raise FileDataError(path, "unknown key (expected version and [[factor]])", field=unknown[0])
-    version = data.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise FileDataError(path, "must be a whole number from 1", field="version")
-    entries = data.get("factor")
-    if not isinstance(entries, list) or not entries:
-        raise FileDataError(path, "no factor: add [[factor]] tables", field="factor")
+    version, entries = versioned_tables(text, path, "factor")
     factors: list[Factor] = []
     for number, entry in enumerate(entries, start=1):
         factors.append(_factor(entry, number, path))

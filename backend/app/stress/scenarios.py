@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.errors import FileDataError
+from app.core.input_files import versioned_tables
 from app.factors.definitions import FactorSet, default_factors
 
 SCENARIOS_FILE = Path(__file__).with_name("scenarios.toml")
@@ -58,21 +58,7 @@ def parse_scenarios(
     """The scenarios of a file's ``text``; ScenarioFileError naming the scenario and field
     of the first problem."""
     codes = (factor_set or default_factors()).codes
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioFileError(path, f"not valid TOML: {exc}") from None
-    unknown = sorted(set(data) - {"version", "scenario"})
-    if unknown:
-        raise ScenarioFileError(
-            path, "unknown key (expected version and [[scenario]])", field=unknown[0]
-        )
-    version = data.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ScenarioFileError(path, "must be a whole number from 1", field="version")
-    entries = data.get("scenario")
-    if not isinstance(entries, list) or not entries:
-        raise ScenarioFileError(path, "no scenario: add [[scenario]] tables", field="scenario")
+    version, entries = versioned_tables(text, path, "scenario", ScenarioFileError)
     scenarios: list[Scenario] = []
     seen: set[str] = set()
     for number, entry in enumerate(entries, start=1):
