@@ -129,22 +129,30 @@ def position_block(
     estimator = np.full(shape, -1, dtype=np.int16)
     reason = np.full(shape, -1, dtype=np.int16)
     perfect = rows.reason(PERFECT_FIT_REASON)
+    columns = np.flatnonzero(usable)
+    fitted = [i for i, fit in enumerate(fits) if not isinstance(fit, str)]
     for i, fit in enumerate(fits):
         if isinstance(fit, str):
             reason[i, usable] = rows.reason(fit)
-            continue
-        figures["exposure"][i, usable] = fit.loadings
-        figures["std_error"][i, usable] = fit.std_errors
-        figures["t_stat"][i, usable] = fit.t_stats
-        for name, value in (
-            ("r_squared", fit.r_squared),
-            ("specific_volatility", fit.residual_vol),
-            ("condition_number", max(fit.condition_number, 1.0)),
+    if fitted and columns.size:
+        # Row-stacked once per date: one assignment per figure, not one per position.
+        found = [fit for fit in fits if not isinstance(fit, str)]
+        at = np.ix_(np.array(fitted, dtype=np.intp), columns)
+        t_stats = np.array([fit.t_stats for fit in found], dtype=np.float64)
+        figures["exposure"][at] = np.array([fit.loadings for fit in found], dtype=np.float64)
+        figures["std_error"][at] = np.array([fit.std_errors for fit in found], dtype=np.float64)
+        figures["t_stat"][at] = t_stats
+        for name, values in (
+            ("r_squared", [fit.r_squared for fit in found]),
+            ("specific_volatility", [fit.residual_vol for fit in found]),
+            ("condition_number", [max(fit.condition_number, 1.0) for fit in found]),
         ):
-            figures[name][i, usable] = value
-        observations[i, usable] = fit.observations
-        estimator[i, usable] = ESTIMATORS.index(fit.estimator)
-        reason[i, usable] = np.where(np.isnan(fit.t_stats), perfect, -1)
+            figures[name][at] = np.array(values, dtype=np.float64)[:, None]
+        observations[at] = np.array([fit.observations for fit in found], dtype=np.int32)[:, None]
+        estimator[at] = np.array(
+            [ESTIMATORS.index(fit.estimator) for fit in found], dtype=np.int16
+        )[:, None]
+        reason[at] = np.where(np.isnan(t_stats), perfect, -1)
     for j in np.flatnonzero(~usable).tolist():
         reason[:, j] = rows.reason(factor_reasons[j])
     block: Columns = {

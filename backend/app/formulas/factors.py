@@ -186,6 +186,11 @@ def _fit_block(
         t_stats = np.where(perfect, np.nan, loadings / std_errors)
         r_squared = np.clip(1.0 - ssr / syy, 0.0, 1.0)
     residual_vol = np.sqrt(ssr / dof * TRADING_DAYS_PER_YEAR)
+    # Rows per series (views, not copies) and plain floats, made once for the block.
+    loading_rows = np.ascontiguousarray(loadings.T)
+    error_rows = np.ascontiguousarray(std_errors.T)
+    t_rows = np.ascontiguousarray(t_stats.T)
+    alphas, r2s, vols = alpha.tolist(), r_squared.tolist(), residual_vol.tolist()
     out: list[FactorFit | str] = []
     for j in range(series):
         if flat[j]:
@@ -193,13 +198,13 @@ def _fit_block(
             continue
         out.append(
             FactorFit(
-                loadings=np.array(loadings[:, j], dtype=np.float64),
+                loadings=loading_rows[j],
                 covariance=covariance[j],
-                std_errors=np.array(std_errors[:, j], dtype=np.float64),
-                t_stats=np.array(t_stats[:, j], dtype=np.float64),
-                alpha=float(alpha[j]),
-                r_squared=float(r_squared[j]),
-                residual_vol=float(residual_vol[j]),
+                std_errors=error_rows[j],
+                t_stats=t_rows[j],
+                alpha=alphas[j],
+                r_squared=r2s[j],
+                residual_vol=vols[j],
                 observations=int(n),
                 condition_number=cond,
                 ridge_penalty=float(penalty),
