@@ -50,8 +50,9 @@ from app.core.cli import (
 from app.core.db import AsyncSessionLocal
 from app.core.input_files import read_text
 from app.portfolios import book, imports
+from app.portfolios.rejections import ImportRejectedError
 from app.portfolios.repository import find_portfolio
-from app.portfolios.rules import ImportRejectedError, PortfolioIn
+from app.portfolios.rules import PortfolioIn
 from app.portfolios.schemas import ImportResult
 from app.users.service import require_user
 

@@ -29,6 +29,7 @@ from app.portfolios.market_data import (
     load_hint,
 )
 from app.portfolios.occ import parse_occ
+from app.portfolios.rejections import BookLimitError, BookRuleError, Rejection, rejections_of
 from app.portfolios.repository import (
     POSITION_FIELD_COLUMNS,
     Owner,
@@ -40,15 +41,11 @@ from app.portfolios.rules import (
     MAX_POSITIONS,
     OPTION_FIELDS,
     SHORT_TYPES,
-    BookLimitError,
-    BookRuleError,
     PortfolioChanges,
     PortfolioIn,
     PositionChanges,
     PositionIn,
-    Rejection,
     book_context,
-    rejections_of,
     stored_price,
 )
 from app.portfolios.schemas import DataStatus

@@ -28,14 +28,13 @@ from typing import Any, NamedTuple
 from pydantic import TypeAdapter, ValidationError
 
 from app.core.input_files import parse_iso_date, shown
+from app.portfolios.rejections import Rejection, rejections_of
 from app.portfolios.rules import (
     MAX_POSITIONS,
     POSITION_FIELDS,
     SHORT_TYPES,
     PositionIn,
-    Rejection,
     book_context,
-    rejections_of,
 )
 
 REQUIRED_COLUMNS = ("symbol", "quantity")

@@ -36,14 +36,9 @@ from app.portfolios.book import (
 )
 from app.portfolios.csv_reader import CsvBook, CsvTable, check_rows, read_table
 from app.portfolios.market_data import data_statuses, load_hint, statuses_ahead
+from app.portfolios.rejections import BookRuleError, ImportRejectedError, Rejection
 from app.portfolios.repository import POSITION_FIELD_COLUMNS, HeldRow, Owner, held_rows
-from app.portfolios.rules import (
-    BookRuleError,
-    ImportRejectedError,
-    PositionIn,
-    Rejection,
-    utc_today,
-)
+from app.portfolios.rules import PositionIn, utc_today
 from app.portfolios.schemas import DataStatus, ImportResult, PositionLine
 
 Mode = Literal["append", "replace"]

@@ -14,7 +14,6 @@ file is checked against its own ``as_of``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, Literal, Self
@@ -31,7 +30,6 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from app.core.errors import InputDataError
 from app.core.input_files import numeric_limit, parse_iso_date, shown
 from app.core.types import BENCHMARK_NAMES, DEFAULT_BENCHMARK
 from app.models import Portfolio, Position
@@ -467,67 +465,3 @@ class PositionChanges(BaseModel):
 
 POSITION_FIELDS = tuple(PositionIn.model_fields)
 """The fields of a position, in the order of the API and the CSV example."""
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """A value refused: where (a file's line, or None for a JSON body), which field (None
-    for the whole row or file) and why."""
-
-    line: int | None
-    field: str | None
-    message: str
-
-
-def rejections_of(error: ValidationError, line: int | None) -> list[Rejection]:
-    """Each error of ``error`` as a Rejection of ``line``, naming its field."""
-    found = []
-    for detail in error.errors(include_url=False):
-        loc = detail.get("loc", ())
-        field = str(loc[0]) if loc else None
-        found.append(Rejection(line, field, str(detail.get("msg", "invalid value"))))
-    return found
-
-
-class BookRuleError(InputDataError):
-    """A position or portfolio sent as JSON (or a query parameter: ``part``) breaks a rule
-    the request's own validation could not see (no close for a default entry price, a
-    change that makes the position invalid): answered as the API answers a malformed
-    request, each problem by field."""
-
-    def __init__(self, problems: list[Rejection], *, part: str = "body") -> None:
-        self.problems, self.part = problems, part
-        shown_problems = "; ".join(f"{self._where(p)}: {p.message}" for p in problems[:3])
-        super().__init__(f"Invalid request: {shown_problems}")
-
-    def _where(self, problem: Rejection) -> str:
-        return f"{self.part}.{problem.field}" if problem.field else self.part
-
-    def http_details(self) -> Mapping[str, Any]:
-        return {
-            "errors": [{"location": self._where(p), "message": p.message} for p in self.problems]
-        }
-
-
-class ImportRejectedError(InputDataError):
-    """Rows of a file break the rules: nothing is written, and every problem is listed."""
-
-    def __init__(self, rejected: list[Rejection]) -> None:
-        self.rejected = sorted(rejected, key=lambda r: (r.line or 0, r.field or ""))
-        if len(rejected) == 1 and rejected[0].field is None:  # the file, or its one row
-            message = f"{rejected[0].message}; nothing written"
-        else:
-            rows = len({r.line for r in rejected})
-            message = f"{rows} row{'s' if rows != 1 else ''} rejected, nothing written"
-        super().__init__(message)
-
-    def http_details(self) -> Mapping[str, Any]:
-        return {
-            "rejected": [
-                {"line": r.line, "field": r.field, "message": r.message} for r in self.rejected
-            ]
-        }
-
-
-class BookLimitError(InputDataError):
-    """The portfolio would hold more open positions than :data:`MAX_POSITIONS`."""
