@@ -28,7 +28,7 @@ as it happens, so that an interrupted run can say what it stored.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -40,6 +40,7 @@ from app.benchmarks.weights import BenchmarkDataError
 from app.config import get_settings
 from app.core.errors import EXIT_DATA_ERROR, EXIT_INTERRUPTED, EXIT_OK, ConfigurationError
 from app.core.types import DEFAULT_BENCHMARK
+from app.factors.definitions import factor_symbols
 from app.formulas.book import DEFAULT_BETA_WINDOW
 from app.integrations.fmp.client import FmpAuthError, FmpClient, FmpError
 from app.models import DailyPrice
@@ -170,18 +171,21 @@ async def refresh(
     catch_up: bool = False,
     beta_window: int = DEFAULT_BETA_WINDOW,
     progress: RefreshProgress | None = None,
+    factor_etfs: Sequence[str] | None = None,
 ) -> None:
     """Bring everything current (see the module docstring) into ``report``. ``through``:
-    the last day to bring current (default: the last completed session). Raises
+    the last day to bring current (default: the last completed session). ``factor_etfs``:
+    the ETFs brought beside the held series (default: those of the factor file). Raises
     RefreshRunningError, ConfigurationError (SPY stored from another source) and
     FmpAuthError (the key) before anything is written. Setting ``report.interrupted``
     (a Ctrl-C handler) stops it after the symbol or profile in flight, and the figures'
     runs stop on Ctrl-C after the chunk in flight: what is stored is whole."""
     progress = progress or RefreshProgress()
+    etfs = factor_symbols() if factor_etfs is None else tuple(factor_etfs)
     sent_before = client.request_count
     async with refresh_lock(engine, report.started):
         try:
-            await _prices(engine, client, report, through, catch_up, progress)
+            await _prices(engine, client, report, through, catch_up, progress, etfs)
         finally:
             report.requests = client.request_count - sent_before
         if report.interrupted:
@@ -195,7 +199,7 @@ async def refresh(
         )
         report.interrupted |= report.figures.run.interrupted
         async with AsyncSession(engine) as session:
-            series = await _held(session)
+            series = await _held(session, ())
             statuses = await data_statuses(session, series)
         report.no_prices = sorted(s for s, status in statuses.items() if status == "no_prices")
 
@@ -208,11 +212,12 @@ def _settled(progress: RefreshProgress) -> runs.Progress:
     return settled
 
 
-async def _held(session: AsyncSession) -> list[str]:
-    """Every series a live position holds, and the market index."""
+async def _held(session: AsyncSession, factor_etfs: Sequence[str]) -> list[str]:
+    """Every series a live position holds, the market index, and ``factor_etfs`` (the
+    style factors' ETFs the engine regresses every position on)."""
     ids = [p for p, _ in await runs.portfolios_to_run(session)]
     held = await held_series(session, ids) if ids else []
-    return sorted({*held, MARKET_INDEX})
+    return sorted({*held, MARKET_INDEX, *factor_etfs})
 
 
 async def _prices(
@@ -222,9 +227,10 @@ async def _prices(
     through: date | None,
     catch_up: bool,
     progress: RefreshProgress,
+    factor_etfs: Sequence[str],
 ) -> None:
     async with AsyncSession(engine, expire_on_commit=False) as session:
-        symbols = await _held(session)
+        symbols = await _held(session, factor_etfs)
         others = await other_source_rows(session, DailyPrice, [MARKET_INDEX], SOURCE)
         if others:
             raise ConfigurationError(

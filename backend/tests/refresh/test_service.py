@@ -98,11 +98,17 @@ async def book(engine: AsyncEngine) -> None:
 
 
 async def _run(
-    engine: AsyncEngine, fmp: FmpClient, through: date, *, catch_up: bool = False
+    engine: AsyncEngine,
+    fmp: FmpClient,
+    through: date,
+    *,
+    catch_up: bool = False,
+    factor_etfs: tuple[str, ...] = (),
 ) -> tuple[RefreshReport, int]:
+    """A refresh (by default without the factor ETFs, so counts are the book's own)."""
     before = fmp.request_count
     report = RefreshReport()
-    await refresh(engine, fmp, report, through=through, catch_up=catch_up)
+    await refresh(engine, fmp, report, through=through, catch_up=catch_up, factor_etfs=factor_etfs)
     return report, fmp.request_count - before
 
 
@@ -382,3 +388,18 @@ async def test_calendars_outside_the_plan_fall_back_to_each_symbol_and_retry_aft
     # appended symbol, one series each, and GHOST's.
     assert requests == 2 + 2 + 2 * len(appended) + len(appended) + 1
     assert len(fake_fmp.requests_to("splits")) == len(appended)
+
+
+@pytest.mark.usefixtures("book")
+async def test_the_factor_etfs_are_brought_like_held_symbols(
+    engine: AsyncEngine, fake_fmp: FakeFmp, fmp: FmpClient
+) -> None:
+    market = _market()
+    market.securities["TLT"] = FakeSecurity("TLT", DAYS, random_walk(len(DAYS), seed=7))
+    market.serve(fake_fmp)
+
+    report, _ = await _run(engine, fmp, DAYS[FIRST_RUN], factor_etfs=("TLT", "SPY"))
+
+    assert {s.symbol: s.status for s in report.symbols}["TLT"] == "loaded"
+    stored = await _sql(engine, "SELECT count(*) FROM daily_prices WHERE symbol = 'TLT'")
+    assert stored == [(FIRST_RUN + 1,)]

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app.config import BACKEND_DIR
+from app.factors.definitions import factor_symbols
 from app.refresh.lock import REFRESH_LOCK_KEY
 from devtools.databases import TestDatabase, subprocess_env
 from devtools.processes import run_python
@@ -36,6 +37,8 @@ pytestmark = pytest.mark.usefixtures("clean_tables")
 
 DAYS = market_days(date(2024, 1, 1), 160)
 ENTRY, FIRST = 120, 150
+FACTOR_ETFS = tuple(s for s in factor_symbols() if s != "SPY")
+SYMBOLS = sorted({"AAA", "BBB", "SPY", *FACTOR_ETFS})
 
 
 def _market(fake: FakeFmp) -> FakeMarket:
@@ -48,6 +51,11 @@ def _market(fake: FakeFmp) -> FakeMarket:
         ),
         FakeSecurity("AAA", DAYS, random_walk(len(DAYS), seed=2)),
         FakeSecurity("BBB", DAYS, random_walk(len(DAYS), seed=3)),
+        # The style factors' ETFs, which every refresh brings (FMP knows them).
+        *(
+            FakeSecurity(etf, DAYS, random_walk(len(DAYS), seed=10 + n))
+            for n, etf in enumerate(FACTOR_ETFS)
+        ),
     ]
     profiles = {s.symbol: fmp_profile(s.symbol, "Industrials") for s in securities}
     return FakeMarket(securities, profiles, asof=DAYS[FIRST]).serve(fake)
@@ -99,9 +107,7 @@ def test_json_says_what_was_stored_and_a_second_run_asks_one_question(
     assert first.code == 0, first.output
     result = json.loads(first.stdout)
     assert result["status"] == "ok" and result["exit_code"] == 0
-    assert {s["symbol"]: s["status"] for s in result["symbols"]} == dict.fromkeys(
-        ["AAA", "BBB", "SPY"], "loaded"
-    )
+    assert {s["symbol"]: s["status"] for s in result["symbols"]} == dict.fromkeys(SYMBOLS, "loaded")
     assert result["figures"]["dates_stored"] == FIRST - ENTRY + 1
     assert result["fmp_requests"] == len(fake_fmp.requests)
     assert result["failures"] == []
@@ -122,8 +128,10 @@ def test_a_symbol_that_fails_makes_a_partial_run_that_names_it(
     assert run.code == 1, run.output
     assert "failed: BBB: FMP answered 404" in run.stdout
     assert "partial: 1 failed; run again to finish" in run.stdout
-    # AAA and SPY are stored, and the figures computed.
-    assert _sql(database, "SELECT count(DISTINCT symbol) FROM daily_prices") == [(2,)]
+    # AAA, SPY and the factor ETFs are stored, and the figures computed.
+    assert _sql(database, "SELECT count(DISTINCT symbol) FROM daily_prices") == [
+        (len(SYMBOLS) - 1,)
+    ]
 
     market.not_found = set()
     rerun = _refresh(
@@ -200,7 +208,7 @@ def test_the_refresh_as_a_child_process_then_the_next_day(
     )
     first = run_python(["scripts/refresh.py", "--through", DAYS[FIRST].isoformat()], env)
     assert first.returncode == 0, first.stderr
-    assert "prices of 3 symbols: 3 loaded" in first.stdout
+    assert f"prices of {len(SYMBOLS)} symbols: {len(SYMBOLS)} loaded" in first.stdout
     assert f"current through {DAYS[FIRST]}" in first.stdout
 
     market.asof = DAYS[FIRST + 1]
@@ -208,7 +216,7 @@ def test_the_refresh_as_a_child_process_then_the_next_day(
     assert nxt.returncode == 0, nxt.stderr
     assert "figures: 1 portfolio-dates of 1 portfolios stored" in nxt.stdout
     # The market's day, two calendars, one series per symbol: nothing per symbol beyond.
-    assert "6 requests to FMP" in nxt.stdout
+    assert f"{3 + len(SYMBOLS)} requests to FMP" in nxt.stdout
     days = _sql(database, "SELECT max(calculation_date), count(*) FROM portfolio_snapshots")
     assert days == [(DAYS[FIRST + 1], FIRST + 2 - ENTRY)]
     assert DAYS[FIRST + 1] - DAYS[FIRST] <= timedelta(days=3)
@@ -257,12 +265,14 @@ def test_ctrl_c_keeps_whole_symbols_and_a_rerun_finishes(
     # Whole symbols only: each stored symbol has every day FMP serves, and no figures
     # were computed from a part of the prices.
     stored = _sql(database, "SELECT symbol, count(*) FROM daily_prices GROUP BY 1 ORDER BY 1")
-    assert 2 <= len(stored) < 7
+    assert 2 <= len(stored) < len(SYMBOLS) + 4
     assert all(count == FIRST + 1 for _, count in stored), stored
     assert _sql(database, "SELECT count(*) FROM portfolio_snapshots") == [(0,)]
 
     fake_fmp.add_route(slow, serve)
     rerun = run_python(["scripts/refresh.py", "--through", DAYS[FIRST].isoformat()], env)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert _sql(database, "SELECT count(DISTINCT symbol) FROM daily_prices") == [(7,)]
+    assert _sql(database, "SELECT count(DISTINCT symbol) FROM daily_prices") == [
+        (len(SYMBOLS) + 4,)
+    ]
     assert _sql(database, "SELECT count(*) FROM portfolio_snapshots") == [(FIRST - ENTRY + 1,)]
