@@ -385,18 +385,9 @@ class FmpClient:
         """Market caps for ``symbols``, ``batch_size`` per request. FMP silently drops
         symbols it has no data for: callers match rows by symbol, never by position.
         ``on_batch(n_symbols)`` is called after each batch (progress display)."""
-        if not 1 <= batch_size <= MARKET_CAP_BATCH_SIZE:
-            raise ValueError(f"batch_size must be between 1 and {MARKET_CAP_BATCH_SIZE}")
-        path = "market-capitalization-batch"
-        rows: list[FmpMarketCap] = []
-        unique = list(dict.fromkeys(symbols))
-        for start in range(0, len(unique), batch_size):
-            batch = unique[start : start + batch_size]
-            payload = await self.get_json(path, {"symbols": ",".join(batch)}, exact_decimals=True)
-            rows.extend(parse_payload(_MARKET_CAPS, payload, path))
-            if on_batch is not None:
-                on_batch(len(batch))
-        return rows
+        return await self._batched(
+            "market-capitalization-batch", _MARKET_CAPS, symbols, batch_size, on_batch
+        )
 
     async def quotes(
         self,
@@ -407,15 +398,26 @@ class FmpClient:
     ) -> list[FmpQuote]:
         """Last prices of ``symbols`` (``/batch-quote``), ``batch_size`` per request; as
         with market caps, symbols FMP has nothing for are left out of its answer."""
+        return await self._batched("batch-quote", _QUOTES, symbols, batch_size, on_batch)
+
+    async def _batched(
+        self,
+        path: str,
+        adapter: TypeAdapter[list[T]],
+        symbols: Sequence[str],
+        batch_size: int,
+        on_batch: Callable[[int], None] | None,
+    ) -> list[T]:
+        """The rows of a ``symbols=A,B,...`` endpoint, ``batch_size`` distinct symbols per
+        request, ``on_batch(n_symbols)`` after each."""
         if not 1 <= batch_size <= MARKET_CAP_BATCH_SIZE:
             raise ValueError(f"batch_size must be between 1 and {MARKET_CAP_BATCH_SIZE}")
-        path = "batch-quote"
-        rows: list[FmpQuote] = []
+        rows: list[T] = []
         unique = list(dict.fromkeys(symbols))
         for start in range(0, len(unique), batch_size):
             batch = unique[start : start + batch_size]
             payload = await self.get_json(path, {"symbols": ",".join(batch)}, exact_decimals=True)
-            rows.extend(parse_payload(_QUOTES, payload, path))
+            rows.extend(parse_payload(adapter, payload, path))
             if on_batch is not None:
                 on_batch(len(batch))
         return rows
