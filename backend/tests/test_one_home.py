@@ -58,8 +58,14 @@ RULES: dict[str, Rule] = {
         re.compile(r"\blast_trading_day\("),
         ("app/risk_metrics/runs.py",),
         # portfolios/service.py only shows the date, as the end of the range to calculate;
-        # the refresh reads it as that end too, and as what is stored before it asks FMP.
-        also=("app/prices/repository.py", "app/portfolios/service.py", "app/refresh/"),
+        # the refresh reads it as that end too, and as what is stored before it asks FMP;
+        # the correlations stand on it as the day a request asks about.
+        also=(
+            "app/prices/repository.py",
+            "app/portfolios/service.py",
+            "app/refresh/",
+            "app/correlations/",
+        ),
     ),
     "Benchmark code format, the default benchmark (`SP500`)": Rule(
         re.compile(r"[\"']SP500[\"']"), ("app/core/types.py",)

@@ -1,8 +1,9 @@
 """A portfolio's largest holdings, how their returns moved together over the beta window,
 and how much the book diversifies: computed on request from stored prices (no table).
 
-Holdings are the positions held at the close of the day, weighted as GET /positions
-weighs them (signed exposure at the last close / gross exposure), largest |weight| first.
+Holdings are the positions held at the close of the day, valued as GET /positions values
+them (app.portfolios.service.position_exposures) and weighted by the gross exposure of
+those with a price (a position without one is left out, named), largest |weight| first.
 Returns are the total-return closes' (adjusted_close) on the market's trading days, over
 the beta window ending on the day. A holding that cannot take part is named with its
 reason, never silently dropped.
@@ -18,7 +19,6 @@ from datetime import date
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.correlations.queries import trading_day_on_or_before
 from app.formulas.book import DEFAULT_BETA_WINDOW
 from app.formulas.correlation import holding_correlations
 from app.formulas.returns import TRADING_DAYS_PER_YEAR, simple_returns
@@ -26,7 +26,7 @@ from app.formulas.windows import min_count
 from app.models import Position
 from app.portfolios.repository import Owner, held_positions, require_portfolio
 from app.portfolios.service import position_exposures
-from app.prices.repository import MARKET_INDEX, last_closes, load_price_history
+from app.prices.repository import MARKET_INDEX, last_closes, last_trading_day, load_price_history
 from app.prices.sources import SourceSpan, mixed_in_window
 
 DEFAULT_TOP = 10
@@ -103,7 +103,7 @@ async def portfolio_correlations(
     portfolio ``owner`` may not see. Without a market price by then, as_of is None and the
     reason says what to load."""
     await require_portfolio(session, portfolio_id, owner=owner)
-    day = await trading_day_on_or_before(session, on_or_before)
+    day = await last_trading_day(session, on_or_before)
     if day is None:
         when = f" on or before {on_or_before}" if on_or_before is not None else ""
         reason = (

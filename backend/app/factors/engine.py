@@ -55,13 +55,14 @@ def leg_closes(history: PriceHistory, symbols: Sequence[str]) -> FloatArray:
 
 def _factor_returns(
     history: PriceHistory, factors: Sequence[Factor]
-) -> tuple[FloatArray, list[str]]:
+) -> tuple[FloatArray, FloatArray, list[str]]:
+    """(the factors' returns, their ETFs' own returns, those ETFs) on the history's days."""
     legs = sorted({s for f in factors for s in f.symbols})
     index = {s: j for j, s in enumerate(legs)}
     long = np.array([index[f.long] for f in factors], dtype=np.intp)
     short = np.array([index[f.short] if f.short else -1 for f in factors], dtype=np.intp)
     leg_returns = simple_returns(leg_closes(history, legs))
-    return spread_returns(leg_returns, long, short), legs
+    return spread_returns(leg_returns, long, short), leg_returns, legs
 
 
 def unusable_reason(
@@ -100,8 +101,8 @@ def compute_factor_dates(
     rows = FactorRows(tuple(f.code for f in factors))
     if not dates:
         return rows
-    factor_returns, legs = _factor_returns(history, factors)
-    leg_returns_finite = np.isfinite(simple_returns(leg_closes(history, legs)))
+    factor_returns, leg_returns, legs = _factor_returns(history, factors)
+    leg_returns_finite = np.isfinite(leg_returns)
     series = sorted({p.series_symbol for held in positions for p in held})
     series_closes = leg_closes(history, series)
     series_returns = simple_returns(series_closes)

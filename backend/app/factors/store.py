@@ -61,8 +61,9 @@ def _decoded(column: str) -> str:
     return column
 
 
-def _statements(model: FactorModel, columns: Sequence[str]) -> tuple[str, str, tuple[str, ...]]:
-    """(create the temporary table, insert from it, the insert's parameter names in order)."""
+def _statements(model: FactorModel, columns: Sequence[str]) -> tuple[str, str]:
+    """(create the temporary table, insert from it); the insert's parameters: portfolio id,
+    window days, factor codes, estimators, reasons."""
     table = model.__tablename__
     temp = f"tmp_{table}"
     create = (
@@ -78,7 +79,7 @@ def _statements(model: FactorModel, columns: Sequence[str]) -> tuple[str, str, t
         f"INSERT INTO {table} (portfolio_id, window_days, {', '.join(columns)})"  # noqa: S608 (identifiers are module constants)
         f" SELECT {', '.join(values)} FROM {temp}"
     )
-    return create, insert, parameters
+    return create, insert
 
 
 def _fit_to_columns(model: FactorModel, columns: Columns, rows: FactorRows) -> Columns:
@@ -123,7 +124,7 @@ async def store_factor_rows(
             continue
         columns = _fit_to_columns(model, columns, rows)
         names = list(columns)
-        create, insert, _ = _statements(model, names)
+        create, insert = _statements(model, names)
         await pg.execute(create)
         await pg.execute(f"TRUNCATE tmp_{model.__tablename__}")
         buffer = binary_copy.encode([(c, columns[c], _KINDS[c][1]) for c in names])

@@ -100,11 +100,13 @@ async def trading_days(session: AsyncSession, start: date, end: date) -> list[da
     return list(rows)
 
 
-async def last_trading_day(session: AsyncSession) -> date | None:
-    """The date of the market index's last stored price (None: no price at all)."""
-    return await session.scalar(
-        select(func.max(DailyPrice.date)).where(DailyPrice.symbol == MARKET_INDEX)
-    )
+async def last_trading_day(session: AsyncSession, on_or_before: date | None = None) -> date | None:
+    """The date of the market index's last stored price, on or before ``on_or_before``
+    when given (None: no such price)."""
+    stmt = select(func.max(DailyPrice.date)).where(DailyPrice.symbol == MARKET_INDEX)
+    if on_or_before is not None:
+        stmt = stmt.where(DailyPrice.date <= on_or_before)
+    return await session.scalar(stmt)
 
 
 def market_day_on_or_before(day: ColumnElement[date] | date) -> ScalarSelect[date]:

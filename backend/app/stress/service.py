@@ -24,7 +24,7 @@ from app.formulas.stress import factor_pnl_fraction, position_model_pnl, revalua
 from app.models import DailyPrice, Position
 from app.portfolios.repository import Owner, get_portfolio
 from app.portfolios.service import ValuedPosition, portfolio_holdings
-from app.prices.repository import MARKET_INDEX
+from app.prices.repository import MARKET_INDEX, trading_days
 from app.stress.scenarios import SCENARIOS_FILE, Scenario, ScenarioSet, load_scenarios
 
 
@@ -94,17 +94,7 @@ async def window_returns(
 ) -> _Window | None:
     """Each symbol's return over the market's trading days in [start, end] (None: SPY has
     no price in the window)."""
-    days = (
-        (
-            await session.execute(
-                select(DailyPrice.date)
-                .where(DailyPrice.symbol == MARKET_INDEX, DailyPrice.date.between(start, end))
-                .order_by(DailyPrice.date)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    days = await trading_days(session, start, end)
     if len(days) < 2:
         return None
     first, last = days[0], days[-1]
@@ -191,6 +181,8 @@ async def portfolio_stress(
         if r.position_id in row_of and r.factor in column_of:
             loadings[row_of[r.position_id], column_of[r.factor]] = _float(r.exposure)
 
+    # What a replay's window is measured on: the factors' ETFs and the held series.
+    symbols = sorted({*(s for f in factors for s in f.symbols), *series})
     results = []
     for scenario in scenarios.scenarios:
         window: _Window | None = None
@@ -199,7 +191,6 @@ async def portfolio_stress(
             moves = [Move(c, given.get(c, 0.0)) for c in codes]
         else:
             assert scenario.start is not None and scenario.end is not None
-            symbols = sorted({*(s for f in factors for s in f.symbols), *series})
             window = await window_returns(session, symbols, scenario.start, scenario.end)
             if window is None:
                 why = f"no {MARKET_INDEX} prices between {scenario.start} and {scenario.end}"

@@ -9,7 +9,6 @@ import pytest
 
 from app.core.errors import EXIT_DATA_ERROR, FileDataError
 from app.factors.definitions import (
-    FACTORS_FILE,
     default_factors,
     factor_symbols,
     load_factors,
@@ -96,7 +95,3 @@ def test_no_factor_at_all_is_refused() -> None:
 def test_an_unreadable_file_names_itself(tmp_path: Path) -> None:
     with pytest.raises(FileDataError, match=r"missing\.toml: cannot read it"):
         load_factors(tmp_path / "missing.toml")
-
-
-def test_the_repository_file_loads_through_the_file_reader() -> None:
-    assert load_factors(FACTORS_FILE) == default_factors()
