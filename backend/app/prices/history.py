@@ -37,7 +37,7 @@ from app.prices.repository import (
     delete_prices,
     price_series,
     rescale_adjusted_closes,
-    upsert_prices,
+    write_prices,
 )
 from app.prices.sources import StoredRows, take_over_symbols
 
@@ -196,7 +196,7 @@ async def replace_history(
     changes = [d for d in (changed_from, *(r.first for r in taken_over)) if d is not None]
     gone = [p.date for p in stored if first <= p.date <= last and p.date not in new]
     deleted = await delete_prices(session, symbol, gone)
-    written = await upsert_prices(session, rows, source)
+    written = await write_prices(session, rows, source)  # taken over above
     last_stored = stored[-1].date if stored else None
     new_from = next((r.date for r in rows if last_stored is None or r.date > last_stored), None)
-    return Replaced(written.rows, deleted, new_from, min(changes, default=None), list(taken_over))
+    return Replaced(written, deleted, new_from, min(changes, default=None), list(taken_over))

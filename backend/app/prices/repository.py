@@ -377,6 +377,12 @@ async def upsert_prices(
     replaced = await take_over_symbols(
         session, DailyPrice, {r.symbol for r in rows}, source, replace=replace_source
     )
+    return Written(await write_prices(session, rows, source), replaced)
+
+
+async def write_prices(session: AsyncSession, rows: Sequence[PriceRow], source: str) -> int:
+    """Insert or replace the (symbol, date) closes of symbols already taken over by
+    ``source`` (:func:`upsert_prices` checks that first); returns the rows written."""
     # Every value column is replaced: a re-load from another source leaves nothing stale.
     stmt = upsert(
         DailyPrice,
@@ -397,7 +403,7 @@ async def upsert_prices(
     for i in range(0, len(params), _BATCH):
         await session.execute(stmt, params[i : i + _BATCH])
     await session.flush()
-    return Written(len(params), replaced)
+    return len(params)
 
 
 async def delete_prices(session: AsyncSession, symbol: str, days: Sequence[date]) -> int:
