@@ -227,7 +227,7 @@ async def test_a_404_symbol_and_a_429_burst_leave_the_others_current_and_a_rerun
     assert sum(1 for r in fake_fmp.requests if r.path.endswith("dividend-adjusted")) > 5
     # Solo holds only BBB: computed, BBB's figures NULL for want of prices; stored anyway.
     days = await _snapshot_days(engine)
-    assert days["Core"] == DAYS[ENTRY : FIRST_RUN + 1]
+    assert days["Core"] == days["Solo"] == DAYS[ENTRY : FIRST_RUN + 1]
 
     # FMP answers again: BBB loads, and the figures that were computed without it are
     # marked stale and computed again from their first day; the mark is cleared.
