@@ -72,7 +72,7 @@ from app.users.service import ensure_user, set_password
 from devtools.databases import alembic_config, benchmark_server_url, throwaway_database
 from devtools.processes import ServerStartError, http_server
 from devtools.tcp_proxy import FaultProxy, fault_proxy
-from perf import RESULTS_DIR
+from perf import RESULTS_DIR, write_report
 
 try:  # the generator's own loop: uvloop when installed (as for the server)
     from uvloop import run as run_loop
@@ -816,10 +816,7 @@ def main(argv: list[str] | None = None) -> int:
         "goal_p99_ms": args.goal_p99,
         "phases": phases,
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"api_load-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps(report, indent=2, default=str))
-    out.print(f"JSON: {path}")
+    out.print(f"JSON: {write_report('api_load', report)}")
 
     failed = []
     for phase in phases:

@@ -29,19 +29,17 @@ Usage (from the repository root)::
     uv run python backend/perf/factor_recovery.py                 # 20,000 positions, 252 days
     uv run python backend/perf/factor_recovery.py --positions 500 --seed 7
 
-Prints a report and writes JSON to ``backend/perf/results/factor_recovery.json``; exits
+Prints a report and writes JSON to ``backend/perf/results/``; exits
 1 when the goal is missed.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
-from pathlib import Path
 
 import numpy as np
 
@@ -53,8 +51,8 @@ from app.formulas.labels import ESTIMATORS
 from app.formulas.returns import FloatArray
 from app.portfolios.repository import HeldPosition
 from app.prices.repository import MARKET_INDEX, PriceHistory
+from perf import write_report
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 GOAL = 0.95
 """Share of positions whose loading vector lies within the joint region of JOINT_LEVEL."""
 JOINT_LEVEL = 0.9544997361036416
@@ -233,12 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'other 5 loadings within 2 SE':36}{guarded.within_two_se:>10.2%}")
     met = jointly >= GOAL and guarded.ridge_fits == 1.0
     print("goal met" if met else "GOAL MISSED")
-    RESULTS_DIR.mkdir(exist_ok=True)
-    (RESULTS_DIR / "factor_recovery.json").write_text(
-        json.dumps(
-            {"plain": asdict(plain), "collinear": asdict(guarded), "goal_met": met}, indent=2
-        )
-    )
+    report = {"plain": asdict(plain), "collinear": asdict(guarded), "goal_met": met}
+    print(f"JSON: {write_report('factor_recovery', report)}")
     return 0 if met else 1
 
 

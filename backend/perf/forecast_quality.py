@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import os
 import sys
@@ -70,7 +69,7 @@ from app.formulas.returns import FloatArray
 from app.models import Portfolio, Position
 from devtools.databases import benchmark_server_url, throwaway_database
 from devtools.processes import run_python
-from perf import RESULTS_DIR
+from perf import write_report
 
 MARKET = "SPY"
 HORIZON = 21
@@ -435,8 +434,6 @@ def main(argv: list[str] | None = None) -> int:
                 out.print(f"  {'met' if ok else '[red]NOT met[/]'}: {check}")
         out.print()
 
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"forecast_quality-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     payload = {
         "benchmark": "forecast_quality",
         "run_at": datetime.now(UTC).isoformat(),
@@ -444,8 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         "har_history_days": HAR_HISTORY_DAYS,
         "series": [asdict(r) for r in reports],
     }
-    path.write_text(json.dumps(payload, indent=2))
-    out.print(f"JSON: {path}")
+    out.print(f"JSON: {write_report('forecast_quality', payload)}")
     missed = [r.series for r in reports if r.goal is not None and not r.goal["met"]]
     return 1 if missed else 0
 

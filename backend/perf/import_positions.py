@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import time
@@ -63,7 +62,7 @@ from app.core.redaction import safe_url
 from app.portfolios import imports
 from app.portfolios.store import POSITION_COLUMNS
 from devtools.databases import alembic_config, benchmark_server_url, throwaway_database
-from perf import RESULTS_DIR
+from perf import write_report
 
 GOAL = 3.0
 AS_OF = date(2025, 1, 3)
@@ -296,10 +295,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{case} import / COPY = {ratios[case]:.2f}x best, {median_ratios[case]:.2f}x median "
             f"({verdict} the goal of {GOAL:.0f}x)"
         )
-    RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / f"import_positions-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
-    path.write_text(json.dumps(report, indent=2))
-    out.print(f"JSON: {path}")
+    out.print(f"JSON: {write_report('import_positions', report)}")
     return 0
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import random
 import sys
@@ -59,7 +58,7 @@ from devtools.databases import (
     create_database,
     drop_database,
 )
-from perf import RESULTS_DIR
+from perf import write_report
 
 WRITER_APP = "bench_writer"
 MIGRATION_APP = "bench_migration"
@@ -554,12 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_seconds": load_seconds,
         "results": results,
     }
-    path = args.json or RESULTS_DIR / (
-        f"migration_under_load_{args.rows}_{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, default=str))
-    console.print(f"JSON: {path}")
+    console.print(f"JSON: {write_report(f'migration_under_load_{args.rows}', report, args.json)}")
 
     shipped = results.get("shipped")
     if shipped is None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import time
@@ -50,7 +49,7 @@ from app.models import Portfolio, Position
 from app.risk_metrics.rows import FigureRows, position_beta_rows, position_volatility_rows
 from app.risk_metrics.store import store_portfolio_dates
 from devtools.databases import alembic_config, benchmark_server_url, throwaway_database
-from perf import RESULTS_DIR
+from perf import write_report
 
 BETA_WINDOW = 90
 CALC_DATE = date(2025, 10, 17)
@@ -247,10 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         f"persist {2 * args.positions:,} rows (update)", f"{persisted['update']:.3f}", "< 5 s"
     )
     out.print(table)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"risk_engine-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps(report, indent=2))
-    out.print(f"JSON: {path}")
+    out.print(f"JSON: {write_report('risk_engine', report)}")
     return 0
 
 

@@ -17,9 +17,7 @@ Prints a table and writes JSON to ``backend/perf/results/``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +34,7 @@ from app.core.redaction import safe_url
 from app.core.sectors import GICS_SECTORS
 from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
 from devtools.databases import alembic_config, benchmark_server_url, throwaway_database
-from perf import RESULTS_DIR
+from perf import write_report
 
 PORTFOLIOS = 3
 POSITIONS_PER_PORTFOLIO = 21  # 63 positions, the spec's demo data
@@ -252,12 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     with throwaway_database(server, "bench_storage") as url:
         rows = measure(url, args.days)
     Console(width=max(Console().width, 120)).print(render(rows, args.days))
-    path = args.json or RESULTS_DIR / f"storage_footprint_{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps({"benchmark": "storage_footprint", "days": args.days, "tables": rows})
-    )
-    Console(stderr=True).print(f"JSON: {path}")
+    report = {"benchmark": "storage_footprint", "days": args.days, "tables": rows}
+    Console(stderr=True).print(f"JSON: {write_report('storage_footprint', report, args.json)}")
     return 0
 
 

@@ -35,12 +35,10 @@ JSON to ``backend/perf/results/``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import arch.data.nasdaq
@@ -54,6 +52,7 @@ from app.core.cli import iso_date
 from app.formulas.returns import FloatArray, simple_returns
 from app.formulas.tail_risk import EWMA_LAMBDA, VAR_METHOD, tail_risk_at
 from app.formulas.windows import IntArray
+from perf import write_report
 from perf.backtesting import (
     BASEL_WINDOW,
     Z2_CRITICAL_001PCT,
@@ -66,7 +65,6 @@ from perf.backtesting import (
     zone_bounds,
 )
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 FULL_SPAN = (date(2001, 1, 2), date(2018, 12, 31))
 QUICK_SPAN = (date(2008, 1, 2), date(2008, 12, 31))
 HS_WINDOW = 252
@@ -300,16 +298,13 @@ def main(argv: list[str] | None = None) -> int:
                 out.print(f"  {'met' if ok else '[red]NOT met[/]'}: {check}")
         out.print()
 
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"var_backtest-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     payload = {
         "benchmark": "var_backtest",
         "run_at": datetime.now(UTC).isoformat(),
         "var_method": VAR_METHOD,
         "series": [asdict(r) for r in reports],
     }
-    path.write_text(json.dumps(payload, indent=2))
-    out.print(f"JSON: {path}")
+    out.print(f"JSON: {write_report('var_backtest', payload)}")
     missed = [r.series for r in reports if r.goal is not None and not r.goal["met"]]
     return 1 if missed else 0
 
