@@ -19,7 +19,9 @@ from its stale_from through the last SPY price) and clears a mark only if the bo
 not change while it ran; a ``--from``/``--to`` run through the last SPY price that holds
 every one of those days clears the mark the same way.
 
-``--json`` prints the result (or the error) as one JSON object on stdout.
+The summary names each portfolio's largest sector over/underweight on its last date
+against its own benchmark (app.risk_metrics.service.portfolio_risk, as the API), or why
+there is none. ``--json`` prints the result (or the error) as one JSON object on stdout.
 A position whose last price is more than STALE_PRICE_TRADING_DAYS trading days before a
 date, or that has none, gets no figures on it: the summary names it with its reason.
 Exit codes: 0 ok, 1 data error (a date after the last SPY price or no prices: nothing
