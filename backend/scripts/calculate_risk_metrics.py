@@ -19,7 +19,9 @@ from its stale_from through the last SPY price) and clears a mark only if the bo
 not change while it ran; a ``--from``/``--to`` run through the last SPY price that holds
 every one of those days clears the mark the same way.
 
-``--json`` prints the result (or the error) as one JSON object on stdout.
+The summary names each portfolio's largest sector over/underweight on its last date
+against its own benchmark (app.risk_metrics.service.portfolio_risk, as the API), or why
+there is none. ``--json`` prints the result (or the error) as one JSON object on stdout.
 A position whose last price is more than STALE_PRICE_TRADING_DAYS trading days before a
 date, or that has none, gets no figures on it: the summary names it with its reason.
 Exit codes: 0 ok, 1 data error (a date after the last SPY price or no prices: nothing
@@ -40,6 +42,7 @@ import logging
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 
@@ -55,7 +58,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.pool import NullPool
 
 from app.config import get_settings
@@ -69,16 +72,32 @@ from app.core.cli import (
     uuid_arg,
 )
 from app.core.db import create_engine_for
-from app.core.errors import InvalidQueryError
-from app.core.types import DEFAULT_BENCHMARK, DateRange
+from app.core.errors import InvalidQueryError, NotFoundError
+from app.core.types import DateRange
 from app.formulas.beta import MIN_OBSERVATIONS
 from app.formulas.book import DEFAULT_BETA_WINDOW
+from app.portfolios.repository import ANY_OWNER
 from app.risk_metrics import runs
 from app.risk_metrics.backfill import CHUNK_DATES, CHUNK_ROWS
 from app.risk_metrics.calculation import HISTORY_DAYS, PortfolioRiskSummary
+from app.risk_metrics.service import portfolio_risk
 from app.risk_metrics.store import RemovedFigures
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Tilts:
+    """A portfolio's largest sector over- and underweight on its last date against its own
+    benchmark, as the API compares them (app.risk_metrics.service.portfolio_risk), or why
+    there are none."""
+
+    benchmark_code: str | None
+    asof_date: date | None = None
+    """The date of the benchmark weights compared with."""
+    over: tuple[str, float] | None = None
+    under: tuple[str, float] | None = None
+    reason: str | None = None
 
 
 def _stored_line(run: runs.RunResult) -> str:
@@ -179,6 +198,42 @@ async def _with_engine(work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
         await engine.dispose()
 
 
+async def _run_and_compare(
+    engine: AsyncEngine, args: argparse.Namespace, run: runs.RunResult, err: Console
+) -> tuple[runs.StaleOutcome | None, dict[uuid.UUID, Tilts]]:
+    stale = await _run(engine, args, run, err)
+    return stale, {} if run.interrupted else await _tilts(engine, run)
+
+
+async def _tilts(engine: AsyncEngine, run: runs.RunResult) -> dict[uuid.UUID, Tilts]:
+    """Each portfolio's :class:`Tilts` on the last date the run stored for it."""
+    found: dict[uuid.UUID, Tilts] = {}
+    async with AsyncSession(engine) as session:
+        for last, _ in _last_by_portfolio(run):
+            try:
+                risk = await portfolio_risk(
+                    session, last.portfolio_id, owner=ANY_OWNER, on_or_before=last.calc_date
+                )
+            except NotFoundError as exc:  # deleted while the run went on
+                found[last.portfolio_id] = Tilts(None, reason=str(exc))
+                continue
+            code: str = risk.snapshot.benchmark_code
+            comparison = risk.benchmark_comparison
+            if risk.sector_exposure is None:
+                found[last.portfolio_id] = Tilts(code, reason="no sector exposure to compare")
+            elif comparison is None or not comparison.sectors:
+                found[last.portfolio_id] = Tilts(code, reason=risk.benchmark_comparison_reason)
+            else:
+                hi, lo = comparison.sectors[0], comparison.sectors[-1]
+                found[last.portfolio_id] = Tilts(
+                    code,
+                    comparison.asof_date,
+                    (hi.sector, float(hi.active_weight)),
+                    (lo.sector, float(lo.active_weight)),
+                )
+    return found
+
+
 async def _run(
     engine: AsyncEngine, args: argparse.Namespace, run: runs.RunResult, err: Console
 ) -> runs.StaleOutcome | None:
@@ -265,7 +320,7 @@ def _exit_code(run: runs.RunResult) -> int:
     return EXIT_DATA_ERROR if run.failures or left_out else EXIT_OK
 
 
-def _as_json(run: runs.RunResult) -> dict[str, Any]:
+def _as_json(run: runs.RunResult, tilts: dict[uuid.UUID, Tilts]) -> dict[str, Any]:
     code = _exit_code(run)
     return {
         "status": "ok" if code == EXIT_OK else "error",
@@ -285,8 +340,7 @@ def _as_json(run: runs.RunResult) -> dict[str, Any]:
                 "realized_volatility_21d": last.realized_volatility_21d,
                 "expected_volatility_21d": last.expected_volatility_21d,
                 "hhi": last.hhi,
-                "largest_overweight": _active(last.largest_overweight),
-                "largest_underweight": _active(last.largest_underweight),
+                **_tilts_json(tilts.get(last.portfolio_id)),
                 "skipped": [{"item": what, "reason": why} for what, why in last.skipped],
                 "excluded": [{"symbol": what, "reason": why} for what, why in last.excluded],
             }
@@ -296,6 +350,18 @@ def _as_json(run: runs.RunResult) -> dict[str, Any]:
             {"portfolio_name": name, "date": day, "error": message}
             for name, day, message in run.failures
         ],
+    }
+
+
+def _tilts_json(tilts: Tilts | None) -> dict[str, Any]:
+    if tilts is None:
+        tilts = Tilts(None)
+    return {
+        "benchmark_code": tilts.benchmark_code,
+        "benchmark_weights_asof": tilts.asof_date,
+        "largest_overweight": _active(tilts.over),
+        "largest_underweight": _active(tilts.under),
+        "benchmark_comparison_reason": tilts.reason,
     }
 
 
@@ -316,8 +382,6 @@ def _table(run: runs.RunResult) -> Table:
         table.add_column(col, justify="left" if col == "Portfolio" else "right")
     for col in ("Beta wtd", "Beta direct", "Vol 21d", "HAR 21d", "HHI", "Left out", "Skipped"):
         table.add_column(col, justify="right")
-    if any(s.largest_overweight for s in run.summaries):
-        table.add_column(f"Most over / under vs {DEFAULT_BENCHMARK}")
     for last, items in _last_by_portfolio(run):
         row = [
             last.portfolio_name,
@@ -334,12 +398,6 @@ def _table(run: runs.RunResult) -> Table:
             str(len(last.excluded)),
             str(len(last.skipped)),
         ]
-        if len(table.columns) > len(row):
-            active = "-"
-            if last.largest_overweight and last.largest_underweight:
-                (hi, hv), (lo, lv) = last.largest_overweight, last.largest_underweight
-                active = f"{hi} {hv:+.1%} / {lo} {lv:+.1%}"
-            row.append(active)
         table.add_row(*row)
     return table
 
@@ -387,16 +445,19 @@ def _report(args: argparse.Namespace, run: runs.RunResult, out: Console, err: Co
             soft_wrap=True,
         )
         return EXIT_OK
-    stale = asyncio.run(_with_engine(lambda engine: _run(engine, args, run, err)))
+    stale, tilts = asyncio.run(
+        _with_engine(lambda engine: _run_and_compare(engine, args, run, err))
+    )
     if run.interrupted:
         raise KeyboardInterrupt
     for name, day, message in run.failures:
         err.print(f"[red]failed:[/] {name} {day}: {message}", highlight=False, soft_wrap=True)
     if args.json:
-        print_json(out, _as_json(run) | ({"stale": _stale_json(stale)} if stale else {}))
+        print_json(out, _as_json(run, tilts) | ({"stale": _stale_json(stale)} if stale else {}))
         return _exit_code(run)
     if run.summaries:
         print_table(out, _table(run))
+    _print_tilts(run, tilts, out)
     _print_left_out(run, out)
     if stale is not None:
         if args.stale and not (stale.cleared or stale.kept):
@@ -422,6 +483,29 @@ def _report(args: argparse.Namespace, run: runs.RunResult, out: Console, err: Co
     elif skipped:
         out.print(f"{skipped} figures skipped (a reason for each with --verbose)")
     return _exit_code(run)
+
+
+def _print_tilts(run: runs.RunResult, tilts: dict[uuid.UUID, Tilts], out: Console) -> None:
+    """One line per portfolio: its benchmark, and its largest sector over/underweight on
+    its last date, or why there is no comparison."""
+    for last, _ in _last_by_portfolio(run):
+        t = tilts.get(last.portfolio_id)
+        if t is None:
+            continue
+        who = (
+            last.portfolio_name
+            if t.benchmark_code is None
+            else (f"{last.portfolio_name} vs {t.benchmark_code}")
+        )
+        if t.over is not None and t.under is not None:
+            (hi, hv), (lo, lv) = t.over, t.under
+            line = (
+                f"{who} (weights of {t.asof_date}): most over {hi} {hv:+.1%}, "
+                f"most under {lo} {lv:+.1%}"
+            )
+        else:
+            line = f"{who}: {t.reason}"
+        out.print(line, highlight=False, markup=False)
 
 
 def _print_left_out(run: runs.RunResult, out: Console) -> None:

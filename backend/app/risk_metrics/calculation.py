@@ -31,13 +31,11 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.benchmarks.repository import BenchmarkWeights, weights_on_or_before
+from app.benchmarks.repository import BenchmarkWeights
 from app.config import get_settings
-from app.core.types import DEFAULT_BENCHMARK
 from app.factors.definitions import factor_symbols
 from app.factors.store import store_factor_dates
 from app.formulas.book import DEFAULT_BETA_WINDOW, PortfolioFigures, analyse_book_dates
-from app.formulas.concentration import active_weights
 from app.formulas.har import HAR_HISTORY_DAYS
 from app.models import Portfolio
 from app.portfolios.repository import (
@@ -80,7 +78,10 @@ the end of it."""
 
 @dataclass
 class PortfolioRiskSummary:
-    """What one portfolio-date calculation did, for logs and the CLI's summary table."""
+    """What one portfolio-date calculation did, for logs and the CLI's summary table.
+
+    Its sector over/underweights are not here: they are the stored snapshot's against the
+    portfolio's own benchmark (app.risk_metrics.service.portfolio_risk)."""
 
     portfolio_id: uuid.UUID
     portfolio_name: str
@@ -95,8 +96,6 @@ class PortfolioRiskSummary:
     realized_volatility_21d: float | None = None
     expected_volatility_21d: float | None = None
     hhi: float | None = None
-    largest_overweight: tuple[str, float] | None = None
-    largest_underweight: tuple[str, float] | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
     """(symbol or column, reason) for every figure not stored."""
     excluded: list[tuple[str, str]] = field(default_factory=list)
@@ -135,9 +134,11 @@ def compute_portfolio_dates(
     stale_after: int | None = None,
     risk_free_rate: float | None = None,
 ) -> list[PortfolioDateFigures | NotComputed]:
-    """Every figure of one portfolio on each of ``dates`` (ascending; ``positions[k]`` and
-    ``benchmarks[k]`` are date k's) from loaded inputs, in one vectorised pass (no
-    database): the single-date run and the range run both go through here. ``spans``: the
+    """Every figure of one portfolio on each of ``dates`` (ascending; ``positions[k]`` is
+    date k's) from loaded inputs, in one vectorised pass (no database): the single-date run
+    and the range run both go through here. ``benchmarks`` is not read (a portfolio's
+    over/underweights are its stored snapshot's against its own benchmark:
+    app.risk_metrics.service.portfolio_risk); the range run still passes them. ``spans``: the
     portfolio's positions with the days they were held (the book as held each day, behind
     ``market_beta_direct`` and the realized drawdown), at least those held in the last
     :func:`app.risk_metrics.as_held.as_held_rows` trading days before each date.
@@ -222,9 +223,7 @@ def compute_portfolio_dates(
             )
             snapshot |= tail_risk_values(book.tail_risk, n, summary.skipped)
             snapshot |= as_held_values(held_book, n, summary.skipped)
-            benchmark = benchmarks[k]
-            weights = {s: float(w) for s, w in benchmark.by_sector().items()} if benchmark else None
-            _summarise(summary, figures, weights, len(beta_rows), len(vol_rows))
+            _summarise(summary, figures, len(beta_rows), len(vol_rows))
             summary.market_beta_direct = snapshot["market_beta_direct"]
             results[k] = PortfolioDateFigures(summary, beta_rows, vol_rows, snapshot)
     for k, day in enumerate(dates):
@@ -302,7 +301,6 @@ def compute_portfolio_date(
     positions: Sequence[HeldPosition],
     history: PriceHistory,
     sectors: Mapping[str, str | None],
-    benchmark: BenchmarkWeights | None,
     beta_window: int,
     spans: Sequence[HeldSpan],
 ) -> PortfolioDateFigures:
@@ -315,7 +313,7 @@ def compute_portfolio_date(
         [positions],
         history,
         sectors,
-        [benchmark],
+        [None],
         beta_window,
         spans,
     )
@@ -359,7 +357,6 @@ async def calculate_portfolio_risk(
     positions = [s.position for s in spans if s.held_on(calc_date)]
     series = sorted({p.series_symbol for p in positions})
     sectors = await sectors_of(session, series)
-    benchmark = await weights_on_or_before(session, DEFAULT_BENCHMARK, asof=calc_date)
     figures = compute_portfolio_date(
         portfolio.id,
         portfolio.name,
@@ -368,7 +365,6 @@ async def calculate_portfolio_risk(
         positions,
         history,
         sectors,
-        benchmark,
         beta_window,
         spans,
     )
@@ -396,11 +392,7 @@ async def calculate_portfolio_risk(
 
 
 def _summarise(
-    summary: PortfolioRiskSummary,
-    fig: PortfolioFigures,
-    benchmark: dict[str, float] | None,
-    betas_written: int,
-    vols_written: int,
+    summary: PortfolioRiskSummary, fig: PortfolioFigures, betas_written: int, vols_written: int
 ) -> None:
     summary.betas_written = betas_written
     summary.volatility_written = vols_written
@@ -410,9 +402,3 @@ def _summarise(
         summary.realized_volatility_21d = finite(fig.volatility.realized_vol_21d[0])
         summary.expected_volatility_21d = finite(fig.volatility.har.expected_vol[0])
     summary.hhi = fig.concentration.hhi if fig.concentration else None
-    if benchmark and fig.sector_exposure:
-        active = active_weights(fig.sector_exposure, benchmark)
-        top = max(active.items(), key=lambda kv: kv[1])
-        bottom = min(active.items(), key=lambda kv: kv[1])
-        summary.largest_overweight = top
-        summary.largest_underweight = bottom

@@ -1036,10 +1036,11 @@ def test_readable_on_a_narrow_screen(
         assert guarded.console_errors == []
 
 
-def test_screenshot_script_writes_a_png_of_the_dashboard(
+def test_screenshot_script_writes_a_png_of_the_whole_dashboard(
     server: Server,
     database: TestDatabase,
     demo_portfolios: list[dict[str, Any]],
+    guarded: GuardedPage,
     tmp_path: Path,
 ) -> None:
     script = ["scripts/dashboard_screenshot.py", "--url", server.base, "--password-stdin"]
@@ -1050,8 +1051,16 @@ def test_screenshot_script_writes_a_png_of_the_dashboard(
         stdin=DEMO_PASSWORD + "\n",
     )
     assert result.returncode == 0, result.stderr
-    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    png = output.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert DEMO_PASSWORD not in result.stdout + result.stderr
+    # The whole page, down to its last panel, not the viewport: as tall as the page.
+    page = guarded.page
+    sign_in(page, server, DEMO_EMAIL, DEMO_PASSWORD)
+    wait_loaded(page, demo_portfolios[0]["id"], DEMO_END.isoformat())
+    size = (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big"))
+    assert size == (1280, page.evaluate("document.documentElement.scrollHeight"))
+    assert size[1] > 800
 
     # main() in this process, on a thread of its own: Playwright's sync API refuses to
     # start on a thread where it already runs (this module's browser).

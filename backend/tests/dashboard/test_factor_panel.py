@@ -96,4 +96,11 @@ def test_the_stress_table_shows_each_scenarios_pnl_from_the_api(
     # every hypothetical shock has one.
     assert all(s["pnl"] is None for s in report["scenarios"] if s["kind"] == "historical")
     assert all(s["pnl"] is not None for s in report["scenarios"] if s["kind"] == "hypothetical")
+    # Every column, the notes saying why too, fits the panel: nothing scrolled out of view.
+    wrap = page.locator("#stress-panel .table-wrap")
+    assert wrap.evaluate("el => el.scrollWidth <= el.clientWidth")
+    panel, notes = page.locator("#stress-panel").bounding_box(), rows.first.locator("td").last
+    box = notes.bounding_box()
+    assert panel is not None and box is not None
+    assert box["x"] + box["width"] <= panel["x"] + panel["width"]
     assert guarded.console_errors == []

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.formulas.labels import TRENDS
 from app.models import (
-    BenchmarkSectorWeight,
     DailyPrice,
     Portfolio,
     PortfolioSnapshot,
@@ -299,28 +298,6 @@ async def test_short_history_is_skipped_with_a_reason_and_reported_as_coverage(
         select(PositionMarketBeta).where(PositionMarketBeta.position_id == positions["CCC"].id)
     )
     assert ccc_beta is None
-
-
-async def test_benchmark_weights_of_the_latest_date_on_or_before_give_active_weights(
-    session: AsyncSession,
-) -> None:
-    await _seed(session, _series())
-    portfolio, _ = await _book(session)
-    for asof, energy in ((CALC - timedelta(days=30), 0.05), (CALC + timedelta(days=1), 0.9)):
-        session.add(
-            BenchmarkSectorWeight(
-                benchmark_code="SP500", asof_date=asof, sector="Energy", weight=Decimal(energy)
-            )
-        )
-    await session.flush()
-
-    summary = await calculate_portfolio_risk(session, portfolio.id, CALC)
-
-    snap = await session.scalar(select(PortfolioSnapshot))
-    assert snap is not None and summary.largest_underweight is not None
-    # The later date (after CALC) must not be used: Energy's benchmark weight is 0.05.
-    energy_active = snap.sector_exposure["Energy"] - 0.05
-    assert summary.largest_underweight == ("Energy", pytest.approx(energy_active, abs=1e-6))
 
 
 async def test_without_market_prices_nothing_is_computed(session: AsyncSession) -> None:

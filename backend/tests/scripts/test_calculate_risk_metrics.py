@@ -51,11 +51,11 @@ def _script(database: TestDatabase, name: str, *args: str, **env: str) -> CliRun
     return run_script(name.removesuffix(".py"), *args, env=script_env(database.env_url, **env))
 
 
-def _rows(database: TestDatabase, sql: str) -> list[tuple[object, ...]]:
+def _rows(database: TestDatabase, sql: str, **params: object) -> list[tuple[object, ...]]:
     engine = create_engine(database.sync_url)
     try:
         with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(sql))]
+            return [tuple(r) for r in conn.execute(text(sql), params)]
     finally:
         engine.dispose()
 
@@ -270,6 +270,121 @@ def test_json_output_has_each_portfolio_and_its_over_and_underweights(
         assert portfolio["largest_underweight"]["active_weight"] < 0
 
 
+NDX_WEIGHTS = {"Utilities": 0.7, "Information Technology": 0.3}
+"""Skewed on purpose: against them Growth Tech's largest underweight is Utilities, against
+the demo's SP500 weights it is not."""
+
+
+@pytest.fixture
+def own_benchmarks(database: TestDatabase) -> Iterator[None]:
+    """Growth Tech held against NDX (weights stored on a date before DEMO_END and one
+    after), Long/Short against DJIA (none stored); Balanced stays on SP500."""
+    before = date.fromordinal(DEMO_END.toordinal() - 40)
+    after = date.fromordinal(DEMO_END.toordinal() + 1)
+    _rows_update(
+        database,
+        "INSERT INTO benchmarks_sector_weights (benchmark_code, asof_date, sector, weight,"
+        " data_source) VALUES ('NDX', :day, :sector, :weight, 'TEST')",
+        [
+            {"day": day, "sector": sector, "weight": weight if day == before else 0.5}
+            for day in (before, after)
+            for sector, weight in NDX_WEIGHTS.items()
+        ],
+    )
+    _rows_update(
+        database,
+        "UPDATE portfolios SET benchmark_code = CASE name WHEN 'Demo Growth Tech' THEN 'NDX'"
+        " WHEN 'Demo Long/Short Hedge Fund' THEN 'DJIA' ELSE benchmark_code END",
+    )
+    yield
+    _rows_update(
+        database,
+        "UPDATE portfolios SET benchmark_code = 'SP500'"
+        " WHERE name IN ('Demo Growth Tech', 'Demo Long/Short Hedge Fund')",
+    )
+    _rows_update(database, "DELETE FROM benchmarks_sector_weights WHERE benchmark_code = 'NDX'")
+
+
+def _extremes(exposure: dict[str, float], weights: dict[str, float]) -> tuple[Any, Any]:
+    """(sector, active weight) of the largest overweight and underweight."""
+    active = {s: exposure.get(s, 0.0) - weights.get(s, 0.0) for s in {*exposure, *weights}}
+    return max(active.items(), key=lambda kv: kv[1]), min(active.items(), key=lambda kv: kv[1])
+
+
+@pytest.mark.usefixtures("demo", "own_benchmarks")
+def test_each_portfolio_is_compared_with_its_own_benchmark_or_says_it_has_no_weights(
+    database: TestDatabase,
+) -> None:
+    day = DEMO_END.isoformat()
+    result = _script(database, "calculate_risk_metrics.py", "--date", day, "--json")
+    assert result.code == 0, result.stderr
+    got = {p["portfolio_name"]: p for p in json.loads(result.stdout)["portfolios"]}
+    exposure = {
+        name: {s: float(w) for s, w in raw.items()}
+        for name, raw in _rows(
+            database,
+            "SELECT p.name, s.sector_exposure FROM portfolio_snapshots s"
+            " JOIN portfolios p ON p.id = s.portfolio_id WHERE s.calculation_date = :day",
+            day=DEMO_END,
+        )
+    }
+    sp500_asof, *_ = _rows(
+        database,
+        "SELECT max(asof_date) FROM benchmarks_sector_weights"
+        " WHERE benchmark_code = 'SP500' AND asof_date <= :day",
+        day=DEMO_END,
+    )[0]
+    sp500 = {
+        str(s): float(str(w))
+        for s, w in _rows(
+            database,
+            "SELECT sector, weight FROM benchmarks_sector_weights"
+            " WHERE benchmark_code = 'SP500' AND asof_date = :asof",
+            asof=sp500_asof,
+        )
+    }
+    expected = {
+        "Demo Balanced Individual": ("SP500", sp500_asof, sp500),
+        # The NDX weights of the date after DEMO_END are not used.
+        "Demo Growth Tech": ("NDX", date.fromordinal(DEMO_END.toordinal() - 40), NDX_WEIGHTS),
+    }
+    for name, (code, asof, weights) in expected.items():
+        over, under = _extremes(exposure[name], weights)
+        portfolio = got[name]
+        assert (portfolio["benchmark_code"], portfolio["benchmark_weights_asof"]) == (
+            code,
+            str(asof),
+        )
+        assert portfolio["benchmark_comparison_reason"] is None
+        for key, (sector, active) in (
+            ("largest_overweight", over),
+            ("largest_underweight", under),
+        ):
+            assert portfolio[key]["sector"] == sector
+            assert portfolio[key]["active_weight"] == pytest.approx(active, abs=2e-6)
+    assert got["Demo Growth Tech"]["largest_underweight"]["sector"] == "Utilities"
+    assert got["Demo Balanced Individual"]["largest_underweight"]["sector"] != "Utilities"
+    hedge = got["Demo Long/Short Hedge Fund"]
+    assert hedge["benchmark_code"] == "DJIA"
+    assert hedge["largest_overweight"] is hedge["largest_underweight"] is None
+    assert hedge["benchmark_comparison_reason"].startswith("no DJIA sector weights are stored")
+
+    printed = _script(database, "calculate_risk_metrics.py", "--date", day, COLUMNS="250")
+    assert printed.code == 0, printed.stderr
+    lines = printed.stdout.splitlines()
+    for name, (code, asof, _) in expected.items():
+        (hi, hv), (lo, lv) = (
+            (p["sector"], p["active_weight"])
+            for p in (got[name]["largest_overweight"], got[name]["largest_underweight"])
+        )
+        assert (
+            f"{name} vs {code} (weights of {asof}): most over {hi} {hv:+.1%}, "
+            f"most under {lo} {lv:+.1%}"
+        ) in lines
+    assert f"Demo Long/Short Hedge Fund vs DJIA: {hedge['benchmark_comparison_reason']}" in lines
+    assert "SP500" not in "".join(line for line in lines if "Growth Tech" in line)
+
+
 @pytest.mark.usefixtures("demo")
 def test_summary_fits_80_columns_without_cutting_a_cell(database: TestDatabase) -> None:
     result = _script(database, "calculate_risk_metrics.py", "--date", DEMO_END.isoformat())
@@ -434,10 +549,10 @@ def test_delete_of_an_unknown_portfolio_is_a_usage_error_that_removes_nothing(
     assert _table_state(database) == before
 
 
-def _rows_update(database: TestDatabase, sql: str) -> None:
+def _rows_update(database: TestDatabase, sql: str, params: Any = None) -> None:
     engine = create_engine(database.sync_url)
     try:
         with engine.begin() as conn:
-            conn.execute(text(sql))
+            conn.execute(text(sql), params)
     finally:
         engine.dispose()

@@ -52,7 +52,7 @@ export async function loadStress(portfolioId, on) {
     if (s.null_reason) notes.push(s.null_reason);
     for (const left of s.left_out) notes.push(`${left.factor} left out: ${left.null_reason}`);
     if (reval && num(reval.coverage) < 1) notes.push(`revaluation covers ${signedPercent(reval.coverage, 0).replace("+", "")} of gross`);
-    cell(row, notes.join("; "), "muted");
+    cell(row, notes.join("; "), "muted notes");
     body.append(row);
   }
   return report;
