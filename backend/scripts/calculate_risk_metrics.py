@@ -42,7 +42,6 @@ import logging
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 
@@ -72,7 +71,7 @@ from app.core.cli import (
     uuid_arg,
 )
 from app.core.db import create_engine_for
-from app.core.errors import InvalidQueryError, NotFoundError
+from app.core.errors import InvalidQueryError
 from app.core.types import DateRange
 from app.formulas.beta import MIN_OBSERVATIONS
 from app.formulas.book import DEFAULT_BETA_WINDOW
@@ -80,24 +79,10 @@ from app.portfolios.repository import ANY_OWNER
 from app.risk_metrics import runs
 from app.risk_metrics.backfill import CHUNK_DATES, CHUNK_ROWS
 from app.risk_metrics.calculation import HISTORY_DAYS, PortfolioRiskSummary
-from app.risk_metrics.service import portfolio_risk
+from app.risk_metrics.service import SectorTilts, largest_tilts
 from app.risk_metrics.store import RemovedFigures
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Tilts:
-    """A portfolio's largest sector over- and underweight on its last date against its own
-    benchmark, as the API compares them (app.risk_metrics.service.portfolio_risk), or why
-    there are none."""
-
-    benchmark_code: str | None
-    asof_date: date | None = None
-    """The date of the benchmark weights compared with."""
-    over: tuple[str, float] | None = None
-    under: tuple[str, float] | None = None
-    reason: str | None = None
 
 
 def _stored_line(run: runs.RunResult) -> str:
@@ -200,38 +185,20 @@ async def _with_engine(work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
 
 async def _run_and_compare(
     engine: AsyncEngine, args: argparse.Namespace, run: runs.RunResult, err: Console
-) -> tuple[runs.StaleOutcome | None, dict[uuid.UUID, Tilts]]:
+) -> tuple[runs.StaleOutcome | None, dict[uuid.UUID, SectorTilts]]:
     stale = await _run(engine, args, run, err)
     return stale, {} if run.interrupted else await _tilts(engine, run)
 
 
-async def _tilts(engine: AsyncEngine, run: runs.RunResult) -> dict[uuid.UUID, Tilts]:
-    """Each portfolio's :class:`Tilts` on the last date the run stored for it."""
-    found: dict[uuid.UUID, Tilts] = {}
+async def _tilts(engine: AsyncEngine, run: runs.RunResult) -> dict[uuid.UUID, SectorTilts]:
+    """Each portfolio's largest sector tilts on the last date the run stored for it."""
     async with AsyncSession(engine) as session:
-        for last, _ in _last_by_portfolio(run):
-            try:
-                risk = await portfolio_risk(
-                    session, last.portfolio_id, owner=ANY_OWNER, on_or_before=last.calc_date
-                )
-            except NotFoundError as exc:  # deleted while the run went on
-                found[last.portfolio_id] = Tilts(None, reason=str(exc))
-                continue
-            code: str = risk.snapshot.benchmark_code
-            comparison = risk.benchmark_comparison
-            if risk.sector_exposure is None:
-                found[last.portfolio_id] = Tilts(code, reason="no sector exposure to compare")
-            elif comparison is None or not comparison.sectors:
-                found[last.portfolio_id] = Tilts(code, reason=risk.benchmark_comparison_reason)
-            else:
-                hi, lo = comparison.sectors[0], comparison.sectors[-1]
-                found[last.portfolio_id] = Tilts(
-                    code,
-                    comparison.asof_date,
-                    (hi.sector, float(hi.active_weight)),
-                    (lo.sector, float(lo.active_weight)),
-                )
-    return found
+        return {
+            last.portfolio_id: await largest_tilts(
+                session, last.portfolio_id, owner=ANY_OWNER, day=last.calc_date
+            )
+            for last, _ in _last_by_portfolio(run)
+        }
 
 
 async def _run(
@@ -320,7 +287,7 @@ def _exit_code(run: runs.RunResult) -> int:
     return EXIT_DATA_ERROR if run.failures or left_out else EXIT_OK
 
 
-def _as_json(run: runs.RunResult, tilts: dict[uuid.UUID, Tilts]) -> dict[str, Any]:
+def _as_json(run: runs.RunResult, tilts: dict[uuid.UUID, SectorTilts]) -> dict[str, Any]:
     code = _exit_code(run)
     return {
         "status": "ok" if code == EXIT_OK else "error",
@@ -353,9 +320,9 @@ def _as_json(run: runs.RunResult, tilts: dict[uuid.UUID, Tilts]) -> dict[str, An
     }
 
 
-def _tilts_json(tilts: Tilts | None) -> dict[str, Any]:
+def _tilts_json(tilts: SectorTilts | None) -> dict[str, Any]:
     if tilts is None:
-        tilts = Tilts(None)
+        tilts = SectorTilts(None)
     return {
         "benchmark_code": tilts.benchmark_code,
         "benchmark_weights_asof": tilts.asof_date,
@@ -485,7 +452,7 @@ def _report(args: argparse.Namespace, run: runs.RunResult, out: Console, err: Co
     return _exit_code(run)
 
 
-def _print_tilts(run: runs.RunResult, tilts: dict[uuid.UUID, Tilts], out: Console) -> None:
+def _print_tilts(run: runs.RunResult, tilts: dict[uuid.UUID, SectorTilts], out: Console) -> None:
     """One line per portfolio: its benchmark, and its largest sector over/underweight on
     its last date, or why there is no comparison."""
     for last, _ in _last_by_portfolio(run):

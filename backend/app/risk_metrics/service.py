@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.benchmarks.repository import require_benchmark, weights_on_or_before
 from app.core.errors import NotFoundError
 from app.core.sectors import UnknownSectorError, to_gics
+from app.core.types import DEFAULT_BENCHMARK
 from app.formulas.concentration import active_weights as risk_active_weights
 from app.models import BenchmarkSectorWeight, PortfolioSnapshot
 from app.models.snapshot import SNAPSHOT_RISK_COLUMNS
@@ -167,6 +168,42 @@ async def portfolio_risk(
     return RiskAsOf(snapshot, exposure, comparison)
 
 
+@dataclass(frozen=True)
+class SectorTilts:
+    """A portfolio's largest sector over- and underweight on a snapshot date against its
+    own benchmark, as :func:`portfolio_risk` compares them, or why there are none."""
+
+    benchmark_code: str | None
+    asof_date: date | None = None
+    """The date of the benchmark weights compared with."""
+    over: tuple[str, float] | None = None
+    under: tuple[str, float] | None = None
+    reason: str | None = None
+
+
+async def largest_tilts(
+    session: AsyncSession, portfolio_id: uuid.UUID, *, owner: Owner, day: date
+) -> SectorTilts:
+    """The portfolio's :class:`SectorTilts` on its latest snapshot on or before ``day``."""
+    try:
+        risk = await portfolio_risk(session, portfolio_id, owner=owner, on_or_before=day)
+    except NotFoundError as exc:  # deleted meanwhile, or no snapshot
+        return SectorTilts(None, reason=str(exc))
+    code: str = risk.snapshot.benchmark_code
+    comparison = risk.benchmark_comparison
+    if risk.sector_exposure is None:
+        return SectorTilts(code, reason="no sector exposure to compare")
+    if comparison is None or not comparison.sectors:
+        return SectorTilts(code, reason=risk.benchmark_comparison_reason)
+    hi, lo = comparison.sectors[0], comparison.sectors[-1]
+    return SectorTilts(
+        code,
+        comparison.asof_date,
+        (hi.sector, float(hi.active_weight)),
+        (lo.sector, float(lo.active_weight)),
+    )
+
+
 async def _no_weights(session: AsyncSession, benchmark_code: str, day: date) -> str:
     earliest = await session.scalar(
         select(func.min(BenchmarkSectorWeight.asof_date)).where(
@@ -174,10 +211,12 @@ async def _no_weights(session: AsyncSession, benchmark_code: str, day: date) -> 
         )
     )
     if earliest is None:
-        return (
-            f"no {benchmark_code} sector weights are stored: seed them with "
+        how = (  # the demo's weights are the default benchmark's only
             "scripts/seed_benchmark_weights.py (the demo's come with scripts/demo_data.py)"
+            if benchmark_code == DEFAULT_BENCHMARK
+            else f"scripts/seed_benchmark_weights.py --benchmark {benchmark_code}"
         )
+        return f"no {benchmark_code} sector weights are stored: seed them with {how}"
     return (
         f"no {benchmark_code} sector weights on or before {day}: the earliest stored are of "
         f"{earliest}"

@@ -54,3 +54,11 @@ async def test_a_benchmark_never_seeded_gives_a_reason_that_says_how_to_seed(
         "no SP500 sector weights are stored: seed them with scripts/seed_benchmark_weights.py "
         "(the demo's come with scripts/demo_data.py)"
     )
+    # The demo seeds the S&P 500's weights only: another benchmark's reason says its own flag.
+    portfolio.benchmark_code = "NDX"
+    await session.flush()
+    risk = await portfolio_risk(session, portfolio.id, owner=ANY_OWNER, benchmark_code=None)
+    assert risk.benchmark_comparison_reason == (
+        "no NDX sector weights are stored: seed them with scripts/seed_benchmark_weights.py "
+        "--benchmark NDX"
+    )
