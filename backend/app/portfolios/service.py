@@ -22,7 +22,6 @@ from app.portfolios.repository import (
     get_portfolio,
     held_positions,
     latest_snapshot_date,
-    require_portfolio,
 )
 from app.prices.actions import actions_of, shares_held
 from app.prices.repository import LastClose, last_closes, last_trading_day
@@ -74,17 +73,28 @@ def _decimal(value: float, scale: Decimal) -> Decimal:
 async def portfolio_holdings(
     session: AsyncSession, portfolio_id: uuid.UUID, *, owner: Owner, on_or_before: date | None
 ) -> PortfolioHoldings:
-    """The positions held on ``as_of`` (the latest snapshot date on or before
-    ``on_or_before``, latest overall if None), each valued as :func:`position_exposures`
-    values it at as_of, weighted by gross exposure, with the beta and volatility stored for
-    it on as_of and, when the snapshot left it out for want of a fresh price, why.
+    """:func:`holdings_of` the portfolio; PortfolioNotFoundError unless ``owner`` may see
+    it."""
+    portfolio = await get_portfolio(session, portfolio_id, owner=owner)
+    return await holdings_of(session, portfolio, on_or_before=on_or_before)
+
+
+async def holdings_of(
+    session: AsyncSession, portfolio: Portfolio, *, on_or_before: date | None
+) -> PortfolioHoldings:
+    """The positions of ``portfolio`` (read owner-scoped by the caller:
+    app.portfolios.repository.get_portfolio) held on ``as_of`` (the latest snapshot date
+    on or before ``on_or_before``, latest overall if None), each valued as
+    :func:`position_exposures` values it at as_of, weighted by gross exposure, with the
+    beta and volatility stored for it on as_of and, when the snapshot left it out for want
+    of a fresh price, why.
 
     Without such a snapshot, as_of is None: today's positions, with no figures but their
     last price date, and the range a calculation of the book would cover (its first entry
     date to the market index's last price). One query per table, whatever the number of
     positions.
     """
-    await require_portfolio(session, portfolio_id, owner=owner)
+    portfolio_id = portfolio.id
     as_of = await latest_snapshot_date(session, portfolio_id, on_or_before)
     day = as_of or datetime.now(UTC).date()
     held = await held_positions(session, portfolio_id, day)
