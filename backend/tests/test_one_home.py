@@ -51,6 +51,15 @@ RULES: dict[str, Rule] = {
         ),
         ("app/portfolios/repository.py",),
     ),
+    (
+        "A position's value on a date: the close as traded times the shares held that day "
+        "(the day its stored quantity counts on, the splits between), signed as its exposure"
+    ): Rule(
+        # The engine (app/risk_metrics/pricing.py) and the API's reads
+        # (app/portfolios/service.py) both ask app/prices/actions.py.
+        re.compile(r"\bsplit_factor\(|\bquantity_date\s+or\b"),
+        ("app/prices/actions.py",),
+    ),
     "What a NUMERIC(precision, scale) column holds, and the reason a figure is left NULL": Rule(
         re.compile(r"precision\s*-\s*scale"), ("app/core/numeric_fit.py",)
     ),
@@ -151,6 +160,10 @@ def test_the_tell_tales_catch_a_second_statement() -> None:
         ),
         "Held at the close of a day (entry, exit and expiration dates)": (
             "or_(Position.exit_date.is_(None), Position.exit_date > d)"
+        ),
+        "A position's value on a date: the close as traded times the shares held that day "
+        "(the day its stored quantity counts on, the splits between), signed as its exposure": (
+            "counted_on = position.quantity_date or self.today"
         ),
         "What a NUMERIC(precision, scale) column holds, and the reason a figure is left NULL": (
             "limit = 10.0 ** (precision - scale)"

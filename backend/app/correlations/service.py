@@ -23,8 +23,7 @@ from app.formulas.book import DEFAULT_BETA_WINDOW
 from app.formulas.correlation import holding_correlations
 from app.formulas.returns import TRADING_DAYS_PER_YEAR, simple_returns
 from app.formulas.windows import min_count
-from app.models import Position
-from app.portfolios.repository import Owner, held_positions, require_portfolio
+from app.portfolios.repository import HeldPosition, Owner, active_positions, require_portfolio
 from app.portfolios.service import position_exposures
 from app.prices.repository import MARKET_INDEX, last_closes, last_trading_day, load_price_history
 from app.prices.sources import SourceSpan, mixed_in_window
@@ -35,11 +34,14 @@ MAX_TOP = 25
 
 @dataclass(frozen=True)
 class Holding:
-    position: Position
-    series: str
-    """The price series it moves with: an option's underlying, else its symbol."""
+    position: HeldPosition
     weight: float | None
     """Signed exposure / gross exposure; None without a price to value it."""
+
+    @property
+    def series(self) -> str:
+        """The price series it moves with: an option's underlying, else its symbol."""
+        return self.position.series_symbol
 
 
 @dataclass(frozen=True)
@@ -70,21 +72,13 @@ class PortfolioCorrelations:
     """Holdings with a weight beyond the ``top`` largest (not in the matrix)."""
 
 
-def _series(position: Position) -> str:
-    return position.underlying_symbol or position.symbol
-
-
 async def _holdings(session: AsyncSession, portfolio_id: uuid.UUID, day: date) -> list[Holding]:
-    positions = await held_positions(session, portfolio_id, day)
-    closes = await last_closes(session, {_series(p) for p in positions}, day)
-    exposures = await position_exposures(session, portfolio_id, positions, closes, day)
+    positions = await active_positions(session, portfolio_id, day)
+    closes = await last_closes(session, {p.series_symbol for p in positions}, day)
+    exposures = await position_exposures(session, positions, closes)
     gross = sum(abs(e) for e in exposures.values())
     return [
-        Holding(
-            p,
-            _series(p),
-            exposures[p.id] / gross if p.id in exposures and gross > 0 else None,
-        )
+        Holding(p, exposures[p.id] / gross if p.id in exposures and gross > 0 else None)
         for p in positions
     ]
 

@@ -212,6 +212,38 @@ class HeldSpan:
         return self.first_day <= day and (self.last_day is None or day <= self.last_day)
 
 
+_HELD_COLUMNS = (
+    positions.c.id,
+    positions.c.symbol,
+    positions.c.underlying_symbol,
+    positions.c.position_type,
+    positions.c.quantity,
+    func.coalesce(positions.c.strike_price, positions.c.entry_price),
+    last_held_day,
+)
+"""What a :class:`HeldPosition` is made of (:func:`_held_position`'s arguments)."""
+
+
+def _held_position(
+    pid: uuid.UUID,
+    symbol: str,
+    underlying: str | None,
+    position_type: str,
+    quantity: Decimal,
+    unit: Decimal | None,
+    last_day: date | None,
+) -> HeldPosition:
+    return HeldPosition(
+        pid,
+        symbol,
+        underlying or symbol,
+        position_type,
+        float(quantity),
+        last_day,
+        float("nan") if unit is None else float(unit),
+    )
+
+
 async def positions_held_between(
     session: AsyncSession, portfolio_id: uuid.UUID, start: date, end: date
 ) -> list[HeldSpan]:
@@ -219,35 +251,15 @@ async def positions_held_between(
     (one query; ``HeldSpan.held_on`` tells the days)."""
     c = positions.c
     rows = await session.execute(
-        positions.select(
-            c.id,
-            c.symbol,
-            c.underlying_symbol,
-            c.position_type,
-            c.quantity,
-            func.coalesce(c.strike_price, c.entry_price),
-            first_held_day,
-            last_held_day,
-        )
+        positions.select(*_HELD_COLUMNS, first_held_day)
         .where(*held_between(portfolio_id, start, end))
         .order_by(c.symbol, c.id)
     )
-    return [
-        HeldSpan(
-            HeldPosition(
-                pid,
-                symbol,
-                underlying or symbol,
-                ptype,
-                float(qty),
-                last,
-                float("nan") if unit is None else float(unit),
-            ),
-            first,
-            last,
-        )
-        for pid, symbol, underlying, ptype, qty, unit, first, last in rows
-    ]
+    spans = []
+    for *held, first in rows:
+        position = _held_position(*held)
+        spans.append(HeldSpan(position, first, position.quantity_date))
+    return spans
 
 
 class HeldRow(NamedTuple):
@@ -317,14 +329,15 @@ async def held_series(session: AsyncSession, portfolio_ids: Sequence[uuid.UUID])
 
 async def held_positions(
     session: AsyncSession, portfolio_id: uuid.UUID, day: date
-) -> list[Position]:
-    """The Position rows held at the close of ``day``, by symbol."""
+) -> list[tuple[Position, HeldPosition]]:
+    """The Position rows held at the close of ``day``, by symbol, each with its
+    :class:`HeldPosition` (what a valuation reads of it; one query)."""
     stmt = (
-        positions.select()
+        positions.select(Position, *_HELD_COLUMNS)
         .where(*held_between(portfolio_id, day, day))
         .order_by(positions.c.symbol, positions.c.id)
     )
-    return list((await session.scalars(stmt)).all())
+    return [(position, _held_position(*held)) for position, *held in await session.execute(stmt)]
 
 
 async def portfolio_summaries(

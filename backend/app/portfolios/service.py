@@ -16,15 +16,14 @@ from app.formulas.exposure import signed_exposure
 from app.models import Portfolio, Position, User
 from app.portfolios.repository import (
     ANY_OWNER,
+    HeldPosition,
     Owner,
     first_entry_date,
     get_portfolio,
     held_positions,
     latest_snapshot_date,
-    positions_held_between,
-    require_portfolio,
 )
-from app.prices.actions import actions_of, split_factor
+from app.prices.actions import actions_of, shares_held
 from app.prices.repository import LastClose, last_closes, last_trading_day
 from app.risk_metrics.queries import (
     excluded_positions_on,
@@ -74,39 +73,48 @@ def _decimal(value: float, scale: Decimal) -> Decimal:
 async def portfolio_holdings(
     session: AsyncSession, portfolio_id: uuid.UUID, *, owner: Owner, on_or_before: date | None
 ) -> PortfolioHoldings:
-    """The positions held on ``as_of`` (the latest snapshot date on or before
-    ``on_or_before``, latest overall if None), each valued at the last close as traded on
-    or before as_of times the shares held that day (app.prices.actions.split_factor),
-    weighted by gross exposure, with the beta and volatility stored for it on as_of and,
-    when the snapshot left it out for want of a fresh price, why.
+    """:func:`holdings_of` the portfolio; PortfolioNotFoundError unless ``owner`` may see
+    it."""
+    portfolio = await get_portfolio(session, portfolio_id, owner=owner)
+    return await holdings_of(session, portfolio, on_or_before=on_or_before)
+
+
+async def holdings_of(
+    session: AsyncSession, portfolio: Portfolio, *, on_or_before: date | None
+) -> PortfolioHoldings:
+    """The positions of ``portfolio`` (read owner-scoped by the caller:
+    app.portfolios.repository.get_portfolio) held on ``as_of`` (the latest snapshot date
+    on or before ``on_or_before``, latest overall if None), each valued as
+    :func:`position_exposures` values it at as_of, weighted by gross exposure, with the
+    beta and volatility stored for it on as_of and, when the snapshot left it out for want
+    of a fresh price, why.
 
     Without such a snapshot, as_of is None: today's positions, with no figures but their
     last price date, and the range a calculation of the book would cover (its first entry
     date to the market index's last price). One query per table, whatever the number of
     positions.
     """
-    await require_portfolio(session, portfolio_id, owner=owner)
+    portfolio_id = portfolio.id
     as_of = await latest_snapshot_date(session, portfolio_id, on_or_before)
     day = as_of or datetime.now(UTC).date()
-    positions = await held_positions(session, portfolio_id, day)
-    series = {p.id: p.underlying_symbol or p.symbol for p in positions}
-    closes = await last_closes(session, series.values(), day)
+    held = await held_positions(session, portfolio_id, day)
+    closes = await last_closes(session, {h.series_symbol for _, h in held}, day)
     if as_of is None:
         return PortfolioHoldings(
             portfolio_id,
             None,
             [
-                ValuedPosition(p, *(None,) * 6, _price_date(closes.get(series[p.id])), None)
-                for p in positions
+                ValuedPosition(p, *(None,) * 6, _price_date(closes.get(h.series_symbol)), None)
+                for p, h in held
             ],
             await first_entry_date(session, portfolio_id),
             await last_trading_day(session),
         )
 
     betas = await position_betas_on(session, portfolio_id, as_of)
-    vols = await position_volatility_on(session, [p.id for p in positions], as_of)
+    vols = await position_volatility_on(session, [p.id for p, _ in held], as_of)
     excluded = await excluded_positions_on(session, portfolio_id, as_of)
-    exposures = await position_exposures(session, portfolio_id, positions, closes, as_of)
+    exposures = await position_exposures(session, [h for _, h in held], closes)
     # A position the figures left out without a close to value it at still counts in the
     # gross, as it does in their concentration: at the exposure they counted as uncovered.
     unpriced = sum(
@@ -117,7 +125,7 @@ async def portfolio_holdings(
     gross = sum(abs(e) for e in exposures.values()) + unpriced
 
     valued = []
-    for p in positions:
+    for p, h in held:
         exposure = exposures.get(p.id)
         beta, vol = betas.get(p.id), vols.get(p.id)
         valued.append(
@@ -131,7 +139,7 @@ async def portfolio_holdings(
                 None if beta is None else beta.r_squared,
                 None if vol is None else vol.realized_vol_21d,
                 None if vol is None else vol.vol_trend,
-                _price_date(closes.get(series[p.id])),
+                _price_date(closes.get(h.series_symbol)),
                 excluded.get(p.id),
             )
         )
@@ -139,32 +147,20 @@ async def portfolio_holdings(
 
 
 async def position_exposures(
-    session: AsyncSession,
-    portfolio_id: uuid.UUID,
-    positions: Sequence[Position],
-    closes: Mapping[str, LastClose],
-    day: date,
+    session: AsyncSession, positions: Sequence[HeldPosition], closes: Mapping[str, LastClose]
 ) -> dict[uuid.UUID, float]:
-    """Each position held on ``day``'s signed exposure: its series' last close as traded
-    on or before ``day`` (``closes``, app.prices.repository.last_closes) times the shares
-    held on that close's day (app.prices.actions.split_factor). Positions without a close
-    are absent."""
-    series = {p.id: p.underlying_symbol or p.symbol for p in positions}
-    splits = await actions_of(session, sorted(set(series.values())), "split")
-    counted_on: dict[uuid.UUID, date] = {}
-    if any(splits.values()):  # the day each stored quantity counts on matters then only
-        counted_on = {
-            span.position.id: span.position.quantity_date or datetime.now(UTC).date()
-            for span in await positions_held_between(session, portfolio_id, day, day)
-        }
+    """Each position's signed exposure at its series' last close as traded (``closes``,
+    app.prices.repository.last_closes): that close times the shares held on its day
+    (app.prices.actions.shares_held), signed by the position's type. Positions without
+    a close are absent. One query (the splits of the series)."""
+    splits = await actions_of(session, sorted({p.series_symbol for p in positions}), "split")
     exposures: dict[uuid.UUID, float] = {}
     for p in positions:
-        last = closes.get(series[p.id])
+        last = closes.get(p.series_symbol)
         if last is not None and last.close.is_finite():  # NUMERIC may hold 'NaN'
-            shares = p.quantity
-            if splits.get(series[p.id]):
-                shares *= split_factor(splits[series[p.id]], counted_on[p.id], last.date)
-            exposures[p.id] = signed_exposure(p.position_type, float(shares), float(last.close))
+            per_share = shares_held(splits[p.series_symbol], p.quantity_date, last.date)
+            shares = p.quantity * float(per_share)
+            exposures[p.id] = signed_exposure(p.position_type, shares, float(last.close))
     return exposures
 
 

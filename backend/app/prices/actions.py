@@ -2,7 +2,10 @@
 their reads and their one write.
 
 - A holding: a split of N for D turns each share held before its ex-date into N / D
-  shares; :func:`split_factor` is the factor between the quantity held on two dates.
+  shares; :func:`split_factor` is the factor between the quantity held on two dates, and
+  :func:`shares_held` the shares a position holds on a day for each share of its stored
+  quantity (a position's value on a day is its close as traded times those shares, signed
+  by app.formulas.exposure: the engine's and the API's valuations both read it here).
 - A close: the total-return close of a day is its close as traded times the factor of
   every action after it (ex-date later than the day, up to the last day priced): D / N
   for a split, ``1 - dividend / close the day before the ex-date`` for a dividend (the
@@ -16,7 +19,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -104,6 +107,17 @@ def split_factor(actions: Iterable[ActionRow], entered: date, on: date) -> Decim
         if action.kind == "split" and entered < action.ex_date <= on:
             factor *= action.shares_per_share
     return factor
+
+
+def shares_held(
+    splits: Iterable[ActionRow], quantity_date: date | None, day: date, *, today: date | None = None
+) -> Decimal:
+    """Shares a position holds on ``day`` for each share of its stored quantity. The stored
+    quantity counts on ``quantity_date`` (a closed position's last held day) or, while the
+    position is held still (None), on ``today`` (the current UTC date if not given): it
+    is the quantity after every split up to that day."""
+    counted_on = quantity_date or today or datetime.now(UTC).date()
+    return split_factor(splits, counted_on, day)
 
 
 class DividendTooLargeError(ValueError):

@@ -1,10 +1,11 @@
 """What the engine values each held position at on a date, and which positions a date's
 figures may rest on.
 
-- Value: the close as traded on the position's last priced day times the quantity held
-  that day (app.prices.actions.split_factor from the stored quantity's day: a 4:1 split
-  after the day means a quarter of today's shares, each at the pre-split close), signed
-  by its type (app.formulas.exposure). Returns come from the total-return closes
+- Value: the close as traded on the position's last priced day times the shares held
+  that day (app.prices.actions.shares_held: a 4:1 split after the day means a quarter of
+  today's shares, each at the pre-split close), signed by its type
+  (app.formulas.exposure.signed_exposure), as GET /positions values it
+  (app.portfolios.service.position_exposures). Returns come from the total-return closes
   (app.formulas.returns); only the valuation reads traded closes.
 - Freshness (app.formulas.freshness): a position whose last price is more than the limit's
   trading days before the date, or that has none, is excluded. Its exposure (at its last
@@ -22,11 +23,11 @@ from datetime import UTC, date, datetime
 import numpy as np
 from numpy.typing import NDArray
 
-from app.formulas.exposure import exposure_factor
+from app.formulas.exposure import signed_exposure
 from app.formulas.freshness import ExclusionReason, exclusion_detail, fresh_prices
 from app.formulas.returns import FloatArray
 from app.portfolios.repository import HeldPosition
-from app.prices.actions import split_factor
+from app.prices.actions import shares_held
 from app.prices.repository import PriceHistory
 from app.risk_metrics.rows import uuid_array
 
@@ -80,7 +81,7 @@ class _Held:
     positions: Sequence[HeldPosition]
     cols: NDArray[np.intp]
     size: FloatArray
-    """Signed units: exposure factor x stored quantity."""
+    """Signed units: the exposure per unit of price of the stored quantity."""
     entry_value: FloatArray
     ids: NDArray[np.void]
     with_splits: list[int]
@@ -115,12 +116,13 @@ class Panel:
 
     def _arrays(self, held: Sequence[HeldPosition]) -> _Held:
         if self._held is None or self._held.positions is not held:
-            factor_of = {t: exposure_factor(t) for t in {p.position_type for p in held}}
             self._held = _Held(
                 held,
                 np.array([self.column_of[p.series_symbol] for p in held], dtype=np.intp),
-                # Stored quantities are positive (a CHECK): the type gives the sign.
-                np.array([factor_of[p.position_type] * p.quantity for p in held], dtype=np.float64),
+                np.array(
+                    [signed_exposure(p.position_type, p.quantity, 1.0) for p in held],
+                    dtype=np.float64,
+                ),
                 np.array([p.entry_value_price for p in held], dtype=np.float64),
                 uuid_array([p.id for p in held]),
                 [i for i, p in enumerate(held) if p.series_symbol in self.history.splits],
@@ -131,10 +133,11 @@ class Panel:
         """Shares held on panel row ``row`` for each share of the stored quantity."""
         key = (position.series_symbol, row, position.quantity_date)
         if key not in self._factor:
-            day = self.history.dates[self.first + row]
-            counted_on = position.quantity_date or self.today
             splits = self.history.splits[position.series_symbol]
-            self._factor[key] = float(split_factor(splits, counted_on, day))
+            day = self.history.dates[self.first + row]
+            self._factor[key] = float(
+                shares_held(splits, position.quantity_date, day, today=self.today)
+            )
         return self._factor[key]
 
     def book(self, held: Sequence[HeldPosition], row: int, calc_date: date) -> DatedBook:

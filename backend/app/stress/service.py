@@ -23,7 +23,7 @@ from app.factors.definitions import Factor, default_factors
 from app.formulas.stress import factor_pnl_fraction, position_model_pnl, revaluation_pnl
 from app.models import DailyPrice, Position
 from app.portfolios.repository import Owner, get_portfolio
-from app.portfolios.service import ValuedPosition, portfolio_holdings
+from app.portfolios.service import ValuedPosition, holdings_of
 from app.prices.repository import MARKET_INDEX, trading_days
 from app.stress.scenarios import SCENARIOS_FILE, Scenario, ScenarioSet, load_scenarios
 
@@ -146,15 +146,14 @@ async def portfolio_stress(
     """Every scenario's P&L for the portfolio (404s as GET /factors: not visible, or no
     factor exposures on or before the date)."""
     scenarios = scenarios or scenario_set()
-    found = await factor_queries.factor_exposures(
-        session, portfolio_id, owner=owner, on_or_before=on_or_before
-    )
-    day = found.calculation_date
+    # The one ownership check of the request: the reads below are of this portfolio.
     portfolio = await get_portfolio(session, portfolio_id, owner=owner)
+    found = await factor_queries.factor_exposures_of(session, portfolio, on_or_before=on_or_before)
+    day = found.calculation_date
     # Valued as the engine and GET /positions value them (the traded close times the
     # shares held that day); a position the figures left out for want of a fresh price
     # takes no part (NaN).
-    holdings = await portfolio_holdings(session, portfolio_id, owner=owner, on_or_before=day)
+    holdings = await holdings_of(session, portfolio, on_or_before=day)
     held = [v.position for v in holdings.positions]
     series = [p.underlying_symbol or p.symbol for p in held]
     exposures = np.array([_exposure(v) for v in holdings.positions], dtype=np.float64)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -13,8 +12,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import DailyPrice
 from tests.support.api import signed_in
@@ -332,20 +330,6 @@ async def test_without_a_snapshot_the_positions_say_the_range_to_calculate(
         (None, "2025-03-11"),
         (None, None),
     ]
-
-
-@pytest.fixture
-def statements(app: FastAPI) -> Iterator[list[str]]:
-    """Every SQL statement the app runs while the test does."""
-    engine: AsyncEngine = app.state.engine
-    seen: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def test_positions_take_one_query_per_table_whatever_their_number(

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.factors.definitions import default_factors
 from app.factors.synthetic import etf_returns
 from app.models import DailyPrice
+from app.portfolios.repository import portfolios
 from app.prices.demo import demo_calendar
 from app.risk_metrics.calculation import calculate_portfolio_risk
 from perf.factor_recovery import factor_returns
@@ -38,6 +39,8 @@ class Seed:
     stranger: uuid.UUID
     exact: uuid.UUID
     mixed: uuid.UUID
+    gone: uuid.UUID
+    """Deleted after its figures were computed."""
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -62,13 +65,16 @@ async def seed(seed_session: AsyncSession) -> Seed:
     mixed = await make_portfolio(db, "Mixed", owner=owner, equity_balance=EQUITY)
     for symbol, kind in (("SPY", "LONG"), ("IWM", "SHORT")):
         await make_position(db, exact, symbol, "300", kind, entry_date=CALENDAR[0])
+    gone = await make_portfolio(db, "Gone", owner=owner, equity_balance=EQUITY)
     for symbol in ("ABC", "SPY"):
         await make_position(db, mixed, symbol, "500", entry_date=CALENDAR[0])
+        await make_position(db, gone, symbol, "500", entry_date=CALENDAR[0])
     await db.commit()
-    for portfolio in (exact, mixed):
+    for portfolio in (exact, mixed, gone):
         await calculate_portfolio_risk(db, portfolio.id, END)
+    await db.execute(portfolios.soft_delete(portfolios.c.id == gone.id))
     await db.commit()
-    return Seed(owner.id, stranger.id, exact.id, mixed.id)
+    return Seed(owner.id, stranger.id, exact.id, mixed.id, gone.id)
 
 
 async def _get(app: FastAPI, user: uuid.UUID, path: str) -> httpx.Response:
@@ -152,3 +158,21 @@ async def test_another_users_portfolio_is_404(app: FastAPI, seed: Seed) -> None:
     response = await _get(app, seed.stranger, f"/api/v1/portfolios/{seed.exact}/stress")
     assert response.status_code == 404
     assert response.json()["detail"] == f"unknown portfolio {seed.exact}"
+
+
+async def test_a_deleted_portfolio_is_404_though_its_figures_are_kept(
+    app: FastAPI, seed: Seed
+) -> None:
+    response = await _get(app, seed.owner, f"/api/v1/portfolios/{seed.gone}/stress")
+    assert response.status_code == 404
+    assert response.json()["detail"] == f"unknown portfolio {seed.gone}"
+
+
+@pytest.mark.parametrize("figures", ["stress", "factors", "correlations"])
+async def test_a_read_of_a_portfolios_figures_checks_its_owner_once(
+    app: FastAPI, seed: Seed, statements: list[str], figures: str
+) -> None:
+    response = await _get(app, seed.owner, f"/api/v1/portfolios/{seed.mixed}/{figures}")
+    assert response.status_code == 200, response.text
+    checks = [s for s in statements if "portfolios.owner_id" in s]
+    assert len(checks) == 1, checks

@@ -1,6 +1,6 @@
 """The app under test: create_app() on the module's test database, lifespan running, an
-httpx client talking to it in-process over ASGI (signed in as the module says), and a walk
-through a keyset-paginated list.
+httpx client talking to it in-process over ASGI (signed in as the module says), the SQL
+statements the app runs during a test, and a walk through a keyset-paginated list.
 
 The app opens its own connections, so API tests commit their seed data (each module has
 its own database, dropped afterwards) instead of using the rolled-back ``session``.
@@ -9,7 +9,7 @@ its own database, dropped afterwards) instead of using the rolled-back ``session
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -17,6 +17,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.main import create_app
@@ -68,6 +69,20 @@ async def all_pages(
         if cursor is None:
             return pages
         assert len(pages) < 100, "pagination does not terminate"
+
+
+@pytest.fixture
+def statements(app: FastAPI) -> Iterator[list[str]]:
+    """Every SQL statement the app runs while the test does."""
+    engine: AsyncEngine = app.state.engine
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 @pytest.fixture
