@@ -196,9 +196,9 @@ async def plan_ranges(
     one price history, from the earliest of them (a date's figures read only its own
     window of it, app.risk_metrics.calculation), one trading-days query and one read of
     the stale marks: a run through the market index's last price clears the mark of its
-    portfolio that it covers whole (:func:`covers_mark`). Refused as :func:`plan_run`: a
-    day after the last market price, no prices. The statements issued do not depend on the
-    number of portfolios."""
+    portfolio that it covers whole (:func:`covers_mark`). A day after the last market price
+    is refused (as :func:`plan_run`). The statements it sends do not depend on the number
+    of portfolios."""
     if not starts:
         return []
     async with AsyncSession(engine) as session:
@@ -216,10 +216,9 @@ async def plan_ranges(
     plans = []
     for portfolio_id, name, dates in running:
         mark = marks.get(portfolio_id)
-        through_last = dates[-1] == last
-        covered = (
-            [mark] if mark and through_last and covers_mark(history.dates, dates, mark) else []
-        )
+        covered = []
+        if mark is not None and dates[-1] == last and covers_mark(history.dates, dates, mark):
+            covered.append(mark)
         plans.append(RunPlan([(portfolio_id, name)], dates, False, history, covered))
     return plans
 
@@ -442,8 +441,9 @@ async def plan_stale(engine: AsyncEngine, only: uuid.UUID | None = None) -> Stal
             raise MissingMarketDataError(
                 f"no {MARKET_INDEX} prices: load prices first (scripts/load_prices.py)"
             )
-        days = await trading_days_from(session, {m.portfolio_id: m.stale_from for m in marks}, last)
-        planned = [(mark, days[mark.portfolio_id]) for mark in marks]
+        starts = {mark.portfolio_id: mark.stale_from for mark in marks}
+        days_of = await trading_days_from(session, starts, last)
+        planned = [(mark, days_of[mark.portfolio_id]) for mark in marks]
         with_dates = [(mark, days) for mark, days in planned if days]
         history = None
         if with_dates:
