@@ -444,6 +444,36 @@ async def first_entry_date(session: AsyncSession, portfolio_id: uuid.UUID) -> da
     return first
 
 
+class FiguresExtent(NamedTuple):
+    """A live portfolio and the days its figures cover or should."""
+
+    portfolio_id: uuid.UUID
+    name: str
+    latest_snapshot_date: date | None
+    """Its last computed day (None: never computed)."""
+    first_entry_date: date | None
+    """Its positions' first held day (closed ones too; None: no position)."""
+    stale_from: date | None
+    """Its stale mark (None: its figures are current)."""
+
+
+async def figures_extents(session: AsyncSession) -> list[FiguresExtent]:
+    """Every live portfolio, whoever owns it (operator work), with its latest snapshot
+    date, first entry date (as :func:`first_entry_date`) and stale mark, by name then id:
+    one query, the two dates an index lookup per portfolio."""
+    c, s = portfolios.c, PortfolioSnapshot.__table__.c
+    latest = select(func.max(s.calculation_date)).where(s.portfolio_id == c.id).scalar_subquery()
+    first_entry = (
+        positions.select(func.min(first_held_day))
+        .where(positions.c.portfolio_id == c.id)
+        .scalar_subquery()
+    )
+    rows = await session.execute(
+        portfolios.select(c.id, c.name, latest, first_entry, c.stale_from).order_by(c.name, c.id)
+    )
+    return [FiguresExtent._make(row) for row in rows]
+
+
 async def figures_resting_on(
     session: AsyncSession, symbol: str, since: date
 ) -> list[tuple[uuid.UUID, str, date]]:

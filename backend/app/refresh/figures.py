@@ -2,7 +2,9 @@
 (app.risk_metrics.runs): from the day after its last stored snapshot (its earliest
 position's entry date when it has none), or from its stale mark when that is earlier,
 through the market index's last stored price. A portfolio already current is not run; a
-run that covers its mark clears it (compare-and-clear, as ``--stale`` does)."""
+run that covers its mark clears it (compare-and-clear, as ``--stale`` does). The due
+portfolios are planned together (app.risk_metrics.runs.plan_ranges: one price load for
+all of them), then run one after another."""
 
 from __future__ import annotations
 
@@ -13,12 +15,7 @@ from datetime import date, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.portfolios.repository import (
-    PortfolioNotFoundError,
-    first_entry_date,
-    latest_snapshot_date,
-    stale_marks,
-)
+from app.portfolios.repository import FiguresExtent, PortfolioNotFoundError, figures_extents
 from app.prices.repository import last_trading_day
 from app.risk_metrics import runs
 
@@ -41,26 +38,29 @@ class FiguresOutcome:
     marks_kept: int = 0
 
 
+def first_due_day(extent: FiguresExtent) -> date | None:
+    """The day after its last snapshot (its first entry date without one), or its stale
+    mark when earlier; None: nothing to compute (no snapshot, no position, no mark)."""
+    latest = extent.latest_snapshot_date
+    start = latest + timedelta(days=1) if latest is not None else extent.first_entry_date
+    if extent.stale_from is not None:
+        start = extent.stale_from if start is None else min(start, extent.stale_from)
+    return start
+
+
 async def due_portfolios(engine: AsyncEngine) -> tuple[date | None, list[DuePortfolio]]:
     """The market index's last price, and each live portfolio with days to compute up to
-    it (none without prices)."""
+    it (none without prices), by name: two queries, whatever their number."""
     async with AsyncSession(engine) as session:
         last = await last_trading_day(session)
         if last is None:
             return None, []
-        marks = {m.portfolio_id: m.stale_from for m in await stale_marks(session)}
-        due = []
-        for portfolio_id, name in await runs.portfolios_to_run(session):
-            latest = await latest_snapshot_date(session, portfolio_id)
-            start = (
-                latest + timedelta(days=1)
-                if latest is not None
-                else await first_entry_date(session, portfolio_id)
-            )
-            if portfolio_id in marks:
-                start = min(d for d in (start, marks[portfolio_id]) if d is not None)
-            if start is not None and start <= last:
-                due.append(DuePortfolio(portfolio_id, name, start))
+        extents = await figures_extents(session)
+    due = []
+    for extent in extents:
+        start = first_due_day(extent)
+        if start is not None and start <= last:
+            due.append(DuePortfolio(extent.portfolio_id, extent.name, start))
     return last, due
 
 
@@ -81,15 +81,18 @@ async def bring_figures_current(
     outcome.through, outcome.due = await due_portfolios(engine)
     if outcome.through is None:
         return
-    for due in outcome.due:
+    due_of = {due.portfolio_id: due for due in outcome.due}
+    starts = [(due.portfolio_id, due.name, due.start) for due in outcome.due]
+    # A portfolio without a trading day from its start (a holiday) has no plan.
+    for plan in await runs.plan_ranges(engine, starts, outcome.through):
+        ((portfolio_id, _),) = plan.portfolios
+        planned(due_of[portfolio_id], len(plan.dates))
         try:
-            plan = await runs.plan_run(
-                engine, due.start, outcome.through, single=False, only=due.portfolio_id
+            await runs.run_plan(
+                engine, plan, outcome.run, beta_window=beta_window, progress=progress
             )
-        except (runs.NothingToRunError, PortfolioNotFoundError):
-            continue  # no trading day from its start (a holiday), or deleted meanwhile
-        planned(due, len(plan.dates))
-        await runs.run_plan(engine, plan, outcome.run, beta_window=beta_window, progress=progress)
+        except PortfolioNotFoundError:
+            continue  # deleted meanwhile: its run stopped before storing anything
         if outcome.run.interrupted:
             return
         cleared = await runs.clear_covered_marks(engine, plan, outcome.run)

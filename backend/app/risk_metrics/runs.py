@@ -3,11 +3,13 @@
 Which portfolio-dates a run covers (:func:`plan_run`): every live portfolio or one, on a
 date as asked or on the market's trading days of a range, never a date after the market
 index's last stored price (:func:`refuse_dates_after_last_price`: its figures would be
-old prices stored as new). Then how they run (:func:`run_plan`): a single date portfolio
-by portfolio, each in its own transaction; a range through app.risk_metrics.backfill,
-portfolio after portfolio or in worker processes, stopped by Ctrl-C after the chunk being
-stored. The caller passes the engine; each worker process builds its own. A stale mark
-is cleared by ``--stale`` and by a range that covers it whole, the same way.
+old prices stored as new); or each portfolio from a day of its own, sharing one price
+load (:func:`plan_ranges`, the daily refresh's; :func:`plan_stale`). Then how they run
+(:func:`run_plan`): a single date portfolio by portfolio, each in its own transaction; a
+range through app.risk_metrics.backfill, portfolio after portfolio or in worker
+processes, stopped by Ctrl-C after the chunk being stored. The caller passes the engine;
+each worker process builds its own. A stale mark is cleared by ``--stale`` and by a range
+that covers it whole, the same way.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import multiprocessing
 import signal
 import uuid
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import CancelledError, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -173,6 +175,52 @@ async def plan_run(
                 m for m in await stale_marks(session, only) if covers_mark(history.dates, dates, m)
             ]
     return RunPlan(portfolios, dates, single, history, marks)
+
+
+async def trading_days_from(
+    session: AsyncSession, starts: Mapping[uuid.UUID, date], end: date
+) -> dict[uuid.UUID, list[date]]:
+    """Each portfolio's trading days from its start in ``starts`` through ``end``: one
+    query from the earliest start, sliced."""
+    if not starts:
+        return {}
+    days = await trading_days(session, min(starts.values()), end)
+    return {pid: days[bisect_left(days, start) :] for pid, start in starts.items()}
+
+
+async def plan_ranges(
+    engine: AsyncEngine, starts: Sequence[tuple[uuid.UUID, str, date]], end: date
+) -> list[RunPlan]:
+    """A range run per portfolio of ``starts`` ((id, name, its first day)), of its trading
+    days through ``end``, in that order; one without a trading day has none. They share
+    one price history, from the earliest of them (a date's figures read only its own
+    window of it, app.risk_metrics.calculation), one trading-days query and one read of
+    the stale marks: a run through the market index's last price clears the mark of its
+    portfolio that it covers whole (:func:`covers_mark`). A day after the last market price
+    is refused (as :func:`plan_run`). The statements it sends do not depend on the number
+    of portfolios."""
+    if not starts:
+        return []
+    async with AsyncSession(engine) as session:
+        last = await last_trading_day(session)
+        refuse_dates_after_last_price(
+            last, min(start for _, _, start in starts), end, names=("start", "end")
+        )
+        days = await trading_days_from(session, {p: start for p, _, start in starts}, end)
+        running = [(p, name, days[p]) for p, name, _ in starts if days[p]]
+        if not running:
+            return []
+        first = min(dates[0] for _, _, dates in running)
+        history = await shared_history(session, [p for p, _, _ in running], first, end)
+        marks = {m.portfolio_id: m for m in await stale_marks(session)}
+    plans = []
+    for portfolio_id, name, dates in running:
+        mark = marks.get(portfolio_id)
+        covered = []
+        if mark is not None and dates[-1] == last and covers_mark(history.dates, dates, mark):
+            covered.append(mark)
+        plans.append(RunPlan([(portfolio_id, name)], dates, False, history, covered))
+    return plans
 
 
 async def delete_figures(
@@ -393,7 +441,9 @@ async def plan_stale(engine: AsyncEngine, only: uuid.UUID | None = None) -> Stal
             raise MissingMarketDataError(
                 f"no {MARKET_INDEX} prices: load prices first (scripts/load_prices.py)"
             )
-        planned = [(mark, await trading_days(session, mark.stale_from, last)) for mark in marks]
+        starts = {mark.portfolio_id: mark.stale_from for mark in marks}
+        days_of = await trading_days_from(session, starts, last)
+        planned = [(mark, days_of[mark.portfolio_id]) for mark in marks]
         with_dates = [(mark, days) for mark, days in planned if days]
         history = None
         if with_dates:
