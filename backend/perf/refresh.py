@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -82,7 +81,7 @@ from devtools.fake_fmp_market_data import (
     quarterly,
     random_walk,
 )
-from perf import RESULTS_DIR
+from perf import write_report
 
 START = date(2020, 1, 1)
 CALENDARS = (f"{STABLE}/splits-calendar", f"{STABLE}/dividends-calendar")
@@ -476,11 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if many is not None:
         report["figures_stage"] = report_portfolios(out, args, *many)
-    RESULTS_DIR.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS_DIR / f"refresh-{stamp}.json"
-    path.write_text(json.dumps(report, indent=2, default=str))
-    out.print(f"JSON: {path}")
+    out.print(f"JSON: {write_report('refresh', report)}")
     failed = [r.name for r in results if r.exit_code != 0]
     if many is not None and not many[2]:
         failed.append("figures stage: the two plannings stored different snapshots")
