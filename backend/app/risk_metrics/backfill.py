@@ -1,10 +1,11 @@
 """A date range of one portfolio: inputs loaded once, all dates computed in one vectorised
 pass, stored in chunks of whole dates.
 
-The figures come from :func:`app.risk_metrics.calculation.compute_portfolio_dates`, the
-function the single-date run uses too (over its one date), and are stored with
-:func:`app.risk_metrics.store.store_portfolio_dates` (COPY), one transaction per
-chunk of whole dates: a run stopped at any point leaves whole dates only, and a re-run
+The figures come from :func:`app.risk_metrics.calculation.compute_portfolio_dates` and
+:func:`app.factors.engine.compute_factor_dates`, the functions the single-date run uses too
+(over its one date), and are stored with :func:`app.risk_metrics.store.store_portfolio_dates`
+and :func:`app.factors.store.store_factor_rows` (COPY), one transaction per chunk of whole
+dates: a run stopped at any point leaves whole dates only, and a re-run
 replaces them with the same rows. Dates are computed a pass at a time (a few chunks,
 fewer for large books), so memory stays flat however long the range.
 """
@@ -25,7 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.benchmarks.repository import BenchmarkWeights, weights_on_or_before
 from app.core.types import DEFAULT_BENCHMARK
-from app.factors.store import store_factor_dates
+from app.factors.engine import compute_factor_dates
+from app.factors.rows import FactorRows
+from app.factors.store import store_factor_rows
 from app.portfolios.repository import (
     ANY_OWNER,
     HeldPosition,
@@ -78,6 +81,17 @@ class ChunkStored:
     portfolio_name: str
     summaries: list[PortfolioRiskSummary]
     failures: list[tuple[date, str]] = field(default_factory=list)
+
+
+@dataclass
+class ComputedChunk:
+    """One chunk's figures, computed in the compute thread and ready to store."""
+
+    days: Sequence[date]
+    figures: Sequence[PortfolioDateFigures | NotComputed]
+    books: Sequence[list[HeldPosition]]
+    factor_rows: FactorRows
+    """The factor rows of the chunk's computed dates (those whose figures were)."""
 
 
 def pass_dates(series: int, chunk_dates: int) -> int:
@@ -166,9 +180,11 @@ async def backfill_portfolio(
         chunk_dates = default_chunk_dates(max((len(h) for h in held), default=0))
     per_pass = pass_dates(len({s.position.series_symbol for s in spans}), chunk_dates)
 
-    def compute(first: int) -> list[PortfolioDateFigures | NotComputed]:
+    def compute(first: int) -> list[ComputedChunk]:
+        """A pass's chunks: the risk figures of its dates, then each chunk's factor rows
+        (all numpy, in the compute thread; the writers only store)."""
         span = slice(first, first + per_pass)
-        return compute_portfolio_dates(
+        figures = compute_portfolio_dates(
             portfolio.id,
             portfolio.name,
             equity,
@@ -181,30 +197,42 @@ async def backfill_portfolio(
             as_held,
             threads=1,  # the other core is the writes'
         )
+        chunks = []
+        for start in range(0, len(figures), chunk_dates):
+            at = slice(first + start, first + start + chunk_dates)
+            chunk_figures = figures[start : start + chunk_dates]
+            computed = [
+                k for k, f in enumerate(chunk_figures) if isinstance(f, PortfolioDateFigures)
+            ]
+            chunk_days, chunk_books = dates[at], held[at]
+            chunks.append(
+                ComputedChunk(
+                    chunk_days,
+                    chunk_figures,
+                    chunk_books,
+                    compute_factor_dates(
+                        equity,
+                        [chunk_days[k] for k in computed],
+                        [chunk_books[k] for k in computed],
+                        history,
+                        beta_window,
+                        history_days=HISTORY_DAYS,
+                    ),
+                )
+            )
+        return chunks
 
-    async def store_chunk(
-        connection: AsyncConnection,
-        first: int,
-        start: int,
-        computed: list[PortfolioDateFigures | NotComputed],
-    ) -> ChunkStored:
+    async def store_chunk(connection: AsyncConnection, computed: ComputedChunk) -> ChunkStored:
         chunk = ChunkStored(portfolio.id, portfolio.name, [])
         stored_dates: list[date] = []
         beta_rows: list[FigureRows] = []
         vol_rows: list[FigureRows] = []
         snapshots = []
-        stored_books: list[list[HeldPosition]] = []
-        for day, book, figures in zip(
-            dates[first + start : first + start + chunk_dates],
-            held[first + start : first + start + chunk_dates],
-            computed[start : start + chunk_dates],
-            strict=True,
-        ):
+        for day, figures in zip(computed.days, computed.figures, strict=True):
             if not isinstance(figures, PortfolioDateFigures):
                 chunk.failures.append((day, str(figures)))
                 continue
             stored_dates.append(day)
-            stored_books.append(book)
             beta_rows.append(figures.beta_rows)
             vol_rows.append(figures.vol_rows)
             snapshots.append(figures.snapshot)
@@ -224,15 +252,8 @@ async def backfill_portfolio(
                     FigureRows.concat(vol_rows, len(VOL_FIGURES)),
                     snapshots,
                 )
-                await store_factor_dates(
-                    session,
-                    portfolio.id,
-                    equity,
-                    stored_dates,
-                    stored_books,
-                    history,
-                    beta_window,
-                    history_days=HISTORY_DAYS,
+                await store_factor_rows(
+                    session, portfolio.id, stored_dates, beta_window, computed.factor_rows
                 )
         return chunk
 
@@ -242,18 +263,16 @@ async def backfill_portfolio(
             await stack.enter_async_context(engine.connect()) for _ in range(max(1, writers))
         ]
 
-        async def store_pass(
-            first: int, computed: list[PortfolioDateFigures | NotComputed]
-        ) -> bool:
+        async def store_pass(computed: list[ComputedChunk]) -> bool:
             """Store a pass, its chunks shared out over the connections; False once
             ``stop()`` asks to stop (each connection ends after its chunk in flight)."""
-            starts = iter(range(0, len(computed), chunk_dates))  # each chunk taken once
+            chunks = iter(computed)  # each chunk taken once
             stopped = False
 
             async def write(connection: AsyncConnection) -> None:
                 nonlocal stopped
-                for start in starts:
-                    on_chunk(await store_chunk(connection, first, start, computed))
+                for chunk in chunks:
+                    on_chunk(await store_chunk(connection, chunk))
                     if stopped or stop():
                         stopped = True
                         return
@@ -268,10 +287,8 @@ async def backfill_portfolio(
 
 
 async def _store_passes(
-    compute: Callable[[int], list[PortfolioDateFigures | NotComputed]],
-    store_pass: Callable[
-        [int, list[PortfolioDateFigures | NotComputed]], Coroutine[Any, Any, bool]
-    ],
+    compute: Callable[[int], list[ComputedChunk]],
+    store_pass: Callable[[list[ComputedChunk]], Coroutine[Any, Any, bool]],
     days: int,
     per_pass: int,
 ) -> None:
@@ -283,7 +300,7 @@ async def _store_passes(
             computed = await asyncio.to_thread(compute, first)
             if storing is not None and not await storing:
                 return
-            storing = asyncio.create_task(store_pass(first, computed))
+            storing = asyncio.create_task(store_pass(computed))
     finally:
         if storing is not None:
             await storing  # a chunk in flight is committed (or fails) whole
