@@ -269,7 +269,7 @@ _SNAPSHOT_COLUMNS = (*_SNAPSHOT_KEY, *_SNAPSHOT_VALUATION, *SNAPSHOT_RISK_COLUMN
 _SNAPSHOT_TEMP = "tmp_portfolio_snapshots"
 
 
-def _copy_buffer(rows: FigureRows) -> bytes:
+def _copy_buffer(rows: FigureRows) -> memoryview:
     """``rows`` as a binary COPY into a :class:`FigureTable`'s temporary table (uuid, date,
     float8 figures, [smallint codes,] integer observations): every field has a fixed size
     (a NULL figure is NaN until the INSERT)."""
@@ -312,7 +312,7 @@ async def _store_figures(
     if len(rows):
         await pg.copy_to_table(
             table.temp,
-            source=memoryview(_copy_buffer(rows)),  # bytes would be a path
+            source=_copy_buffer(rows),
             columns=list(table.record),
             format="binary",
         )
