@@ -27,8 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from app.benchmarks.repository import BenchmarkWeights, weights_on_or_before
 from app.core.types import DEFAULT_BENCHMARK
 from app.factors.engine import compute_factor_dates
-from app.factors.rows import FactorRows
-from app.factors.store import store_factor_rows
+from app.factors.store import (
+    EncodedFactorRows,
+    encode_factor_rows,
+    store_encoded_factor_rows,
+)
 from app.portfolios.repository import (
     ANY_OWNER,
     HeldPosition,
@@ -90,8 +93,9 @@ class ComputedChunk:
     days: Sequence[date]
     figures: Sequence[PortfolioDateFigures | NotComputed]
     books: Sequence[list[HeldPosition]]
-    factor_rows: FactorRows
-    """The factor rows of the chunk's computed dates (those whose figures were)."""
+    factor_rows: EncodedFactorRows
+    """The factor rows of the chunk's computed dates (those whose figures were),
+    encoded for COPY."""
 
 
 def pass_dates(series: int, chunk_dates: int) -> int:
@@ -181,8 +185,8 @@ async def backfill_portfolio(
     per_pass = pass_dates(len({s.position.series_symbol for s in spans}), chunk_dates)
 
     def compute(first: int) -> list[ComputedChunk]:
-        """A pass's chunks: the risk figures of its dates, then each chunk's factor rows
-        (all numpy, in the compute thread; the writers only store)."""
+        """A pass's chunks: the risk figures of its dates, then each chunk's factor rows,
+        encoded (all numpy, in the compute thread; the writers only store)."""
         span = slice(first, first + per_pass)
         figures = compute_portfolio_dates(
             portfolio.id,
@@ -210,13 +214,15 @@ async def backfill_portfolio(
                     chunk_days,
                     chunk_figures,
                     chunk_books,
-                    compute_factor_dates(
-                        equity,
-                        [chunk_days[k] for k in computed],
-                        [chunk_books[k] for k in computed],
-                        history,
-                        beta_window,
-                        history_days=HISTORY_DAYS,
+                    encode_factor_rows(
+                        compute_factor_dates(
+                            equity,
+                            [chunk_days[k] for k in computed],
+                            [chunk_books[k] for k in computed],
+                            history,
+                            beta_window,
+                            history_days=HISTORY_DAYS,
+                        )
                     ),
                 )
             )
@@ -252,7 +258,7 @@ async def backfill_portfolio(
                     FigureRows.concat(vol_rows, len(VOL_FIGURES)),
                     snapshots,
                 )
-                await store_factor_rows(
+                await store_encoded_factor_rows(
                     session, portfolio.id, stored_dates, beta_window, computed.factor_rows
                 )
         return chunk
