@@ -25,6 +25,7 @@ from datetime import date
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +42,7 @@ from app.formulas.labels import ESTIMATORS
 from app.models import PortfolioFactorExposure, PositionFactorExposure
 from app.portfolios.repository import HeldPosition
 from app.prices.repository import PriceHistory
+from app.risk_metrics.rows import uuid_sort_keys
 
 FactorModel = type[PositionFactorExposure] | type[PortfolioFactorExposure]
 
@@ -112,14 +114,13 @@ table's key is (portfolio_id, calculation_date[, position_id], factor)."""
 def _in_key_order(columns: Columns, rows: FactorRows) -> Columns:
     """``columns`` sorted as their table's key sorts them: by date, position id (a uuid
     compares as its 16 bytes) and factor code (as text)."""
-    keys = []
+    keys: list[NDArray[Any]] = []
     for name in _KEY_ORDER:
         if name == "factor":
             rank = np.argsort(np.argsort(np.array(rows.factor_codes)))
             keys.append(rank[columns[name]])
         elif name == "position_id" and name in columns:
-            halves = np.frombuffer(columns[name].tobytes(), dtype=">u8").reshape(-1, 2)
-            keys += [halves[:, 1], halves[:, 0]]
+            keys += uuid_sort_keys(columns[name])
         elif name in columns:
             keys.append(columns[name])
     order = np.lexsort(keys)
