@@ -2,14 +2,20 @@
 
 Measures, in one run on a throwaway database (devtools/databases.py) migrated to head:
 * backfill: ``calculate_risk_metrics``' range path (app.risk_metrics.backfill: inputs loaded
-  once, all dates of a pass computed at once by the function single-date runs use too,
+  once, all dates of a pass computed at once by the functions single-date runs use too,
   COPY writes per chunk of dates) over D trading days; rows/s, cost per portfolio-date,
-  compute vs write split (time in ``compute_portfolio_dates``, which runs in a thread
-  while the previous pass is written, and wall time with a ``store_portfolio_dates`` in
-  flight on any of its connections), peak RSS;
+  compute vs write split (time in ``compute_portfolio_dates``, ``compute_factor_dates``
+  and ``encode_factor_rows``, which run in a thread while the previous pass is written,
+  and wall time with a write in flight on any of its connections, and with a chunk's
+  factor rows in flight), peak RSS;
 * limit: a plain ``COPY`` of the same rows into the same tables (indexes, foreign keys,
-  triggers in place), sent in the cheapest form there is (the server's own binary COPY
-  output) over as many connections as the backfill writes with; and backfill / limit.
+  triggers in place): the risk tables' rows and the factor tables' rows, each timed, sent
+  in the cheapest form there is (the server's own binary COPY output) over as many
+  connections as the backfill writes with; and backfill / limit, also against the risk
+  rows alone (the limit before the factor rows were stored).
+
+Backfill and limit run in turn ``--repeats`` times (default 3), from empty tables each
+time; the figures are medians, and each repeat's ratio is printed.
 
 Synthetic prices are generated in the database (generate_series: a market random walk
 and one beta-loaded random walk per position) with enough history for the HAR fit; with
@@ -18,7 +24,7 @@ and one beta-loaded random walk per position) with enough history for the HAR fi
 Usage (from the repository root)::
 
     uv run python backend/perf/backfill.py --positions 5000 --dates 252
-    uv run python backend/perf/backfill.py --quick
+    uv run python backend/perf/backfill.py --quick      # once: the CI smoke
     uv run python backend/perf/backfill.py --demo       # the demo year, 786 portfolio-dates
 
 Prints a table and writes JSON to ``backend/perf/results/``.
@@ -30,6 +36,7 @@ import argparse
 import io
 import json
 import os
+import statistics
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -153,7 +160,8 @@ def _child(args: argparse.Namespace) -> None:
     for name in compute_seconds:
         setattr(backfill, name, timed_compute(name))
 
-    async def run() -> dict[str, Any]:
+    async def backfill_once() -> tuple[float, list[Any]]:
+        """One backfill of every portfolio, reads included: (seconds, its dates)."""
         started = time.perf_counter()
         async with AsyncSessionLocal() as session:
             portfolios = [p for p, _ in await portfolios_to_run(session)]
@@ -166,24 +174,26 @@ def _child(args: argparse.Namespace) -> None:
         for portfolio_id in portfolios:  # as calculate_risk_metrics.py --jobs 1 does
             await backfill.backfill_portfolio(engine, portfolio_id, days, history, 90)
         await engine.dispose()
-        backfill_seconds = time.perf_counter() - started
-        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        counts["portfolio_dates"], counts["dates"] = len(days) * len(portfolios), len(days)
+        return time.perf_counter() - started, days
 
-        # The limit: the same rows COPYed straight into the same tables, in the form that
-        # costs the client nothing (the server's own binary COPY output, sent back as is),
-        # over as many connections as the backfill writes with, each its share of the dates:
-        # first the risk tables' rows, then the factor tables' (both, like for like).
+    # The limit: the same rows COPYed straight into the same tables, in the form that costs
+    # the client nothing (the server's own binary COPY output, sent back as is), over as
+    # many connections as the backfill writes with, each its share of the dates: first the
+    # risk tables' rows, then the factor tables' (both, like for like).
+    Dumped = list[list[tuple[str, io.BytesIO]]]  # per connection: (table, COPY data)
+
+    async def dump(days: list[Any]) -> dict[str, Dumped]:
         parts = [(days[i :: backfill.WRITERS]) for i in range(backfill.WRITERS)]
-        rows: dict[str, int] = {}
-        copy_seconds: dict[str, float] = {}
-        for kind, tables in LIMIT_TABLES.items():
-            dumped: list[list[tuple[str, io.BytesIO]]] = [[] for _ in parts]
-            async with AsyncSessionLocal() as session:
-                connection = await session.connection()
-                pg: Any = (await connection.get_raw_connection()).driver_connection
+        out: dict[str, Dumped] = {}
+        async with AsyncSessionLocal() as session:
+            connection = await session.connection()
+            pg: Any = (await connection.get_raw_connection()).driver_connection
+            for kind, tables in LIMIT_TABLES.items():
+                out[kind] = [[] for _ in parts]
                 for t, day_column in tables.items():
-                    rows[t] = await pg.fetchval(f"SELECT count(*) FROM {t}")  # noqa: S608
-                    for part, part_days in zip(dumped, parts, strict=True):
+                    counts[t] = await pg.fetchval(f"SELECT count(*) FROM {t}")  # noqa: S608
+                    for part, part_days in zip(out[kind], parts, strict=True):
                         buffer = io.BytesIO()
                         await pg.copy_from_query(
                             f"SELECT * FROM {t} WHERE {day_column} = ANY($1::date[])",  # noqa: S608
@@ -192,27 +202,13 @@ def _child(args: argparse.Namespace) -> None:
                             format="binary",
                         )
                         part.append((t, buffer))
-                await pg.execute(f"TRUNCATE {', '.join(tables)}")
-                await session.commit()
+        return out
 
-            started = time.perf_counter()
-            await asyncio.gather(*(copy_part(part) for part in dumped))
-            copy_seconds[kind] = time.perf_counter() - started
-        return {
-            "backfill_seconds": backfill_seconds,
-            "write_seconds": seconds["write"],
-            "factor_write_seconds": seconds["factor_write"],
-            "compute_seconds": compute_seconds["compute_portfolio_dates"],
-            "factor_compute_seconds": compute_seconds["compute_factor_dates"],
-            "factor_encode_seconds": compute_seconds["encode_factor_rows"],
-            "copy_seconds": sum(copy_seconds.values()),
-            "risk_copy_seconds": copy_seconds["risk"],
-            "factor_copy_seconds": copy_seconds["factor"],
-            "rows": rows,
-            "peak_rss_mb": peak_rss_mb,
-            "dates": len(days),
-            "portfolio_dates": len(days) * len(portfolios),
-        }
+    async def empty_tables() -> None:
+        async with AsyncSessionLocal() as session:
+            tables = [t for kind in LIMIT_TABLES.values() for t in kind]
+            await session.execute(text(f"TRUNCATE {', '.join(tables)}"))
+            await session.commit()
 
     async def copy_part(part: list[tuple[str, io.BytesIO]]) -> None:
         async with AsyncSessionLocal() as session, session.begin():
@@ -223,6 +219,48 @@ def _child(args: argparse.Namespace) -> None:
             for t, buffer in part:
                 await raw.copy_to_table(t, source=buffer.getbuffer(), format="binary")
 
+    counts: dict[str, int] = {}
+
+    async def run() -> dict[str, Any]:
+        # Backfill and limit in turn, each repeat from empty tables: a load that comes and
+        # goes on the machine weighs on both sides of each repeat's ratio alike.
+        repeats = []
+        dumped: dict[str, Dumped] | None = None
+        for repeat in range(args.repeats):
+            for timers in (seconds, compute_seconds):
+                timers.update(dict.fromkeys(timers, 0.0))
+            if repeat:
+                await empty_tables()
+            backfill_seconds, days = await backfill_once()
+            if dumped is None:
+                dumped = await dump(days)
+            await empty_tables()
+            copy_seconds = {}
+            for kind, parts in dumped.items():
+                started = time.perf_counter()
+                await asyncio.gather(*(copy_part(part) for part in parts))
+                copy_seconds[kind] = time.perf_counter() - started
+            repeats.append(
+                {
+                    "backfill_seconds": backfill_seconds,
+                    "write_seconds": seconds["write"],
+                    "factor_write_seconds": seconds["factor_write"],
+                    "compute_seconds": compute_seconds["compute_portfolio_dates"],
+                    "factor_compute_seconds": compute_seconds["compute_factor_dates"],
+                    "factor_encode_seconds": compute_seconds["encode_factor_rows"],
+                    "copy_seconds": sum(copy_seconds.values()),
+                    "risk_copy_seconds": copy_seconds["risk"],
+                    "factor_copy_seconds": copy_seconds["factor"],
+                }
+            )
+        return {
+            "repeats": repeats,
+            "rows": {t: counts[t] for kind in LIMIT_TABLES.values() for t in kind},
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "dates": counts["dates"],
+            "portfolio_dates": counts["portfolio_dates"],
+        }
+
     print(json.dumps(asyncio.run(run())))
 
 
@@ -231,24 +269,41 @@ def _pair(got: dict[str, Any], name: str, first: str | None = None) -> str:
     return f"{got[f'{first or name}_seconds']:.2f} s / {got[f'factor_{name}_seconds']:.2f} s"
 
 
+def _ratios(values: list[float]) -> str:
+    """The median ratio, and each repeat's when there are several."""
+    median = f"{statistics.median(values):.1f}x"
+    return median if len(values) == 1 else f"{median} ({', '.join(f'{v:.1f}' for v in values)})"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--positions", type=int, default=5000)
     parser.add_argument("--dates", type=int, default=252)
-    parser.add_argument("--quick", action="store_true", help="200 positions x 21 dates")
+    parser.add_argument("--quick", action="store_true", help="200 positions x 21 dates, once")
     parser.add_argument(
         "--demo",
         action="store_true",
         help="the demo data (scripts/demo_data.py: 3 portfolios, 63 positions) over its "
         "last --dates trading days (default 262: 786 portfolio-dates)",
     )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="backfill and limit in turn, this many times (default 3; --quick: 1)",
+    )
     parser.add_argument("--database-url", help="server for the throwaway database")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    given = argv if argv is not None else sys.argv
     if args.quick:
         args.positions, args.dates = 200, 21
-    if args.demo and "--dates" not in (argv if argv is not None else sys.argv):
+        if "--repeats" not in given:
+            args.repeats = 1
+    if args.demo and "--dates" not in given:
         args.dates = 262
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     if args.child:
         _child(args)
         return 0
@@ -277,7 +332,16 @@ def main(argv: list[str] | None = None) -> int:
                         )
             engine.dispose()
         child = subprocess.run(
-            [sys.executable, __file__, "--child", "x", "--dates", str(args.dates)],
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                "x",
+                "--dates",
+                str(args.dates),
+                "--repeats",
+                str(args.repeats),
+            ],
             env=env,
             capture_output=True,
             text=True,
@@ -288,20 +352,26 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         got = json.loads(child.stdout.strip().splitlines()[-1])
 
+    repeats = got.pop("repeats")
+    # Each figure: its median over the repeats.
+    got |= {name: statistics.median(r[name] for r in repeats) for name in repeats[0]}
     total_rows = sum(got["rows"].values())
     factor_rows = sum(got["rows"][t] for t in LIMIT_TABLES["factor"])
-    backfill_s, write_s, copy_s = got["backfill_seconds"], got["write_seconds"], got["copy_seconds"]
+    backfill_s, write_s = got["backfill_seconds"], got["write_seconds"]
+    ratios = [r["backfill_seconds"] / r["copy_seconds"] for r in repeats]
+    risk_ratios = [r["backfill_seconds"] / r["risk_copy_seconds"] for r in repeats]
     report = {
         "data": "demo" if args.demo else "synthetic",
         "positions": None if args.demo else args.positions,
-        "dates": got["dates"],
         "server": safe_url(server),
         **got,
+        "repeats": repeats,
         "reads_seconds": backfill_s - write_s - got["compute_seconds"],
         "rows_per_second": total_rows / backfill_s,
         "ms_per_portfolio_date": 1000 * backfill_s / got["portfolio_dates"],
-        "ratio_to_copy": backfill_s / copy_s,
-        "ratio_to_risk_copy": backfill_s / got["risk_copy_seconds"],
+        "ratio_to_copy": statistics.median(ratios),
+        "ratios_to_copy": ratios,
+        "ratio_to_risk_copy": statistics.median(risk_ratios),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     title = (
@@ -309,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.demo
         else f"Backfill: {args.positions:,} positions x {got['dates']} dates"
     )
+    if len(repeats) > 1:
+        title += f" (medians of {len(repeats)} repeats)"
     table = Table(title=title)
     table.add_column("figure")
     table.add_column("value", justify="right")
@@ -324,9 +396,9 @@ def main(argv: list[str] | None = None) -> int:
         ("writes: all / factor rows (wall, chunk in flight)", _pair(got, "write")),
         ("peak RSS", f"{got['peak_rss_mb']:.0f} MB"),
         ("plain COPY: risk rows / factor rows", _pair(got, "copy", "risk_copy")),
-        ("plain COPY of the same rows", f"{copy_s:.2f} s"),
-        ("backfill / COPY", f"{report['ratio_to_copy']:.1f}x"),
-        ("backfill / COPY of the risk rows only", f"{report['ratio_to_risk_copy']:.1f}x"),
+        ("plain COPY of the same rows", f"{got['copy_seconds']:.2f} s"),
+        ("backfill / COPY", _ratios(ratios)),
+        ("backfill / COPY of the risk rows only", _ratios(risk_ratios)),
     ):
         table.add_row(name, value)
     out.print(table)
