@@ -4,10 +4,11 @@ Measures, in one run on a throwaway database (devtools/databases.py) migrated to
 * backfill: ``calculate_risk_metrics``' range path (app.risk_metrics.backfill: inputs loaded
   once, all dates of a pass computed at once by the functions single-date runs use too,
   COPY writes per chunk of dates) over D trading days; rows/s, cost per portfolio-date,
-  compute vs write split (time in ``compute_portfolio_dates``, ``compute_factor_dates``
-  and ``encode_factor_rows``, which run in a thread while the previous pass is written,
-  and wall time with a write in flight on any of its connections, and with a chunk's
-  factor rows in flight), peak RSS;
+  compute vs write split (time in ``compute_portfolio_dates``, which runs in a thread
+  while the previous pass is written, and in ``compute_factor_dates`` and
+  ``encode_factor_rows``, which run in a thread per chunk beside that chunk's other
+  writes; and wall time with a write in flight on any of its connections, and with a
+  chunk's factor rows in flight), peak RSS;
 * limit: a plain ``COPY`` of the same rows into the same tables (indexes, foreign keys,
   triggers in place): the risk tables' rows and the factor tables' rows, each timed, sent
   in the cheapest form there is (the server's own binary COPY output) over as many
@@ -139,8 +140,8 @@ def _child(args: argparse.Namespace) -> None:
         "store_encoded_factor_rows",
         timed_write(store_factor_rows, "write", "factor_write"),
     )
-    # All three run in the compute thread: the risk figures, the factor fits and their rows'
-    # encoding for COPY.
+    # Thread time: the risk figures (the compute thread), the factor fits and their rows'
+    # encoding for COPY (a thread per chunk, beside the chunk's other writes).
     compute_seconds = dict.fromkeys(
         ("compute_portfolio_dates", "compute_factor_dates", "encode_factor_rows"), 0.0
     )
@@ -232,7 +233,8 @@ def _child(args: argparse.Namespace) -> None:
             if repeat:
                 await empty_tables()
             backfill_seconds, days = await backfill_once()
-            if dumped is None:
+            if dumped is None:  # the backfill's peak, before the limit's buffers
+                counts["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
                 dumped = await dump(days)
             await empty_tables()
             copy_seconds = {}
@@ -256,7 +258,7 @@ def _child(args: argparse.Namespace) -> None:
         return {
             "repeats": repeats,
             "rows": {t: counts[t] for kind in LIMIT_TABLES.values() for t in kind},
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_rss_mb": counts["peak_rss_mb"],
             "dates": counts["dates"],
             "portfolio_dates": counts["portfolio_dates"],
         }
@@ -390,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         ("rows/s", f"{report['rows_per_second']:,.0f}"),
         ("per portfolio-date", f"{report['ms_per_portfolio_date']:.1f} ms"),
         (
-            "compute (a thread): risk / factor fits / encoding",
+            "compute (threads): risk / factor fits / encoding",
             f"{_pair(got, 'compute')} / {got['factor_encode_seconds']:.2f} s",
         ),
         ("writes: all / factor rows (wall, chunk in flight)", _pair(got, "write")),

@@ -86,18 +86,6 @@ class ChunkStored:
     failures: list[tuple[date, str]] = field(default_factory=list)
 
 
-@dataclass
-class ComputedChunk:
-    """One chunk's figures, computed in the compute thread and ready to store."""
-
-    days: Sequence[date]
-    figures: Sequence[PortfolioDateFigures | NotComputed]
-    books: Sequence[list[HeldPosition]]
-    factor_rows: EncodedFactorRows
-    """The factor rows of the chunk's computed dates (those whose figures were),
-    encoded for COPY."""
-
-
 def pass_dates(series: int, chunk_dates: int) -> int:
     """Dates per compute pass for a book of ``series`` price series."""
     chunks = max(1, PASS_CELLS // max(series, 1) // chunk_dates)
@@ -184,11 +172,9 @@ async def backfill_portfolio(
         chunk_dates = default_chunk_dates(max((len(h) for h in held), default=0))
     per_pass = pass_dates(len({s.position.series_symbol for s in spans}), chunk_dates)
 
-    def compute(first: int) -> list[ComputedChunk]:
-        """A pass's chunks: the risk figures of its dates, then each chunk's factor rows,
-        encoded (all numpy, in the compute thread; the writers only store)."""
+    def compute(first: int) -> list[PortfolioDateFigures | NotComputed]:
         span = slice(first, first + per_pass)
-        figures = compute_portfolio_dates(
+        return compute_portfolio_dates(
             portfolio.id,
             portfolio.name,
             equity,
@@ -201,49 +187,47 @@ async def backfill_portfolio(
             as_held,
             threads=1,  # the other core is the writes'
         )
-        chunks = []
-        for start in range(0, len(figures), chunk_dates):
-            at = slice(first + start, first + start + chunk_dates)
-            chunk_figures = figures[start : start + chunk_dates]
-            computed = [
-                k for k, f in enumerate(chunk_figures) if isinstance(f, PortfolioDateFigures)
-            ]
-            chunk_days, chunk_books = dates[at], held[at]
-            chunks.append(
-                ComputedChunk(
-                    chunk_days,
-                    chunk_figures,
-                    chunk_books,
-                    encode_factor_rows(
-                        compute_factor_dates(
-                            equity,
-                            [chunk_days[k] for k in computed],
-                            [chunk_books[k] for k in computed],
-                            history,
-                            beta_window,
-                            history_days=HISTORY_DAYS,
-                        )
-                    ),
-                )
-            )
-        return chunks
 
-    async def store_chunk(connection: AsyncConnection, computed: ComputedChunk) -> ChunkStored:
+    def factor_rows(days: list[date], books: list[list[HeldPosition]]) -> EncodedFactorRows:
+        return encode_factor_rows(
+            compute_factor_dates(
+                equity, days, books, history, beta_window, history_days=HISTORY_DAYS
+            )
+        )
+
+    async def store_chunk(
+        connection: AsyncConnection,
+        first: int,
+        start: int,
+        computed: list[PortfolioDateFigures | NotComputed],
+    ) -> ChunkStored:
         chunk = ChunkStored(portfolio.id, portfolio.name, [])
         stored_dates: list[date] = []
         beta_rows: list[FigureRows] = []
         vol_rows: list[FigureRows] = []
         snapshots = []
-        for day, figures in zip(computed.days, computed.figures, strict=True):
+        stored_books: list[list[HeldPosition]] = []
+        for day, book, figures in zip(
+            dates[first + start : first + start + chunk_dates],
+            held[first + start : first + start + chunk_dates],
+            computed[start : start + chunk_dates],
+            strict=True,
+        ):
             if not isinstance(figures, PortfolioDateFigures):
                 chunk.failures.append((day, str(figures)))
                 continue
             stored_dates.append(day)
+            stored_books.append(book)
             beta_rows.append(figures.beta_rows)
             vol_rows.append(figures.vol_rows)
             snapshots.append(figures.snapshot)
             chunk.summaries.append(figures.summary)
-        if stored_dates:
+        if not stored_dates:
+            return chunk
+        # The chunk's factor rows are computed and encoded (numpy, in a thread) while its
+        # other rows are written: the server's work and the fits overlap.
+        factors = asyncio.ensure_future(asyncio.to_thread(factor_rows, stored_dates, stored_books))
+        try:
             async with AsyncSession(bind=connection) as session, session.begin():
                 # The commit does not wait for its WAL to reach disk: a server crash can
                 # lose the last chunks committed (whole dates, never part of one), and a
@@ -259,8 +243,11 @@ async def backfill_portfolio(
                     snapshots,
                 )
                 await store_encoded_factor_rows(
-                    session, portfolio.id, stored_dates, beta_window, computed.factor_rows
+                    session, portfolio.id, stored_dates, beta_window, await factors
                 )
+        finally:
+            if not factors.done():  # a failed write: the thread's result is not wanted
+                factors.cancel()
         return chunk
 
     async with AsyncExitStack() as stack:
@@ -269,16 +256,18 @@ async def backfill_portfolio(
             await stack.enter_async_context(engine.connect()) for _ in range(max(1, writers))
         ]
 
-        async def store_pass(computed: list[ComputedChunk]) -> bool:
+        async def store_pass(
+            first: int, computed: list[PortfolioDateFigures | NotComputed]
+        ) -> bool:
             """Store a pass, its chunks shared out over the connections; False once
             ``stop()`` asks to stop (each connection ends after its chunk in flight)."""
-            chunks = iter(computed)  # each chunk taken once
+            starts = iter(range(0, len(computed), chunk_dates))  # each chunk taken once
             stopped = False
 
             async def write(connection: AsyncConnection) -> None:
                 nonlocal stopped
-                for chunk in chunks:
-                    on_chunk(await store_chunk(connection, chunk))
+                for start in starts:
+                    on_chunk(await store_chunk(connection, first, start, computed))
                     if stopped or stop():
                         stopped = True
                         return
@@ -293,8 +282,10 @@ async def backfill_portfolio(
 
 
 async def _store_passes(
-    compute: Callable[[int], list[ComputedChunk]],
-    store_pass: Callable[[list[ComputedChunk]], Coroutine[Any, Any, bool]],
+    compute: Callable[[int], list[PortfolioDateFigures | NotComputed]],
+    store_pass: Callable[
+        [int, list[PortfolioDateFigures | NotComputed]], Coroutine[Any, Any, bool]
+    ],
     days: int,
     per_pass: int,
 ) -> None:
@@ -306,7 +297,7 @@ async def _store_passes(
             computed = await asyncio.to_thread(compute, first)
             if storing is not None and not await storing:
                 return
-            storing = asyncio.create_task(store_pass(computed))
+            storing = asyncio.create_task(store_pass(first, computed))
     finally:
         if storing is not None:
             await storing  # a chunk in flight is committed (or fails) whole
