@@ -22,16 +22,26 @@ def record_dtype(fields: Sequence[tuple[str, str]]) -> np.dtype:
     return np.dtype(layout)
 
 
-def encode(columns: Sequence[tuple[str, ArrayLike, str]]) -> bytes:
-    """A COPY buffer of the rows given column by column as (name, values, kind)."""
+def encode(columns: Sequence[tuple[str, ArrayLike, str]]) -> memoryview:
+    """A COPY buffer of the rows given column by column as (name, values, kind), written in
+    place: the header, the records and the trailer are one allocation (a large COPY is
+    tens of MB, and each copy of it costs as much as filling it)."""
     dtype = record_dtype([(name, kind) for name, _, kind in columns])
     rows = len(np.asarray(columns[0][1])) if columns else 0
-    out = np.empty(rows, dtype=dtype)
-    out["fields"] = len(columns)
-    for name, values, kind in columns:
-        out[f"{name}_size"] = np.dtype(kind).itemsize
+    end = len(HEADER) + rows * dtype.itemsize
+    buffer = np.empty(end + len(TRAILER), dtype=np.uint8)
+    buffer[: len(HEADER)] = np.frombuffer(HEADER, dtype=np.uint8)
+    buffer[end:] = np.frombuffer(TRAILER, dtype=np.uint8)
+    out = buffer[len(HEADER) : end].view(dtype)
+    # Every record starts alike (its field count, each field's length): one pass sets them.
+    first = np.zeros((), dtype=dtype)
+    first["fields"] = len(columns)
+    for name, _, kind in columns:
+        first[f"{name}_size"] = np.dtype(kind).itemsize
+    out[:] = first
+    for name, values, _ in columns:
         out[name] = values
-    return HEADER + out.tobytes() + TRAILER
+    return buffer.data
 
 
 def decode(data: bytes, fields: Sequence[tuple[str, str]]) -> np.ndarray:

@@ -7,7 +7,12 @@ travel as PostgreSQL's binary COPY built column by column (app.factors.rows: flo
 NaN for NULL, int16 codes for the factor, estimator and reason) into a temporary table,
 then one INSERT ... SELECT decodes them; the server rounds each figure to its column's
 scale. A figure its NUMERIC column cannot hold is stored NULL, its reason added to the
-row's. Nothing here commits.
+row's. Rows are sent in their table's key order, so the key's index grows at its right
+edge instead of at a random leaf per position (cheaper, and a smaller index).
+
+The rows are encoded (:func:`encode_factor_rows`: numpy only, no database; a range run
+does it in its compute thread) before they are stored (:func:`store_encoded_factor_rows`).
+Nothing here commits.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,6 +42,7 @@ from app.formulas.labels import ESTIMATORS
 from app.models import PortfolioFactorExposure, PositionFactorExposure
 from app.portfolios.repository import HeldPosition
 from app.prices.repository import PriceHistory
+from app.risk_metrics.rows import uuid_sort_keys
 
 FactorModel = type[PositionFactorExposure] | type[PortfolioFactorExposure]
 
@@ -98,14 +106,70 @@ def _fit_to_columns(model: FactorModel, columns: Columns, rows: FactorRows) -> C
     return out
 
 
-async def store_factor_rows(
+_KEY_ORDER = ("factor", "position_id", "calculation_date")
+"""The key columns that vary within a run's rows, last sort key first (np.lexsort): a
+table's key is (portfolio_id, calculation_date[, position_id], factor)."""
+
+
+def _in_key_order(columns: Columns, rows: FactorRows) -> Columns:
+    """``columns`` sorted as their table's key sorts them: by date, position id (a uuid
+    compares as its 16 bytes) and factor code (as text)."""
+    keys: list[NDArray[Any]] = []
+    for name in _KEY_ORDER:
+        if name == "factor":
+            rank = np.argsort(np.argsort(np.array(rows.factor_codes)))
+            keys.append(rank[columns[name]])
+        elif name == "position_id" and name in columns:
+            keys += uuid_sort_keys(columns[name])
+        elif name in columns:
+            keys.append(columns[name])
+    order = np.lexsort(keys)
+    return {name: values[order] for name, values in columns.items()}
+
+
+@dataclass(frozen=True)
+class EncodedTable:
+    """One table's rows as a binary COPY into its temporary table."""
+
+    model: FactorModel
+    columns: list[str]
+    buffer: memoryview
+
+
+@dataclass(frozen=True)
+class EncodedFactorRows:
+    """A run's factor rows ready to store, and the lists their codes index."""
+
+    tables: list[EncodedTable]
+    factor_codes: list[str]
+    reasons: list[str]
+
+
+def encode_factor_rows(rows: FactorRows) -> EncodedFactorRows:
+    """``rows`` as binary COPYs, each figure fitted to its column, in key order."""
+    tables = []
+    for model, columns in (
+        (PositionFactorExposure, rows.positions()),
+        (PortfolioFactorExposure, rows.portfolios()),
+    ):
+        if not columns or not len(columns["calculation_date"]):
+            continue
+        columns = _in_key_order(_fit_to_columns(model, columns, rows), rows)
+        names = list(columns)
+        buffer = binary_copy.encode([(c, columns[c], _KINDS[c][1]) for c in names])
+        tables.append(EncodedTable(model, names, buffer))
+    # After the fitting, which adds the reasons of figures too large for their column.
+    return EncodedFactorRows(tables, list(rows.factor_codes), list(rows.reasons))
+
+
+async def store_encoded_factor_rows(
     session: AsyncSession,
     portfolio_id: uuid.UUID,
     calc_dates: Sequence[date],
     window_days: int,
-    rows: FactorRows,
+    encoded: EncodedFactorRows,
 ) -> None:
-    """Replace the factor rows of ``portfolio_id`` on ``calc_dates`` with ``rows``."""
+    """Replace the factor rows of ``portfolio_id`` on ``calc_dates`` with ``encoded``."""
     days = sorted(set(calc_dates))
     for model in (PositionFactorExposure, PortfolioFactorExposure):
         await session.execute(
@@ -116,29 +180,32 @@ async def store_factor_rows(
     connection = await session.connection()
     await connection.execute(select(1))  # the transaction is open before the raw statements
     pg: Any = (await connection.get_raw_connection()).driver_connection
-    for model, columns in (
-        (PositionFactorExposure, rows.positions()),
-        (PortfolioFactorExposure, rows.portfolios()),
-    ):
-        if not columns or not len(columns["calculation_date"]):
-            continue
-        columns = _fit_to_columns(model, columns, rows)
-        names = list(columns)
-        create, insert = _statements(model, names)
+    for table in encoded.tables:
+        create, insert = _statements(table.model, table.columns)
+        temp = f"tmp_{table.model.__tablename__}"
         await pg.execute(create)
-        await pg.execute(f"TRUNCATE tmp_{model.__tablename__}")
-        buffer = binary_copy.encode([(c, columns[c], _KINDS[c][1]) for c in names])
-        await pg.copy_to_table(
-            f"tmp_{model.__tablename__}", source=memoryview(buffer), columns=names, format="binary"
-        )
+        await pg.execute(f"TRUNCATE {temp}")
+        await pg.copy_to_table(temp, source=table.buffer, columns=table.columns, format="binary")
         await pg.execute(
             insert,
             portfolio_id,
             window_days,
-            list(rows.factor_codes),
+            encoded.factor_codes,
             list(ESTIMATORS),
-            rows.reasons,
+            encoded.reasons,
         )
+
+
+async def store_factor_rows(
+    session: AsyncSession,
+    portfolio_id: uuid.UUID,
+    calc_dates: Sequence[date],
+    window_days: int,
+    rows: FactorRows,
+) -> None:
+    """Replace the factor rows of ``portfolio_id`` on ``calc_dates`` with ``rows``."""
+    encoded = encode_factor_rows(rows)
+    await store_encoded_factor_rows(session, portfolio_id, calc_dates, window_days, encoded)
 
 
 async def store_factor_dates(

@@ -1,10 +1,11 @@
 """A date range of one portfolio: inputs loaded once, all dates computed in one vectorised
 pass, stored in chunks of whole dates.
 
-The figures come from :func:`app.risk_metrics.calculation.compute_portfolio_dates`, the
-function the single-date run uses too (over its one date), and are stored with
-:func:`app.risk_metrics.store.store_portfolio_dates` (COPY), one transaction per
-chunk of whole dates: a run stopped at any point leaves whole dates only, and a re-run
+The figures come from :func:`app.risk_metrics.calculation.compute_portfolio_dates` and
+:func:`app.factors.engine.compute_factor_dates`, the functions the single-date run uses too
+(over its one date), and are stored with :func:`app.risk_metrics.store.store_portfolio_dates`
+and :func:`app.factors.store.store_factor_rows` (COPY), one transaction per chunk of whole
+dates: a run stopped at any point leaves whole dates only, and a re-run
 replaces them with the same rows. Dates are computed a pass at a time (a few chunks,
 fewer for large books), so memory stays flat however long the range.
 """
@@ -25,7 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.benchmarks.repository import BenchmarkWeights, weights_on_or_before
 from app.core.types import DEFAULT_BENCHMARK
-from app.factors.store import store_factor_dates
+from app.factors.engine import compute_factor_dates
+from app.factors.store import (
+    EncodedFactorRows,
+    encode_factor_rows,
+    store_encoded_factor_rows,
+)
 from app.portfolios.repository import (
     ANY_OWNER,
     HeldPosition,
@@ -182,6 +188,13 @@ async def backfill_portfolio(
             threads=1,  # the other core is the writes'
         )
 
+    def factor_rows(days: list[date], books: list[list[HeldPosition]]) -> EncodedFactorRows:
+        return encode_factor_rows(
+            compute_factor_dates(
+                equity, days, books, history, beta_window, history_days=HISTORY_DAYS
+            )
+        )
+
     async def store_chunk(
         connection: AsyncConnection,
         first: int,
@@ -209,7 +222,12 @@ async def backfill_portfolio(
             vol_rows.append(figures.vol_rows)
             snapshots.append(figures.snapshot)
             chunk.summaries.append(figures.summary)
-        if stored_dates:
+        if not stored_dates:
+            return chunk
+        # The chunk's factor rows are computed and encoded (numpy, in a thread) while its
+        # other rows are written: the server's work and the fits overlap.
+        factors = asyncio.ensure_future(asyncio.to_thread(factor_rows, stored_dates, stored_books))
+        try:
             async with AsyncSession(bind=connection) as session, session.begin():
                 # The commit does not wait for its WAL to reach disk: a server crash can
                 # lose the last chunks committed (whole dates, never part of one), and a
@@ -224,16 +242,12 @@ async def backfill_portfolio(
                     FigureRows.concat(vol_rows, len(VOL_FIGURES)),
                     snapshots,
                 )
-                await store_factor_dates(
-                    session,
-                    portfolio.id,
-                    equity,
-                    stored_dates,
-                    stored_books,
-                    history,
-                    beta_window,
-                    history_days=HISTORY_DAYS,
+                await store_encoded_factor_rows(
+                    session, portfolio.id, stored_dates, beta_window, await factors
                 )
+        finally:
+            if not factors.done():  # a failed write: the thread's result is not wanted
+                factors.cancel()
         return chunk
 
     async with AsyncExitStack() as stack:

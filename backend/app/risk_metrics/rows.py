@@ -85,6 +85,13 @@ def uuid_array(ids: Sequence[uuid.UUID]) -> NDArray[np.void]:
     return np.frombuffer(b"".join(u.bytes for u in ids), dtype=UUID_DTYPE)
 
 
+def uuid_sort_keys(ids: NDArray[np.void]) -> list[NDArray[np.uint64]]:
+    """np.lexsort keys (last first) that order ``ids`` as PostgreSQL orders uuids: by
+    their 16 bytes."""
+    halves = np.frombuffer(ids.tobytes(), dtype=">u8").reshape(-1, 2)
+    return [halves[:, 1], halves[:, 0]]
+
+
 @dataclass(frozen=True)
 class FigureRows:
     """The rows of one position table, column by column (what the COPY writes): no

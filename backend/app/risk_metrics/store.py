@@ -20,6 +20,8 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import Table, UniqueConstraint, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,6 +38,7 @@ from app.risk_metrics.rows import (
     VOL_FIGURES,
     VOL_RECORD,
     FigureRows,
+    uuid_sort_keys,
 )
 
 
@@ -269,10 +272,21 @@ _SNAPSHOT_COLUMNS = (*_SNAPSHOT_KEY, *_SNAPSHOT_VALUATION, *SNAPSHOT_RISK_COLUMN
 _SNAPSHOT_TEMP = "tmp_portfolio_snapshots"
 
 
-def _copy_buffer(rows: FigureRows) -> bytes:
+def _copy_buffer(rows: FigureRows) -> memoryview:
     """``rows`` as a binary COPY into a :class:`FigureTable`'s temporary table (uuid, date,
     float8 figures, [smallint codes,] integer observations): every field has a fixed size
-    (a NULL figure is NaN until the INSERT)."""
+    (a NULL figure is NaN until the INSERT). In (position, date) order, the order of the
+    tables' unique keys, so each position's entries go into their indexes side by side
+    rather than one at a random leaf per row."""
+    keys: list[NDArray[Any]] = [rows.calc_date, *uuid_sort_keys(rows.position_id)]
+    order = np.lexsort(keys)
+    rows = FigureRows(
+        rows.position_id[order],
+        rows.calc_date[order],
+        rows.figures[order],
+        rows.trend[order] if rows.trend.size else rows.trend,
+        rows.observations[order],
+    )
     return binary_copy.encode(
         [
             ("id", rows.position_id, "V16"),
@@ -312,7 +326,7 @@ async def _store_figures(
     if len(rows):
         await pg.copy_to_table(
             table.temp,
-            source=memoryview(_copy_buffer(rows)),  # bytes would be a path
+            source=_copy_buffer(rows),
             columns=list(table.record),
             format="binary",
         )

@@ -13,12 +13,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.models import Portfolio, Position
-from app.risk_metrics.rows import PG_EPOCH, VOL_FIGURES, FigureRows, uuid_array
+from app.risk_metrics.rows import BETA_FIGURES, PG_EPOCH, VOL_FIGURES, FigureRows, uuid_array
 from app.risk_metrics.store import store_portfolio_dates
+from tests.support.factories import make_portfolio, make_position
+from tests.support.heap import heap_and_key_order
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
 DAY = date(2025, 10, 17)
+DAYS = [DAY, date(2025, 10, 16)]  # computed out of order too
 
 
 def _beta_rows(position_id: uuid.UUID, beta: float) -> FigureRows:
@@ -73,3 +76,43 @@ async def test_a_second_store_of_the_same_date_waits_for_the_first_then_updates_
             )
         ).all()
     assert [(float(beta), p_value) for beta, p_value in stored] == [(2.0, None)]
+
+
+async def test_beta_and_volatility_rows_are_stored_in_their_unique_keys_order(
+    session: AsyncSession,
+) -> None:
+    """Sent in (position, date) order whatever the order they were computed in."""
+    portfolio = await make_portfolio(session)
+    ids = [(await make_position(session, portfolio, f"S{n:03d}")).id for n in range(40)]
+    portfolio_id = portfolio.id
+
+    def rows(figures: int, trend: bool) -> FigureRows:
+        n = len(ids) * len(DAYS)
+        return FigureRows(
+            position_id=np.tile(uuid_array(ids), len(DAYS)),  # date by date, as computed
+            calc_date=np.repeat([(d - PG_EPOCH).days for d in DAYS], len(ids)).astype(np.int32),
+            figures=np.full((n, figures), 0.5),
+            trend=np.zeros(n, dtype=np.int16) if trend else np.empty(0, dtype=np.int16),
+            observations=np.full(n, 90, dtype=np.int32),
+        )
+
+    await store_portfolio_dates(
+        session,
+        portfolio_id,
+        DAYS,
+        90,
+        rows(len(BETA_FIGURES), trend=False),
+        rows(len(VOL_FIGURES), trend=True),
+        [],
+    )
+    for table, day in (
+        ("position_market_betas", "calc_date"),
+        ("position_volatility", "calculation_date"),
+    ):
+        heap, keyed = await heap_and_key_order(
+            session,
+            f"SELECT position_id, {day} FROM {table}",  # noqa: S608 (the test's constants)
+            f"position_id, {day}",
+        )
+        assert len(heap) == len(ids) * len(DAYS)
+        assert heap == keyed, table
