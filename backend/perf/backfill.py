@@ -51,7 +51,7 @@ from sqlalchemy import create_engine, text
 from app.config import BACKEND_DIR
 from app.core.redaction import safe_url
 from devtools.databases import alembic_config, benchmark_server_url, throwaway_database
-from perf import RESULTS_DIR
+from perf import write_report
 
 HISTORY_DAYS = 300
 """Trading days of prices before the first backfilled date (the HAR fit's sample)."""
@@ -404,10 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     ):
         table.add_row(name, value)
     out.print(table)
-    RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / f"backfill-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
-    path.write_text(json.dumps(report, indent=2))
-    out.print(f"JSON: {path}")
+    out.print(f"JSON: {write_report('backfill', report)}")
     return 0
 
 

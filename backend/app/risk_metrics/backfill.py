@@ -24,8 +24,6 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from app.benchmarks.repository import BenchmarkWeights, weights_on_or_before
-from app.core.types import DEFAULT_BENCHMARK
 from app.factors.engine import compute_factor_dates
 from app.factors.store import (
     EncodedFactorRows,
@@ -92,31 +90,6 @@ def pass_dates(series: int, chunk_dates: int) -> int:
     return chunks * chunk_dates
 
 
-async def _benchmarks_on(
-    session: AsyncSession, dates: Sequence[date]
-) -> list[BenchmarkWeights | None]:
-    """The default benchmark's weights on or before each date (one query per weights
-    date that the range uses, not per date)."""
-    if not dates:
-        return []
-    found: list[BenchmarkWeights | None] = []
-    latest = await weights_on_or_before(session, DEFAULT_BENCHMARK, asof=dates[-1])
-    known: dict[date, BenchmarkWeights] = {}
-    if latest is not None:
-        known[latest.asof_date] = latest
-    for day in reversed(dates):
-        usable = [d for d in known if d <= day]
-        if usable:
-            found.append(known[max(usable)])
-            continue
-        weights = await weights_on_or_before(session, DEFAULT_BENCHMARK, asof=day)
-        if weights is not None:
-            known[weights.asof_date] = weights
-        found.append(weights)
-    found.reverse()
-    return found
-
-
 def _held_by_date(spans: Sequence[HeldSpan], dates: Sequence[date]) -> list[list[HeldPosition]]:
     """The positions held on each date; consecutive dates with the same book share one
     list (the engine then builds its arrays once)."""
@@ -165,7 +138,6 @@ async def backfill_portfolio(
         )
         spans = [s for s in as_held if s.last_day is None or s.last_day >= dates[0]]
         sectors = await sectors_of(session, sorted({s.position.series_symbol for s in spans}))
-        benchmarks = await _benchmarks_on(session, dates)
     equity = float(portfolio.equity_balance) if portfolio.equity_balance is not None else None
     held = _held_by_date(spans, dates)
     if chunk_dates is None:
@@ -182,7 +154,6 @@ async def backfill_portfolio(
             held[span],
             history,
             sectors,
-            benchmarks[span],
             beta_window,
             as_held,
             threads=1,  # the other core is the writes'

@@ -31,7 +31,6 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.benchmarks.repository import BenchmarkWeights
 from app.config import get_settings
 from app.factors.definitions import factor_symbols
 from app.factors.store import store_factor_dates
@@ -126,7 +125,6 @@ def compute_portfolio_dates(
     positions: Sequence[Sequence[HeldPosition]],
     history: PriceHistory,
     sectors: Mapping[str, str | None],
-    benchmarks: Sequence[BenchmarkWeights | None],
     beta_window: int,
     spans: Sequence[HeldSpan],
     *,
@@ -136,9 +134,8 @@ def compute_portfolio_dates(
 ) -> list[PortfolioDateFigures | NotComputed]:
     """Every figure of one portfolio on each of ``dates`` (ascending; ``positions[k]`` is
     date k's) from loaded inputs, in one vectorised pass (no database): the single-date run
-    and the range run both go through here. ``benchmarks`` is not read (a portfolio's
-    over/underweights are its stored snapshot's against its own benchmark:
-    app.risk_metrics.service.portfolio_risk); the range run still passes them. ``spans``: the
+    and the range run both go through here (a portfolio's over/underweights are read from its
+    stored snapshot against its own benchmark: app.risk_metrics.service). ``spans``: the
     portfolio's positions with the days they were held (the book as held each day, behind
     ``market_beta_direct`` and the realized drawdown), at least those held in the last
     :func:`app.risk_metrics.as_held.as_held_rows` trading days before each date.
@@ -313,7 +310,6 @@ def compute_portfolio_date(
         [positions],
         history,
         sectors,
-        [None],
         beta_window,
         spans,
     )
