@@ -66,8 +66,8 @@ from app.core.redaction import safe_url
 from app.models import Portfolio, Position
 from app.prices.demo import DEMO_EMAIL, DEMO_END, load_demo_data
 from app.prices.repository import trading_days
-from app.risk_metrics.calculation import calculate_portfolio_risk
-from app.risk_metrics.runs import portfolios_to_run, shared_history
+from app.risk_metrics.calculation import calculate_portfolio_risk, shared_history
+from app.risk_metrics.runs import portfolios_to_run
 from app.users.service import ensure_user, set_password
 from devtools.databases import alembic_config, benchmark_server_url, throwaway_database
 from devtools.processes import ServerStartError, http_server

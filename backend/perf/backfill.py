@@ -108,7 +108,8 @@ def _child(args: argparse.Namespace) -> None:
 
     from app.core.db import AsyncSessionLocal, create_engine_for
     from app.risk_metrics import backfill, store
-    from app.risk_metrics.runs import dates_to_run, portfolios_to_run, shared_history
+    from app.risk_metrics.calculation import shared_history
+    from app.risk_metrics.runs import dates_to_run, portfolios_to_run
 
     # Wall time with at least one chunk being written (chunks go over several connections),
     # and within it, with a chunk's factor rows being written.

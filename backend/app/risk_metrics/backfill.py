@@ -45,6 +45,8 @@ from app.risk_metrics.calculation import (
     PortfolioDateFigures,
     PortfolioRiskSummary,
     compute_portfolio_dates,
+    lacks_series,
+    shared_history,
 )
 from app.risk_metrics.rows import BETA_FIGURES, VOL_FIGURES, FigureRows
 
@@ -136,6 +138,11 @@ async def backfill_portfolio(
         as_held = await positions_held_between(
             session, portfolio.id, min(history.dates[0], dates[0]), dates[-1]
         )
+        if lacks_series(history, as_held):  # a symbol added since the run loaded prices
+            history = await shared_history(session, [portfolio.id], dates[0], dates[-1])
+            as_held = await positions_held_between(
+                session, portfolio.id, min(history.dates[0], dates[0]), dates[-1]
+            )
         spans = [s for s in as_held if s.last_day is None or s.last_day >= dates[0]]
         sectors = await sectors_of(session, sorted({s.position.series_symbol for s in spans}))
     equity = float(portfolio.equity_balance) if portfolio.equity_balance is not None else None

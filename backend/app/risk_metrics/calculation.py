@@ -322,6 +322,28 @@ def _equity(portfolio: Portfolio) -> float | None:
     return float(portfolio.equity_balance) if portfolio.equity_balance is not None else None
 
 
+async def shared_history(
+    session: AsyncSession, portfolio_ids: Sequence[uuid.UUID], start: date, end: date
+) -> PriceHistory:
+    """Prices of every series the portfolios hold and of the factors' ETFs, from
+    ``HISTORY_DAYS`` trading days before ``start`` through ``end``: loaded once for a run of
+    many portfolio-dates (a date's figures read only their own window of it)."""
+    return await load_price_history(
+        session,
+        [*await held_series(session, portfolio_ids), *factor_symbols()],
+        start=start,
+        end=end,
+        rows_before_start=HISTORY_DAYS,
+    )
+
+
+def lacks_series(history: PriceHistory, spans: Sequence[HeldSpan]) -> bool:
+    """Whether a position of ``spans`` moves with a series ``history`` has no column for:
+    the book gained a symbol after a run loaded its prices (load them again)."""
+    known = set(history.symbols)
+    return any(span.position.series_symbol not in known for span in spans)
+
+
 async def calculate_portfolio_risk(
     session: AsyncSession,
     portfolio_id: uuid.UUID,
@@ -339,17 +361,16 @@ async def calculate_portfolio_risk(
     # Operator work: computed for every live portfolio, whoever owns it.
     portfolio = await get_portfolio(session, portfolio_id, owner=ANY_OWNER)
     if history is None:
-        history = await load_price_history(
-            session,
-            [*await held_series(session, [portfolio.id]), *factor_symbols()],
-            start=calc_date,
-            end=calc_date,
-            rows_before_start=HISTORY_DAYS,
-        )
+        history = await shared_history(session, [portfolio.id], calc_date, calc_date)
     # The book as held each day: every position held since the prices begin.
     spans = await positions_held_between(
         session, portfolio.id, history.dates[0] if history.dates else calc_date, calc_date
     )
+    if lacks_series(history, spans):  # the book gained a symbol after the run loaded prices
+        history = await shared_history(session, [portfolio.id], calc_date, calc_date)
+        spans = await positions_held_between(
+            session, portfolio.id, history.dates[0] if history.dates else calc_date, calc_date
+        )
     positions = [s.position for s in spans if s.held_on(calc_date)]
     series = sorted({p.series_symbol for p in positions})
     sectors = await sectors_of(session, series)

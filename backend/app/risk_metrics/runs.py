@@ -30,14 +30,12 @@ from sqlalchemy.pool import NullPool
 
 from app.core.db import create_engine_for, create_sessionmaker
 from app.core.errors import AppError
-from app.factors.definitions import factor_symbols
 from app.factors.store import delete_factor_figures
 from app.portfolios.repository import (
     ANY_OWNER,
     PortfolioNotFoundError,
     StaleMark,
     get_portfolio,
-    held_series,
     list_portfolios,
     stale_marks,
 )
@@ -47,16 +45,15 @@ from app.prices.repository import (
     MissingMarketDataError,
     PriceHistory,
     last_trading_day,
-    load_price_history,
     trading_days,
 )
 from app.prices.sources import MixedPriceSourcesError
 from app.risk_metrics import store
 from app.risk_metrics.backfill import ChunkStored, backfill_portfolio
 from app.risk_metrics.calculation import (
-    HISTORY_DAYS,
     PortfolioRiskSummary,
     calculate_portfolio_risk,
+    shared_history,
 )
 
 
@@ -91,20 +88,6 @@ async def dates_to_run(
     if single:
         return [start]
     return await trading_days(session, start, end)
-
-
-async def shared_history(
-    session: AsyncSession, portfolio_ids: list[uuid.UUID], start: date, end: date
-) -> PriceHistory:
-    """Prices of every series the portfolios hold and of the factors' ETFs, loaded once
-    for the whole run."""
-    return await load_price_history(
-        session,
-        [*await held_series(session, portfolio_ids), *factor_symbols()],
-        start=start,
-        end=end,
-        rows_before_start=HISTORY_DAYS,
-    )
 
 
 def refuse_dates_after_last_price(

@@ -203,3 +203,31 @@ async def test_a_portfolio_stores_the_same_figures_planned_with_an_earlier_one_o
         " GROUP BY p.name ORDER BY 1",
     )
     assert snapshots == [("Early", 40, 40, False), ("Late", 10, 0, True)]
+
+
+async def test_a_symbol_added_after_planning_is_priced_not_a_crash(engine: AsyncEngine) -> None:
+    """The plans' history holds the symbols held when they were made; a position of a new
+    symbol added while earlier portfolios run gets its prices loaded when its turn comes."""
+    await _prices(engine, LONG, {})
+    first = await _portfolio(engine, "First", [("AAA", LONG[0], None)])
+    later = await _portfolio(engine, "Later", [("BBB", LONG[0], None)])
+    start = LONG[-5]
+    plans = await plan_ranges(engine, [(first, "First", start), (later, "Later", start)], LONG[-1])
+    assert "DDD" not in plans[1].history.symbols
+    result = RunResult()
+    await run_plan(engine, plans[0], result, beta_window=60)
+    await _sql(
+        engine,
+        "INSERT INTO positions (portfolio_id, symbol, position_type, quantity, entry_price,"
+        " entry_date) VALUES (:p, 'DDD', 'LONG', 40, 50, :entry)",
+        p=later,
+        entry=LONG[0],
+    )
+    await run_plan(engine, plans[1], result, beta_window=60)
+    assert result.failures == []
+    betas = await _sql(
+        engine,
+        "SELECT p.symbol, count(b.beta) FROM position_market_betas b"
+        " JOIN positions p ON p.id = b.position_id GROUP BY p.symbol ORDER BY p.symbol",
+    )
+    assert betas == [("AAA", 5), ("BBB", 5), ("DDD", 5)]
