@@ -6,8 +6,8 @@ of what storing them cost. The foreign key becomes triggers that do its work onc
 statement (app.models.factor_exposure.POSITION_LINK_DDL): an inserted or updated row's
 (portfolio, position) must be a position of that portfolio (checked against the
 statement's rows at its end, the positions locked FOR KEY SHARE as the foreign key locks
-them), a deleted position takes its rows with it (a TRUNCATE of positions, all rows), and
-a position with rows cannot change its id or portfolio. Stored rows are not touched.
+them), a deleted position takes its rows with it, and a position with rows cannot change
+its id or portfolio. Stored rows are not touched.
 
 Locks: CREATE TRIGGER takes SHARE ROW EXCLUSIVE on position_factor_exposures and
 positions, and dropping the foreign key ACCESS EXCLUSIVE on both, each for the catalog

@@ -177,22 +177,10 @@ BEGIN
 END
 $$"""
 
-# TRUNCATE fires no DELETE trigger: a TRUNCATE of positions (which their other tables'
-# foreign keys allow only with CASCADE) empties this table too, as a cascade would.
-_TRUNCATE_WITH_POSITIONS = """\
-CREATE OR REPLACE FUNCTION positions_truncate_factor_exposures() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    TRUNCATE position_factor_exposures;
-    RETURN NULL;
-END
-$$"""
-
 POSITION_LINK_DDL: tuple[str, ...] = (
     _CHECK_POSITIONS,
     _DELETE_WITH_POSITIONS,
     _KEEP_REFERENCED_KEY,
-    _TRUNCATE_WITH_POSITIONS,
     "CREATE TRIGGER trg_position_factor_exposures_inserted"
     " AFTER INSERT ON position_factor_exposures REFERENCING NEW TABLE AS changed"
     " FOR EACH STATEMENT EXECUTE FUNCTION position_factor_exposures_check_positions()",
@@ -205,19 +193,14 @@ POSITION_LINK_DDL: tuple[str, ...] = (
     "CREATE TRIGGER trg_positions_keep_factor_exposures_key"
     " BEFORE UPDATE OF id, portfolio_id ON positions"
     " FOR EACH ROW EXECUTE FUNCTION positions_keep_factor_exposures_key()",
-    "CREATE TRIGGER trg_positions_truncate_factor_exposures"
-    " AFTER TRUNCATE ON positions"
-    " FOR EACH STATEMENT EXECUTE FUNCTION positions_truncate_factor_exposures()",
 )
 """Functions, then triggers: the position link of position_factor_exposures."""
 
 DROP_POSITION_LINK_DDL: tuple[str, ...] = (
-    "DROP TRIGGER IF EXISTS trg_positions_truncate_factor_exposures ON positions",
     "DROP TRIGGER IF EXISTS trg_positions_keep_factor_exposures_key ON positions",
     "DROP TRIGGER IF EXISTS trg_positions_delete_factor_exposures ON positions",
     "DROP TRIGGER IF EXISTS trg_position_factor_exposures_updated ON position_factor_exposures",
     "DROP TRIGGER IF EXISTS trg_position_factor_exposures_inserted ON position_factor_exposures",
-    "DROP FUNCTION IF EXISTS positions_truncate_factor_exposures()",
     "DROP FUNCTION IF EXISTS positions_keep_factor_exposures_key()",
     "DROP FUNCTION IF EXISTS positions_delete_factor_exposures()",
     "DROP FUNCTION IF EXISTS position_factor_exposures_check_positions()",
