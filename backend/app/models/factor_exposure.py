@@ -17,7 +17,6 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
-    DDL,
     CheckConstraint,
     Date,
     DateTime,
@@ -27,7 +26,6 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Text,
-    event,
     func,
 )
 from sqlalchemy.dialects.postgresql import UUID
@@ -80,11 +78,13 @@ class PositionFactorExposure(_FactorFigures, Base):
     portfolio_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), nullable=False, sort_order=-10
     )
-    """The position's portfolio (no foreign key of its own: the position's link cascades)."""
+    """The position's portfolio (no foreign key of its own: the position's cascades)."""
     position_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), nullable=False, sort_order=-9
+        UUID(as_uuid=True),
+        ForeignKey("positions.id", ondelete="CASCADE"),
+        nullable=False,
+        sort_order=-9,
     )
-    """A position of ``portfolio_id`` (checked by :data:`POSITION_LINK_DDL`'s triggers)."""
     std_error: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
     t_stat: Mapped[Decimal | None] = mapped_column(Numeric(12, 4))
     condition_number: Mapped[Decimal | None] = mapped_column(Numeric(14, 4))
@@ -115,108 +115,3 @@ class PortfolioFactorExposure(_FactorFigures, Base):
     )
     coverage: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
     ridge_positions: Mapped[int | None] = mapped_column(Integer)
-
-
-# A foreign key from position_factor_exposures (portfolio_id, position_id) to positions
-# (portfolio_id, id), ON DELETE CASCADE, enforced per statement. No "%" anywhere: DDL()
-# %-formats its text. One definition for the models and the migrations (a change needs a
-# revision that replaces them in databases already migrated).
-_CHECK_POSITIONS = """\
-CREATE OR REPLACE FUNCTION position_factor_exposures_check_positions() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    missing record;
-BEGIN
-    PERFORM 1 FROM positions p
-    WHERE p.id IN (SELECT DISTINCT r.position_id FROM changed r)
-    ORDER BY p.id
-    FOR KEY SHARE OF p;
-    SELECT r.portfolio_id, r.position_id INTO missing
-    FROM (SELECT DISTINCT portfolio_id, position_id FROM changed) r
-    WHERE NOT EXISTS (
-        SELECT 1 FROM positions p WHERE p.id = r.position_id AND p.portfolio_id = r.portfolio_id
-    )
-    LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'foreign_key_violation',
-            MESSAGE = 'position_factor_exposures: position ' || missing.position_id
-                || ' is not a position of portfolio ' || missing.portfolio_id;
-    END IF;
-    RETURN NULL;
-END
-$$"""
-
-_DELETE_WITH_POSITIONS = """\
-CREATE OR REPLACE FUNCTION positions_delete_factor_exposures() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    DELETE FROM position_factor_exposures f
-    USING deleted d
-    WHERE f.portfolio_id = d.portfolio_id AND f.position_id = d.id;
-    RETURN NULL;
-END
-$$"""
-
-_KEEP_REFERENCED_KEY = """\
-CREATE OR REPLACE FUNCTION positions_keep_factor_exposures_key() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF (NEW.id, NEW.portfolio_id) IS DISTINCT FROM (OLD.id, OLD.portfolio_id)
-        AND EXISTS (
-            SELECT 1 FROM position_factor_exposures f
-            WHERE f.portfolio_id = OLD.portfolio_id AND f.position_id = OLD.id
-        )
-    THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'foreign_key_violation',
-            MESSAGE = 'position ' || OLD.id
-                || ' has factor exposures: its id and portfolio cannot change';
-    END IF;
-    RETURN NEW;
-END
-$$"""
-
-POSITION_LINK_DDL: tuple[str, ...] = (
-    _CHECK_POSITIONS,
-    _DELETE_WITH_POSITIONS,
-    _KEEP_REFERENCED_KEY,
-    "CREATE TRIGGER trg_position_factor_exposures_inserted"
-    " AFTER INSERT ON position_factor_exposures REFERENCING NEW TABLE AS changed"
-    " FOR EACH STATEMENT EXECUTE FUNCTION position_factor_exposures_check_positions()",
-    "CREATE TRIGGER trg_position_factor_exposures_updated"
-    " AFTER UPDATE ON position_factor_exposures REFERENCING NEW TABLE AS changed"
-    " FOR EACH STATEMENT EXECUTE FUNCTION position_factor_exposures_check_positions()",
-    "CREATE TRIGGER trg_positions_delete_factor_exposures"
-    " AFTER DELETE ON positions REFERENCING OLD TABLE AS deleted"
-    " FOR EACH STATEMENT EXECUTE FUNCTION positions_delete_factor_exposures()",
-    "CREATE TRIGGER trg_positions_keep_factor_exposures_key"
-    " BEFORE UPDATE OF id, portfolio_id ON positions"
-    " FOR EACH ROW EXECUTE FUNCTION positions_keep_factor_exposures_key()",
-)
-"""Functions, then triggers: the position link of position_factor_exposures."""
-
-DROP_POSITION_LINK_DDL: tuple[str, ...] = (
-    "DROP TRIGGER IF EXISTS trg_positions_keep_factor_exposures_key ON positions",
-    "DROP TRIGGER IF EXISTS trg_positions_delete_factor_exposures ON positions",
-    "DROP TRIGGER IF EXISTS trg_position_factor_exposures_updated ON position_factor_exposures",
-    "DROP TRIGGER IF EXISTS trg_position_factor_exposures_inserted ON position_factor_exposures",
-    "DROP FUNCTION IF EXISTS positions_keep_factor_exposures_key()",
-    "DROP FUNCTION IF EXISTS positions_delete_factor_exposures()",
-    "DROP FUNCTION IF EXISTS position_factor_exposures_check_positions()",
-)
-
-# After every table exists (positions may be created after this table: no foreign key
-# orders them), and gone before the tables are dropped.
-for _statement in POSITION_LINK_DDL:
-    event.listen(
-        Base.metadata,
-        "after_create",
-        DDL(_statement).execute_if(dialect="postgresql"),  # type: ignore[no-untyped-call]
-    )
-for _statement in DROP_POSITION_LINK_DDL:
-    event.listen(
-        Base.metadata,
-        "before_drop",
-        DDL(_statement).execute_if(dialect="postgresql"),  # type: ignore[no-untyped-call]
-    )
