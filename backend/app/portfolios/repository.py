@@ -27,6 +27,7 @@ from sqlalchemy import (
     Exists,
     Row,
     ScalarSelect,
+    Select,
     exists,
     func,
     or_,
@@ -346,12 +347,7 @@ async def portfolio_summaries(
     """(id, name, latest_snapshot_date, stale_from, prices_as_of) of the visible
     portfolios, by name then id (one query: the latest date and the last SPY price date on
     or before it are index lookups per portfolio)."""
-    snapshots = PortfolioSnapshot.__table__.c
-    latest = (
-        select(func.max(snapshots.calculation_date))
-        .where(snapshots.portfolio_id == portfolios.c.id)
-        .scalar_subquery()
-    )
+    latest = latest_snapshot_of(portfolios.c.id).scalar_subquery()
     listed = (
         select(
             portfolios.c.id,
@@ -369,16 +365,25 @@ async def portfolio_summaries(
     return (await session.execute(stmt)).all()
 
 
-async def latest_snapshot_date(
-    session: AsyncSession, portfolio_id: uuid.UUID, on_or_before: date | None = None
-) -> date | None:
-    """The portfolio's latest snapshot date on or before ``on_or_before`` (latest overall
-    if None); None when there is none."""
-    s = PortfolioSnapshot
+def latest_snapshot_of(
+    portfolio_id: uuid.UUID | ColumnElement[uuid.UUID], on_or_before: date | None = None
+) -> Select[tuple[date | None]]:
+    """SELECT the portfolio's latest snapshot date on or before ``on_or_before`` (latest
+    overall if None); NULL when there is none. ``portfolio_id`` may be a column, as a
+    subquery per portfolio."""
+    s = PortfolioSnapshot.__table__.c
     stmt = select(func.max(s.calculation_date)).where(s.portfolio_id == portfolio_id)
     if on_or_before is not None:
         stmt = stmt.where(s.calculation_date <= on_or_before)
-    return await session.scalar(stmt)
+    return stmt
+
+
+async def latest_snapshot_date(
+    session: AsyncSession, portfolio_id: uuid.UUID, on_or_before: date | None = None
+) -> date | None:
+    """:func:`latest_snapshot_of`, read."""
+    latest: date | None = await session.scalar(latest_snapshot_of(portfolio_id, on_or_before))
+    return latest
 
 
 @dataclass(frozen=True)
@@ -434,13 +439,19 @@ async def owned_portfolio_ids(session: AsyncSession, owner_id: uuid.UUID) -> lis
     return list(await session.scalars(stmt))
 
 
-async def first_entry_date(session: AsyncSession, portfolio_id: uuid.UUID) -> date | None:
-    """The earliest entry date of the portfolio's live positions (closed ones too); None
-    without positions: where a calculation of its whole history starts."""
-    stmt = positions.select(func.min(first_held_day)).where(
+def first_entry_of(
+    portfolio_id: uuid.UUID | ColumnElement[uuid.UUID],
+) -> Select[tuple[date | None]]:
+    """SELECT the earliest entry date of the portfolio's live positions (closed ones too);
+    NULL without positions: where a calculation of its whole history starts."""
+    return positions.select(func.min(first_held_day)).where(
         positions.c.portfolio_id == portfolio_id
     )
-    first: date | None = await session.scalar(stmt)
+
+
+async def first_entry_date(session: AsyncSession, portfolio_id: uuid.UUID) -> date | None:
+    """:func:`first_entry_of`, read."""
+    first: date | None = await session.scalar(first_entry_of(portfolio_id))
     return first
 
 
@@ -461,13 +472,9 @@ async def figures_extents(session: AsyncSession) -> list[FiguresExtent]:
     """Every live portfolio, whoever owns it (operator work), with its latest snapshot
     date, first entry date (as :func:`first_entry_date`) and stale mark, by name then id:
     one query, the two dates an index lookup per portfolio."""
-    c, s = portfolios.c, PortfolioSnapshot.__table__.c
-    latest = select(func.max(s.calculation_date)).where(s.portfolio_id == c.id).scalar_subquery()
-    first_entry = (
-        positions.select(func.min(first_held_day))
-        .where(positions.c.portfolio_id == c.id)
-        .scalar_subquery()
-    )
+    c = portfolios.c
+    latest = latest_snapshot_of(c.id).scalar_subquery()
+    first_entry = first_entry_of(c.id).scalar_subquery()
     rows = await session.execute(
         portfolios.select(c.id, c.name, latest, first_entry, c.stale_from).order_by(c.name, c.id)
     )

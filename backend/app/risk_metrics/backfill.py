@@ -4,7 +4,8 @@ pass, stored in chunks of whole dates.
 The figures come from :func:`app.risk_metrics.calculation.compute_portfolio_dates` and
 :func:`app.factors.engine.compute_factor_dates`, the functions the single-date run uses too
 (over its one date), and are stored with :func:`app.risk_metrics.store.store_portfolio_dates`
-and :func:`app.factors.store.store_factor_rows` (COPY), one transaction per chunk of whole
+and :func:`app.factors.store.store_encoded_factor_rows` (COPY, encoded beside the chunk's
+other writes), one transaction per chunk of whole
 dates: a run stopped at any point leaves whole dates only, and a re-run
 replaces them with the same rows. Dates are computed a pass at a time (a few chunks,
 fewer for large books), so memory stays flat however long the range.

@@ -191,9 +191,7 @@ async def largest_tilts(
         return SectorTilts(None, reason=str(exc))
     code: str = risk.snapshot.benchmark_code
     comparison = risk.benchmark_comparison
-    if risk.sector_exposure is None:
-        return SectorTilts(code, reason="no sector exposure to compare")
-    if comparison is None or not comparison.sectors:
+    if comparison is None or not comparison.sectors:  # the reason says what to run
         return SectorTilts(code, reason=risk.benchmark_comparison_reason)
     hi, lo = comparison.sectors[0], comparison.sectors[-1]
     return SectorTilts(

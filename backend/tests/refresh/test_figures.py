@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.prices.demo import demo_calendar
@@ -25,6 +25,7 @@ from app.refresh.figures import (
 )
 from app.risk_metrics.runs import plan_ranges
 from devtools.databases import TestDatabase
+from tests.support.statements import recorded_statements
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -78,16 +79,9 @@ async def _portfolio(engine: AsyncEngine, name: str, symbol: str, entry: date) -
 
 @pytest.fixture
 def statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """Every SQL statement run through ``engine`` while the test does (the price panel's
-    binary COPY, one per load, goes round SQLAlchemy and is not among them)."""
-    seen: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine.sync_engine, "before_cursor_execute", record)
+    """Every SQL statement run through ``engine`` while the test does."""
+    with recorded_statements(engine) as seen:
+        yield seen
 
 
 async def _plan(engine: AsyncEngine) -> int:

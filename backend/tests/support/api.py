@@ -17,12 +17,12 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.main import create_app
 from devtools.databases import TestDatabase
 from tests.support.auth import bearer
+from tests.support.statements import recorded_statements
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -74,15 +74,8 @@ async def all_pages(
 @pytest.fixture
 def statements(app: FastAPI) -> Iterator[list[str]]:
     """Every SQL statement the app runs while the test does."""
-    engine: AsyncEngine = app.state.engine
-    seen: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine.sync_engine, "before_cursor_execute", record)
+    with recorded_statements(app.state.engine) as seen:
+        yield seen
 
 
 @pytest.fixture
