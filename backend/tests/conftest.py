@@ -4,6 +4,9 @@ Once per run a template database is migrated to head; each test module gets a cl
 it, and each test runs inside an outer transaction that is rolled back afterwards (code
 under test may still commit: its commits release savepoints). Databases are dropped on a
 thread of their own, while the next tests run.
+
+Each test that does not use ``pg_server`` is marked ``server_independent``: it touches no
+database on the run's server, so a second run on another server need not repeat it.
 """
 
 from __future__ import annotations
@@ -66,6 +69,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
     for package in ("app", "scripts", "alembic"):
         compileall.compile_dir(BACKEND_DIR / package, quiet=1)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects on the marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``server_independent`` each test whose fixtures do not include ``pg_server``.
+
+    Every database the suite's fixtures give comes from ``pg_server``; a test without it
+    reaches no database on the run's server (pure code, or an embedded server it starts
+    itself, which is the same in every run), so its outcome cannot depend on that server.
+    """
+    for item in items:
+        if "pg_server" not in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.server_independent)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
