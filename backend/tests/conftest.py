@@ -2,7 +2,11 @@
 
 Once per run a template database is migrated to head; each test module gets a clone of
 it, and each test runs inside an outer transaction that is rolled back afterwards (code
-under test may still commit: its commits release savepoints).
+under test may still commit: its commits release savepoints). Databases are dropped on a
+thread of their own, while the next tests run.
+
+Each test that does not use ``pg_server`` is marked ``server_independent``: it touches no
+database on the run's server, so a second run on another server need not repeat it.
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -66,6 +71,19 @@ def pytest_configure(config: pytest.Config) -> None:
         compileall.compile_dir(BACKEND_DIR / package, quiet=1)
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects on the marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``server_independent`` each test whose fixtures do not include ``pg_server``.
+
+    Every database the suite's fixtures give comes from ``pg_server``; a test without it
+    reaches no database on the run's server (pure code, or an embedded server it starts
+    itself, which is the same in every run), so its outcome cannot depend on that server.
+    """
+    for item in items:
+        if "pg_server" not in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.server_independent)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     source = (
         os.environ.get("TEST_DATABASE_URL") and "TEST_DATABASE_URL"
@@ -80,6 +98,20 @@ def pg_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="session")
+def drop_later(pg_server: PostgresServer) -> Iterator[Callable[[str], None]]:
+    """Drops a database on a thread of its own; the session waits for every drop at its end.
+
+    DROP DATABASE forces a checkpoint, which waits for the disk and takes several times as
+    long as cloning the template: the next test need not wait for it.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="drop-database") as dropper:
+        drops: list[Future[None]] = []
+        yield lambda name: drops.append(dropper.submit(pg_server.drop_database, name))
+    for drop in drops:
+        drop.result()  # a failed drop fails the session, as it did in the test's teardown
+
+
+@pytest.fixture(scope="session")
 def migrated_template(pg_server: PostgresServer) -> Iterator[str]:
     template = pg_server.create_database("rm_template")
     command.upgrade(alembic_config(template.sync_url), "head")
@@ -88,29 +120,35 @@ def migrated_template(pg_server: PostgresServer) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def database(pg_server: PostgresServer, migrated_template: str) -> Iterator[TestDatabase]:
+def database(
+    pg_server: PostgresServer, migrated_template: str, drop_later: Callable[[str], None]
+) -> Iterator[TestDatabase]:
     """A database at head, fresh for this test module."""
     db = pg_server.create_database("rm_test", template=migrated_template)
     yield db
-    pg_server.drop_database(db.name)
+    drop_later(db.name)
 
 
 @pytest.fixture
-def empty_database(pg_server: PostgresServer) -> Iterator[TestDatabase]:
+def empty_database(
+    pg_server: PostgresServer, drop_later: Callable[[str], None]
+) -> Iterator[TestDatabase]:
     """A database with no schema at all, fresh for this test (migration tests)."""
     db = pg_server.create_database("rm_empty")
     yield db
-    pg_server.drop_database(db.name)
+    drop_later(db.name)
 
 
 @pytest.fixture
-def empty_database_pair(pg_server: PostgresServer) -> Iterator[tuple[TestDatabase, TestDatabase]]:
+def empty_database_pair(
+    pg_server: PostgresServer, drop_later: Callable[[str], None]
+) -> Iterator[tuple[TestDatabase, TestDatabase]]:
     """Two databases with no schema, fresh for this test: one schema built two ways."""
     first = pg_server.create_database("rm_empty")
     second = pg_server.create_database("rm_empty")
     yield first, second
-    pg_server.drop_database(first.name)
-    pg_server.drop_database(second.name)
+    drop_later(first.name)
+    drop_later(second.name)
 
 
 @pytest.fixture
