@@ -8,15 +8,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import date
-from decimal import Decimal
 
-import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.prices.demo import demo_calendar
-from app.prices.repository import PriceRow, upsert_prices
 from app.refresh.figures import (
     DuePortfolio,
     FiguresOutcome,
@@ -25,6 +22,7 @@ from app.refresh.figures import (
 )
 from app.risk_metrics.runs import plan_ranges
 from devtools.databases import TestDatabase
+from tests.support.factories import store_random_walks
 from tests.support.statements import recorded_statements
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
@@ -41,21 +39,8 @@ async def _sql(engine: AsyncEngine, statement: str, **params: object) -> list[tu
 
 @pytest.fixture
 async def priced(engine: AsyncEngine) -> None:
-    rng = np.random.default_rng(3)
-    closes = {
-        s: 100 * np.cumprod(1 + rng.normal(0, 0.01, len(CALENDAR)))
-        for s in ("SPY", "AAA", "BBB", "CCC")
-    }
     async with AsyncSession(engine) as session, session.begin():
-        await upsert_prices(
-            session,
-            [
-                PriceRow(symbol, day, Decimal(f"{close:.4f}"), Decimal(f"{close:.4f}"))
-                for symbol, series in closes.items()
-                for day, close in zip(CALENDAR, series.tolist(), strict=True)
-            ],
-            "CSV",
-        )
+        await store_random_walks(session, CALENDAR, ("SPY", "AAA", "BBB", "CCC"), seed=3)
 
 
 async def _portfolio(engine: AsyncEngine, name: str, symbol: str, entry: date) -> uuid.UUID:

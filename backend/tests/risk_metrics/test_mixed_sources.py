@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-import numpy as np
 import pytest
 import pytest_asyncio
 from sqlalchemy import func, select, text
@@ -19,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.models import PortfolioSnapshot
 from app.portfolios.store import PortfolioFields, PositionFields, put_portfolio, put_positions
 from app.prices.demo import demo_calendar
-from app.prices.repository import PriceRow, upsert_prices
 from app.risk_metrics.calculation import HISTORY_DAYS
 from app.risk_metrics.runs import RunResult, plan_run, run_plan
+from tests.support.factories import store_random_walks
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -41,21 +40,9 @@ class Books:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def books(engine: AsyncEngine) -> AsyncIterator[Books]:
-    rng = np.random.default_rng(11)
-    closes = {
-        s: 100 * np.cumprod(1 + rng.normal(0, 0.01, len(CALENDAR))) for s in ("SPY", "AAA", "BBB")
-    }
     ids = Books(uuid.uuid4(), uuid.uuid4())
     async with AsyncSession(engine) as session, session.begin():
-        await upsert_prices(
-            session,
-            [
-                PriceRow(symbol, day, Decimal(f"{close:.4f}"), Decimal(f"{close:.4f}"))
-                for symbol, series in closes.items()
-                for day, close in zip(CALENDAR, series.tolist(), strict=True)
-            ],
-            "FMP",
-        )
+        await store_random_walks(session, CALENDAR, ("SPY", "AAA", "BBB"), seed=11, source="FMP")
         # What no load writes any more: a series of two sources (stored before the rule).
         await session.execute(
             text("UPDATE daily_prices SET source = 'DEMO' WHERE symbol = 'AAA' AND date <= :d"),
@@ -147,22 +134,10 @@ async def test_the_book_as_held_reading_two_sources_refuses_the_date(engine: Asy
     """Today's book (BBB) reads one source, but the book as held each day held AAA within
     the as-held window (the last 252 trading days), whose oldest prices are the demo's: the
     date is refused; a date whose as-held window starts after them computes."""
-    rng = np.random.default_rng(5)
     days = CALENDAR[:400]
-    closes = {
-        s: 100 * np.cumprod(1 + rng.normal(0, 0.01, len(days))) for s in ("SPY", "AAA", "BBB")
-    }
     portfolio_id = uuid.uuid4()
     async with AsyncSession(engine) as session, session.begin():
-        await upsert_prices(
-            session,
-            [
-                PriceRow(symbol, day, Decimal(f"{close:.4f}"), Decimal(f"{close:.4f}"))
-                for symbol, series in closes.items()
-                for day, close in zip(days, series.tolist(), strict=True)
-            ],
-            "FMP",
-        )
+        await store_random_walks(session, days, ("SPY", "AAA", "BBB"), seed=5, source="FMP")
         await session.execute(
             text("UPDATE daily_prices SET source = 'DEMO' WHERE symbol = 'AAA' AND date <= :d"),
             {"d": CALENDAR[DEMO_DAYS - 1]},

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-import numpy as np
 import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
@@ -20,7 +19,7 @@ from app.models import PortfolioSnapshot
 from app.portfolios.repository import PortfolioNotFoundError
 from app.portfolios.store import PortfolioFields, PositionFields, put_portfolio, put_positions
 from app.prices.demo import demo_calendar
-from app.prices.repository import MissingMarketDataError, PriceRow, upsert_prices
+from app.prices.repository import MissingMarketDataError
 from app.risk_metrics.runs import (
     DateAfterLastPriceError,
     NothingToRunError,
@@ -29,6 +28,7 @@ from app.risk_metrics.runs import (
     refuse_dates_after_last_price,
     run_plan,
 )
+from tests.support.factories import store_random_walks
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -68,19 +68,9 @@ class Book:
 @pytest_asyncio.fixture(loop_scope="session")
 async def book(engine: AsyncEngine) -> AsyncIterator[Book]:
     """SPY and AAA priced on CALENDAR; a portfolio holding AAA and an empty one."""
-    rng = np.random.default_rng(7)
-    closes = {s: 100 * np.cumprod(1 + rng.normal(0, 0.01, len(CALENDAR))) for s in ("SPY", "AAA")}
     held, empty = uuid.uuid4(), uuid.uuid4()
     async with AsyncSession(engine) as session, session.begin():
-        await upsert_prices(
-            session,
-            [
-                PriceRow(symbol, day, Decimal(f"{close:.4f}"), Decimal(f"{close:.4f}"))
-                for symbol, series in closes.items()
-                for day, close in zip(CALENDAR, series.tolist(), strict=True)
-            ],
-            "CSV",
-        )
+        await store_random_walks(session, CALENDAR, ("SPY", "AAA"), seed=7)
         await put_portfolio(session, held, PortfolioFields(name="Held", equity_balance=None))
         await put_portfolio(session, empty, PortfolioFields(name="Empty"))
         await put_positions(

@@ -8,9 +8,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 
-import numpy as np
 import pytest
 import pytest_asyncio
 from sqlalchemy import select, text, update
@@ -21,7 +19,6 @@ from app.portfolios import book
 from app.portfolios.repository import StaleMark, stale_marks
 from app.portfolios.rules import PortfolioIn, PositionIn, book_context
 from app.prices.demo import demo_calendar
-from app.prices.repository import PriceRow, upsert_prices
 from app.risk_metrics.runs import (
     RunResult,
     clear_covered_marks,
@@ -33,7 +30,7 @@ from app.risk_metrics.runs import (
 )
 from devtools.databases import TestDatabase
 from tests.support.cli import run_script, script_env
-from tests.support.factories import make_user
+from tests.support.factories import make_user, store_random_walks
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -46,18 +43,8 @@ async def marked(engine: AsyncEngine) -> AsyncIterator[tuple[uuid.UUID, uuid.UUI
     """Prices of SPY and AAA; two portfolios of one owner, one holding AAA since the start
     of the calendar and marked stale from CALENDAR[-5] (its figures of earlier dates stored
     and current), the other current."""
-    rng = np.random.default_rng(11)
-    closes = {s: 100 * np.cumprod(1 + rng.normal(0, 0.01, len(CALENDAR))) for s in ("SPY", "AAA")}
     async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
-        await upsert_prices(
-            session,
-            [
-                PriceRow(symbol, day, Decimal(f"{close:.4f}"), Decimal(f"{close:.4f}"))
-                for symbol, series in closes.items()
-                for day, close in zip(CALENDAR, series.tolist(), strict=True)
-            ],
-            "CSV",
-        )
+        await store_random_walks(session, CALENDAR, ("SPY", "AAA"), seed=11)
         owner = await make_user(session, "owner@example.com")
         ids = []
         for name in ("Changed", "Current"):
