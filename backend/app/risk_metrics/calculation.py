@@ -354,8 +354,8 @@ async def calculate_portfolio_risk(
 ) -> PortfolioRiskSummary:
     """Compute and upsert every risk figure of one portfolio on ``calc_date``.
 
-    ``history`` may be preloaded for many dates at once (it must contain the positions'
-    series); otherwise it is loaded here. Figures are as of the last trading day on or
+    ``history`` may be preloaded for many dates and portfolios at once; it is loaded here
+    when not given, or when the book holds a series it lacks (a symbol added since). Figures are as of the last trading day on or
     before ``calc_date`` and stored under ``calc_date``.
     """
     # Operator work: computed for every live portfolio, whoever owns it.
