@@ -355,8 +355,9 @@ async def calculate_portfolio_risk(
     """Compute and upsert every risk figure of one portfolio on ``calc_date``.
 
     ``history`` may be preloaded for many dates and portfolios at once; it is loaded here
-    when not given, or when the book holds a series it lacks (a symbol added since). Figures are as of the last trading day on or
-    before ``calc_date`` and stored under ``calc_date``.
+    when not given, or when the book holds a series it lacks (a symbol added since).
+    Figures are as of the last trading day on or before ``calc_date`` and stored under
+    ``calc_date``.
     """
     # Operator work: computed for every live portfolio, whoever owns it.
     portfolio = await get_portfolio(session, portfolio_id, owner=ANY_OWNER)
