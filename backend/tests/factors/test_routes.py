@@ -22,7 +22,12 @@ from app.prices.demo import demo_calendar
 from app.risk_metrics.calculation import calculate_portfolio_risk
 from perf.factor_recovery import factor_returns
 from tests.support.api import signed_in
-from tests.support.factories import make_portfolio, make_position, make_user
+from tests.support.factories import (
+    make_portfolio,
+    make_position,
+    make_user,
+    price_rows_from_returns,
+)
 
 END = date(2025, 10, 17)
 CALENDAR = demo_calendar(END, 150)
@@ -45,13 +50,7 @@ async def seed(seed_session: AsyncSession) -> Seed:
     returns = etf_returns(rng, f, default_factors())
     returns["ABC"] = 1.2 * f[:, 0] - 0.5 * f[:, 2] + rng.normal(0, 0.01, len(CALENDAR) - 1)
     del returns["TLT"]  # the Rates factor has no prices
-    rows = []
-    for symbol, r in returns.items():
-        closes = 100 * np.concatenate([[1.0], np.cumprod(1 + r)])
-        rows += [
-            {"symbol": symbol, "date": d, "close": c, "adjusted_close": c, "source": "DEMO"}
-            for d, c in zip(CALENDAR, np.round(closes, 6).tolist(), strict=True)
-        ]
+    rows = price_rows_from_returns(returns, CALENDAR)
     await db.execute(pg_insert(DailyPrice), rows)
     owner = await make_user(db, "factors@example.com")
     stranger = await make_user(db, "stranger@example.com")

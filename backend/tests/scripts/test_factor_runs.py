@@ -20,6 +20,7 @@ from devtools.databases import TestDatabase, subprocess_env
 from perf.factor_recovery import factor_returns
 from tests.scripts.test_backfill import CALENDAR, DAYS, FROM, TO, _cli, _seed, _sql
 from tests.support.cli import run_script
+from tests.support.factories import price_rows_from_returns
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -48,15 +49,9 @@ def _seed_factor_etfs(database: TestDatabase) -> None:
     f = factor_returns(rng, DAYS - 1, default_factors())
     f[:, 0] = spy[1:] / spy[:-1] - 1  # the market factor is the stored SPY's return
     returns = etf_returns(rng, f, default_factors())
-    rows = []
-    for symbol, r in returns.items():
-        if symbol in ("SPY", "MTUM"):
-            continue
-        closes = 100 * np.concatenate([[1.0], np.cumprod(1 + r)])
-        rows += [
-            {"symbol": symbol, "date": d, "close": c, "adjusted_close": c, "source": "DEMO"}
-            for d, c in zip(CALENDAR, np.round(closes, 6).tolist(), strict=True)
-        ]
+    rows = price_rows_from_returns(
+        {s: r for s, r in returns.items() if s not in ("SPY", "MTUM")}, CALENDAR
+    )
     engine = create_engine(database.sync_url)
     with engine.begin() as conn:
         conn.execute(pg_insert(DailyPrice), rows)

@@ -26,7 +26,12 @@ from app.prices.demo import demo_calendar
 from app.risk_metrics.calculation import calculate_portfolio_risk
 from perf.factor_recovery import factor_returns
 from tests.support.api import signed_in
-from tests.support.factories import make_portfolio, make_position, make_user
+from tests.support.factories import (
+    make_portfolio,
+    make_position,
+    make_user,
+    price_rows_from_returns,
+)
 
 END = date(2020, 6, 30)
 CALENDAR = demo_calendar(END, 140)
@@ -51,13 +56,7 @@ async def seed(seed_session: AsyncSession) -> Seed:
     returns = etf_returns(rng, f, default_factors())
     returns["ABC"] = 0.8 * f[:, 0] + 0.6 * f[:, 3] + rng.normal(0, 0.01, len(CALENDAR) - 1)
     del returns["TLT"]
-    rows = []
-    for symbol, r in returns.items():
-        closes = 100 * np.concatenate([[1.0], np.cumprod(1 + r)])
-        rows += [
-            {"symbol": symbol, "date": d, "close": c, "adjusted_close": c, "source": "DEMO"}
-            for d, c in zip(CALENDAR, np.round(closes, 6).tolist(), strict=True)
-        ]
+    rows = price_rows_from_returns(returns, CALENDAR)
     await db.execute(pg_insert(DailyPrice), rows)
     owner = await make_user(db, "stress@example.com")
     stranger = await make_user(db, "stranger@example.com")
