@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.errors import FileDataError
-from app.core.input_files import versioned_tables
+from app.core.input_files import read_text, versioned_tables
 
 FACTORS_FILE = Path(__file__).with_name("factors.toml")
 
@@ -117,11 +117,7 @@ def _factor(entry: Any, number: int, path: Path | str) -> Factor:
 
 def load_factors(path: Path = FACTORS_FILE) -> FactorSet:
     """The factors of the file at ``path`` (FileDataError when it cannot be used)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise FileDataError(path, f"cannot read it ({exc.strerror or exc})") from None
-    return parse_factors(text, path)
+    return parse_factors(read_text(path), path)
 
 
 @cache

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.errors import FileDataError
-from app.core.input_files import versioned_tables
+from app.core.input_files import read_text, versioned_tables
 from app.factors.definitions import FactorSet, default_factors
 
 SCENARIOS_FILE = Path(__file__).with_name("scenarios.toml")
@@ -128,7 +128,7 @@ def _scenario(entry: Any, number: int, path: Path | str, factor_codes: tuple[str
 def load_scenarios(path: Path = SCENARIOS_FILE) -> ScenarioSet:
     """The scenarios of the file at ``path``, read and checked once per process."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioFileError(path, f"cannot read it ({exc.strerror or exc})") from None
+        text = read_text(path)
+    except FileDataError as exc:  # the server's file: its error, not the caller's
+        raise ScenarioFileError(path, exc.problem, line=exc.line, column=exc.column) from None
     return parse_scenarios(text, path)

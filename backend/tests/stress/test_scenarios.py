@@ -124,5 +124,5 @@ def test_a_bad_own_file_names_itself_the_scenario_and_field(own_file: Path) -> N
 
 
 def test_a_missing_own_file_says_so(own_file: Path) -> None:
-    with pytest.raises(ScenarioFileError, match=r"mine\.toml: cannot read it"):
+    with pytest.raises(ScenarioFileError, match=r"mine\.toml: no such file"):
         scenario_set()
