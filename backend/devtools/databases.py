@@ -51,6 +51,16 @@ class TestDatabase:
         """The URL as a user would put it in DATABASE_URL (password kept)."""
         return self.async_url.render_as_string(hide_password=False)
 
+    def rows(self, statement: str, **params: object) -> list[tuple[object, ...]]:
+        """Run ``statement`` in a transaction of its own (committed); its rows, if any."""
+        engine = create_engine(self.sync_url)
+        try:
+            with engine.begin() as conn:
+                result = conn.execute(text(statement), params)
+                return [tuple(r) for r in result] if result.returns_rows else []
+        finally:
+            engine.dispose()
+
 
 def _docker_engine_answers() -> bool:
     """Cheap check before asking testcontainers: is there a Docker socket that answers?"""

@@ -20,7 +20,7 @@ from datetime import date
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.config import BACKEND_DIR
@@ -69,16 +69,6 @@ ORDER BY 1, 2, 3, 4
 """
 
 Dump = list[tuple[object, ...]]
-
-
-def _sql(database: TestDatabase, sql: str) -> Dump:
-    engine = create_engine(database.sync_url)
-    try:
-        with engine.begin() as conn:
-            result = conn.execute(text(sql))
-            return [tuple(r) for r in result] if result.returns_rows else []
-    finally:
-        engine.dispose()
 
 
 def _prices() -> dict[str, list[tuple[date, float]]]:
@@ -209,11 +199,11 @@ def _cli(database: TestDatabase, *args: str) -> None:
 
 def _range(database: TestDatabase, start: date, end: date, *args: str) -> Dump:
     _cli(database, "--from", start.isoformat(), "--to", end.isoformat(), *args)
-    return _sql(database, _DUMP)
+    return database.rows(_DUMP)
 
 
 def _forget_figures(database: TestDatabase) -> None:
-    _sql(database, "TRUNCATE position_market_betas, position_volatility, portfolio_snapshots")
+    database.rows("TRUNCATE position_market_betas, position_volatility, portfolio_snapshots")
 
 
 def test_a_range_run_stores_every_column_as_date_by_date_runs_do(database: TestDatabase) -> None:
@@ -224,12 +214,11 @@ def test_a_range_run_stores_every_column_as_date_by_date_runs_do(database: TestD
     _forget_figures(database)
     for day in CALENDAR[-12:]:
         _cli(database, "--date", day.isoformat())
-    assert _sql(database, _DUMP) == by_range
+    assert database.rows(_DUMP) == by_range
 
     # The cases the data was built for are in what was compared: (betas, vols, HAR
     # forecasts, percentiles) stored per position over the 12 dates.
-    figures = _sql(
-        database,
+    figures = database.rows(
         "SELECT p.symbol, p.quantity::int,"
         " (SELECT count(*) FROM position_market_betas b WHERE b.position_id = p.id),"
         " count(v.id), count(v.expected_vol_21d), count(v.vol_percentile)"
@@ -244,8 +233,7 @@ def test_a_range_run_stores_every_column_as_date_by_date_runs_do(database: TestD
     assert counts[("CCC", 200)] == (0, 0, 0, 0)  # prices stopped: no beta, no vol
     assert counts[("DDD", 150)] == (6, 6, 0, 0)  # bought mid-range, young: NULLs
     assert counts[("EEE", 100)] == (0, 0, 0, 0)  # listed inside the range, then sold
-    exposures = _sql(
-        database,
+    exposures = database.rows(
         "SELECT count(DISTINCT gross_exposure), bool_or(sector_exposure ? 'Utilities'),"
         " bool_and(beta_coverage < 1),"
         ' bool_and(excluded_positions @> \'[{"symbol": "CCC", "reason": "stale_price"}]\')'
@@ -255,8 +243,7 @@ def test_a_range_run_stores_every_column_as_date_by_date_runs_do(database: TestD
     # CCC's last price is 75 trading days old on every date: it is left out of the
     # figures, named, and counted as exposure without a beta or a sector.
     assert exposures == [(12, False, True, True)]
-    listing = _sql(
-        database,
+    listing = database.rows(
         "SELECT calculation_date, e->>'reason' FROM portfolio_snapshots s"
         " JOIN portfolios p ON p.id = s.portfolio_id,"
         " jsonb_array_elements(s.excluded_positions) e"
@@ -315,7 +302,7 @@ def test_ctrl_c_stops_after_a_chunk_leaving_whole_dates_and_a_rerun_completes(
         text=True,
     )
     deadline = time.monotonic() + 120
-    while _sql(database, "SELECT count(*) FROM portfolio_snapshots") == [(0,)]:
+    while database.rows("SELECT count(*) FROM portfolio_snapshots") == [(0,)]:
         assert child.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
     os.kill(child.pid, signal.SIGINT)
@@ -325,7 +312,7 @@ def test_ctrl_c_stops_after_a_chunk_leaving_whole_dates_and_a_rerun_completes(
     assert "whole portfolio-dates stored" in stderr and "Traceback" not in stderr
 
     # Whole dates only: each stored portfolio-date holds exactly its rows of a full run.
-    stored = _sql(database, _DUMP)
+    stored = database.rows(_DUMP)
     days = {(r[1], r[3]) for r in stored if r[0] == "s"}
     assert 0 < len(days) < 3 * 60
 

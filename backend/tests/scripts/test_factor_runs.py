@@ -18,7 +18,7 @@ from app.factors.synthetic import etf_returns
 from app.models import DailyPrice
 from devtools.databases import TestDatabase, subprocess_env
 from perf.factor_recovery import factor_returns
-from tests.scripts.test_backfill import CALENDAR, DAYS, FROM, TO, _cli, _seed, _sql
+from tests.scripts.test_backfill import CALENDAR, DAYS, FROM, TO, _cli, _seed
 from tests.support.cli import run_script
 from tests.support.factories import price_rows_from_returns
 
@@ -41,8 +41,7 @@ ORDER BY 1, 2, 3, 4, 5
 def _seed_factor_etfs(database: TestDatabase) -> None:
     """The factors' ETFs on the calendar (SPY is the test book's own), without MTUM."""
     rng = np.random.default_rng(25)
-    stored = _sql(
-        database,
+    stored = database.rows(
         "SELECT adjusted_close::float8 FROM daily_prices WHERE symbol = 'SPY' ORDER BY date",
     )
     spy = np.array([p for (p,) in stored])
@@ -59,7 +58,7 @@ def _seed_factor_etfs(database: TestDatabase) -> None:
 
 
 def _dump(database: TestDatabase) -> list[tuple[object, ...]]:
-    return _sql(database, _FACTOR_DUMP)
+    return database.rows(_FACTOR_DUMP)
 
 
 def test_a_range_run_stores_the_factor_rows_that_date_by_date_runs_store(
@@ -71,15 +70,14 @@ def test_a_range_run_stores_the_factor_rows_that_date_by_date_runs_store(
     by_range = _dump(database)
     assert len({r[3] for r in by_range}) == 12
 
-    _sql(database, "TRUNCATE position_factor_exposures, portfolio_factor_exposures")
+    database.rows("TRUNCATE position_factor_exposures, portfolio_factor_exposures")
     for day in CALENDAR[-12:]:
         _cli(database, "--date", day.isoformat())
     assert _dump(database) == by_range
 
     # Every held position has a row per factor and date; MTUM's factor is NULL with its
     # reason, the others are estimated where the position's prices allow.
-    counts = _sql(
-        database,
+    counts = database.rows(
         "SELECT factor, count(*), count(exposure), min(null_reason)"
         " FROM position_factor_exposures GROUP BY factor ORDER BY factor",
     )
@@ -90,8 +88,7 @@ def test_a_range_run_stores_the_factor_rows_that_date_by_date_runs_store(
     assert estimated == 0
     assert reason == "MTUM - SPY: daily returns in the 90-day window (MTUM 0), fewer than 72"
     assert 0 < per_factor["VALUE"][1] < n  # CCC (no recent prices) and EEE (young): NULL
-    portfolio = _sql(
-        database,
+    portfolio = database.rows(
         "SELECT p.name, count(*), count(f.exposure), max(f.r_squared)"
         " FROM portfolio_factor_exposures f JOIN portfolios p ON p.id = f.portfolio_id"
         " WHERE f.calculation_date = (SELECT max(calculation_date) FROM portfolio_factor_exposures)"
@@ -127,8 +124,7 @@ def test_the_window_is_the_beta_window(database: TestDatabase) -> None:
     _seed(database)
     _seed_factor_etfs(database)
     _cli(database, "--date", TO.isoformat(), "--window-days", "60")
-    windows = _sql(
-        database,
+    windows = database.rows(
         "SELECT window_days, max(observations) FROM position_factor_exposures GROUP BY 1",
     )
     assert windows == [(60, 60)]

@@ -61,20 +61,9 @@ def _market(fake: FakeFmp) -> FakeMarket:
     return FakeMarket(securities, profiles, asof=DAYS[FIRST]).serve(fake)
 
 
-def _sql(database: TestDatabase, statement: str, **params: object) -> list[tuple[object, ...]]:
-    engine = create_engine(database.sync_url)
-    try:
-        with engine.begin() as conn:
-            result = conn.execute(text(statement), params)
-            return [tuple(r) for r in result] if result.returns_rows else []
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture
 def book(database: TestDatabase) -> Iterator[None]:
-    _sql(
-        database,
+    database.rows(
         "WITH p AS (INSERT INTO portfolios (name, equity_balance) VALUES ('Core', 100000)"
         " RETURNING id)"
         " INSERT INTO positions (portfolio_id, symbol, position_type, quantity, entry_price,"
@@ -129,9 +118,7 @@ def test_a_symbol_that_fails_makes_a_partial_run_that_names_it(
     assert "failed: BBB: FMP answered 404" in run.stdout
     assert "partial: 1 failed; run again to finish" in run.stdout
     # AAA, SPY and the factor ETFs are stored, and the figures computed.
-    assert _sql(database, "SELECT count(DISTINCT symbol) FROM daily_prices") == [
-        (len(SYMBOLS) - 1,)
-    ]
+    assert database.rows("SELECT count(DISTINCT symbol) FROM daily_prices") == [(len(SYMBOLS) - 1,)]
 
     market.not_found = set()
     rerun = _refresh(
@@ -164,8 +151,7 @@ def test_usage_and_configuration_errors_exit_2_and_do_nothing(
 def test_the_market_index_from_another_source_is_a_configuration_error(
     database: TestDatabase, fake_fmp: FakeFmp
 ) -> None:
-    _sql(
-        database,
+    database.rows(
         "INSERT INTO daily_prices (symbol, date, close, adjusted_close, source)"
         " VALUES ('SPY', :day, 400, 400, 'DEMO')",
         day=DAYS[0],
@@ -217,7 +203,7 @@ def test_the_refresh_as_a_child_process_then_the_next_day(
     assert "figures: 1 portfolio-dates of 1 portfolios stored" in nxt.stdout
     # The market's day, two calendars, one series per symbol: nothing per symbol beyond.
     assert f"{3 + len(SYMBOLS)} requests to FMP" in nxt.stdout
-    days = _sql(database, "SELECT max(calculation_date), count(*) FROM portfolio_snapshots")
+    days = database.rows("SELECT max(calculation_date), count(*) FROM portfolio_snapshots")
     assert days == [(DAYS[FIRST + 1], FIRST + 2 - ENTRY)]
     assert DAYS[FIRST + 1] - DAYS[FIRST] <= timedelta(days=3)
 
@@ -240,8 +226,7 @@ def test_ctrl_c_keeps_whole_symbols_and_a_rerun_finishes(
         return serve(request)
 
     fake_fmp.add_route(slow, slowly)
-    _sql(
-        database,
+    database.rows(
         "INSERT INTO positions (portfolio_id, symbol, position_type, quantity, entry_price,"
         " entry_date) SELECT p.id, s, 'LONG', 10, 100, :entry FROM portfolios p,"
         " unnest(ARRAY['CCC', 'DDD', 'EEE', 'FFF']) s",
@@ -253,7 +238,7 @@ def test_ctrl_c_keeps_whole_symbols_and_a_rerun_finishes(
         args, cwd=BACKEND_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 120
-    while _sql(database, "SELECT count(DISTINCT symbol) FROM daily_prices") < [(2,)]:
+    while database.rows("SELECT count(DISTINCT symbol) FROM daily_prices") < [(2,)]:
         assert child.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
     os.kill(child.pid, signal.SIGINT)
@@ -264,15 +249,13 @@ def test_ctrl_c_keeps_whole_symbols_and_a_rerun_finishes(
 
     # Whole symbols only: each stored symbol has every day FMP serves, and no figures
     # were computed from a part of the prices.
-    stored = _sql(database, "SELECT symbol, count(*) FROM daily_prices GROUP BY 1 ORDER BY 1")
+    stored = database.rows("SELECT symbol, count(*) FROM daily_prices GROUP BY 1 ORDER BY 1")
     assert 2 <= len(stored) < len(SYMBOLS) + 4
     assert all(count == FIRST + 1 for _, count in stored), stored
-    assert _sql(database, "SELECT count(*) FROM portfolio_snapshots") == [(0,)]
+    assert database.rows("SELECT count(*) FROM portfolio_snapshots") == [(0,)]
 
     fake_fmp.add_route(slow, serve)
     rerun = run_python(["scripts/refresh.py", "--through", DAYS[FIRST].isoformat()], env)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert _sql(database, "SELECT count(DISTINCT symbol) FROM daily_prices") == [
-        (len(SYMBOLS) + 4,)
-    ]
-    assert _sql(database, "SELECT count(*) FROM portfolio_snapshots") == [(FIRST - ENTRY + 1,)]
+    assert database.rows("SELECT count(DISTINCT symbol) FROM daily_prices") == [(len(SYMBOLS) + 4,)]
+    assert database.rows("SELECT count(*) FROM portfolio_snapshots") == [(FIRST - ENTRY + 1,)]

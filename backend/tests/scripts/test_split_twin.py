@@ -14,7 +14,6 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -64,16 +63,6 @@ def _market() -> FakeMarket:
     return FakeMarket([spy, twin, split], profiles)
 
 
-def _sql(database: TestDatabase, statement: str, **params: object) -> list[tuple[object, ...]]:
-    engine = create_engine(database.sync_url)
-    try:
-        with engine.begin() as conn:
-            result = conn.execute(text(statement), params)
-            return [tuple(r) for r in result] if result.returns_rows else []
-    finally:
-        engine.dispose()
-
-
 async def _bring_current(database: TestDatabase, fake: FakeFmp, through: date) -> list[SymbolSync]:
     engine = create_async_engine(database.async_url, poolclass=NullPool)
     try:
@@ -92,8 +81,7 @@ async def _bring_current(database: TestDatabase, fake: FakeFmp, through: date) -
 @pytest.fixture
 def book(database: TestDatabase) -> Iterator[None]:
     """A portfolio holding TWIN and SPLT since the first day."""
-    _sql(
-        database,
+    database.rows(
         "WITH p AS (INSERT INTO portfolios (name, equity_balance) VALUES ('Twins', 100000)"
         " RETURNING id)"
         " INSERT INTO positions (portfolio_id, symbol, position_type, quantity, entry_price,"
@@ -106,8 +94,7 @@ def book(database: TestDatabase) -> Iterator[None]:
 def _figures(
     database: TestDatabase, table: str, columns: str, day: str
 ) -> dict[object, dict[str, tuple[object, ...]]]:
-    rows = _sql(
-        database,
+    rows = database.rows(
         f"SELECT f.{day}, p.symbol, {', '.join('f.' + c.strip() for c in columns.split(','))}"  # noqa: S608
         f" FROM {table} f JOIN positions p ON p.id = f.position_id ORDER BY 1, 2",
     )
@@ -141,11 +128,10 @@ def test_a_split_stocks_figures_after_the_split_are_its_unsplit_twins(
     assert outcomes["SPLT"].status == "reloaded", outcomes["SPLT"]
     assert outcomes["SPLT"].changed_from is None  # the rescale changed no stored return
     splits = "SELECT ex_date, split_numerator FROM corporate_actions WHERE kind = 'split'"
-    assert _sql(database, splits) == [(DAYS[SPLIT], Decimal(4))]
+    assert database.rows(splits) == [(DAYS[SPLIT], Decimal(4))]
 
     # As traded, the split stock falls to a quarter on the ex-date.
-    traded = _sql(
-        database,
+    traded = database.rows(
         "SELECT date, close, adjusted_close FROM daily_prices WHERE symbol = 'SPLT'"
         " AND date IN (:before, :on) ORDER BY date",
         before=DAYS[SPLIT - 1],

@@ -13,7 +13,7 @@ from decimal import Decimal
 import empyrical
 import numpy as np
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.models import DailyPrice, Portfolio, Position
@@ -100,30 +100,20 @@ def _cli(database: TestDatabase, *args: str, rate: str = "0.03") -> None:
     assert run.code == 0, run.output
 
 
-def _sql(database: TestDatabase, sql: str) -> list[tuple[object, ...]]:
-    engine = create_engine(database.sync_url)
-    try:
-        with engine.begin() as conn:
-            result = conn.execute(text(sql))
-            return [tuple(r) for r in result] if result.returns_rows else []
-    finally:
-        engine.dispose()
-
-
 def test_range_and_date_runs_store_the_same_tail_risk_and_as_held_figures(
     database: TestDatabase,
 ) -> None:
     _seed(database)
     _cli(database, "--from", FROM.isoformat(), "--to", TO.isoformat())
-    by_range = _sql(database, _DUMP)
+    by_range = database.rows(_DUMP)
     assert len(by_range) == 6
-    _sql(database, "TRUNCATE position_market_betas, position_volatility, portfolio_snapshots")
+    database.rows("TRUNCATE position_market_betas, position_volatility, portfolio_snapshots")
     for day in CALENDAR[-6:]:
         _cli(database, "--date", day.isoformat())
-    assert _sql(database, _DUMP) == by_range
+    assert database.rows(_DUMP) == by_range
 
     columns = ", ".join(NEW_COLUMNS)
-    stored = _sql(database, f"SELECT {columns} FROM portfolio_snapshots")  # noqa: S608
+    stored = database.rows(f"SELECT {columns} FROM portfolio_snapshots")  # noqa: S608
     assert all(value is not None for row in stored for value in row)
     assert {row[3] for row in stored} == {"FHS_EWMA90_GPD"}
     for var_95, var_99, es, *_ in stored:
@@ -142,8 +132,7 @@ def test_stored_figures_are_empyrical_on_the_holdings_series_and_the_rate_counts
     window = holdings[-252:]
     for rate in ("0", "0.05"):
         _cli(database, "--date", TO.isoformat(), rate=rate)
-        ((mdd, current, sharpe, sortino),) = _sql(
-            database,
+        ((mdd, current, sharpe, sortino),) = database.rows(
             "SELECT max_drawdown_252d, current_drawdown, sharpe_252d, sortino_252d"
             " FROM portfolio_snapshots",
         )
@@ -161,8 +150,7 @@ def test_the_direct_beta_of_a_book_that_changed_parts_from_the_weighted_one(
 ) -> None:
     _seed(database)
     _cli(database, "--date", TO.isoformat())
-    ((weighted, direct, realized),) = _sql(
-        database,
+    ((weighted, direct, realized),) = database.rows(
         "SELECT market_beta_weighted, market_beta_direct, realized_max_drawdown_252d"
         " FROM portfolio_snapshots",
     )
