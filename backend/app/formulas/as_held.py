@@ -39,6 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.formulas.beta import ols_beta_at
+from app.formulas.exposure import equity_denominator
 from app.formulas.returns import FloatArray, as_columns, simple_returns
 from app.formulas.tail_risk import PERFORMANCE_WINDOW
 from app.formulas.windows import IntArray
@@ -110,7 +111,8 @@ def as_held_returns(prices: FloatArray, book: AsHeldBook, equity: float | None) 
     cols, size, first, after = book.series[kept], book.size[kept], first[kept], after[kept]
     changes = np.unique(np.concatenate([[0, rows - 1], first, after]))
     changes = changes[changes <= rows - 1]
-    by_equity = equity is not None and np.isfinite(equity) and equity > 0
+    usable = equity_denominator(equity)
+    by_equity = usable is not None
     pnl = np.zeros(rows - 1)
     gross = np.zeros(rows - 1)
     unknown = np.zeros(rows - 1, dtype=bool)
@@ -128,7 +130,7 @@ def as_held_returns(prices: FloatArray, book: AsHeldBook, equity: float | None) 
         if missing is not None:
             unknown[a:b] = missing[a:b] @ (absolute > 0) > 0
         nothing[a:b] = False
-    denominator = np.full(rows - 1, float(equity)) if by_equity else gross  # type: ignore[arg-type]
+    denominator = gross if usable is None else np.full(rows - 1, usable)
     with np.errstate(divide="ignore", invalid="ignore"):
         out: FloatArray = pnl / denominator
     out[unknown | nothing | ~(denominator > 0)] = np.nan

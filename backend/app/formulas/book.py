@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 
 from app.formulas.beta import BetaResult, ols_beta_at
 from app.formulas.concentration import Concentration, concentration_of_net, sector_exposure_of_net
+from app.formulas.exposure import equity_denominator
 from app.formulas.har import HarResult
 from app.formulas.returns import FloatArray, holdings_returns, simple_returns
 from app.formulas.tail_risk import TailRiskResult, tail_risk_at
@@ -113,8 +114,8 @@ def _book(exposures: FloatArray, position_series: NDArray[np.intp], equity: floa
     priced = np.isfinite(e)
     e_priced = np.where(priced, e, 0.0)
     gross = float(np.abs(e_priced).sum())
-    by_equity = equity is not None and np.isfinite(equity) and equity > 0
-    denominator = float(equity) if by_equity else gross  # type: ignore[arg-type]
+    by_equity = (usable := equity_denominator(equity)) is not None
+    denominator = usable if usable is not None else gross
     return _Book(
         e,
         np.asarray(position_series, dtype=np.intp),
@@ -191,7 +192,7 @@ def analyse_book_dates(
             if covered_gross > 0 and coverage is not None:
                 # sum E beta / D / coverage, with D the equity or the whole book's gross:
                 # the covered book's beta, levered as the whole book is.
-                leverage = book_gross / float(equity) if by_equity else 1.0  # type: ignore[arg-type]
+                leverage = book_gross / denominator if by_equity else 1.0
                 beta_sum = float((e_priced[has_beta] * pos_beta[has_beta]).sum())
                 weighted = beta_sum / covered_gross * leverage
                 r2_pos = betas.r_squared[k, cols][has_beta]

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import math
+
 OPTION_MULTIPLIER = 100.0
 OPTION_TYPES = ("LC", "LP", "SC", "SP")
 
@@ -33,3 +35,12 @@ def exposure_factor(position_type: str) -> float:
 def signed_exposure(position_type: str, quantity: float, price: float) -> float:
     """Signed exposure in currency units (see the module docstring)."""
     return exposure_factor(position_type) * abs(quantity) * price
+
+
+def equity_denominator(equity: float | None) -> float | None:
+    """The portfolio's equity as the denominator of its figures (weights, returns, P&L
+    fractions) when known, finite and positive; None otherwise, when the book's gross
+    exposure is the denominator instead."""
+    if equity is None or not math.isfinite(equity) or equity <= 0:
+        return None
+    return float(equity)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import get_settings
 from app.factors import queries as factor_queries
 from app.factors.definitions import Factor, default_factors
+from app.formulas.exposure import equity_denominator
 from app.formulas.stress import factor_pnl_fraction, position_model_pnl, revaluation_pnl
 from app.models import DailyPrice, Position
 from app.portfolios.repository import Owner, get_portfolio
@@ -158,9 +159,11 @@ async def portfolio_stress(
     series = [p.underlying_symbol or p.symbol for p in held]
     exposures = np.array([_exposure(v) for v in holdings.positions], dtype=np.float64)
     gross = float(np.nansum(np.abs(exposures)))
-    equity = float(portfolio.equity_balance) if portfolio.equity_balance is not None else 0.0
-    by_equity = equity > 0
-    denominator = equity if by_equity else gross
+    equity = equity_denominator(
+        None if portfolio.equity_balance is None else float(portfolio.equity_balance)
+    )
+    by_equity = equity is not None
+    denominator = gross if equity is None else equity
 
     factors = list(default_factors().factors)
     codes = [f.code for f in factors]
